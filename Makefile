@@ -1,0 +1,35 @@
+# QuantumLive: `make run` sets up everything and serves; `make test` sets up and tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SYSTEM_PYTHON ?= python3
+
+.PHONY: run serve test setup migrate bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	@REDIS_URL=$$($(PY) scripts/ensure_redis.py) && export REDIS_URL && \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py collectstatic --noinput -v 0 && \
+	$(PY) manage.py dev_user && \
+	echo "serving on http://127.0.0.1:$${PORT:-8000}/ (Redis: $$REDIS_URL)" && \
+	exec $(PY) scripts/serve.py
+
+serve:
+	exec $(PY) scripts/serve.py
+
+test: setup
+	@REDIS_URL=$$($(PY) scripts/ensure_redis.py) && export REDIS_URL && \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/tracks_bench.py
+
+clean:
+	rm -rf $(VENV) .run staticfiles .pytest_cache

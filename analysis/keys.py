@@ -1,0 +1,72 @@
+"""Musical key names: canonical spelling and the Camelot wheel.
+
+A canonical key is ``"<tonic> major"`` or ``"<tonic> minor"`` with the tonic one of
+``C C# D Eb E F F# G Ab A Bb B``. :func:`canonical_key` accepts any letter case,
+``#``/``♯``/``b``/``♭`` (also doubled), every enharmonic spelling (``Db``, ``A#``, ``Cb``,
+``E#``, ``B#``, ``Fb``...) and the short forms ``Am``, ``Amin``, ``A min``, ``A`` (major),
+``Amaj``, ``A maj``, ``A minor``, ``F♯m``. No Django in here.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["TONICS", "canonical_key", "camelot", "key_from_index"]
+
+#: The 12 canonical tonics, index = semitones above C.
+TONICS: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+_LETTER_SEMITONE = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_ACCIDENTAL = {"#": 1, "♯": 1, "b": -1, "♭": -1, "x": 2, "𝄪": 2, "𝄫": -2}
+# Mode words, matched case-insensitively ("AM" is read like "Am": A minor).
+_MODES = {"": "major", "maj": "major", "major": "major", "m": "minor", "min": "minor", "minor": "minor"}
+
+# letter, accidentals (the "b" of "Bb" is read as an accidental because it follows the
+# letter), optional space/underscore/dash, mode word.
+_KEY_RE = re.compile(r"^\s*([A-Ga-g])([#♯b♭x𝄪𝄫]*)[\s_-]*([A-Za-z]*)\s*$")
+
+# Camelot numbers by tonic semitone: major keys are "B", minor keys "A".
+_CAMELOT_MAJOR = {0: 8, 7: 9, 2: 10, 9: 11, 4: 12, 11: 1, 6: 2, 1: 3, 8: 4, 3: 5, 10: 6, 5: 7}
+
+
+def key_from_index(*, tonic: int, minor: bool) -> str:
+    """The canonical key name for a tonic given as semitones above C."""
+    return f"{TONICS[tonic % 12]} {'minor' if minor else 'major'}"
+
+
+def _parse(text: object) -> tuple[int, str]:
+    if not isinstance(text, str):
+        raise ValueError(f"a key must be a string, not {type(text).__name__}")
+    m = _KEY_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"{text!r} is not a key: expected '<tonic> major' or '<tonic> minor' "
+            "(tonic A-G with optional #/b), e.g. 'A minor', 'F# major', 'Am'"
+        )
+    letter, accidentals, mode_word = m.groups()
+    mode = _MODES.get(mode_word.lower())
+    if mode is None:
+        raise ValueError(f"{text!r} is not a key: unknown mode {mode_word!r} (use major or minor)")
+    semitone = _LETTER_SEMITONE[letter.lower()] + sum(_ACCIDENTAL[a] for a in accidentals)
+    return semitone % 12, mode
+
+
+def canonical_key(text: str) -> str:
+    """Return the canonical spelling of a key, e.g. ``"a#m"`` -> ``"Bb minor"``.
+
+    Raises ``ValueError`` with a readable message for anything that is not a key.
+    """
+    semitone, mode = _parse(text)
+    return f"{TONICS[semitone]} {mode}"
+
+
+def camelot(canonical: str) -> str:
+    """Camelot wheel code of a key, e.g. ``"A minor"`` -> ``"8A"``, ``"C major"`` -> ``"8B"``.
+
+    Any spelling :func:`canonical_key` accepts is accepted.
+    """
+    semitone, mode = _parse(canonical)
+    if mode == "major":
+        return f"{_CAMELOT_MAJOR[semitone]}B"
+    # A minor key shares its number with its relative major (three semitones up).
+    return f"{_CAMELOT_MAJOR[(semitone + 3) % 12]}A"

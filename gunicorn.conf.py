@@ -1,0 +1,30 @@
+"""gunicorn settings for `make serve` and the containers (all from the environment)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+errorlog = "-"
+# Nothing that opens a Redis connection or starts a thread may run before the fork:
+# the app is loaded in each worker (no preload), and the track cache's subscriber starts
+# here, after the fork, in the worker itself.
+preload_app = False
+
+
+def post_worker_init(worker):
+    from django.conf import settings
+
+    if settings.QL_TRACK_CACHE:
+        from tracks.cache import process_cache
+
+        try:
+            process_cache()
+        except Exception:  # Redis down at start: the cache comes up when Redis does
+            worker.log.warning("track cache not started yet")

@@ -1,0 +1,39 @@
+"""Error shapes: DRF's, plus 503 for an unreachable Redis and 413 for an oversized body."""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from quantumlive.exceptions import RETRY_AFTER_SECONDS, PayloadTooLarge, ServiceUnavailable
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN_DETAIL = "Service temporarily unavailable: the data store (Redis) cannot be reached."
+
+
+def redis_down_response() -> JsonResponse:
+    response = JsonResponse({"detail": REDIS_DOWN_DETAIL}, status=503)
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, REDIS_DOWN_ERRORS):
+        log.warning("redis unreachable: %s", type(exc).__name__)
+        exc = ServiceUnavailable(REDIS_DOWN_DETAIL)
+    elif isinstance(exc, RequestDataTooBig):
+        from django.conf import settings
+
+        exc = PayloadTooLarge(f"Request body larger than {settings.QL_MAX_BODY_MB} MB.")
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = exc.retry_after
+    return response
+
+
+def error(status_code: int, detail) -> Response:
+    return Response({"detail": detail}, status=status_code)

@@ -1,0 +1,71 @@
+"""Serializer building blocks shared by the apps: strict bodies and finite numbers."""
+
+import math
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not declare (400), except the ones listed in `Meta.ignored`."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object."]}
+            )
+        meta = getattr(self, "Meta", None)
+        ignored = set(getattr(meta, "ignored", ()))
+        unknown = sorted(set(data) - set(self.fields) - ignored)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that refuses NaN and ±Infinity (also when sent as strings) and booleans."""
+
+    default_error_messages = {"finite": "Must be a finite number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("finite")
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that refuses booleans and non-integral floats."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NumberListField(serializers.Field):
+    """A list of finite numbers, validated in one fast pass (waveforms hold thousands)."""
+
+    default_error_messages = {
+        "not_a_list": "Expected a list of numbers.",
+        "not_number": "Every item must be a finite number.",
+        "max_length": "Ensure this field has no more than {max_length} elements.",
+    }
+
+    def __init__(self, *, max_length: int, **kwargs):
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        if len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        for item in data:
+            if type(item) not in (int, float) or not math.isfinite(item):
+                self.fail("not_number")
+        return [float(item) for item in data]
+
+    def to_representation(self, value):
+        return value

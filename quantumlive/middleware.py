@@ -1,0 +1,17 @@
+"""Turns "Redis unreachable" raised outside DRF views (admin, plain views) into a 503."""
+
+from quantumlive.errors import redis_down_response
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS
+
+
+class RedisUnavailableMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, REDIS_DOWN_ERRORS):
+            return redis_down_response()
+        return None

@@ -1,0 +1,201 @@
+"""QuantumLive settings: everything comes from the environment (see README, Configuration)."""
+
+import os
+import re
+from pathlib import Path
+
+import dj_database_url
+
+from quantumlive.env import envbool, envfloat, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = envbool("DJANGO_DEBUG", True)
+_DEV_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
+SECRET_KEY = envstr("DJANGO_SECRET_KEY", _DEV_KEY if DEBUG else "")
+if not SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver" if DEBUG else "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+    "quantumlive",
+    "tracks",
+    "search",
+    "analysis",
+]
+
+MIDDLEWARE = [
+    "quantumlive.middleware.RedisUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "quantumlive.urls"
+WSGI_APPLICATION = "quantumlive.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Redis -----------------------------------------------------------------------------------
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+QL_REDIS_PREFIX = envstr("QL_REDIS_PREFIX", "ql")
+if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", QL_REDIS_PREFIX):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("QL_REDIS_PREFIX must be 1-64 chars of A-Z a-z 0-9 _ . : -")
+# Socket timeouts keep every call bounded while Redis is unreachable (API: 503 within 2 s).
+QL_REDIS_CONNECT_TIMEOUT = envfloat("QL_REDIS_CONNECT_TIMEOUT", 0.5, minimum=0.05)
+QL_REDIS_SOCKET_TIMEOUT = envfloat("QL_REDIS_SOCKET_TIMEOUT", 1.0, minimum=0.05)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "{%s}:cache" % QL_REDIS_PREFIX,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": QL_REDIS_CONNECT_TIMEOUT,
+            "SOCKET_TIMEOUT": QL_REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+
+RQ_QUEUES = {
+    "analysis": {
+        "URL": REDIS_URL,
+        "DEFAULT_TIMEOUT": 900,
+    }
+}
+
+# --- QuantumLive -----------------------------------------------------------------------------
+QL_TRACK_CACHE = envbool("QL_TRACK_CACHE", True)
+QL_TRACK_CACHE_MB = envint("QL_TRACK_CACHE_MB", 256, minimum=1)
+QL_LOCK_TTL = envfloat("QL_LOCK_TTL", 5.0, minimum=0.1)
+QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
+QL_MAX_BODY_MB = envint("QL_MAX_BODY_MB", 16, minimum=1)
+QL_MAX_UPLOAD_MB = envint("QL_MAX_UPLOAD_MB", 200, minimum=1)
+QL_MAX_AUDIO_SECONDS = envint("QL_MAX_AUDIO_SECONDS", 1800, minimum=1)
+QL_AUDIO_ROOT = Path(envstr("QL_AUDIO_ROOT", str(BASE_DIR / "media" / "audio")))
+QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
+QL_SEARCH_DEADLINE = envfloat("QL_SEARCH_DEADLINE", 3.0, minimum=0.1)
+QL_SEARCH_CACHE_TTL = envint("QL_SEARCH_CACHE_TTL", 600, minimum=1)
+ITUNES_API_URL = envstr("ITUNES_API_URL", "https://itunes.apple.com")
+SOUNDCLOUD_API_URL = envstr("SOUNDCLOUD_API_URL", "https://api-v2.soundcloud.com")
+SOUNDCLOUD_CLIENT_ID = envstr("SOUNDCLOUD_CLIENT_ID", "")
+YOUTUBE_API_URL = envstr("YOUTUBE_API_URL", "https://www.googleapis.com/youtube/v3")
+YOUTUBE_API_KEY = envstr("YOUTUBE_API_KEY", "")
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = QL_MAX_BODY_MB * 2**20
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
+FILE_UPLOAD_TEMP_DIR = None
+
+# --- REST framework --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["quantumlive.permissions.ReadOnlyOrAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["quantumlive.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "quantumlive.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "QuantumLive API",
+    "DESCRIPTION": "Playlist, multi-service search and audio analysis for DJs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Production hardening (DJANGO_DEBUG=0) ---------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

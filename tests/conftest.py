@@ -1,0 +1,62 @@
+"""Shared fixtures: the real Redis at REDIS_URL under this run's own key prefix (only those
+keys are ever deleted), API clients with and without a token. Imports are lazy so pure
+modules' tests also run without Django (`-p no:django`)."""
+
+import pytest
+from django.conf import settings
+
+
+def delete_own_keys(client=None) -> None:
+    from quantumlive.keys import prefix_pattern
+    from quantumlive.redis_conn import get_redis
+
+    client = client or get_redis()
+    assert settings.QL_REDIS_PREFIX.startswith("qltest"), "tests only delete their own keys"
+    batch = list(client.scan_iter(match=prefix_pattern(), count=1000))
+    for start in range(0, len(batch), 500):
+        client.unlink(*batch[start:start + 500])
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Each test starts with none of this run's keys and a fresh per-process cache."""
+    if not settings.configured:
+        yield
+        return
+    from tracks.cache import reset_process_cache
+
+    reset_process_cache()
+    delete_own_keys()
+    yield
+    reset_process_cache()
+    delete_own_keys()
+
+
+@pytest.fixture
+def user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("dj", password="pw-dj-123456")
+
+
+@pytest.fixture
+def token(user):
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.create(user=user).key
+
+
+@pytest.fixture
+def api(token):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.fixture
+def anon(db):
+    from rest_framework.test import APIClient
+
+    return APIClient()

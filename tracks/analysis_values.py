@@ -1,0 +1,18 @@
+"""What a finished analysis job contributes to a track (bpm, key, duration, cues)."""
+
+from analysis.jobs import finished_result
+
+
+def analysis_values(job_id: str) -> dict:
+    """The track fields a finished analysis provides; ValueError (with a clear message) when
+    the job is unknown, failed or not finished."""
+    result = finished_result(job_id)
+    return {
+        "bpm": result["bpm"],
+        "key": result["key"],
+        "duration": result["duration"],
+        "cues": [
+            {"name": cue["name"], "start": cue["start"], "end": cue["end"], "waveform": cue["waveform"]}
+            for cue in result["cues"]
+        ],
+    }

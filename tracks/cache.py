@@ -1,0 +1,226 @@
+"""The per-process track cache and the subscriber thread that keeps it honest.
+
+The rule that makes it safe across workers and instances: every track write increments the
+global generation `{p}:gen` and publishes `"<gen> <kind> <id>"` in the same Lua script.
+This process's subscriber applies those messages in order and records the highest
+generation it has applied (`seen_gen`). A reader first reads the current generation (one
+round trip, `MGET epoch gen`) and trusts the cache only when `seen_gen` has reached it: then
+every write that had answered before the read began has already evicted what it changed.
+Otherwise it reads Redis. Entries are stamped with the generation read together with their
+data, and an entry is not stored if an invalidation newer than that stamp was already applied
+(the classic fill-after-evict race). When the subscription drops, the cache is emptied and
+bypassed until the subscriber is back; `epoch` catches a Redis that lost its data.
+"""
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis, make_client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Entry:
+    """One decoded track: its summary (no waveforms), the raw cues JSON, and rendered parts."""
+
+    version: int
+    summary: dict
+    cues_json: str
+    size: int
+    rendered: dict = field(default_factory=dict)
+
+
+class TrackCache:
+    def __init__(self, *, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.bytes = 0
+        self.order: list[str] | None = None
+        self.order_index: dict[str, int] = {}
+        self.last_inval: dict[str, int] = {}
+        self.last_order_inval = 0
+        self.floor_gen = 0
+        self.seen_gen = 0
+        self.epoch: str | None = None
+        self.healthy = False
+        self.pid = os.getpid()
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    # --- the subscriber -------------------------------------------------------------------
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="ql-track-invalidation", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self.stopping.is_set():
+            pubsub = None
+            try:
+                client = make_client(settings.REDIS_URL, socket_timeout=None, health_check_interval=2)
+                pubsub = client.pubsub()
+                pubsub.subscribe(keys.invalidation_channel())
+                deadline = time.monotonic() + 5
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["type"] == "subscribe":
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("no subscribe confirmation")
+                self._baseline()
+                backoff = 0.05
+                log.info("track cache subscriber ready (pid %s)", os.getpid())
+                checked = time.monotonic()
+                while not self.stopping.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["type"] == "message":
+                        self._apply(message["data"])
+                    if time.monotonic() - checked > 1.0:
+                        # A Redis that lost its data (restart without persistence, keys
+                        # deleted) has a new epoch or none: start over from a new baseline.
+                        checked = time.monotonic()
+                        if get_redis().get(keys.epoch()) != self.epoch:
+                            raise LookupError("epoch changed")
+            except Exception as exc:  # any failure: drop the cache, reconnect
+                self._reset()
+                if not self.stopping.is_set():
+                    log.warning("track cache subscriber lost (%s); reconnecting", type(exc).__name__)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 1.0)
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:
+                        pass
+
+    def _baseline(self) -> None:
+        """Subscribed: from the current generation on, every invalidation reaches us."""
+        redis = get_redis()
+        redis.set(keys.epoch(), uuid.uuid4().hex, nx=True)
+        epoch, gen = redis.mget(keys.epoch(), keys.generation())
+        with self.lock:
+            self._clear()
+            self.epoch = epoch
+            self.seen_gen = self.floor_gen = int(gen or 0)
+            self.last_inval.clear()
+            self.last_order_inval = self.floor_gen
+            self.healthy = True
+
+    def _reset(self) -> None:
+        with self.lock:
+            self.healthy = False
+            self.epoch = None
+            self._clear()
+
+    def _clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+        self.order = None
+        self.order_index = {}
+
+    def _apply(self, data: str) -> None:
+        gen_text, kind, track_id = data.split(" ", 2)
+        gen = int(gen_text)
+        with self.lock:
+            entry = self.entries.pop(track_id, None)
+            if entry is not None:
+                self.bytes -= entry.size
+            self.last_inval[track_id] = gen
+            if kind == "o":
+                self.order = None
+                self.order_index = {}
+                self.last_order_inval = gen
+            if gen > self.seen_gen:
+                self.seen_gen = gen
+
+    # --- readers --------------------------------------------------------------------------
+    def trusted(self, epoch: str | None, gen: str | None) -> bool:
+        """Whether cached data may answer a read that began at generation `gen`."""
+        return self.healthy and epoch is not None and epoch == self.epoch and self.seen_gen >= int(gen or 0)
+
+    def get(self, track_id: str) -> Entry | None:
+        with self.lock:
+            entry = self.entries.get(track_id)
+            if entry is not None:
+                self.entries.move_to_end(track_id)
+            return entry
+
+    def put(self, track_id: str, entry: Entry, *, epoch: str | None, stamp: int) -> None:
+        """Store `entry`, read at generation `stamp`, unless something newer evicted it."""
+        with self.lock:
+            if not self.healthy or epoch != self.epoch or stamp < self.floor_gen:
+                return
+            if self.last_inval.get(track_id, 0) > stamp:
+                return
+            old = self.entries.pop(track_id, None)
+            if old is not None:
+                self.bytes -= old.size
+            self.entries[track_id] = entry
+            self.bytes += entry.size
+            while self.bytes > self.max_bytes and self.entries:
+                _, evicted = self.entries.popitem(last=False)
+                self.bytes -= evicted.size
+
+    def position(self, track_id: str) -> int | None:
+        with self.lock:
+            if self.order is None:
+                return None
+            return self.order_index.get(track_id)
+
+    def get_order(self) -> list[str] | None:
+        with self.lock:
+            return self.order
+
+    def put_order(self, order: list[str], *, epoch: str | None, stamp: int) -> None:
+        with self.lock:
+            if not self.healthy or epoch != self.epoch or stamp < self.floor_gen:
+                return
+            if self.last_order_inval > stamp:
+                return
+            self.order = order
+            self.order_index = {track_id: index for index, track_id in enumerate(order)}
+
+
+_cache: TrackCache | None = None
+_cache_lock = threading.Lock()
+
+
+def process_cache() -> TrackCache | None:
+    """This process's cache (its subscriber started on first use, after any fork), or None
+    when QL_TRACK_CACHE is off."""
+    global _cache
+    if not settings.QL_TRACK_CACHE:
+        return None
+    cache = _cache
+    if cache is None or cache.pid != os.getpid():
+        with _cache_lock:
+            cache = _cache
+            if cache is None or cache.pid != os.getpid():
+                cache = TrackCache(max_bytes=settings.QL_TRACK_CACHE_MB * 2**20)
+                cache.start()
+                _cache = cache
+    return cache
+
+
+def reset_process_cache() -> None:
+    """Stops this process's subscriber and forgets the cache (tests that switch Redis)."""
+    global _cache
+    with _cache_lock:
+        if _cache is not None:
+            _cache.stop()
+            _cache._reset()
+        _cache = None

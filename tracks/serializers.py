@@ -1,0 +1,218 @@
+"""Validation of track bodies and query parameters, and the track's JSON shape."""
+
+import json
+import re
+
+from rest_framework import serializers
+
+from analysis.keys import camelot, canonical_key
+from quantumlive.fields import FiniteFloatField, NumberListField, StrictIntegerField, StrictSerializer
+
+SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
+_SERVICE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+class KeyField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        try:
+            return canonical_key(text)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class CueSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=64, required=False, allow_blank=False)
+    start = FiniteFloatField(min_value=0)
+    end = FiniteFloatField(min_value=0)
+    waveform = NumberListField(max_length=16384, required=False)
+
+    def validate(self, attrs):
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": ["Must be greater than start."]})
+        return attrs
+
+
+class GenresField(serializers.ListField):
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(min_length=1, max_length=64), max_length=32, **kwargs)
+
+    def to_internal_value(self, data):
+        genres, seen = [], set()
+        for genre in super().to_internal_value(data):
+            folded = genre.casefold()
+            if folded not in seen:
+                seen.add(folded)
+                genres.append(genre)
+        return genres
+
+
+class SourcesField(serializers.DictField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=serializers.URLField(max_length=2048, allow_blank=False), **kwargs
+        )
+
+    def to_internal_value(self, data):
+        sources = super().to_internal_value(data)
+        if len(sources) > 16:
+            raise serializers.ValidationError("At most 16 sources.")
+        errors = {}
+        for name, url in sources.items():
+            if not _SERVICE_NAME.fullmatch(name):
+                errors[name] = ["Service names are 1-32 characters of a-z 0-9 _ -."]
+            elif not url.lower().startswith(("http://", "https://")):
+                errors[name] = ["Only http(s) URLs."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return sources
+
+
+class TrackFieldsSerializer(StrictSerializer):
+    """The writable fields of a track (API.md, Tracks). Server-owned fields are ignored."""
+
+    title = serializers.CharField(min_length=1, max_length=300)
+    artist = serializers.CharField(min_length=1, max_length=300)
+    bpm = FiniteFloatField(min_value=1, max_value=400, allow_null=True, required=False)
+    key = KeyField(allow_null=True, required=False)
+    duration = FiniteFloatField(min_value=0, max_value=86400, allow_null=True, required=False)
+    genres = GenresField(required=False)
+    sources = SourcesField(required=False)
+    notes = serializers.CharField(max_length=10000, allow_null=True, allow_blank=True,
+                                  required=False, trim_whitespace=False)
+    cues = serializers.ListField(child=CueSerializer(), max_length=512, required=False)
+
+    class Meta:
+        ignored = SERVER_OWNED
+
+    def validate_duration(self, value):
+        if value is not None and value <= 0:
+            raise serializers.ValidationError("Must be greater than 0.")
+        return value
+
+    def validate_cues(self, cues):
+        return [
+            {"name": cue.get("name") or f"cue_{index}", "start": cue["start"], "end": cue["end"],
+             "waveform": cue.get("waveform", [])}
+            for index, cue in enumerate(cues)
+        ]
+
+
+class TrackCreateSerializer(TrackFieldsSerializer):
+    position = StrictIntegerField(min_value=0, required=False)
+    analysis = serializers.CharField(max_length=64, required=False)
+
+    class Meta:
+        ignored = tuple(name for name in SERVER_OWNED if name != "position")
+
+    DEFAULTS = {"bpm": None, "key": None, "duration": None, "genres": [], "sources": {},
+                "notes": None, "cues": []}
+
+
+class TrackPatchSerializer(TrackFieldsSerializer):
+    def __init__(self, *args, **kwargs):
+        kwargs["partial"] = True
+        super().__init__(*args, **kwargs)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                "Send at least one field you may change: title, artist, bpm, key, duration, "
+                "genres, sources, notes, cues."
+            )
+        return attrs
+
+
+class MoveSerializer(StrictSerializer):
+    position = StrictIntegerField(min_value=0)
+
+
+class ApplyAnalysisSerializer(StrictSerializer):
+    analysis = serializers.CharField(max_length=64)
+    overwrite = serializers.BooleanField(default=False)
+
+
+class TrackFilterSerializer(serializers.Serializer):
+    """Query parameters of the list (unknown ones are ignored; an empty value is 400)."""
+
+    limit = StrictIntegerField(min_value=1, max_value=500, default=50)
+    offset = StrictIntegerField(min_value=0, default=0)
+    q = serializers.CharField(min_length=1, max_length=200, required=False, trim_whitespace=False)
+    genre = serializers.CharField(min_length=1, max_length=64, required=False)
+    bpm_min = FiniteFloatField(required=False)
+    bpm_max = FiniteFloatField(required=False)
+    key = KeyField(required=False)
+
+    def validate(self, attrs):
+        low, high = attrs.get("bpm_min"), attrs.get("bpm_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"bpm_max": ["Must be at least bpm_min."]})
+        return attrs
+
+
+def matcher(filters: dict):
+    """A predicate over track summaries for the given filters, or None when there are none."""
+    q = filters.get("q")
+    genre = filters.get("genre")
+    low, high = filters.get("bpm_min"), filters.get("bpm_max")
+    key = filters.get("key")
+    if q is None and genre is None and low is None and high is None and key is None:
+        return None
+    q = q.casefold() if q is not None else None
+    genre = genre.casefold() if genre is not None else None
+
+    def match(track: dict) -> bool:
+        if q is not None and q not in track["title"].casefold() and q not in track["artist"].casefold():
+            return False
+        if genre is not None and genre not in (g.casefold() for g in track["genres"]):
+            return False
+        if low is not None or high is not None:
+            bpm = track["bpm"]
+            if bpm is None or (low is not None and bpm < low) or (high is not None and bpm > high):
+                return False
+        if key is not None and track["key"] != key:
+            return False
+        return True
+
+    return match
+
+
+# --- output ------------------------------------------------------------------------------
+_ORDER = ("id", "title", "artist", "bpm", "key", "camelot", "duration", "genres", "sources",
+          "notes", "cues")
+
+
+def track_body(track: dict) -> dict:
+    """The API shape of a track (or summary) dict from the store."""
+    body = {name: track[name] for name in _ORDER if name != "camelot"}
+    body["camelot"] = camelot(track["key"]) if track["key"] else None
+    body = {name: body[name] for name in _ORDER}
+    body["position"] = track["position"]
+    body["version"] = track["version"]
+    body["created"] = track["created"]
+    body["updated"] = track["updated"]
+    return body
+
+
+def rendered_parts(entry) -> tuple[bytes, bytes]:
+    """The full track's JSON around its position, cached on the store entry per version:
+    position changes with other tracks' moves, the rest only with this track's version."""
+    parts = entry.rendered.get("parts")
+    if parts is None:
+        summary = entry.summary
+        head = {name: summary[name] for name in _ORDER if name not in ("camelot", "cues")}
+        head["camelot"] = camelot(summary["key"]) if summary["key"] else None
+        head = {name: head[name] for name in _ORDER if name != "cues"}
+        head_json = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+        tail = {"version": summary["version"], "created": summary["created"], "updated": summary["updated"]}
+        tail_json = json.dumps(tail, separators=(",", ":"))
+        parts = (
+            (head_json[:-1] + ',"cues":' + entry.cues_json + ',"position":').encode(),
+            ("," + tail_json[1:]).encode(),
+        )
+        entry.rendered["parts"] = parts
+    return parts

@@ -1,0 +1,342 @@
+"""The track store: tracks in Redis hashes keyed by UUID, the playlist order in a sorted set,
+a per-process cache kept consistent by pub/sub invalidation (tracks/cache.py), and writes
+under expiring Redis locks with fencing (tracks/lua.py). No HTTP in here.
+
+A track travels as a plain dict: id, title, artist, bpm, key, duration, genres, sources,
+notes, cues, version, created, updated (+ position when read). Summaries are the same
+without cue waveforms.
+"""
+
+import json
+import random
+import time
+import uuid
+from datetime import datetime, timezone
+
+from django.conf import settings
+
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis
+from tracks import lua
+from tracks.cache import Entry, process_cache
+
+# Fields a client may write, each stored JSON-encoded in its own hash field.
+WRITABLE = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "cues")
+_JSON_FIELDS = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes")
+# What list views read: everything but the cue waveforms ("cues" holds them; "marks" not).
+_SUMMARY_FIELDS = ("id", *_JSON_FIELDS, "marks", "version", "created", "updated")
+
+
+class TrackNotFound(Exception):
+    pass
+
+
+class VersionMismatch(Exception):
+    def __init__(self, current: int | None):
+        super().__init__(f"current version is {current}")
+        self.current = current
+
+
+class LockTimeout(Exception):
+    """The track's lock could not be had in time (heavy contention): nothing changed."""
+
+
+class TrackExists(Exception):
+    pass
+
+
+# --- encoding ----------------------------------------------------------------------------
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _marks(cues: list[dict]) -> list[dict]:
+    return [{"name": c["name"], "start": c["start"], "end": c["end"]} for c in cues]
+
+
+def encode_fields(values: dict) -> list[str]:
+    """Flat [field, value, …] for HSET from a dict of writable fields."""
+    flat: list[str] = []
+    for name, value in values.items():
+        if name == "cues":
+            flat += ["cues", _dumps(value), "marks", _dumps(_marks(value))]
+        else:
+            flat += [name, _dumps(value)]
+    return flat
+
+
+def _summary_from_hash(raw: dict) -> dict:
+    summary = {"id": raw["id"]}
+    for name in _JSON_FIELDS:
+        summary[name] = json.loads(raw[name])
+    summary["cues"] = json.loads(raw["marks"])
+    summary["version"] = int(raw["version"])
+    summary["created"] = raw["created"]
+    summary["updated"] = raw["updated"]
+    return summary
+
+
+def _entry_from_hash(raw: dict) -> Entry:
+    summary = _summary_from_hash(raw)
+    cues_json = raw["cues"]
+    return Entry(version=summary["version"], summary=summary, cues_json=cues_json,
+                 size=2 * len(cues_json) + 4096)
+
+
+def full_track(entry: Entry) -> dict:
+    track = dict(entry.summary)
+    track["cues"] = json.loads(entry.cues_json)
+    return track
+
+
+def _pairs(flat: list) -> dict:
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+# --- locks -------------------------------------------------------------------------------
+def _acquire(track_id: str) -> str:
+    """Takes the track's lock (expires after QL_LOCK_TTL) or raises LockTimeout."""
+    redis = get_redis()
+    token = uuid.uuid4().hex
+    ttl_ms = int(settings.QL_LOCK_TTL * 1000)
+    deadline = time.monotonic() + settings.QL_LOCK_WAIT
+    pause = 0.002
+    while True:
+        if redis.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms):
+            return token
+        if time.monotonic() + pause > deadline:
+            raise LockTimeout(track_id)
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 1.5, 0.05)
+
+
+def _release(track_id: str, token: str) -> None:
+    get_redis().eval(lua.RELEASE, 1, keys.track_lock(track_id), token)
+
+
+def _run_locked(script: str, track_id: str, expected: int | None, *args):
+    """Runs a guarded write script under the track's lock; retries when the lock expired
+    under us (fencing refused the write)."""
+    redis = get_redis()
+    for _ in range(3):
+        token = _acquire(track_id)
+        try:
+            reply = redis.eval(
+                script, 4, keys.track(track_id), keys.playlist(), keys.generation(),
+                keys.track_lock(track_id), track_id, keys.invalidation_channel(),
+                "" if expected is None else str(expected), token, *args,
+            )
+        except BaseException:
+            _release(track_id, token)
+            raise
+        status = reply[0]
+        if status == "missing":
+            raise TrackNotFound(track_id)
+        if status == "conflict":
+            raise VersionMismatch(int(reply[1]))
+        if status == "lost_lock":
+            continue
+        return reply
+    raise LockTimeout(track_id)
+
+
+def _written(reply) -> dict:
+    track = full_track(_entry_from_hash(_pairs(reply[1])))
+    track["position"] = int(reply[2])
+    return track
+
+
+# --- writes ------------------------------------------------------------------------------
+def track_create(*, values: dict, position: int | None = None, track_id: str | None = None,
+                 created: str | None = None, updated: str | None = None) -> dict:
+    """Creates a track from validated `values` (all of WRITABLE) at `position` (None: last).
+    `track_id`/`created`/`updated` are for imports; an existing id raises TrackExists."""
+    track_id = track_id or str(uuid.uuid4())
+    stamp = now_iso()
+    fields = ["id", track_id, "version", "1", "created", created or stamp, "updated", updated or stamp]
+    fields += encode_fields({name: values[name] for name in WRITABLE})
+    reply = get_redis().eval(
+        lua.CREATE, 3, keys.track(track_id), keys.playlist(), keys.generation(),
+        track_id, keys.invalidation_channel(), -1 if position is None else position, *fields,
+    )
+    if reply[0] == "exists":
+        raise TrackExists(track_id)
+    return _written(reply)
+
+
+def track_update(*, track_id: str, values: dict, expected_version: int | None = None) -> dict:
+    """Sets the given writable fields (only those), bumping the version."""
+    reply = _run_locked(lua.UPDATE, track_id, expected_version, now_iso(), *encode_fields(values))
+    return _written(reply)
+
+
+def track_move(*, track_id: str, position: int, expected_version: int | None = None) -> dict:
+    reply = _run_locked(lua.MOVE, track_id, expected_version, now_iso(), position)
+    return _written(reply)
+
+
+def track_delete(*, track_id: str, expected_version: int | None = None) -> None:
+    _run_locked(lua.DELETE, track_id, expected_version)
+
+
+def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> dict:
+    """Read-modify-write: `fill(track) -> values` decides what to set from the current track.
+    Lands only if the version read is still current (else retried, or VersionMismatch when
+    the caller named the version it expects)."""
+    redis = get_redis()
+    for _ in range(5):
+        current = track_get(track_id=track_id)
+        if current is None:
+            raise TrackNotFound(track_id)
+        if expected_version is not None and current["version"] != expected_version:
+            raise VersionMismatch(current["version"])
+        values = fill(current)
+        token = _acquire(track_id)
+        try:
+            reply = redis.eval(
+                lua.UPDATE, 4, keys.track(track_id), keys.playlist(), keys.generation(),
+                keys.track_lock(track_id), track_id, keys.invalidation_channel(),
+                str(current["version"]), token, now_iso(), *encode_fields(values),
+            )
+        except BaseException:
+            _release(track_id, token)
+            raise
+        if reply[0] == "missing":
+            raise TrackNotFound(track_id)
+        if reply[0] == "conflict":
+            if expected_version is not None:
+                raise VersionMismatch(int(reply[1]))
+            continue
+        return _written(reply)
+    raise LockTimeout(track_id)
+
+
+# --- reads -------------------------------------------------------------------------------
+def _state(pipe) -> None:
+    pipe.mget(keys.epoch(), keys.generation())
+
+
+def track_entry(*, track_id: str) -> tuple[Entry, int] | None:
+    """The track's decoded entry and its position: from this process's cache when it may be
+    trusted (one round trip), else from Redis (one round trip)."""
+    cache = process_cache()
+    redis = get_redis()
+    if cache is None:
+        pipe = redis.pipeline(transaction=True)
+        pipe.hgetall(keys.track(track_id))
+        pipe.zrank(keys.playlist(), track_id)
+        raw, rank = pipe.execute()
+        if not raw or rank is None:
+            return None
+        return _entry_from_hash(raw), rank
+
+    entry = cache.get(track_id)
+    position = cache.position(track_id)
+    if entry is not None:
+        if position is None:
+            pipe = redis.pipeline(transaction=True)
+            _state(pipe)
+            pipe.zrank(keys.playlist(), track_id)
+            (epoch, gen), position = pipe.execute()
+        else:
+            epoch, gen = redis.mget(keys.epoch(), keys.generation())
+        if cache.trusted(epoch, gen) and position is not None:
+            return entry, position
+    pipe = redis.pipeline(transaction=True)
+    _state(pipe)
+    pipe.hgetall(keys.track(track_id))
+    pipe.zrank(keys.playlist(), track_id)
+    (epoch, gen), raw, rank = pipe.execute()
+    if not raw or rank is None:
+        return None
+    entry = _entry_from_hash(raw)
+    cache.put(track_id, entry, epoch=epoch, stamp=int(gen or 0))
+    return entry, rank
+
+
+def track_get(*, track_id: str) -> dict | None:
+    found = track_entry(track_id=track_id)
+    if found is None:
+        return None
+    entry, position = found
+    track = full_track(entry)
+    track["position"] = position
+    return track
+
+
+def _order() -> list[str]:
+    """The playlist order, from the cache when trusted."""
+    cache = process_cache()
+    redis = get_redis()
+    if cache is not None:
+        order = cache.get_order()
+        if order is not None:
+            epoch, gen = redis.mget(keys.epoch(), keys.generation())
+            if cache.trusted(epoch, gen):
+                return order
+    pipe = redis.pipeline(transaction=True)
+    _state(pipe)
+    pipe.zrange(keys.playlist(), 0, -1)
+    (epoch, gen), order = pipe.execute()
+    if cache is not None:
+        cache.put_order(order, epoch=epoch, stamp=int(gen or 0))
+    return order
+
+
+def _summaries(track_ids: list[str]) -> list[dict]:
+    """Summaries of these tracks in this order (cache first; the rest in pipelined batches).
+    A track deleted meanwhile is left out."""
+    cache = process_cache()
+    redis = get_redis()
+    found: dict[str, dict] = {}
+    missing = track_ids
+    if cache is not None:
+        epoch, gen = redis.mget(keys.epoch(), keys.generation())
+        if cache.trusted(epoch, gen):
+            missing = []
+            for track_id in track_ids:
+                entry = cache.get(track_id)
+                if entry is None:
+                    missing.append(track_id)
+                else:
+                    found[track_id] = entry.summary
+    for start in range(0, len(missing), 1000):
+        batch = missing[start:start + 1000]
+        pipe = redis.pipeline(transaction=False)
+        for track_id in batch:
+            pipe.hmget(keys.track(track_id), _SUMMARY_FIELDS)
+        for track_id, values in zip(batch, pipe.execute()):
+            if values[0] is not None:
+                found[track_id] = _summary_from_hash(dict(zip(_SUMMARY_FIELDS, values)))
+    return [found[track_id] for track_id in track_ids if track_id in found]
+
+
+def track_list(*, offset: int = 0, limit: int = 50, match=None) -> tuple[int, list[dict]]:
+    """(count, page) of track summaries in playlist order, each with its `position`;
+    `match(summary) -> bool` filters (then every summary is read)."""
+    order = _order()
+    if match is None:
+        page_ids = order[offset:offset + limit]
+        page = _summaries(page_ids)
+        positions = {track_id: offset + index for index, track_id in enumerate(page_ids)}
+        count = len(order)
+    else:
+        index = {track_id: position for position, track_id in enumerate(order)}
+        kept = [s for s in _summaries(order) if match(s)]
+        count = len(kept)
+        page = kept[offset:offset + limit]
+        positions = {s["id"]: index[s["id"]] for s in page}
+    result = []
+    for summary in page:
+        item = dict(summary)
+        item["position"] = positions[summary["id"]]
+        result.append(item)
+    return count, result
+
+
+def track_ids() -> list[str]:
+    return list(_order())

@@ -1,0 +1,204 @@
+"""Tracks API: thin views that validate, call the store, and shape the answer."""
+
+import re
+import uuid
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
+from tracks import store
+from tracks.analysis_values import analysis_values
+from tracks.serializers import (
+    ApplyAnalysisSerializer,
+    MoveSerializer,
+    TrackCreateSerializer,
+    TrackFilterSerializer,
+    TrackPatchSerializer,
+    matcher,
+    rendered_parts,
+    track_body,
+)
+
+_TAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
+
+
+def _parse_tags(header: str) -> list[int] | None:
+    """Versions named by an If-Match/If-None-Match header, or None if any part is not a tag."""
+    tags = []
+    for part in header.split(","):
+        found = _TAG.fullmatch(part)
+        if found is None:
+            return None
+        tags.append(int(found.group(1)))
+    return tags
+
+
+def _valid_id(track_id: str) -> str:
+    try:
+        return str(uuid.UUID(track_id))
+    except ValueError:
+        raise NotFound("No track with this id.") from None
+
+
+def expected_version(request, track_id: str) -> int | None:
+    """The version a write is conditioned on by If-Match (None without the header).
+    An If-Match that names no valid tag, or not the current version, is 412."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tags = _parse_tags(header)
+    if not tags:
+        raise PreconditionFailed()
+    if len(tags) == 1:
+        return tags[0]
+    current = store.track_get(track_id=track_id)
+    if current is None:
+        raise NotFound("No track with this id.")
+    if current["version"] in tags:
+        return current["version"]
+    raise PreconditionFailed()
+
+
+def _with_etag(response, version: int):
+    response["ETag"] = f'"{version}"'
+    return response
+
+
+class StoreErrorsMixin:
+    """Maps the store's exceptions to HTTP answers."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, store.TrackNotFound):
+            exc = NotFound("No track with this id.")
+        elif isinstance(exc, store.VersionMismatch):
+            exc = PreconditionFailed(
+                f"The track has changed: its current version is {exc.current}."
+            )
+        elif isinstance(exc, store.LockTimeout):
+            exc = ServiceUnavailable("The track is busy; nothing changed. Retry shortly.", retry_after=1)
+        return super().handle_exception(exc)
+
+
+class TrackListView(StoreErrorsMixin, APIView):
+    @extend_schema(parameters=[TrackFilterSerializer], operation_id="tracks_list")
+    def get(self, request):
+        params = TrackFilterSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
+        count, page = store.track_list(
+            offset=filters["offset"], limit=filters["limit"], match=matcher(filters)
+        )
+        offset, limit = filters["offset"], filters["limit"]
+        base = request.build_absolute_uri(request.path)
+
+        def link(new_offset: int) -> str:
+            query = request.query_params.copy()
+            query["offset"] = str(new_offset)
+            query["limit"] = str(limit)
+            return f"{base}?{query.urlencode()}"
+
+        return Response({
+            "count": count,
+            "next": link(offset + limit) if offset + limit < count else None,
+            "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+            "results": [track_body(summary) for summary in page],
+        })
+
+    @extend_schema(request=TrackCreateSerializer, operation_id="tracks_create")
+    def post(self, request):
+        body = TrackCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        position = data.pop("position", None)
+        analysis_id = data.pop("analysis", None)
+        values = dict(TrackCreateSerializer.DEFAULTS)
+        if analysis_id is not None:
+            try:
+                values.update(analysis_values(analysis_id))
+            except ValueError as exc:
+                raise ValidationError({"analysis": [str(exc)]}) from None
+        values.update(data)
+        track = store.track_create(values=values, position=position)
+        response = Response(track_body(track), status=status.HTTP_201_CREATED)
+        response["Location"] = reverse("track-detail", args=[track["id"]], request=request)
+        return _with_etag(response, track["version"])
+
+
+class TrackDetailView(StoreErrorsMixin, APIView):
+    @extend_schema(operation_id="tracks_retrieve")
+    def get(self, request, track_id: str):
+        found = store.track_entry(track_id=_valid_id(track_id))
+        if found is None:
+            raise NotFound("No track with this id.")
+        entry, position = found
+        etag = f'"{entry.version}"'
+        header = request.headers.get("If-None-Match")
+        if header is not None:
+            tags = _parse_tags(header)
+            if header.strip() == "*" or (tags and entry.version in tags):
+                response = HttpResponse(status=304)
+                response["ETag"] = etag
+                return response
+        head, tail = rendered_parts(entry)
+        response = HttpResponse(head + str(position).encode() + tail, content_type="application/json")
+        response["ETag"] = etag
+        return response
+
+    @extend_schema(request=TrackPatchSerializer, operation_id="tracks_partial_update")
+    def patch(self, request, track_id: str):
+        track_id = _valid_id(track_id)
+        body = TrackPatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        track = store.track_update(
+            track_id=track_id, values=dict(body.validated_data),
+            expected_version=expected_version(request, track_id),
+        )
+        return _with_etag(Response(track_body(track)), track["version"])
+
+    def delete(self, request, track_id: str):
+        track_id = _valid_id(track_id)
+        store.track_delete(track_id=track_id, expected_version=expected_version(request, track_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TrackMoveView(StoreErrorsMixin, APIView):
+    @extend_schema(request=MoveSerializer, operation_id="tracks_move")
+    def post(self, request, track_id: str):
+        track_id = _valid_id(track_id)
+        body = MoveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        track = store.track_move(
+            track_id=track_id, position=body.validated_data["position"],
+            expected_version=expected_version(request, track_id),
+        )
+        return _with_etag(Response(track_body(track)), track["version"])
+
+
+class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
+    @extend_schema(request=ApplyAnalysisSerializer, operation_id="tracks_apply_analysis")
+    def post(self, request, track_id: str):
+        track_id = _valid_id(track_id)
+        body = ApplyAnalysisSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        expected = expected_version(request, track_id)
+        if store.track_get(track_id=track_id) is None:
+            raise NotFound("No track with this id.")
+        try:
+            found = analysis_values(body.validated_data["analysis"])
+        except ValueError as exc:
+            raise ValidationError({"analysis": [str(exc)]}) from None
+        overwrite = body.validated_data["overwrite"]
+
+        def fill(current: dict) -> dict:
+            if overwrite:
+                return found
+            return {name: value for name, value in found.items() if current[name] in (None, [])}
+
+        track = store.track_apply(track_id=track_id, fill=fill, expected_version=expected)
+        return _with_etag(Response(track_body(track)), track["version"])

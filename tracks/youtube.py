@@ -1,0 +1,132 @@
+"""The YouTube link list in Redis: canonical video ids in the order added.
+
+A list holds the ids in order, a hash when each was added. Adds are idempotent and atomic
+(Lua), so 20 concurrent adds of one video make one entry. Only seed imports may append an id
+that is already listed; `youtube_compact` removes those repeats.
+"""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis
+from tracks.store import now_iso
+
+_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_WATCH_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
+_EMBED_HOSTS = _WATCH_HOSTS | {"youtube-nocookie.com", "www.youtube-nocookie.com"}
+
+_ADD = r"""
+local added = redis.call('HGET', KEYS[2], ARGV[1])
+if added then return {0, added} end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return {1, ARGV[2]}
+"""
+
+# ARGV[3] == '1': append even when listed (seed imports keep their repeats until compacted).
+_IMPORT = r"""
+local added = redis.call('HGET', KEYS[2], ARGV[1])
+if added and ARGV[3] ~= '1' then return {0, added} end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+if not added then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+return {1, added or ARGV[2]}
+"""
+
+_DELETE = r"""
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('LREM', KEYS[1], 0, ARGV[1])
+return 1
+"""
+
+_COMPACT = r"""
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+local seen, kept = {}, {}
+for _, id in ipairs(ids) do
+  if not seen[id] then seen[id] = true; kept[#kept + 1] = id end
+end
+if #kept < #ids then
+  redis.call('DEL', KEYS[1])
+  for i = 1, #kept, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept)))
+  end
+end
+return #ids - #kept
+"""
+
+
+def video_id_from(text: str) -> str:
+    """The 11-character video id of a YouTube URL in any accepted form, or a bare id.
+    ValueError for anything else."""
+    text = text.strip()
+    if _ID.fullmatch(text):
+        return text
+    candidate = text if "://" in text else "https://" + text
+    try:
+        parts = urlsplit(candidate)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise ValueError("Not a YouTube URL.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("Not a YouTube URL.")
+    segments = [s for s in parts.path.split("/") if s]
+    found = None
+    if host == "youtu.be" and len(segments) == 1:
+        found = segments[0]
+    elif host in _WATCH_HOSTS and segments == ["watch"]:
+        values = parse_qs(parts.query).get("v", [])
+        found = values[0] if len(values) == 1 else None
+    elif host in _WATCH_HOSTS and len(segments) == 2 and segments[0] == "shorts":
+        found = segments[1]
+    elif host in _EMBED_HOSTS and len(segments) == 2 and segments[0] == "embed":
+        found = segments[1]
+    if found is None or not _ID.fullmatch(found):
+        raise ValueError(
+            "Not a YouTube video URL: expected youtube.com/watch?v=ID, youtu.be/ID, "
+            "/shorts/ID, /embed/ID or an 11-character video id."
+        )
+    return found
+
+
+def is_video_id(text: str) -> bool:
+    return bool(_ID.fullmatch(text))
+
+
+def canonical_url(video_id: str) -> str:
+    return f"https://www.youtube.com/watch?v={video_id}"
+
+
+def _item(video_id: str, added: str) -> dict:
+    return {"video_id": video_id, "url": canonical_url(video_id), "added": added}
+
+
+def youtube_add(*, video_id: str) -> tuple[dict, bool]:
+    """(item, created): the new item, or the one already listed."""
+    created, added = get_redis().eval(_ADD, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso())
+    return _item(video_id, added), bool(created)
+
+
+def youtube_import(*, video_id: str, keep_repeat: bool) -> bool:
+    """Appends like the seed did; with keep_repeat an id already listed is appended again."""
+    appended, _ = get_redis().eval(
+        _IMPORT, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso(),
+        "1" if keep_repeat else "0",
+    )
+    return bool(appended)
+
+
+def youtube_delete(*, video_id: str) -> bool:
+    return bool(get_redis().eval(_DELETE, 2, keys.youtube_list(), keys.youtube_added(), video_id))
+
+
+def youtube_list() -> list[dict]:
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.lrange(keys.youtube_list(), 0, -1)
+    pipe.hgetall(keys.youtube_added())
+    ids, added = pipe.execute()
+    return [_item(video_id, added.get(video_id, "")) for video_id in ids]
+
+
+def youtube_compact() -> int:
+    """Removes repeated entries (keeping the first); returns how many went."""
+    return int(get_redis().eval(_COMPACT, 1, keys.youtube_list()))

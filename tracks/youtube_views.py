@@ -1,0 +1,51 @@
+"""YouTube list API."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from quantumlive.fields import StrictSerializer
+from tracks import youtube
+
+
+class YouTubeAddSerializer(StrictSerializer):
+    url = serializers.CharField(max_length=2048)
+
+    def validate_url(self, value):
+        try:
+            return youtube.video_id_from(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+def _listing() -> dict:
+    items = youtube.youtube_list()
+    return {"count": len(items), "results": items}
+
+
+class YouTubeListView(APIView):
+    def get(self, request):
+        return Response(_listing())
+
+    @extend_schema(request=YouTubeAddSerializer)
+    def post(self, request):
+        body = YouTubeAddSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item, created = youtube.youtube_add(video_id=body.validated_data["url"])
+        return Response(item, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class YouTubeDetailView(APIView):
+    def delete(self, request, video_id: str):
+        if not youtube.is_video_id(video_id) or not youtube.youtube_delete(video_id=video_id):
+            raise NotFound("This video is not in the list.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class YouTubeCompactView(APIView):
+    @extend_schema(request=None)
+    def post(self, request):
+        youtube.youtube_compact()
+        return Response(_listing())

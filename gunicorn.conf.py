@@ -9,7 +9,7 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
 errorlog = "-"
 # Nothing that opens a Redis connection or starts a thread may run before the fork:

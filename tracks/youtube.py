@@ -24,13 +24,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return {1, ARGV[2]}
 """
 
-# ARGV[3] == '1': append even when listed (seed imports keep their repeats until compacted).
+# Seed imports: make the id appear ARGV[3] times (the seed file's repeats), appending only
+# what is missing, so importing the same file twice adds nothing.
 _IMPORT = r"""
-local added = redis.call('HGET', KEYS[2], ARGV[1])
-if added and ARGV[3] ~= '1' then return {0, added} end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-if not added then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-return {1, added or ARGV[2]}
+local present = redis.call('LPOS', KEYS[1], ARGV[1], 'COUNT', 0)
+local missing = tonumber(ARGV[3]) - #present
+for i = 1, missing do redis.call('RPUSH', KEYS[1], ARGV[1]) end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+return math.max(missing, 0)
 """
 
 _DELETE = r"""
@@ -106,13 +107,11 @@ def youtube_add(*, video_id: str) -> tuple[dict, bool]:
     return _item(video_id, added), bool(created)
 
 
-def youtube_import(*, video_id: str, keep_repeat: bool) -> bool:
-    """Appends like the seed did; with keep_repeat an id already listed is appended again."""
-    appended, _ = get_redis().eval(
-        _IMPORT, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso(),
-        "1" if keep_repeat else "0",
-    )
-    return bool(appended)
+def youtube_import(*, video_id: str, occurrences: int) -> int:
+    """Makes the id appear `occurrences` times, as in a seed file; returns how many were added."""
+    return int(get_redis().eval(
+        _IMPORT, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso(), occurrences,
+    ))
 
 
 def youtube_delete(*, video_id: str) -> bool:

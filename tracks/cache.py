@@ -70,7 +70,8 @@ class TrackCache:
         while not self.stopping.is_set():
             pubsub = None
             try:
-                client = make_client(settings.REDIS_URL, socket_timeout=None, health_check_interval=2)
+                client = make_client(settings.REDIS_URL, socket_timeout=None, health_check_interval=2,
+                                     client_name=subscriber_name())
                 pubsub = client.pubsub()
                 pubsub.subscribe(keys.invalidation_channel())
                 deadline = time.monotonic() + 5
@@ -193,6 +194,11 @@ class TrackCache:
                 return
             self.order = order
             self.order_index = {track_id: index for index, track_id in enumerate(order)}
+
+
+def subscriber_name() -> str:
+    """The subscriber connection's CLIENT SETNAME (visible in CLIENT LIST)."""
+    return f"ql-inval:{settings.QL_REDIS_PREFIX}:{os.getpid()}"
 
 
 _cache: TrackCache | None = None

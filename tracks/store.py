@@ -220,9 +220,9 @@ def _state(pipe) -> None:
     pipe.mget(keys.epoch(), keys.generation())
 
 
-def track_entry(*, track_id: str) -> tuple[Entry, int] | None:
-    """The track's decoded entry and its position: from this process's cache when it may be
-    trusted (one round trip), else from Redis (one round trip)."""
+def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
+    """The track's decoded entry, its position and where it came from ("hit": this process's
+    cache, trusted after one round trip; "miss": Redis, one round trip; "off": no cache)."""
     cache = process_cache()
     redis = get_redis()
     if cache is None:
@@ -232,7 +232,7 @@ def track_entry(*, track_id: str) -> tuple[Entry, int] | None:
         raw, rank = pipe.execute()
         if not raw or rank is None:
             return None
-        return _entry_from_hash(raw), rank
+        return _entry_from_hash(raw), rank, "off"
 
     entry = cache.get(track_id)
     position = cache.position(track_id)
@@ -245,7 +245,7 @@ def track_entry(*, track_id: str) -> tuple[Entry, int] | None:
         else:
             epoch, gen = redis.mget(keys.epoch(), keys.generation())
         if cache.trusted(epoch, gen) and position is not None:
-            return entry, position
+            return entry, position, "hit"
     pipe = redis.pipeline(transaction=True)
     _state(pipe)
     pipe.hgetall(keys.track(track_id))
@@ -255,14 +255,14 @@ def track_entry(*, track_id: str) -> tuple[Entry, int] | None:
         return None
     entry = _entry_from_hash(raw)
     cache.put(track_id, entry, epoch=epoch, stamp=int(gen or 0))
-    return entry, rank
+    return entry, rank, "miss"
 
 
 def track_get(*, track_id: str) -> dict | None:
     found = track_entry(track_id=track_id)
     if found is None:
         return None
-    entry, position = found
+    entry, position, _ = found
     track = full_track(entry)
     track["position"] = position
     return track

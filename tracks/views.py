@@ -136,7 +136,7 @@ class TrackDetailView(StoreErrorsMixin, APIView):
         found = store.track_entry(track_id=_valid_id(track_id))
         if found is None:
             raise NotFound("No track with this id.")
-        entry, position = found
+        entry, position, source = found
         etag = f'"{entry.version}"'
         header = request.headers.get("If-None-Match")
         if header is not None:
@@ -148,6 +148,7 @@ class TrackDetailView(StoreErrorsMixin, APIView):
         head, tail = rendered_parts(entry)
         response = HttpResponse(head + str(position).encode() + tail, content_type="application/json")
         response["ETag"] = etag
+        response["X-Track-Cache"] = source
         return response
 
     @extend_schema(request=TrackPatchSerializer, operation_id="tracks_partial_update")

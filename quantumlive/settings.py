@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "quantumlive.request_id.RequestIdMiddleware",
     "quantumlive.middleware.RedisUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -131,6 +132,7 @@ RQ_QUEUES = {
 # --- QuantumLive -----------------------------------------------------------------------------
 QL_TRACK_CACHE = envbool("QL_TRACK_CACHE", True)
 QL_TRACK_CACHE_MB = envint("QL_TRACK_CACHE_MB", 256, minimum=1)
+QL_TOKEN_CACHE_SECONDS = envfloat("QL_TOKEN_CACHE_SECONDS", 30.0, minimum=0.0)
 QL_LOCK_TTL = envfloat("QL_LOCK_TTL", 5.0, minimum=0.1)
 QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
 QL_MAX_BODY_MB = envint("QL_MAX_BODY_MB", 16, minimum=1)
@@ -153,7 +155,7 @@ FILE_UPLOAD_TEMP_DIR = None
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "quantumlive.auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["quantumlive.permissions.ReadOnlyOrAuthenticated"],
@@ -191,11 +193,24 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# One JSON object per line with the request id; upstream credentials scrubbed from every line
+# (quantumlive/logging.py). gunicorn's access and error logs, in its workers, go the same way.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "quantumlive.logging.RequestIdFilter"},
+        "scrub_secrets": {"()": "quantumlive.logging.ScrubSecretsFilter"},
+    },
+    "formatters": {"json": {"()": "quantumlive.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json",
+                    "filters": ["request_id", "scrub_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

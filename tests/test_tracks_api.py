@@ -281,3 +281,32 @@ def test_list_with_a_bad_parameter_is_400(anon, params):
 
 def test_list_ignores_unknown_parameters(anon):
     assert anon.get(URL, {"colour": "blue"}).status_code == 200
+
+
+# --- the hot read path (a verified token skips DRF's dispatch) ----------------------------
+def test_reads_with_a_token_answer_exactly_as_anonymous_ones(api, anon):
+    track = create(api, cues=[{"start": 0, "end": 1, "waveform": [0.5]}])
+    for _ in range(2):  # the second goes through the verified-token path
+        with_token = api.get(detail(track["id"]))
+        assert with_token.status_code == 200 and with_token["ETag"] == '"1"'
+        assert with_token.content == anon.get(detail(track["id"])).content
+        assert api.get(detail(track["id"]), HTTP_IF_NONE_MATCH='W/"1"').status_code == 304
+
+
+def test_with_a_token_unknown_and_malformed_ids_are_still_json_404s(api):
+    create(api)
+    for track_id in (uuid.uuid4(), "nope"):
+        response = api.get(detail(track_id))
+        assert response.status_code == 404 and "detail" in response.json()
+
+
+def test_a_revoked_token_stops_working_once_the_token_cache_expires(api, token, settings):
+    from quantumlive.auth import forget_all
+    from rest_framework.authtoken.models import Token
+
+    track = create(api)
+    assert api.get(detail(track["id"])).status_code == 200
+    Token.objects.filter(key=token).delete()
+    forget_all()  # what QL_TOKEN_CACHE_SECONDS does by itself
+    assert api.get(detail(track["id"])).status_code == 401
+    assert api.post(URL, {"title": "a", "artist": "b"}, format="json").status_code == 401

@@ -238,7 +238,7 @@ def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
     position = cache.position(track_id)
     if entry is not None:
         if position is None:
-            pipe = redis.pipeline(transaction=True)
+            pipe = redis.pipeline(transaction=False)
             _state(pipe)
             pipe.zrank(keys.playlist(), track_id)
             (epoch, gen), position = pipe.execute()

@@ -78,8 +78,8 @@ class Gunicorn:
     def __init__(self, *, workers: int = 3, database: Database, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = base_env(DATABASE_URL=database.url, PORT=self.port, WEB_WORKERS=workers,
-                            GUNICORN_ACCESS_LOG="", **env)
+        self.env = base_env(**{"DATABASE_URL": database.url, "PORT": self.port, "WEB_WORKERS": workers,
+                               "GUNICORN_ACCESS_LOG": "", **env})
         self.log = tempfile.NamedTemporaryFile(prefix="ql-gunicorn-", suffix=".log", delete=False)
         self.process = None
 

@@ -1,0 +1,264 @@
+#!/usr/bin/env python
+"""Tracks benchmark (issues 2 and 3): 10,000 tracks in Redis, gunicorn with the same workers
+throughout, load from wrk, every figure measured side by side in one run.
+
+    .venv/bin/python bench/tracks_bench.py [--tracks 10000] [--workers 4] [--seconds 5] [--rounds 3]
+
+Writes bench/RESULTS-tracks.md. Uses its own Redis key prefix and deletes only its keys.
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PREFIX = f"qlbench-{uuid.uuid4().hex[:8]}"
+os.environ["QL_REDIS_PREFIX"] = PREFIX
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quantumlive.settings")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+import django  # noqa: E402
+
+django.setup()
+
+import requests  # noqa: E402
+
+from quantumlive.keys import prefix_pattern  # noqa: E402
+from quantumlive.redis_conn import get_redis  # noqa: E402
+from tests.system.servers import Database, Gunicorn  # noqa: E402
+from tracks import store  # noqa: E402
+
+GET_LUA = """
+local ids = {}
+for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
+local auth = os.getenv("AUTH")
+request = function()
+  local headers = {}
+  if auth and auth ~= "" then headers["Authorization"] = auth end
+  return wrk.format("GET", "/api/tracks/" .. ids[math.random(#ids)] .. "/", headers)
+end
+"""
+PATCH_LUA = """
+local ids = {}
+for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("PATCH", "/api/tracks/" .. ids[math.random(#ids)] .. "/",
+    {["Authorization"] = os.getenv("AUTH"), ["Content-Type"] = "application/json"},
+    '{"notes": "bench ' .. n .. '"}')
+end
+"""
+POST_LUA = """
+request = function()
+  return wrk.format("POST", "/api/tracks/",
+    {["Authorization"] = os.getenv("AUTH"), ["Content-Type"] = "application/json"},
+    '{"title": "bench", "artist": "wrk", "genres": ["house"], "bpm": 124}')
+end
+"""
+
+
+def plain_values(i: int) -> dict:
+    return {"title": f"Track {i}", "artist": f"Artist {i % 97}", "bpm": 90 + i % 90, "key": "A minor",
+            "duration": 240.0 + i % 60, "genres": ["house", "latin"][: 1 + i % 2],
+            "sources": {"youtube": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, "notes": None, "cues": []}
+
+
+def analysed_values(i: int, rng: random.Random) -> dict:
+    values = plain_values(i)
+    values["cues"] = [
+        {"name": f"cue_{c}", "start": c * 30.0, "end": (c + 1) * 30.0,
+         "waveform": [round(rng.random(), 4) for _ in range(2048)]}
+        for c in range(8)
+    ]
+    return values
+
+
+def seed(count: int, analysed: int) -> tuple[list[str], list[str]]:
+    rng = random.Random(7)
+    plain_ids, analysed_ids = [], []
+    for i in range(count):
+        if i < analysed:
+            analysed_ids.append(store.track_create(values=analysed_values(i, rng))["id"])
+        else:
+            plain_ids.append(store.track_create(values=plain_values(i))["id"])
+    return plain_ids, analysed_ids
+
+
+def wrk(url: str, script: str, env: dict, seconds: int, connections: int = 8) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
+                             capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 30)
+    finally:
+        os.unlink(handle.name)
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    if not found:
+        raise RuntimeError(out.stdout + out.stderr)
+    if errors:
+        print(f"  note: {errors.group(1)} non-2xx answers for {url}", file=sys.stderr)
+    return float(found.group(1))
+
+
+def ids_file(ids: list[str]) -> str:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    handle.write("\n".join(ids) + "\n")
+    handle.close()
+    return handle.name
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    children = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout.split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+    return sorted(sizes)
+
+
+def list_all_seconds(url: str, total: int) -> float:
+    started = time.perf_counter()
+    seen, offset = 0, 0
+    with requests.Session() as http:
+        while True:
+            page = http.get(f"{url}/api/tracks/", params={"limit": 500, "offset": offset}, timeout=30).json()
+            seen += len(page["results"])
+            if page["next"] is None:
+                break
+            offset += 500
+    assert seen == total, (seen, total)
+    return time.perf_counter() - started
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tracks", type=int, default=10000)
+    parser.add_argument("--analysed", type=int, default=500, help="how many of them carry 8 cues x 2048 points")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    redis = get_redis()
+    database = Database()
+    files = []
+    try:
+        started = time.perf_counter()
+        plain_ids, analysed_ids = seed(args.tracks, args.analysed)
+        print(f"seeded {args.tracks} tracks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        mem_plain = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}") for i in plain_ids[:200]])
+        mem_analysed = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}") for i in analysed_ids[:50]])
+        plain_file, analysed_file = ids_file(plain_ids), ids_file(analysed_ids)
+        files += [plain_file, analysed_file]
+        auth = f"Token {database.token}"
+        cached = Gunicorn(workers=args.workers, database=database)
+        uncached = Gunicorn(workers=args.workers, database=database, QL_TRACK_CACHE="0")
+        results: dict[str, list[float]] = {}
+        with cached, uncached:
+            rss_before = worker_rss_mb(cached.process.pid)
+            # warm every worker's cache over the whole playlist
+            wrk(cached.url, GET_LUA, {"IDS_FILE": plain_file}, max(args.seconds, 8), connections=16)
+            wrk(cached.url, GET_LUA, {"IDS_FILE": analysed_file}, 3)
+            for _ in range(args.rounds):
+                for name, server, script, env in [
+                    ("healthz", cached, None, {}),
+                    ("GET plain, cache", cached, GET_LUA, {"IDS_FILE": plain_file}),
+                    ("GET plain, no cache", uncached, GET_LUA, {"IDS_FILE": plain_file}),
+                    ("GET analysed, cache", cached, GET_LUA, {"IDS_FILE": analysed_file}),
+                    ("GET analysed, no cache", uncached, GET_LUA, {"IDS_FILE": analysed_file}),
+                    ("GET plain, cache, token", cached, GET_LUA, {"IDS_FILE": plain_file, "AUTH": auth}),
+                    ("healthz (again)", cached, None, {}),
+                ]:
+                    if script is None:
+                        rate = wrk(server.url + "/healthz", "", {}, args.seconds)
+                    else:
+                        rate = wrk(server.url, script, env, args.seconds)
+                    results.setdefault(name, []).append(rate)
+            rss_after = worker_rss_mb(cached.process.pid)
+            list_cached = median([list_all_seconds(cached.url, args.tracks) for _ in range(3)])
+            list_uncached = median([list_all_seconds(uncached.url, args.tracks) for _ in range(3)])
+            for _ in range(args.rounds):
+                results.setdefault("PATCH, cache", []).append(
+                    wrk(cached.url, PATCH_LUA, {"IDS_FILE": plain_file, "AUTH": auth}, args.seconds))
+                results.setdefault("PATCH, no cache", []).append(
+                    wrk(uncached.url, PATCH_LUA, {"IDS_FILE": plain_file, "AUTH": auth}, args.seconds))
+            results["POST"] = [wrk(cached.url, POST_LUA, {"AUTH": auth}, args.seconds)]
+            results["healthz (end)"] = [wrk(cached.url + "/healthz", "", {}, args.seconds)]
+        report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached)
+    finally:
+        for name in files:
+            os.unlink(name)
+        database.close()
+        keys = list(redis.scan_iter(match=prefix_pattern(), count=2000))
+        for start in range(0, len(keys), 1000):
+            redis.unlink(*keys[start:start + 1000])
+
+
+def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached):
+    med = {name: median(values) for name, values in results.items()}
+    health = median(results["healthz"] + results["healthz (again)"])
+    rows = [
+        ("GET /healthz (the floor)", med["healthz"], 1.0),
+        ("GET track, plain, cache", med["GET plain, cache"], med["GET plain, cache"] / health),
+        ("GET track, plain, no cache", med["GET plain, no cache"], med["GET plain, no cache"] / health),
+        ("GET track, analysed, cache", med["GET analysed, cache"], med["GET analysed, cache"] / health),
+        ("GET track, analysed, no cache", med["GET analysed, no cache"], med["GET analysed, no cache"] / health),
+        ("GET track, plain, cache, with token", med["GET plain, cache, token"],
+         med["GET plain, cache, token"] / health),
+        ("PATCH, cache", med["PATCH, cache"], med["PATCH, cache"] / health),
+        ("PATCH, no cache", med["PATCH, no cache"], med["PATCH, no cache"] / health),
+        ("POST", med["POST"], med["POST"] / health),
+    ]
+    lines = [
+        "## Tracks benchmark",
+        "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on this 2-core machine: "
+        f"`.venv/bin/python bench/tracks_bench.py --tracks {args.tracks} --analysed {args.analysed} "
+        f"--workers {args.workers} --seconds {args.seconds} --rounds {args.rounds}`. "
+        f"{args.tracks} tracks in Redis ({args.analysed} analysed: 8 cues x 2,048-point waveforms), "
+        f"gunicorn with {args.workers} sync workers per instance, wrk -t2 -c8 on the same machine, "
+        "random track ids; medians of the rounds, measured interleaved. Anonymous reads unless said.",
+        "",
+        "| request | req/s | × /healthz |",
+        "| --- | ---: | ---: |",
+        *[f"| {name} | {rate:,.0f} | {ratio:.2f} |" for name, rate, ratio in rows],
+        "",
+        "| ratio | measured | target |",
+        "| --- | ---: | ---: |",
+        f"| cached GET plain / healthz | {med['GET plain, cache'] / health:.2f} | ≥ 0.75 (issue 3), ≥ 0.6 (issue 2) |",
+        f"| cached GET analysed / uncached | {med['GET analysed, cache'] / med['GET analysed, no cache']:.2f} | ≥ 1.5 |",
+        f"| PATCH no cache / PATCH cache (slowdown of writes by the cache) | "
+        f"{med['PATCH, no cache'] / med['PATCH, cache']:.2f} | ≤ 1.2 |",
+        "",
+        f"- List all {args.tracks} tracks page by page (limit 500): {list_cached:.2f} s with the cache, "
+        f"{list_uncached:.2f} s without.",
+        f"- Redis memory per track (`MEMORY USAGE`, median): plain {mem_plain:,.0f} B, analysed {mem_analysed:,.0f} B.",
+        f"- Worker RSS (MB) before: {', '.join(f'{v:.0f}' for v in rss_before)}; after reading every track "
+        f"through every worker: {', '.join(f'{v:.0f}' for v in rss_after)}.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    (ROOT / "bench" / "RESULTS-tracks.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,8 @@
-urlpatterns = []
+from django.urls import path
+
+from analysis import views
+
+urlpatterns = [
+    path("analysis/", views.AnalysisSubmitView.as_view(), name="analysis-list"),
+    path("analysis/<str:job_id>/", views.AnalysisDetailView.as_view(), name="analysis-detail"),
+]

@@ -13,8 +13,16 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |
-| `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished |
+| `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source |
+| `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
+| `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
+| `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
+| `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
+| `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
+| `{p}:search:off:<service>` | string | the service is `unavailable` until this expires; the value is the reason |
+| `{p}:search:fails:<service>` | string (int) | the service's consecutive failures (circuit breaker) |
+| `{p}:search:rate:<service>` | sorted set | calls sent in the last minute (shared rate limit: iTunes) |
 """
 
 from quantumlive.redis_conn import key
@@ -59,3 +67,36 @@ def prefix_pattern() -> str:
 
 def analysis_job(job_id: str) -> str:
     return key("analysis", "job", job_id)
+
+
+def analysis_digest(digest: str) -> str:
+    return key("analysis", "digest", digest)
+
+
+def analysis_alive(job_id: str) -> str:
+    return key("analysis", "alive", job_id)
+
+
+def analysis_queue_name() -> str:
+    """The RQ queue's name (RQ keys it as rq:queue:<name>)."""
+    return key("analysis")
+
+
+def search_result(service: str, limit: int, query_hash: str) -> str:
+    return key("search", "result", service, str(limit), query_hash)
+
+
+def search_flight(service: str, limit: int, query_hash: str) -> str:
+    return key("search", "flight", service, str(limit), query_hash)
+
+
+def search_off(service: str) -> str:
+    return key("search", "off", service)
+
+
+def search_failures(service: str) -> str:
+    return key("search", "fails", service)
+
+
+def search_rate(service: str) -> str:
+    return key("search", "rate", service)

@@ -122,11 +122,10 @@ CACHES = {
     }
 }
 
+# The analysis queue (its name carries the prefix; see quantumlive/keys.py), for django-rq's
+# admin dashboard. The app itself talks to RQ through analysis/jobs.py.
 RQ_QUEUES = {
-    "analysis": {
-        "URL": REDIS_URL,
-        "DEFAULT_TIMEOUT": 900,
-    }
+    "{%s}:analysis" % QL_REDIS_PREFIX: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900},
 }
 
 # --- QuantumLive -----------------------------------------------------------------------------
@@ -139,6 +138,9 @@ QL_MAX_BODY_MB = envint("QL_MAX_BODY_MB", 16, minimum=1)
 QL_MAX_UPLOAD_MB = envint("QL_MAX_UPLOAD_MB", 200, minimum=1)
 QL_MAX_AUDIO_SECONDS = envint("QL_MAX_AUDIO_SECONDS", 1800, minimum=1)
 QL_AUDIO_ROOT = Path(envstr("QL_AUDIO_ROOT", str(BASE_DIR / "media" / "audio")))
+QL_ANALYSIS_TTL = envint("QL_ANALYSIS_TTL", 30 * 24 * 3600, minimum=60)
+QL_ANALYSIS_JOB_TIMEOUT = envint("QL_ANALYSIS_JOB_TIMEOUT", 900, minimum=10)
+QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
 QL_SEARCH_DEADLINE = envfloat("QL_SEARCH_DEADLINE", 3.0, minimum=0.1)
 QL_SEARCH_CACHE_TTL = envint("QL_SEARCH_CACHE_TTL", 600, minimum=1)

@@ -13,6 +13,13 @@ def delete_own_keys(client=None) -> None:
     client = client or get_redis()
     assert settings.QL_REDIS_PREFIX.startswith("qltest"), "tests only delete their own keys"
     batch = list(client.scan_iter(match=prefix_pattern(), count=1000))
+    # RQ names its own keys: our queue's carry our prefix; our jobs' carry our job ids.
+    batch += list(client.scan_iter(match="rq:*{%s}*" % settings.QL_REDIS_PREFIX, count=1000))
+    marker = ":analysis:job:"
+    for name in batch:
+        if marker in name:
+            job_id = name.rsplit(":", 1)[1]
+            batch += [f"rq:job:{job_id}", f"rq:results:{job_id}"]
     for start in range(0, len(batch), 500):
         client.unlink(*batch[start:start + 500])
 
@@ -60,3 +67,11 @@ def anon(db):
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_redis_at_the_end():
+    """Set up first, torn down last: after every process the session started has stopped."""
+    yield
+    if settings.configured:
+        delete_own_keys()

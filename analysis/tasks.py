@@ -1,0 +1,43 @@
+"""The RQ task: runs in an analysis worker's work-horse, never in a web worker."""
+
+import logging
+import threading
+
+from django.conf import settings
+
+from analysis import audio, jobs
+from analysis.sources import remove_upload
+
+log = logging.getLogger(__name__)
+
+
+def run_analysis(job_id: str) -> None:
+    source, options = jobs.source_and_options(job_id)
+    jobs.mark_running(job_id)
+    stop = threading.Event()
+    heart = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
+    heart.start()
+    try:
+        y, sr = audio.decode(source["path"], max_seconds=settings.QL_MAX_AUDIO_SECONDS)
+        result = audio.analyse(y, sr, **options)
+    except (audio.AudioError, ValueError) as exc:
+        jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed")
+    except MemoryError:
+        jobs.finish(job_id, error="the audio is too large to analyse")
+    except Exception:
+        log.exception("analysis job %s crashed", job_id)
+        jobs.finish(job_id, error="internal error while analysing; see the worker's log")
+    else:
+        jobs.finish(job_id, result=result)
+    finally:
+        stop.set()
+        if source.get("upload"):
+            remove_upload(source["path"])
+
+
+def _heartbeat(job_id: str, stop: threading.Event) -> None:
+    while not stop.wait(settings.QL_ANALYSIS_HEARTBEAT):
+        try:
+            jobs.beat(job_id)
+        except Exception:
+            log.warning("heartbeat of job %s failed", job_id)

@@ -1,0 +1,61 @@
+"""A real analysis worker process (RQ) on this run's queue, and audio files made with numpy."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.analysis.synth import make_excerpt
+from tests.system.servers import ROOT, base_env
+
+
+@pytest.fixture(scope="session")
+def analysis_worker(tmp_path_factory):
+    """One worker for the session, with the test run's REDIS_URL and key prefix; its
+    QL_AUDIO_ROOT/QL_UPLOAD_DIR are the session's temporary folders; it refuses audio over
+    10 seconds."""
+    root = tmp_path_factory.mktemp("audio-root")
+    uploads = tmp_path_factory.mktemp("uploads")
+    log = open(tmp_path_factory.mktemp("logs") / "worker.log", "w+")
+    process = subprocess.Popen([sys.executable, "manage.py", "analysis_worker"], cwd=ROOT,
+                               env=base_env(QL_AUDIO_ROOT=root, QL_UPLOAD_DIR=uploads, QL_MAX_AUDIO_SECONDS=10),
+                               stdout=log, stderr=subprocess.STDOUT)
+    yield {"process": process, "root": root, "uploads": uploads, "log": log}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture
+def audio_settings(settings, analysis_worker):
+    settings.QL_AUDIO_ROOT = analysis_worker["root"]
+    settings.QL_UPLOAD_DIR = analysis_worker["uploads"]
+    return analysis_worker
+
+
+def write_excerpt(path: Path, *, style="house", bpm=124.0, seconds=12.0, key="A minor", fmt=None) -> Path:
+    excerpt = make_excerpt(style, bpm, key=key, seconds=seconds, sr=22050, seed=3)
+    soundfile.write(path, excerpt.y, excerpt.sr, format=fmt)
+    return path
+
+
+def write_silence(path: Path, seconds=5.0) -> Path:
+    soundfile.write(path, np.zeros(int(22050 * seconds), dtype=np.float32), 22050)
+    return path
+
+
+def wait_done(client, job_url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = client.get(job_url).json()
+        if record["status"] in ("done", "failed"):
+            return record
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_url} not finished in {timeout}s")

@@ -1,12 +1,9 @@
-"""What a finished analysis job contributes to a track (bpm, key, duration, cues)."""
+"""What a finished analysis contributes to a track (bpm, key, duration, cues)."""
 
 from analysis.jobs import finished_result
 
 
-def analysis_values(job_id: str) -> dict:
-    """The track fields a finished analysis provides; ValueError (with a clear message) when
-    the job is unknown, failed or not finished."""
-    result = finished_result(job_id)
+def values_from_result(result: dict) -> dict:
     return {
         "bpm": result["bpm"],
         "key": result["key"],
@@ -16,3 +13,9 @@ def analysis_values(job_id: str) -> dict:
             for cue in result["cues"]
         ],
     }
+
+
+def analysis_values(job_id: str) -> dict:
+    """The track fields a finished analysis job provides; ValueError (with a clear message)
+    when the job is unknown, failed or not finished."""
+    return values_from_result(finished_result(job_id))

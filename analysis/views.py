@@ -24,6 +24,7 @@ def _job_body(request, record: dict) -> dict:
 class AnalysisSubmitView(APIView):
     parser_classes = [StrictJSONParser, MultiPartParser]
     permission_classes = [ReadOnlyOrAuthenticated]
+    throttle_scope = "analysis"
 
     def initial(self, request, *args, **kwargs):
         if request.method == "POST":  # before anything (a CSRF check) may parse the body

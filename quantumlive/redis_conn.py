@@ -9,12 +9,13 @@ import threading
 
 import redis
 from django.conf import settings
+from django_redis.exceptions import ConnectionInterrupted
 
 _lock = threading.Lock()
 _clients: dict[tuple[int, str], redis.Redis] = {}
 
 # What "Redis is unreachable" looks like to redis-py.
-REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionInterrupted)
 
 
 def get_redis() -> redis.Redis:

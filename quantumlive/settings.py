@@ -131,6 +131,10 @@ RQ_QUEUES = {
 # --- QuantumLive -----------------------------------------------------------------------------
 QL_TRACK_CACHE = envbool("QL_TRACK_CACHE", True)
 QL_TRACK_CACHE_MB = envint("QL_TRACK_CACHE_MB", 256, minimum=1)
+QL_THROTTLE_ANON = envstr("QL_THROTTLE_ANON", "600/min")
+QL_THROTTLE_WRITES = envstr("QL_THROTTLE_WRITES", "1200/min")
+QL_THROTTLE_SEARCH = envstr("QL_THROTTLE_SEARCH", "120/min")
+QL_THROTTLE_ANALYSIS = envstr("QL_THROTTLE_ANALYSIS", "60/min")
 QL_TOKEN_CACHE_SECONDS = envfloat("QL_TOKEN_CACHE_SECONDS", 30.0, minimum=0.0)
 QL_LOCK_TTL = envfloat("QL_LOCK_TTL", 5.0, minimum=0.1)
 QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
@@ -165,6 +169,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "quantumlive.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "quantumlive.throttles.AnonThrottle",
+        "quantumlive.throttles.WriteThrottle",
+        "quantumlive.throttles.SearchThrottle",
+        "quantumlive.throttles.AnalysisThrottle",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
 }

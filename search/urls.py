@@ -1,1 +1,7 @@
-urlpatterns = []
+from django.urls import path
+
+from search import views
+
+urlpatterns = [
+    path("search/", views.SearchView.as_view(), name="search"),
+]

@@ -7,3 +7,7 @@ import uuid
 os.environ["QL_REDIS_PREFIX"] = os.environ.get("QL_TEST_REDIS_PREFIX") or f"qltest-{uuid.uuid4().hex[:10]}"
 
 from quantumlive.settings import *  # noqa: E402,F401,F403
+
+# Throttles stay on (their code runs) but far above what any test sends; test_throttles.py
+# sets real rates.
+QL_THROTTLE_ANON = QL_THROTTLE_WRITES = QL_THROTTLE_SEARCH = QL_THROTTLE_ANALYSIS = "100000/min"  # noqa: F405

@@ -44,6 +44,9 @@ def base_env(**overrides) -> dict:
         "QL_REDIS_PREFIX": settings.QL_REDIS_PREFIX,
         "DJANGO_DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
+        # load tests send far more than a client would; tests of throttling set rates
+        "QL_THROTTLE_ANON": "off", "QL_THROTTLE_WRITES": "off",
+        "QL_THROTTLE_SEARCH": "off", "QL_THROTTLE_ANALYSIS": "off",
     })
     env.update({k: str(v) for k, v in overrides.items()})
     return env

@@ -1,0 +1,71 @@
+"""Single flight across processes and instances: of all concurrent identical lookups of one
+service (same normalized query and limit), one — the leader — calls upstream; the others
+wait for its answer, which they read from the shared cache (success) or from the flight key
+(a failure, kept a few seconds for the waiters of that flight only: errors are not cached).
+
+The flight key holds the leader's token while it calls, with a lease that outlives the
+call's timeout so a crashed leader never wedges a query; then `done:<token>:<JSON>`.
+Everything a waiter checks on each poll (cache, switched off, flight state) is one script.
+"""
+
+import json
+
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis
+
+_JOIN = r"""
+local cached = redis.call('GET', KEYS[1])
+if cached then return {'cached', cached} end
+local off = redis.call('GET', KEYS[3])
+if off then return {'off', off} end
+local flight = redis.call('GET', KEYS[2])
+if flight then
+  if ARGV[3] ~= '' then
+    local done = 'done:' .. ARGV[3] .. ':'
+    if string.sub(flight, 1, #done) == done then return {'done', string.sub(flight, #done + 1)} end
+  end
+  if string.sub(flight, 1, 5) ~= 'done:' then return {'wait', flight} end
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {'lead', ''}
+"""
+
+_FINISH = r"""
+if ARGV[2] == 'ok' then redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  if ARGV[2] == 'ok' then
+    redis.call('DEL', KEYS[2])
+  else
+    redis.call('SET', KEYS[2], 'done:' .. ARGV[1] .. ':' .. ARGV[3], 'PX', ARGV[5])
+  end
+end
+return 1
+"""
+
+
+def flight_key(*, service: str, limit: int, query_hash: str) -> str:
+    return keys.search_flight(service, limit, query_hash)
+
+
+def flight_join(*, cache_key: str, flight_key: str, off_key: str, token: str, seen: str,
+                lease_ms: int) -> tuple[str, str]:
+    """One step of a lookup. Returns (kind, value):
+    `cached` (value: the cached JSON), `off` (the reason the service is switched off),
+    `done` (the JSON failure of the flight `seen` this caller waited on),
+    `wait` (another caller leads: value is its token, pass it as `seen` next time),
+    `lead` (the caller now leads, under `token`, for `lease_ms`)."""
+    script = get_redis().register_script(_JOIN)
+    kind, value = script(keys=[cache_key, flight_key, off_key], args=[token, lease_ms, seen])
+    return kind, value
+
+
+def flight_finish(*, cache_key: str, flight_key: str, token: str, items_json: str = "",
+                  failure: dict | None = None, cache_ttl: int, done_ttl_ms: int) -> None:
+    """The leader's end: a success is cached (for everyone) and the flight ends; a failure
+    is left on the flight key for this flight's waiters only."""
+    if failure is None:
+        kind, payload = "ok", items_json
+    else:
+        kind, payload = "fail", json.dumps(failure, separators=(",", ":"))
+    script = get_redis().register_script(_FINISH)
+    script(keys=[cache_key, flight_key], args=[token, kind, payload, cache_ttl, done_ttl_ms])

@@ -1,0 +1,105 @@
+"""One service's answer to one query, as a pool thread finds it: the shared cache, the
+switch-off state, single flight, the rate limit, and — for the leader only — the upstream
+call, whose outcome feeds the breaker. Redis errors propagate (the view answers 503)."""
+
+import json
+import logging
+import time
+import uuid
+
+from django.conf import settings
+
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
+from search import pool
+from search.breaker import (
+    breaker_record_failure, breaker_record_success, off_key, service_switch_off,
+)
+from search.cache import cache_key, decode_items, encode_items
+from search.flight import flight_finish, flight_join, flight_key
+from search.providers.base import Provider, ProviderError, ProviderUnavailable
+from search.ratelimit import rate_take
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.01
+LEASE_MARGIN_SECONDS = 2.0
+
+
+def outcome(status: str, *, results: list | None = None, cached: bool = False,
+            error: str | None = None) -> dict:
+    return {"status": status, "cached": cached, "results": results or [], "error": error}
+
+
+def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: int,
+                    deadline_at: float) -> dict:
+    """The outcome for `provider` (status, cached, results, error), waiting on another
+    caller's flight at most until `deadline_at` (time.monotonic())."""
+    where = dict(service=provider.name, limit=limit, query_hash=query_hash)
+    names = {"cache_key": cache_key(**where), "flight_key": flight_key(**where),
+             "off_key": off_key(provider.name)}
+    token = uuid.uuid4().hex
+    lease_ms = int((provider.call_timeout() + LEASE_MARGIN_SECONDS) * 1000)
+    seen = ""
+    steps = int(max(0.0, deadline_at - time.monotonic()) / POLL_SECONDS) + 3
+    for _ in range(steps):
+        kind, value = flight_join(**names, token=token, seen=seen, lease_ms=lease_ms)
+        if kind == "cached":
+            items = decode_items(value)
+            if items is not None:
+                return outcome("ok", results=items, cached=True)
+            get_redis().delete(names["cache_key"])  # unreadable: drop it, and look again
+            continue
+        if kind == "off":
+            return outcome("unavailable", error=value)
+        if kind == "done":
+            failure = json.loads(value)
+            return outcome(failure["status"], error=failure["error"])
+        if kind == "lead":
+            return _lead(provider, query=query, limit=limit, token=token,
+                         cache_key=names["cache_key"], flight_key=names["flight_key"])
+        seen = value
+        remaining = deadline_at - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(POLL_SECONDS, remaining))
+    return outcome("timeout", error="timed out")
+
+
+def _lead(provider: Provider, *, query: str, limit: int, token: str, cache_key: str,
+          flight_key: str) -> dict:
+    try:
+        result = _call(provider, query=query, limit=limit)
+    except REDIS_DOWN_ERRORS:
+        raise
+    except Exception as exc:  # a bug must still end the flight, for the waiters
+        log.error("search %s: unexpected %s", provider.name, type(exc).__name__)
+        result = outcome("error", error="internal error")
+    finish = dict(cache_key=cache_key, flight_key=flight_key, token=token,
+                  cache_ttl=settings.QL_SEARCH_CACHE_TTL,
+                  done_ttl_ms=int((settings.QL_SEARCH_DEADLINE + 1) * 1000))
+    if result["status"] == "ok":
+        flight_finish(**finish, items_json=encode_items(result["results"]))
+    else:
+        flight_finish(**finish, failure={"status": result["status"], "error": result["error"]})
+    return result
+
+
+def _call(provider: Provider, *, query: str, limit: int) -> dict:
+    """The upstream call (within the rate limit), its outcome recorded by the breaker."""
+    if provider.rate_limit is not None:
+        calls, seconds = provider.rate_limit
+        if not rate_take(service=provider.name, calls=calls, seconds=seconds):
+            return outcome("unavailable", error="rate limited")
+    try:
+        items = provider.search(pool.session(), query=query, limit=limit)
+    except ProviderUnavailable as exc:
+        log.warning("search %s unavailable for %ss: %s", provider.name, exc.cooldown, exc.message)
+        service_switch_off(service=provider.name, reason=exc.message, seconds=exc.cooldown)
+        return outcome("unavailable", error=exc.message)
+    except ProviderError as exc:
+        log.warning("search %s failed: %s", provider.name, exc.message)
+        if breaker_record_failure(service=provider.name):
+            log.warning("search %s switched off after repeated failures", provider.name)
+        return outcome(exc.status, error=exc.message)
+    breaker_record_success(service=provider.name)
+    return outcome("ok", results=items)

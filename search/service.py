@@ -1,0 +1,13 @@
+"""search_run: the whole answer of API.md's Search (the fan-out, then the matches)."""
+
+from search.fanout import fanout_search
+from search.matching import find_matches
+from search.providers.base import ITEM_FIELDS
+
+
+def search_run(*, query: str, services: list[str], limit: int) -> dict:
+    answers = fanout_search(query=query, services=services, limit=limit)
+    matches = find_matches({name: answer["results"] for name, answer in answers.items()})
+    for answer in answers.values():
+        answer["results"] = [{name: item.get(name) for name in ITEM_FIELDS} for item in answer["results"]]
+    return {"query": query, "services": answers, "matches": matches}

@@ -164,8 +164,8 @@ def main() -> None:
         started = time.perf_counter()
         plain_ids, analysed_ids = seed(args.tracks, args.analysed)
         print(f"seeded {args.tracks} tracks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        mem_plain = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}") for i in plain_ids[:200]])
-        mem_analysed = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}") for i in analysed_ids[:50]])
+        mem_plain = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}", samples=0) for i in plain_ids[:200]])
+        mem_analysed = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}", samples=0) for i in analysed_ids[:50]])
         plain_file, analysed_file = ids_file(plain_ids), ids_file(analysed_ids)
         files += [plain_file, analysed_file]
         auth = f"Token {database.token}"

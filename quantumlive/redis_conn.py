@@ -9,27 +9,38 @@ import threading
 
 import redis
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django_redis.exceptions import ConnectionInterrupted
 
 _lock = threading.Lock()
-_clients: dict[tuple[int, str], redis.Redis] = {}
+# (pid, client) for settings.REDIS_URL; the prefix's hash tag. Both read once per process (hot
+# path: settings are lazy objects) and dropped when a test overrides the setting.
+_client: tuple[int, redis.Redis] | None = None
+_tag: str | None = None
 
 # What "Redis is unreachable" looks like to redis-py.
 REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionInterrupted)
 
 
 def get_redis() -> redis.Redis:
-    """The process's client for settings.REDIS_URL (a new one after fork or a URL change)."""
-    key = (os.getpid(), settings.REDIS_URL)
-    client = _clients.get(key)
-    if client is None:
-        with _lock:
-            client = _clients.get(key)
-            if client is None:
-                client = make_client(settings.REDIS_URL)
-                _clients.clear()
-                _clients[key] = client
-    return client
+    """The process's client for settings.REDIS_URL (a new one after fork)."""
+    global _client
+    current = _client
+    if current is not None and current[0] == os.getpid():
+        return current[1]
+    with _lock:
+        if _client is None or _client[0] != os.getpid():
+            _client = (os.getpid(), make_client(settings.REDIS_URL))
+        return _client[1]
+
+
+@receiver(setting_changed)
+def _forget(setting, **kwargs):
+    global _client, _tag
+    if setting in ("REDIS_URL", "QL_REDIS_PREFIX", "QL_REDIS_CONNECT_TIMEOUT", "QL_REDIS_SOCKET_TIMEOUT"):
+        _client = None
+        _tag = None
 
 
 def make_client(url: str, **overrides) -> redis.Redis:
@@ -51,4 +62,8 @@ def make_client(url: str, **overrides) -> redis.Redis:
 def key(*parts: str) -> str:
     """A key under this deployment's prefix, inside a hash tag so multi-key calls stay valid on
     Redis Cluster: key("track", id) -> "{ql}:track:<id>"."""
-    return ":".join(("{%s}" % settings.QL_REDIS_PREFIX, *parts))
+    global _tag
+    tag = _tag
+    if tag is None:
+        tag = _tag = "{%s}" % settings.QL_REDIS_PREFIX
+    return ":".join((tag, *parts))

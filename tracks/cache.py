@@ -21,6 +21,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from quantumlive import keys
 from quantumlive.redis_conn import get_redis, make_client
@@ -37,6 +39,9 @@ class Entry:
     cues_json: str
     size: int
     rendered: dict = field(default_factory=dict)
+    # the track's position as read at generation `position_stamp` (valid until the order changes)
+    position: int | None = None
+    position_stamp: int = -1
 
 
 class TrackCache:
@@ -176,11 +181,19 @@ class TrackCache:
                 _, evicted = self.entries.popitem(last=False)
                 self.bytes -= evicted.size
 
-    def position(self, track_id: str) -> int | None:
+    def position(self, track_id: str, entry: Entry) -> int | None:
+        """The entry's position if no order change was applied since it was read."""
+        if entry.position is not None and entry.position_stamp >= self.last_order_inval:
+            return entry.position
         with self.lock:
             if self.order is None:
                 return None
             return self.order_index.get(track_id)
+
+    def set_position(self, entry: Entry, position: int, *, stamp: int) -> None:
+        with self.lock:
+            entry.position = position
+            entry.position_stamp = stamp
 
     def get_order(self) -> list[str] | None:
         with self.lock:
@@ -205,11 +218,23 @@ _cache: TrackCache | None = None
 _cache_lock = threading.Lock()
 
 
+_enabled: bool | None = None  # settings.QL_TRACK_CACHE, read once (settings are lazy objects)
+
+
+@receiver(setting_changed)
+def _forget(setting, **kwargs):
+    global _enabled
+    if setting == "QL_TRACK_CACHE":
+        _enabled = None
+
+
 def process_cache() -> TrackCache | None:
     """This process's cache (its subscriber started on first use, after any fork), or None
     when QL_TRACK_CACHE is off."""
-    global _cache
-    if not settings.QL_TRACK_CACHE:
+    global _cache, _enabled
+    if _enabled is None:
+        _enabled = bool(settings.QL_TRACK_CACHE)
+    if not _enabled:
         return None
     cache = _cache
     if cache is None or cache.pid != os.getpid():

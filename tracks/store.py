@@ -235,13 +235,15 @@ def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
         return _entry_from_hash(raw), rank, "off"
 
     entry = cache.get(track_id)
-    position = cache.position(track_id)
     if entry is not None:
+        position = cache.position(track_id, entry)
         if position is None:
             pipe = redis.pipeline(transaction=False)
             _state(pipe)
             pipe.zrank(keys.playlist(), track_id)
             (epoch, gen), position = pipe.execute()
+            if position is not None:
+                cache.set_position(entry, position, stamp=int(gen or 0))
         else:
             epoch, gen = redis.mget(keys.epoch(), keys.generation())
         if cache.trusted(epoch, gen) and position is not None:
@@ -254,7 +256,9 @@ def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
     if not raw or rank is None:
         return None
     entry = _entry_from_hash(raw)
-    cache.put(track_id, entry, epoch=epoch, stamp=int(gen or 0))
+    stamp = int(gen or 0)
+    entry.position, entry.position_stamp = rank, stamp
+    cache.put(track_id, entry, epoch=epoch, stamp=stamp)
     return entry, rank, "miss"
 
 

@@ -103,3 +103,16 @@ def test_the_cache_switch_turns_it_off(settings, anon):
     track = store.track_create(values=VALUES)
     assert anon.get(f"/api/tracks/{track['id']}/")["X-Track-Cache"] == "off"
     assert anon.get(f"/api/tracks/{track['id']}/")["X-Track-Cache"] == "off"
+
+
+def test_lists_fill_summaries_that_a_full_read_then_completes(anon):
+    cache = ready_cache()
+    track = store.track_create(values={**VALUES, "cues": [{"name": "c", "start": 0, "end": 1, "waveform": [0.5]}]})
+    assert anon.get("/api/tracks/").json()["results"][0]["cues"] == [{"name": "c", "start": 0.0, "end": 1.0}]
+    wait_until(lambda: track["id"] in cache.entries, timeout=5, what="summary cached")
+    assert cache.entries[track["id"]].cues_json is None
+    full = anon.get(f"/api/tracks/{track['id']}/")
+    assert full["X-Track-Cache"] == "miss" and full.json()["cues"][0]["waveform"] == [0.5]
+    assert anon.get(f"/api/tracks/{track['id']}/")["X-Track-Cache"] == "hit"
+    store.track_update(track_id=track["id"], values={"title": "renamed"})
+    assert anon.get("/api/tracks/").json()["results"][0]["title"] == "renamed"

@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Entry:
-    """One decoded track: its summary (no waveforms), the raw cues JSON, and rendered parts."""
+    """One decoded track: its summary (no waveforms), the raw cues JSON (None in a summary-only
+    entry, filled by list reads), and rendered parts."""
 
     version: int
     summary: dict
-    cues_json: str
+    cues_json: str | None
     size: int
     rendered: dict = field(default_factory=dict)
     # the track's position as read at generation `position_stamp` (valid until the order changes)

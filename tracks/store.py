@@ -234,20 +234,26 @@ def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
             return None
         return _entry_from_hash(raw), rank, "off"
 
-    entry = cache.get(track_id)
-    if entry is not None:
-        position = cache.position(track_id, entry)
-        if position is None:
+    # The entry is taken from the cache only AFTER the generation check: an entry read before
+    # it could be one that an invalidation applied in between has already evicted.
+    peek = cache.get(track_id)
+    if peek is not None and peek.cues_json is not None:  # else absent or summary-only (lists)
+        rank = None
+        if cache.position(track_id, peek) is None:
             pipe = redis.pipeline(transaction=False)
             _state(pipe)
             pipe.zrank(keys.playlist(), track_id)
-            (epoch, gen), position = pipe.execute()
-            if position is not None:
-                cache.set_position(entry, position, stamp=int(gen or 0))
+            (epoch, gen), rank = pipe.execute()
         else:
             epoch, gen = redis.mget(keys.epoch(), keys.generation())
-        if cache.trusted(epoch, gen) and position is not None:
-            return entry, position, "hit"
+        if cache.trusted(epoch, gen):
+            entry = cache.get(track_id)
+            if entry is not None and entry.cues_json is not None:
+                if rank is not None:
+                    cache.set_position(entry, rank, stamp=int(gen or 0))
+                position = cache.position(track_id, entry)
+                if position is not None:
+                    return entry, position, "hit"
     pipe = redis.pipeline(transaction=True)
     _state(pipe)
     pipe.hgetall(keys.track(track_id))
@@ -276,11 +282,11 @@ def _order() -> list[str]:
     """The playlist order, from the cache when trusted."""
     cache = process_cache()
     redis = get_redis()
-    if cache is not None:
-        order = cache.get_order()
-        if order is not None:
-            epoch, gen = redis.mget(keys.epoch(), keys.generation())
-            if cache.trusted(epoch, gen):
+    if cache is not None and cache.get_order() is not None:
+        epoch, gen = redis.mget(keys.epoch(), keys.generation())
+        if cache.trusted(epoch, gen):
+            order = cache.get_order()  # after the check (see track_entry)
+            if order is not None:
                 return order
     pipe = redis.pipeline(transaction=True)
     _state(pipe)
@@ -292,12 +298,13 @@ def _order() -> list[str]:
 
 
 def _summaries(track_ids: list[str]) -> list[dict]:
-    """Summaries of these tracks in this order (cache first; the rest in pipelined batches).
-    A track deleted meanwhile is left out."""
+    """Summaries of these tracks in this order (cache first; the rest in pipelined batches,
+    then cached as summary-only entries). A track deleted meanwhile is left out."""
     cache = process_cache()
     redis = get_redis()
     found: dict[str, dict] = {}
     missing = track_ids
+    epoch = gen = None
     if cache is not None:
         epoch, gen = redis.mget(keys.epoch(), keys.generation())
         if cache.trusted(epoch, gen):
@@ -314,8 +321,13 @@ def _summaries(track_ids: list[str]) -> list[dict]:
         for track_id in batch:
             pipe.hmget(keys.track(track_id), _SUMMARY_FIELDS)
         for track_id, values in zip(batch, pipe.execute()):
-            if values[0] is not None:
-                found[track_id] = _summary_from_hash(dict(zip(_SUMMARY_FIELDS, values)))
+            if values[0] is None:
+                continue
+            summary = _summary_from_hash(dict(zip(_SUMMARY_FIELDS, values)))
+            found[track_id] = summary
+            if cache is not None:  # read after `gen`: stamping it with `gen` is conservative
+                cache.put(track_id, Entry(version=summary["version"], summary=summary, cues_json=None,
+                                          size=1024), epoch=epoch, stamp=int(gen or 0))
     return [found[track_id] for track_id in track_ids if track_id in found]
 
 

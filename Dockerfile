@@ -1,0 +1,35 @@
+# QuantumLive web (gunicorn) and analysis worker image. docker-compose.yml runs it as the two
+# web instances, the analysis worker and the one-shot `migrate` service.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # librosa's numba kernels cache their compiled code here (site-packages is read-only).
+    NUMBA_CACHE_DIR=/tmp/numba-cache
+
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+
+# Static files (admin, Swagger UI) collected and compressed at build time; whitenoise serves them.
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-runtime-key DJANGO_ALLOWED_HOSTS=localhost \
+    python manage.py collectstatic --noinput -v 0
+
+# Run as an unprivileged user; it may write only to media/ (uploads for analysis).
+RUN useradd --system --uid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin quantumlive \
+    && mkdir -p /app/media/audio /app/media/uploads \
+    && chown -R quantumlive:quantumlive /app/media
+USER quantumlive
+
+ENV DJANGO_DEBUG=0 \
+    PORT=8000 \
+    GUNICORN_BIND=0.0.0.0:8000
+EXPOSE 8000
+
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "quantumlive.wsgi:application"]

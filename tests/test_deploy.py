@@ -1,0 +1,239 @@
+"""Production settings and the deployment files.
+
+- `manage.py check --deploy --fail-level WARNING` with DJANGO_DEBUG=0, a real-looking key and
+  hosts (in a subprocess: settings are read once per process).
+- docker-compose.yml validated against the Compose Specification's JSON schema (vendored in
+  deploy/compose-spec.json, see deploy/COMPOSE-SPEC-SOURCE.md) and its topology checked:
+  Docker cannot run here.
+- Dockerfile, nginx.conf and .env.example checked for what the deployment relies on.
+"""
+
+import hashlib
+import json
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "deploy" / "compose-spec.json"
+SCHEMA_SHA256 = "0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac"
+# API.md, "Configuration (environment)": every variable of the table.
+CONFIGURATION = (
+    "REDIS_URL", "QL_REDIS_PREFIX", "DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG",
+    "DJANGO_ALLOWED_HOSTS", "PORT", "WEB_WORKERS", "ANALYSIS_WORKERS", "ITUNES_API_URL",
+    "SOUNDCLOUD_API_URL", "SOUNDCLOUD_CLIENT_ID", "YOUTUBE_API_URL", "YOUTUBE_API_KEY",
+    "QL_SEARCH_DEADLINE", "QL_SEARCH_CACHE_TTL", "QL_AUDIO_ROOT", "QL_MAX_UPLOAD_MB",
+    "QL_MAX_AUDIO_SECONDS", "QL_MAX_BODY_MB",
+)
+
+
+# --- production settings -----------------------------------------------------------------
+def production_env(**extra) -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "QL_"))}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "quantumlive.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),  # 67 random characters
+        "DJANGO_ALLOWED_HOSTS": "quantumlive.example.com,localhost",
+        "DJANGO_CSRF_TRUSTED_ORIGINS": "https://quantumlive.example.com",
+    })
+    env.update(extra)
+    return env
+
+
+def run_check(*args: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING", *args],
+        cwd=ROOT, env=production_env(**env), capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_check_deploy_passes_djangos_security_checks_in_production():
+    result = run_check("--tag", "security")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_passes_with_every_check_at_warning_level():
+    """Django's checks, DRF's and drf-spectacular's (schema warnings count too)."""
+    result = run_check()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=production_env(DJANGO_SECRET_KEY=""),
+    )
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_production_has_no_debug_and_no_default_hosts():
+    script = (
+        "from django.conf import settings as s;import json;"
+        "print(json.dumps([s.DEBUG, s.ALLOWED_HOSTS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,"
+        " s.SECURE_HSTS_SECONDS, 'rest_framework.renderers.BrowsableAPIRenderer' in"
+        " s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], s.MIDDLEWARE[0]]))"
+    )
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT,
+                            env=production_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    debug, hosts, session_secure, csrf_secure, hsts, browsable, first = json.loads(result.stdout.splitlines()[-1])
+    assert (debug, hosts, session_secure, csrf_secure, browsable) == (
+        False, ["quantumlive.example.com", "localhost"], True, True, False)
+    assert hsts >= 31536000 and first == "quantumlive.request_id.RequestIdMiddleware"
+
+
+# --- docker-compose.yml ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_the_vendored_compose_schema_is_the_official_file():
+    assert hashlib.sha256(SCHEMA.read_bytes()).hexdigest() == SCHEMA_SHA256
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["title"] == "Compose Specification"
+
+
+def test_the_compose_file_is_valid_against_the_compose_specification(compose):
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["$schema"].rstrip("#").endswith("json-schema.org/draft/2019-09/schema")
+    jsonschema.Draft201909Validator.check_schema(schema)
+    errors = sorted(jsonschema.Draft201909Validator(schema).iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_the_schema_validation_does_catch_mistakes(compose):
+    import copy
+
+    import jsonschema
+
+    validator = jsonschema.Draft201909Validator(json.loads(SCHEMA.read_text()))
+    for mutate in (
+        lambda c: c["services"]["redis"].update(helthcheck={}),                          # typo
+        lambda c: c["services"]["web1"].update(depends_on={"redis": {"condition": "up"}}),
+        lambda c: c["services"]["nginx"].update(ports="8000:8000"),                       # not a list
+        lambda c: c.update(servicez={}),
+    ):
+        broken = copy.deepcopy(compose)
+        mutate(broken)
+        assert list(validator.iter_errors(broken)), "the schema accepted a broken file"
+
+
+def test_the_topology(compose):
+    services = compose["services"]
+    assert {"redis", "postgres", "migrate", "web1", "web2", "worker", "nginx"} <= set(services)
+    webs = [name for name, s in services.items() if "gunicorn" in " ".join(s.get("command", []))]
+    assert sorted(webs) == ["web1", "web2"]
+    for name in ("web1", "web2", "worker", "migrate"):
+        service = services[name]
+        assert service["build"] == "." and service["env_file"] == ".env"
+        assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert service["environment"]["DATABASE_URL"].startswith("postgres://")
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("web1", "web2", "worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "media:/app/media" in services[name]["volumes"]  # uploads reach the worker
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["migrate"]["restart"] == "no"
+    assert services["worker"]["command"] == ["python", "manage.py", "analysis_worker"]
+    for name in ("web1", "web2"):
+        assert "/healthz" in " ".join(services[name]["healthcheck"]["test"])
+
+
+def test_nginx_is_the_only_entry_on_port_8000_and_balances_both_web_instances(compose):
+    services = compose["services"]
+    published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert published == {"nginx": ["8000:8000"]}
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in services["nginx"]["volumes"]
+    assert {name for name, d in services["nginx"]["depends_on"].items()
+            if d["condition"] == "service_healthy"} == {"web1", "web2"}
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    upstream = re.search(r"upstream quantumlive \{(.*?)\}", conf, re.S).group(1)
+    assert re.findall(r"server (\S+?)[ ;]", upstream) == ["web1:8000", "web2:8000"]
+    assert re.search(r"^\s*listen 8000;", conf, re.M)
+    assert "proxy_pass http://quantumlive;" in conf
+    assert "proxy_set_header X-Request-ID $ql_request_id;" in conf
+    assert "proxy_set_header Host $http_host;" in conf
+    log_format = re.search(r"log_format ql (.*?);", conf, re.S).group(1)
+    assert "$request " not in log_format and "$args" not in log_format and "$uri" in log_format
+
+
+def test_redis_persists_with_aof_never_evicts_and_has_a_health_check(compose):
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    options = dict(zip(command[1::2], command[2::2]))
+    assert command[0] == "redis-server"
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] in ("everysec", "always")
+    assert options["--maxmemory-policy"] == "noeviction"
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
+def test_postgres_has_a_health_check_and_a_volume(compose):
+    postgres = compose["services"]["postgres"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+    assert postgres["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+
+
+# --- Dockerfile, .env.example ------------------------------------------------------------
+def test_the_dockerfile():
+    text = (ROOT / "Dockerfile").read_text()
+    instructions = [line.split(None, 1) for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    keywords = [i[0] for i in instructions]
+    assert instructions[0] == ["FROM", "python:3.11-slim"]
+    assert "RUN pip install -r requirements.txt" in text
+    assert "manage.py collectstatic --noinput" in text
+    user = [i[1] for i in instructions if i[0] == "USER"]
+    assert user and user[-1] not in ("root", "0")
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")  # nothing runs as root after
+    cmd = json.loads(next(i[1] for i in instructions if i[0] == "CMD"))
+    assert cmd == ["gunicorn", "-c", "gunicorn.conf.py", "quantumlive.wsgi:application"]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".git", ".venv", "db.sqlite3"} <= set(ignored)
+
+
+def test_env_example_lists_every_configuration_variable_without_real_secrets():
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    missing = [name for name in CONFIGURATION if name not in values]
+    assert not missing, f"missing from .env.example: {missing}"
+    assert values["DJANGO_DEBUG"] == "0"
+    assert values["YOUTUBE_API_KEY"] == "" and values["SOUNDCLOUD_CLIENT_ID"] == ""
+    assert "replace-me" in values["DJANGO_SECRET_KEY"] and "replace-me" in values["POSTGRES_PASSWORD"]
+    assert values["POSTGRES_PASSWORD"] in values["DATABASE_URL"]
+
+
+def test_env_example_values_are_accepted_by_the_settings():
+    """The example file, as the containers get it, loads (with a key filled in)."""
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    values["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
+    values["QL_AUDIO_ROOT"] = str(ROOT / "media" / "audio")
+    env = production_env(**values)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django;django.setup();from django.conf import settings as s;"
+         "print(s.QL_MAX_BODY_MB, s.DEBUG, s.SECURE_SSL_REDIRECT)"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["16", "False", "False"]

@@ -6,7 +6,7 @@ import os
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
-timeout = 30
+timeout = 60  # > the longest `wait` of an analysis submission (30 s) plus an upload
 graceful_timeout = 10
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None

@@ -27,11 +27,18 @@ def resolve_audio_path(relative: str) -> Path:
         raise PathRefused("The path may not contain '..'.")
     root = Path(settings.QL_AUDIO_ROOT).resolve()
     candidate = root.joinpath(*pure.parts)
-    resolved = candidate.resolve()
-    if resolved != root and root not in resolved.parents:
-        raise PathRefused("The path leaves QL_AUDIO_ROOT (through a symbolic link).")
-    if not resolved.is_file():
-        raise FileNotFoundError(relative)
+    try:
+        resolved = candidate.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise PathRefused("The path leaves QL_AUDIO_ROOT (through a symbolic link).")
+        if not resolved.is_file():
+            raise FileNotFoundError(relative)
+    except (FileNotFoundError, PathRefused):
+        raise
+    except OSError as exc:  # a name too long for the file system, a loop of links...
+        raise PathRefused(f"The path cannot be used: {exc.strerror or 'invalid path'}.") from None
+    if not os.access(resolved, os.R_OK):
+        raise PathRefused("The file cannot be read.")
     return resolved
 
 

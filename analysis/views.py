@@ -11,6 +11,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from analysis import jobs, sources
+from analysis import openapi as docs
 from analysis.serializers import AnalysisSubmitSerializer
 from analysis.uploads import SizeLimitUploadHandler, check_declared_size
 from quantumlive.parsers import StrictJSONParser
@@ -33,7 +34,13 @@ class AnalysisSubmitView(APIView):
         if request.method == "POST":
             check_declared_size(request)
 
-    @extend_schema(request=AnalysisSubmitSerializer, operation_id="analysis_create")
+    @extend_schema(
+        operation_id="analysis_create",
+        request={"application/json": docs.AnalysisPathRequestSerializer,
+                 "multipart/form-data": docs.AnalysisUploadRequestSerializer},
+        responses={200: docs.AnalysisJobSerializer, 202: docs.AnalysisJobSerializer},
+        parameters=[docs.LOCATION], examples=[docs.BY_PATH, docs.QUEUED, docs.DONE, docs.FAILED],
+    )
     def post(self, request):
         body = AnalysisSubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -77,6 +84,8 @@ class AnalysisSubmitView(APIView):
 
 
 class AnalysisDetailView(APIView):
+    @extend_schema(operation_id="analysis_retrieve", responses=docs.AnalysisJobSerializer,
+                   parameters=[docs.JOB_ID], examples=[docs.QUEUED, docs.DONE, docs.FAILED])
     def get(self, request, job_id: str):
         record = jobs.job_record(job_id)
         if record is None:

@@ -167,7 +167,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["quantumlive.permissions.ReadOnlyOrAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["quantumlive.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "quantumlive.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "quantumlive.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "quantumlive.throttles.AnonThrottle",
@@ -183,13 +183,33 @@ if DEBUG:
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "QuantumLive API",
-    "DESCRIPTION": "Playlist, multi-service search and audio analysis for DJs.",
+    "DESCRIPTION": (
+        "Playlist, multi-service search and audio analysis for DJs.\n\n"
+        "Authentication: `Authorization: Token <key>` (or a session). Anonymous clients may read "
+        "tracks, the YouTube list and analysis jobs; everything else answers 401 without a token.\n\n"
+        "Errors use DRF's shapes, `{\"detail\": \"...\"}` or `{\"field\": [\"message\", ...]}`. "
+        "JSON bodies refuse unknown fields and non-finite numbers (400); a method an operation "
+        "does not list is 405 with `Allow`; while Redis is unreachable every /api/ call but this "
+        "document and its Swagger UI answers 503 with `Retry-After`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "OAS_VERSION": "3.1.0",  # schemas are JSON Schema: `type: [x, "null"]`, not `nullable`
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "quantumlive.openapi.postprocess_operations",  # /healthz, /readyz, schema, docs
+    ],
+    "TAGS": [
+        {"name": "tracks", "description": "The playlist."},
+        {"name": "youtube", "description": "The YouTube link list."},
+        {"name": "search", "description": "iTunes, SoundCloud and YouTube at once."},
+        {"name": "analysis", "description": "Tempo, key, beats and cues of audio."},
+        {"name": "operations", "description": "Health, readiness and this documentation."},
+    ],
 }
 
 # --- Production hardening (DJANGO_DEBUG=0) ---------------------------------------------------

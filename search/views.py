@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from quantumlive.permissions import AuthenticatedOnly
+from search import openapi as docs
 from search.providers import SERVICE_NAMES
 from search.serializers import SearchAnswerSerializer, SearchBodySerializer, SearchParamsSerializer
 from search.service import search_run
@@ -15,7 +16,7 @@ class SearchView(APIView):
     throttle_scope = "search"  # quantumlive/throttles.py: QL_THROTTLE_SEARCH per user
 
     @extend_schema(parameters=[SearchParamsSerializer], responses=SearchAnswerSerializer,
-                   operation_id="search_get")
+                   operation_id="search_get", examples=[docs.ANSWER])
     def get(self, request):
         data = request.query_params.dict()
         if "services" in request.query_params:  # services=a,b or services=a&services=b
@@ -25,7 +26,7 @@ class SearchView(APIView):
         return Response(_run(params.validated_data, query_field="q"))
 
     @extend_schema(request=SearchBodySerializer, responses=SearchAnswerSerializer,
-                   operation_id="search_post")
+                   operation_id="search_post", examples=[docs.BODY, docs.ANSWER])
     def post(self, request):
         body = SearchBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)

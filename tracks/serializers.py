@@ -32,6 +32,10 @@ class CueSerializer(StrictSerializer):
     waveform = NumberListField(max_length=16384, required=False)
 
     def validate(self, attrs):
+        # A PATCH makes the whole body partial, nested cues included: require their times here.
+        missing = [name for name in ("start", "end") if name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: ["This field is required."] for name in missing})
         if attrs["end"] <= attrs["start"]:
             raise serializers.ValidationError({"end": ["Must be greater than start."]})
         return attrs

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
+from tracks import openapi as docs
 from tracks import store
 from tracks.analysis_values import analysis_values
 from tracks.serializers import (
@@ -105,7 +106,8 @@ class StoreErrorsMixin:
 
 
 class TrackListView(StoreErrorsMixin, APIView):
-    @extend_schema(parameters=[TrackFilterSerializer], operation_id="tracks_list")
+    @extend_schema(parameters=[TrackFilterSerializer], operation_id="tracks_list",
+                   responses=docs.TrackPageSerializer, examples=[docs.TRACK_PAGE])
     def get(self, request):
         params = TrackFilterSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
@@ -129,7 +131,9 @@ class TrackListView(StoreErrorsMixin, APIView):
             "results": [track_body(summary) for summary in page],
         })
 
-    @extend_schema(request=TrackCreateSerializer, operation_id="tracks_create")
+    @extend_schema(request=TrackCreateSerializer, operation_id="tracks_create",
+                   responses={201: docs.TrackSerializer}, parameters=[docs.ETAG, docs.LOCATION],
+                   examples=[docs.NEW_TRACK, docs.TRACK])
     def post(self, request):
         body = TrackCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -150,14 +154,17 @@ class TrackListView(StoreErrorsMixin, APIView):
 
 
 class TrackDetailView(StoreErrorsMixin, APIView):
-    @extend_schema(operation_id="tracks_retrieve")
+    @extend_schema(operation_id="tracks_retrieve", responses={200: docs.TrackSerializer, 304: None},
+                   parameters=[docs.TRACK_ID, docs.IF_NONE_MATCH, docs.ETAG], examples=[docs.TRACK])
     def get(self, request, track_id: str):
         found = store.track_entry(track_id=_valid_id(track_id))
         if found is None:
             raise NotFound("No track with this id.")
         return _track_response(request, *found)
 
-    @extend_schema(request=TrackPatchSerializer, operation_id="tracks_partial_update")
+    @extend_schema(request=TrackPatchSerializer, operation_id="tracks_partial_update",
+                   responses=docs.TrackSerializer, parameters=[docs.TRACK_ID, docs.IF_MATCH, docs.ETAG],
+                   examples=[docs.PATCH_TRACK, docs.TRACK])
     def patch(self, request, track_id: str):
         track_id = _valid_id(track_id)
         body = TrackPatchSerializer(data=request.data)
@@ -168,6 +175,8 @@ class TrackDetailView(StoreErrorsMixin, APIView):
         )
         return _with_etag(Response(track_body(track)), track["version"])
 
+    @extend_schema(operation_id="tracks_destroy", responses={204: None},
+                   parameters=[docs.TRACK_ID, docs.IF_MATCH])
     def delete(self, request, track_id: str):
         track_id = _valid_id(track_id)
         store.track_delete(track_id=track_id, expected_version=expected_version(request, track_id))
@@ -175,7 +184,8 @@ class TrackDetailView(StoreErrorsMixin, APIView):
 
 
 class TrackMoveView(StoreErrorsMixin, APIView):
-    @extend_schema(request=MoveSerializer, operation_id="tracks_move")
+    @extend_schema(request=MoveSerializer, operation_id="tracks_move", responses=docs.TrackSerializer,
+                   parameters=[docs.TRACK_ID, docs.IF_MATCH, docs.ETAG], examples=[docs.MOVE, docs.TRACK])
     def post(self, request, track_id: str):
         track_id = _valid_id(track_id)
         body = MoveSerializer(data=request.data)
@@ -188,7 +198,9 @@ class TrackMoveView(StoreErrorsMixin, APIView):
 
 
 class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
-    @extend_schema(request=ApplyAnalysisSerializer, operation_id="tracks_apply_analysis")
+    @extend_schema(request=ApplyAnalysisSerializer, operation_id="tracks_apply_analysis",
+                   responses=docs.TrackSerializer, parameters=[docs.TRACK_ID, docs.IF_MATCH, docs.ETAG],
+                   examples=[docs.APPLY, docs.TRACK])
     def post(self, request, track_id: str):
         track_id = _valid_id(track_id)
         body = ApplyAnalysisSerializer(data=request.data)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from quantumlive.fields import StrictSerializer
+from tracks import openapi as docs
 from tracks import youtube
 
 
@@ -26,10 +27,14 @@ def _listing() -> dict:
 
 
 class YouTubeListView(APIView):
+    @extend_schema(operation_id="youtube_list", responses=docs.YouTubeListSerializer,
+                   examples=[docs.YOUTUBE_LIST])
     def get(self, request):
         return Response(_listing())
 
-    @extend_schema(request=YouTubeAddSerializer)
+    @extend_schema(request=YouTubeAddSerializer, operation_id="youtube_create",
+                   responses={201: docs.YouTubeItemSerializer, 200: docs.YouTubeItemSerializer},
+                   examples=[docs.YOUTUBE_ADD, docs.YOUTUBE_ITEM])
     def post(self, request):
         body = YouTubeAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -38,6 +43,7 @@ class YouTubeListView(APIView):
 
 
 class YouTubeDetailView(APIView):
+    @extend_schema(operation_id="youtube_destroy", responses={204: None})
     def delete(self, request, video_id: str):
         if not youtube.is_video_id(video_id) or not youtube.youtube_delete(video_id=video_id):
             raise NotFound("This video is not in the list.")
@@ -45,7 +51,8 @@ class YouTubeDetailView(APIView):
 
 
 class YouTubeCompactView(APIView):
-    @extend_schema(request=None)
+    @extend_schema(request=None, operation_id="youtube_compact", responses=docs.YouTubeListSerializer,
+                   examples=[docs.YOUTUBE_LIST])
     def post(self, request):
         youtube.youtube_compact()
         return Response(_listing())

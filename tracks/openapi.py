@@ -1,0 +1,159 @@
+"""The answers of the tracks and YouTube APIs, for the OpenAPI document (views build them as
+plain dicts: tracks/serializers.py `track_body`, tracks/youtube.py `_item`)."""
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
+from rest_framework import serializers
+
+from analysis.keys import TONICS
+from tracks.serializers import SourcesField
+
+KEYS = [f"{tonic} {mode}" for mode in ("major", "minor") for tonic in TONICS]
+CAMELOT = [f"{number}{letter}" for letter in ("A", "B") for number in range(1, 13)]
+
+
+class CueOutSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    waveform = serializers.ListField(child=serializers.FloatField())
+
+    class Meta:
+        ref_name = "Cue"
+
+
+class CueMarkSerializer(serializers.Serializer):
+    """A cue as list results carry it: without its waveform."""
+
+    name = serializers.CharField()
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+
+    class Meta:
+        ref_name = "CueMark"
+
+
+class _TrackBase(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    artist = serializers.CharField()
+    bpm = serializers.FloatField(allow_null=True)
+    key = serializers.ChoiceField(choices=KEYS, allow_null=True, help_text="Canonical spelling.")
+    camelot = serializers.ChoiceField(choices=CAMELOT, allow_null=True, help_text="Derived from `key`.")
+    duration = serializers.FloatField(allow_null=True, help_text="Seconds.")
+    genres = serializers.ListField(child=serializers.CharField())
+    sources = serializers.DictField(child=serializers.URLField(), help_text="service name -> URL")
+    notes = serializers.CharField(allow_null=True, allow_blank=True)
+
+
+class TrackSerializer(_TrackBase):
+    cues = CueOutSerializer(many=True)
+    position = serializers.IntegerField(min_value=0, help_text="0-based index in the playlist.")
+    version = serializers.IntegerField(min_value=1, help_text="Grows by one on every write; the ETag.")
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Track"
+
+
+class TrackSummarySerializer(_TrackBase):
+    cues = CueMarkSerializer(many=True)
+    position = serializers.IntegerField(min_value=0)
+    version = serializers.IntegerField(min_value=1)
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "TrackSummary"
+
+
+class TrackPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TrackSummarySerializer(many=True)
+
+    class Meta:
+        ref_name = "TrackPage"
+
+
+class YouTubeItemSerializer(serializers.Serializer):
+    video_id = serializers.RegexField(r"^[A-Za-z0-9_-]{11}$")
+    url = serializers.URLField(help_text="https://www.youtube.com/watch?v=<video_id>")
+    added = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "YouTubeItem"
+
+
+class YouTubeListSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0)
+    results = YouTubeItemSerializer(many=True)
+
+    class Meta:
+        ref_name = "YouTubeList"
+
+
+class SourcesFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = SourcesField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "object", "maxProperties": 16,
+                "propertyNames": {"pattern": "^[a-z0-9_-]{1,32}$"},
+                "additionalProperties": {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+                                         "maxLength": 2048},
+                "description": "service name -> http(s) URL"}
+
+
+# --- headers -----------------------------------------------------------------------------
+ETAG = OpenApiParameter("ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=["200", "201", "304"],
+                        description='`"<version>"`', required=True)
+LOCATION = OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=["201"],
+                            description="The new track's URL.", required=True)
+IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    description='Write only if the track is at this version: `"<version>"` or `W/"<version>"` '
+                "(a list of tags: any of them). Anything else never matches (412).")
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    description='304 without a body if the track is at this version (`"<version>"`, `W/"<version>"`, or `*`).')
+TRACK_ID = OpenApiParameter("track_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                            description="The track's UUID (a malformed one is 404).")
+
+# --- examples ----------------------------------------------------------------------------
+TRACK_EXAMPLE = {
+    "id": "6f1c2d4e-8b7a-4c3d-9e2f-0a1b2c3d4e5f",
+    "title": "Live Session", "artist": "Quantum Crew",
+    "bpm": 124.0, "key": "A minor", "camelot": "8A", "duration": 301.2,
+    "genres": ["house", "latin"],
+    "sources": {"youtube": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"},
+    "notes": "warm-up",
+    "cues": [{"name": "cue_0", "start": 0.0, "end": 7.74, "waveform": [0.0, 0.12, 0.4]}],
+    "position": 0, "version": 3,
+    "created": "2026-11-28T23:30:00Z", "updated": "2026-11-28T23:41:12Z",
+}
+TRACK = OpenApiExample("A track", value=TRACK_EXAMPLE, response_only=True, status_codes=["200", "201"])
+NEW_TRACK = OpenApiExample("A new track", request_only=True, value={
+    "title": "Live Session", "artist": "Quantum Crew", "bpm": 124, "key": "Am",
+    "genres": ["house", "latin"], "sources": {"youtube": "https://youtu.be/dQw4w9WgXcQ"},
+    "cues": [{"start": 0, "end": 7.74}],
+})
+PATCH_TRACK = OpenApiExample("Set the BPM and notes", request_only=True, value={"bpm": 126, "notes": "peak time"})
+MOVE = OpenApiExample("Move to the top", request_only=True, value={"position": 0})
+APPLY = OpenApiExample("Fill from an analysis", request_only=True,
+                       value={"analysis": "0b6e1a52-3f4c-4d8e-9a7b-2c1d0e9f8a7b", "overwrite": False})
+TRACK_PAGE = OpenApiExample("A page", response_only=True, value={
+    "count": 120,
+    "next": "http://127.0.0.1:8000/api/tracks/?genre=house&offset=50&limit=50",
+    "previous": None,
+    "results": [{**TRACK_EXAMPLE, "cues": [{"name": "cue_0", "start": 0.0, "end": 7.74}]}],
+})
+YOUTUBE_ITEM_EXAMPLE = {"video_id": "dQw4w9WgXcQ", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                        "added": "2026-11-28T23:30:00.000Z"}
+YOUTUBE_ITEM = OpenApiExample("An item", value=YOUTUBE_ITEM_EXAMPLE, response_only=True,
+                              status_codes=["200", "201"])
+YOUTUBE_ADD = OpenApiExample("Add a video", request_only=True, value={"url": "https://youtu.be/dQw4w9WgXcQ"})
+YOUTUBE_LIST = OpenApiExample("The list", response_only=True,
+                              value={"count": 1, "results": [YOUTUBE_ITEM_EXAMPLE]})

@@ -185,31 +185,20 @@ def track_delete(*, track_id: str, expected_version: int | None = None) -> None:
 
 def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> dict:
     """Read-modify-write: `fill(track) -> values` decides what to set from the current track.
-    Lands only if the version read is still current (else retried, or VersionMismatch when
-    the caller named the version it expects)."""
-    redis = get_redis()
+    Lands only if the version read is still current (else it is read again, or
+    VersionMismatch when the caller named the version it expects)."""
     for _ in range(5):
         current = track_get(track_id=track_id)
         if current is None:
             raise TrackNotFound(track_id)
         if expected_version is not None and current["version"] != expected_version:
             raise VersionMismatch(current["version"])
-        values = fill(current)
-        token = _acquire(track_id)
         try:
-            reply = redis.eval(
-                lua.UPDATE, 4, keys.track(track_id), keys.playlist(), keys.generation(),
-                keys.track_lock(track_id), track_id, keys.invalidation_channel(),
-                str(current["version"]), token, now_iso(), *encode_fields(values),
-            )
-        except BaseException:
-            _release(track_id, token)
-            raise
-        if reply[0] == "missing":
-            raise TrackNotFound(track_id)
-        if reply[0] == "conflict":
+            reply = _run_locked(lua.UPDATE, track_id, current["version"], now_iso(),
+                                *encode_fields(fill(current)))
+        except VersionMismatch:
             if expected_version is not None:
-                raise VersionMismatch(int(reply[1]))
+                raise
             continue
         return _written(reply)
     raise LockTimeout(track_id)

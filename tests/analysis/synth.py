@@ -4,12 +4,16 @@ Shared by the analysis tests and ``bench/analysis_bench.py``. Every excerpt is
 deterministic for a given ``seed``: a drum pattern in one of several dance/pop styles
 (kick, snare, clap, hats, shakers, percussion as pitched or filtered-noise bursts), a bass
 line and chords from a progression in a known key, optionally with swing, humanised
-timing, a slow tempo drift or a beatless intro. ``Excerpt.beats`` are the true beat times
-(quarter notes as a DJ counts them) and ``Excerpt.bpm`` the mean tempo over them.
+timing, a slow tempo drift, a beatless intro, other drum levels or added noise.
+``Excerpt.beats`` are the true beat times (quarter notes as a DJ counts them: dubstep's
+half-time groove at 140, drum & bass at 174) and ``Excerpt.bpm`` the mean tempo over them.
+``corpus()`` lists the benchmark corpus (``CORPUS_SPEC``) or the harder variants
+(``STRESS_SPEC``); ``write_pyav`` encodes AAC (.m4a) or MP3 files with PyAV.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,12 +233,15 @@ class Excerpt:
 def make_excerpt(style: str, bpm: float, *, key: str = "A minor", seconds: float = 30.0,
                  sr: int = 44100, seed: int = 0, swing: float = 0.0, humanize: float = 0.0,
                  drift: float = 0.0, intro: float = 0.0, progression: int | None = None,
-                 name: str | None = None) -> Excerpt:
+                 gains: dict[str, float] | None = None, tonal_gain: float = 1.0,
+                 snr_db: float | None = None, name: str | None = None) -> Excerpt:
     """Render one excerpt.
 
     ``swing`` delays every odd 16th (hip-hop) by that fraction of a 16th; ``humanize`` is
     the timing jitter in seconds (std); ``drift`` the relative tempo change from start to
-    end (0.02 = +2 %, linear in beats); ``intro`` seconds of beatless pads before the drums.
+    end (0.02 = +2 %, linear in beats); ``intro`` seconds of beatless pads before the drums;
+    ``gains`` overrides drum levels (e.g. ``{"ohat": 0.8}``), ``tonal_gain`` scales bass,
+    chords and pads; ``snr_db`` adds white noise at that signal-to-noise ratio.
     """
     rng = np.random.default_rng(seed)
     tonic_name, mode = key.split()
@@ -269,7 +276,7 @@ def make_excerpt(style: str, bpm: float, *, key: str = "A minor", seconds: float
         "shaker": shaker(sr, rng), "tom": tom(sr, rng, f0=200 + 60 * rng.random()), "rim": rim(sr, rng),
     }
     gains = {"kick": 1.0, "snare": 0.6, "clap": 0.55, "hat": 0.25, "ohat": 0.3, "shaker": 0.2,
-             "tom": 0.45, "rim": 0.25}
+             "tom": 0.45, "rim": 0.25, **(gains or {})}
 
     def place(buf, snd, t, g):
         i = int(round(t * sr))
@@ -332,16 +339,20 @@ def make_excerpt(style: str, bpm: float, *, key: str = "A minor", seconds: float
                            partials=6, decay=0.25 if not arp else 0.5, attack=0.003)
                 place(out, snd, t, 0.12 if not arp else 0.16)
 
-    mix = out + drums
+    mix = tonal_gain * out + drums
     mix = mix[:n]
     mix = mix + 1e-4 * rng.standard_normal(n)  # noise floor
+    if snr_db is not None:
+        power = float(np.mean(mix ** 2))
+        mix = mix + math.sqrt(power / 10 ** (snr_db / 10)) * rng.standard_normal(n)
     mix = (0.9 * mix / (np.max(np.abs(mix)) + 1e-12)).astype(np.float32)
     beats = np.array([t for t in true_beats if t < seconds - 0.01])
     mean_bpm = 60.0 * (len(beats) - 1) / (beats[-1] - beats[0]) if len(beats) > 1 else bpm
     return Excerpt(name=name or f"{style}-{bpm:g}", style=style, bpm=float(mean_bpm), key=key,
                    beats=beats, y=mix, sr=sr,
                    meta={"nominal_bpm": bpm, "swing": swing, "humanize": humanize,
-                         "drift": drift, "intro": intro, "progression": prog})
+                         "drift": drift, "intro": intro, "progression": prog, "gains": gains,
+                         "tonal_gain": tonal_gain, "snr_db": snr_db})
 
 
 # --- corpus --------------------------------------------------------------------------
@@ -364,16 +375,60 @@ CORPUS_SPEC = [
 ]
 
 
-def corpus(*, seconds: float = 30.0, sr: int = 44100, seed: int = 1234) -> list[dict]:
-    """Specifications (kwargs for :func:`make_excerpt`) of the benchmark corpus (66 excerpts)."""
+# Harder variants, outside the targets: what the synthesized corpus does not cover.
+STRESS_SPEC = [
+    ("house", (120, 128), {"gains": {"ohat": 0.9, "hat": 0.5}, "tonal_gain": 1.6}, 3),  # loud off-beats
+    ("hiphop", (82, 95), {"humanize": 0.006}, 3),  # straight (unswung) sixteenths
+    ("hiphop", (82, 95), {"swing": 0.1, "humanize": 0.006}, 2),  # light swing
+    ("pop", (96, 130), {"humanize": 0.015}, 3),  # sloppy timing
+    ("techno", (124, 136), {"snr_db": 6.0}, 3),  # noisy
+    ("dnb", (168, 178), {"tonal_gain": 3.0, "gains": {"hat": 0.15}}, 3),  # quiet drums
+    ("ballad", (70, 76), {"tonal_gain": 2.0, "humanize": 0.01}, 3),
+    ("dembow", (88, 104), {"humanize": 0.008}, 3),
+    ("pop", (100, 126), {"drift": 0.05, "humanize": 0.006}, 3),  # 5 % drift
+]
+
+
+def corpus(*, seconds: float = 30.0, sr: int = 44100, seed: int = 1234,
+           spec: list | None = None) -> list[dict]:
+    """Specifications (kwargs for :func:`make_excerpt`) of the benchmark corpus (66 excerpts;
+    ``spec=STRESS_SPEC`` gives the 26 harder variants instead)."""
     rng = np.random.default_rng(seed)
     specs = []
-    for style, (lo, hi), opts, count in CORPUS_SPEC:
+    for style, (lo, hi), opts, count in spec or CORPUS_SPEC:
         for i in range(count):
             bpm = round(float(rng.uniform(lo, hi)), 1)
             mode = "minor" if rng.random() < (0.35 if style in ("pop", "ballad") else 0.8) else "major"
             key = f"{TONICS[int(rng.integers(12))]} {mode}"
-            tag = "-".join(k for k in opts) or "plain"
+            tag = "-".join(k.replace("_", "") for k in opts) or "plain"
             specs.append(dict(style=style, bpm=bpm, key=key, seconds=seconds, sr=sr,
                               seed=int(rng.integers(1 << 30)), name=f"{style}-{tag}-{i}", **opts))
     return specs
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def write_pyav(path, y: np.ndarray, sr: int, *, codec: str = "aac", container: str | None = None,
+               channels: int = 1, bit_rate: int = 128_000) -> None:
+    """Encode mono float audio with PyAV (FFmpeg): ``codec`` "aac" (in .m4a/.mp4) or
+    "libmp3lame" (.mp3); ``channels=2`` duplicates the signal into stereo."""
+    import av
+
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(str(path), mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=sr)
+        stream.layout = layout
+        stream.bit_rate = bit_rate
+        samples = np.clip(np.asarray(y, dtype=np.float32), -1, 1)
+        planar = np.repeat(samples[None, :], channels, axis=0)
+        frame_size = 1152 if "mp3" in codec else 1024
+        for start in range(0, planar.shape[1], frame_size):
+            chunk = np.ascontiguousarray(planar[:, start:start + frame_size])
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+            frame.sample_rate = sr
+            frame.pts = start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)

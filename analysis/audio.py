@@ -1,0 +1,695 @@
+"""Audio analysis: decode, tempo, beats, key, waveform overview and cues.
+
+Plain functions on numpy arrays; no Django. librosa, scipy, soundfile, soxr and PyAV are
+imported on first use, so importing this module for :class:`AudioError` or
+:data:`ANALYSER_VERSION` is cheap.
+
+``analyse`` computes one onset envelope (band-weighted log spectral flux, hop ~11.6 ms)
+and uses it for tempo and beats:
+
+1. the autocorrelation of the envelope, summed over four multiples of each period, gives
+   the metrical family (tempo up to an octave) to 0.1 BPM;
+2. each octave of it between 70 BPM (or the range's minimum) and 180 BPM is beat-tracked
+   (librosa's dynamic programme, given that tempo) and the beat level is chosen from the
+   beat evidence, the onset strength on the beats against half-way between them
+   (:func:`_choose_level`): a 174 BPM drum & bass track is not 87, a 70 BPM ballad not 140;
+3. the chosen level's period is refined by a robust linear regression of its beat times
+   (sub-frame precision), and the tempo is folded by octaves into ``bpm_range``.
+
+Key: the long-window spectrum folded onto 12 pitch classes, correlated with the "edma"
+major/minor profiles in all 24 keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, NamedTuple
+
+import numpy as np
+
+from .keys import camelot, key_from_index
+
+__all__ = ["ANALYSER_VERSION", "AudioError", "decode", "analyse", "warm_up"]
+
+#: Bump whenever the analysis results change (stored results are keyed by it).
+ANALYSER_VERSION = "1"
+
+WAVEFORM_POINTS = 2000
+SILENCE_RMS = 1e-4
+
+# Formats read by libsndfile (soundfile); everything else goes through PyAV (FFmpeg).
+_PYAV_SUFFIXES = {".mp3", ".m4a", ".mp4", ".aac", ".m4b", ".webm", ".opus", ".wma", ".mka", ".mkv"}
+
+
+class AudioError(ValueError):
+    """The input cannot be analysed: undecodable, empty, silent or too long."""
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode(path_or_file: str | os.PathLike | BinaryIO, *, target_sr: int = 22050,
+           max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file (path or binary file object) to mono float32 at ``target_sr``.
+
+    WAV, FLAC, OGG and other libsndfile formats are read with soundfile; MP3, M4A/AAC and
+    anything soundfile cannot read with PyAV. Channels are averaged and the signal is
+    resampled once (soxr, streaming). Raises :class:`AudioError` when the input is not
+    decodable audio, is empty, or is longer than ``max_seconds`` (checked from the header
+    before decoding when the container says, else while decoding) or is not a file at all.
+    Error messages never contain the file's path.
+    """
+    if isinstance(path_or_file, (str, os.PathLike)):
+        name = os.fspath(path_or_file)
+        if not os.path.isfile(name):
+            raise AudioError("audio file not found")
+    else:
+        name = getattr(path_or_file, "name", "")
+    suffix = os.path.splitext(str(name))[1].lower()
+    start = path_or_file.tell() if hasattr(path_or_file, "tell") and hasattr(path_or_file, "seek") else None
+    if suffix not in _PYAV_SUFFIXES:
+        try:
+            y = _decode_soundfile(path_or_file, target_sr, max_seconds)
+        except _NotForSoundfile:
+            if start is not None:
+                path_or_file.seek(start)
+        else:
+            return _check_decoded(y), target_sr
+    return _check_decoded(_decode_pyav(path_or_file, target_sr, max_seconds)), target_sr
+
+
+class _NotForSoundfile(Exception):
+    pass
+
+
+def _too_long(seconds: float, max_seconds: float) -> AudioError:
+    return AudioError(f"audio is {seconds:.1f} s long, longer than the {max_seconds:g} s limit")
+
+
+def _check_decoded(y: np.ndarray) -> np.ndarray:
+    if y.size == 0:
+        raise AudioError("audio is empty: no samples decoded")
+    if not np.all(np.isfinite(y)):
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    return y
+
+
+class _Mono:
+    """Collects mono blocks at their source rate and resamples them once, streaming."""
+
+    def __init__(self, source_sr: int, target_sr: int, max_seconds: float | None):
+        self.source_sr, self.target_sr, self.max_seconds = source_sr, target_sr, max_seconds
+        self.stream = None
+        if source_sr != target_sr:
+            import soxr
+
+            self.stream = soxr.ResampleStream(source_sr, target_sr, 1, dtype="float32", quality="HQ")
+        self.parts: list[np.ndarray] = []
+        self.n_in = 0
+
+    def add(self, block: np.ndarray, last: bool = False) -> None:
+        """``block`` is (samples,) or (samples, channels), any float/int dtype."""
+        if block.ndim == 2:
+            block = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        self.n_in += len(block)
+        if self.max_seconds is not None and self.n_in > self.max_seconds * self.source_sr:
+            raise _too_long(self.n_in / self.source_sr, self.max_seconds)
+        if self.stream is not None:
+            block = self.stream.resample_chunk(block, last=last)
+        if len(block):
+            self.parts.append(block)
+
+    def result(self) -> np.ndarray:
+        if self.stream is not None:
+            self.add(np.zeros(0, np.float32), last=True)
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+
+
+def _decode_soundfile(src, target_sr: int, max_seconds: float | None) -> np.ndarray:
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(src)
+    except Exception as exc:  # libsndfile's "format not recognised" and friends
+        raise _NotForSoundfile(str(exc)) from exc
+    with f:
+        if f.samplerate <= 0:
+            raise AudioError("audio header has no valid sample rate")
+        if max_seconds is not None and f.frames > 0 and f.frames / f.samplerate > max_seconds:
+            raise _too_long(f.frames / f.samplerate, max_seconds)
+        mono = _Mono(f.samplerate, target_sr, max_seconds)
+        try:
+            for block in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+                mono.add(block)
+        except AudioError:
+            raise
+        except Exception as exc:
+            raise AudioError(f"could not decode audio: {_reason(exc)}") from exc
+        return mono.result()
+
+
+def _decode_pyav(src, target_sr: int, max_seconds: float | None) -> np.ndarray:
+    import av
+
+    if isinstance(src, os.PathLike):
+        src = os.fspath(src)
+    try:
+        container = av.open(src, mode="r")
+    except Exception as exc:
+        raise AudioError(f"could not decode audio: not a recognised audio file ({_reason(exc)})") from exc
+    with container:
+        if not container.streams.audio:
+            raise AudioError("could not decode audio: the file has no audio stream")
+        stream = container.streams.audio[0]
+        if max_seconds is not None:
+            seconds = None
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / 1_000_000
+            if seconds is not None and seconds > max_seconds:
+                raise _too_long(seconds, max_seconds)
+        resampler = av.AudioResampler(format="fltp")  # sample format only; rate and layout kept
+        mono = None
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    for out in resampler.resample(frame):
+                        planes = out.to_ndarray()  # (channels, samples) float32
+                        if mono is None:
+                            mono = _Mono(out.sample_rate, target_sr, max_seconds)
+                        mono.add(planes.T)
+        except AudioError:
+            raise
+        except Exception as exc:
+            raise AudioError(f"could not decode audio: {_reason(exc)}") from exc
+    if mono is None:
+        raise AudioError("audio is empty: no samples decoded")
+    return mono.result()
+
+
+def _reason(exc: Exception) -> str:
+    """A decoder error's own words, without the file name that FFmpeg and libsndfile add."""
+    text = getattr(exc, "strerror", None) or getattr(exc, "error_string", None) or type(exc).__name__
+    return str(text).strip()[:200]
+
+
+# --------------------------------------------------------------------------- features
+
+def _hop_for(sr: int) -> int:
+    """Hop length of ~11.6 ms (256 at 22.05 kHz), a power of two."""
+    return int(2 ** round(math.log2(sr * 256 / 22050)))
+
+
+@functools.lru_cache(maxsize=8)
+def _band_basis(sr: int, n_fft: int, n_bands: int = 40, fmin: float = 30.0, fmax: float = 11025.0,
+                corner: float = 100.0) -> np.ndarray:
+    """Triangular filters equally spaced on log(1 + f / corner): nearly logarithmic above
+    ``corner`` (so the kick and bass region gets its share of bands, unlike mel's linear
+    low end), shape (n_bands, n_fft // 2 + 1)."""
+    fmax = min(fmax, sr / 2)
+    scale = np.log1p(np.fft.rfftfreq(n_fft, 1.0 / sr) / corner)
+    edges = np.linspace(math.log1p(fmin / corner), math.log1p(fmax / corner), n_bands + 2)
+    step = edges[1] - edges[0]
+    basis = np.empty((n_bands, len(scale)), np.float32)
+    for b in range(n_bands):
+        basis[b] = np.maximum(0.0, 1.0 - np.abs(scale - edges[b + 1]) / step)
+    # Bands narrower than a bin: make sure each covers at least its nearest bin.
+    for b in np.flatnonzero(basis.sum(axis=1) == 0):
+        basis[b, np.argmin(np.abs(scale - edges[b + 1]))] = 1.0
+    basis.setflags(write=False)  # cached: shared by every call
+    return basis
+
+
+def _frames(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Centered, zero-padded frames (view), frame i centred on sample i * hop."""
+    pad = n_fft // 2
+    yp = np.pad(y, (pad, pad))
+    if len(yp) < n_fft:
+        yp = np.pad(yp, (0, n_fft - len(yp)))
+    return np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop]
+
+
+@functools.lru_cache(maxsize=8)
+def _band_weights(sr: int, n_fft: int) -> np.ndarray:
+    """Per-band weights giving the lows (< 200 Hz: kick, bass), mids (< 2 kHz: snare body,
+    chords) and highs (hats) about equal shares of the onset envelope."""
+    basis = _band_basis(sr, n_fft)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    centre = (basis * freqs).sum(axis=1) / basis.sum(axis=1)
+    weights = np.zeros(len(basis), np.float32)
+    for lo, hi, share in ((0, 200, 0.35), (200, 2000, 0.35), (2000, np.inf, 0.30)):
+        group = (centre >= lo) & (centre < hi)
+        if group.any():
+            weights[group] = share / group.sum()
+    weights /= weights.sum()
+    weights.setflags(write=False)  # cached: shared by every call
+    return weights
+
+
+def onset_envelope(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """Band-weighted log spectral flux, one value per hop (~11.6 ms).
+
+    Returns (envelope, frames per second); value ``i`` belongs to time ``i / fps``.
+    """
+    import scipy.fft
+
+    hop = _hop_for(sr)
+    n_fft = 4 * hop
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    # The band matrix with each row doubled, to apply to the interleaved (re, im) squares.
+    basis = np.repeat(_band_basis(sr, n_fft).T, 2, axis=0)
+    weights = _band_weights(sr, n_fft)
+    frames = _frames(y, n_fft, hop)
+    env = np.empty(len(frames), np.float32)
+    prev = None
+    block = 4096  # frames per block: keeps the spectrogram small on long tracks
+    for i in range(0, len(frames), block):
+        spec = scipy.fft.rfft(frames[i:i + block] * window, axis=1, overwrite_x=True)
+        parts = spec.view(np.float32)
+        np.square(parts, out=parts)
+        bands = parts @ basis  # band powers
+        np.log10(np.maximum(bands, 1e-10, out=bands), out=bands)
+        if prev is None:
+            prev = bands[:1]
+        flux = np.diff(np.concatenate([prev, bands]), axis=0)
+        prev = bands[-1:]
+        env[i:i + len(flux)] = np.maximum(flux, 0, out=flux) @ weights
+    return env, sr / hop
+
+
+# --------------------------------------------------------------------------- tempo & beats
+
+_TIGHTNESS = 700.0  # librosa's DP default is 100; DJ music keeps a steadier tempo
+_TRIPLE = 0.7  # a family 3x as fast this salient: the peak was a three-beat period
+_BEAT_BAND = (70.0, 180.0)  # where the beat level is looked for, before folding into the range
+_EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folded
+# Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:
+_SUBDIVISION = 0.2  # mean half-way onsets this strong: the level has a subdivision...
+_REGULAR = 0.09  # ... if the median half-way onset is at least this strong too
+_EVEN = 0.85  # this strong: the level is too slow (its off-beats are beats)
+_STRONG_SUBDIVISION = 0.58  # this strong: the off-beats are real eighth notes (drum & bass)
+_HALF_TIME_BELOW = 81.0  # a subdivided groove slower than this is counted double (dubstep)
+
+
+def _autocorrelation(env: np.ndarray) -> np.ndarray:
+    x = env - env.mean()
+    n = len(x)
+    spec = np.fft.rfft(x, 2 * n)
+    acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2)[:n]
+    return acf / acf[0] if acf[0] > 0 else acf
+
+
+def _interp(a: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    i = np.floor(lags).astype(int)
+    frac = lags - i
+    ok = (i >= 0) & (i + 1 < len(a))
+    out = np.zeros(lags.shape)
+    out[ok] = a[i[ok]] * (1 - frac[ok]) + a[i[ok] + 1] * frac[ok]
+    return out
+
+
+def _harmonic_salience(acf: np.ndarray, fps: float, bpms: np.ndarray) -> np.ndarray:
+    """Autocorrelation summed over the first four multiples of each tempo's period."""
+    lags = fps * 60.0 / np.asarray(bpms, dtype=float)
+    return sum(_interp(acf, k * lags) for k in (1, 2, 3, 4)) / 4
+
+
+def _tempo_family(env: np.ndarray, fps: float) -> float | None:
+    """Tempo (BPM, 40-250, 0.1 steps) of the strongest periodicity, right up to an octave
+    (x2, /2: decided later). The harmonic sum cannot tell a period from its multiples, so
+    when the family three times as fast (every third beat of which is this one's) is
+    nearly as salient, the peak was a three-beat period and the finer family is taken.
+    None when the envelope has no periodicity at all (silence, a constant tone)."""
+    acf = _autocorrelation(env)
+    bpms = np.arange(40.0, 250.0, 0.1)
+    salience = _harmonic_salience(acf, fps, bpms)
+    if not np.any(salience > 0):
+        return None
+    best = int(np.argmax(salience))
+    finer = np.array(_octaves_within(3 * bpms[best], 40.0, 250.0))
+    finer_salience = _harmonic_salience(acf, fps, finer)
+    if len(finer) and finer_salience.max() >= _TRIPLE * salience[best]:
+        return float(finer[int(np.argmax(finer_salience))])
+    return float(bpms[best])
+
+
+def _track(env: np.ndarray, fps: float, bpm: float) -> np.ndarray:
+    """Beat frames (float, sub-frame peak position) for a given tempo.
+
+    librosa's dynamic programme ends on the last strong onset and bends the beats before
+    it towards that one, so the envelope is extended by a copy of its last eight beat
+    periods and beats past the real end are dropped. librosa's own trimming is off (in
+    0.11 it can drop seconds of good beats): see :func:`_trim_weak_ends`.
+    """
+    import librosa
+
+    n = len(env)
+    period = fps * 60.0 / bpm
+    tail = int(round(min(8, (n // 2) // period) * period))
+    extended = np.concatenate([env, env[-tail:]]) if tail > 0 else env
+    _, frames = librosa.beat.beat_track(onset_envelope=extended, sr=fps, hop_length=1, bpm=bpm,
+                                        tightness=_TIGHTNESS, trim=False)
+    frames = np.asarray(frames, dtype=int)
+    frames = frames[frames < n]
+    if len(frames) == 0 or n < 3:
+        return frames.astype(float)
+    # Parabolic peak interpolation of the envelope around each beat frame.
+    f = np.clip(frames, 1, n - 2)
+    a, b, c = env[f - 1], env[f], env[f + 1]
+    denom = a - 2 * b + c
+    peak = (b >= a) & (b >= c) & (denom < 0)
+    shift = np.where(peak, 0.5 * (a - c) / np.where(peak, denom, -1.0), 0.0)
+    return f + np.clip(shift, -0.5, 0.5)
+
+
+def _strengths(env: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The envelope's local maximum (+-2 frames) at each frame position."""
+    idx = np.round(positions).astype(int)
+    last = len(env) - 1
+    return np.maximum.reduce([env[np.clip(idx + d, 0, last)] for d in range(-2, 3)])
+
+
+class _Level(NamedTuple):
+    """A candidate beat level: its tempo, tracked beats and beat evidence."""
+
+    bpm: float
+    beats: np.ndarray
+    on: float  # mean onset strength on the (inner) beats
+    half: float  # ... half-way between consecutive beats
+    regular: float  # median half-way strength / median on-beat strength
+
+    @classmethod
+    def track(cls, env: np.ndarray, fps: float, bpm: float) -> _Level:
+        beats = _track(env, fps, bpm)
+        if len(beats) < 4:
+            return cls(bpm, beats, 0.0, 0.0, 0.0)
+        on = _strengths(env, beats[1:-1])
+        half = _strengths(env, (beats[:-1] + beats[1:]) / 2)
+        regular = np.median(half) / max(float(np.median(on)), 1e-12)
+        return cls(bpm, beats, float(on.mean()), float(half.mean()), float(regular))
+
+    def subdivided(self, share: float) -> bool:
+        """Onsets half-way between the beats are at least ``share`` of those on them, and
+        most half-way points have one (a few loud syncopations, as dembow's snares between
+        its eighth notes, are no subdivision)."""
+        return self.on > 0 and self.half >= share * self.on and self.regular >= _REGULAR
+
+
+def _trim_weak_ends(env: np.ndarray, beats: np.ndarray, run: int = 8) -> np.ndarray:
+    """Drop leading and trailing beats that sit in onset-less stretches: a beatless intro or
+    outro. The kept beats start and end with a run of ``run`` beats (two bars) whose
+    median onset strength is at least 0.4 of the upper quartile over all beats, and with a
+    beat at least half that strong."""
+    if len(beats) < 2 * run:
+        return beats
+    s = _strengths(env, beats)
+    typical = np.percentile(s, 75)
+    windows = np.lib.stride_tricks.sliding_window_view(s, run)
+    ok = np.flatnonzero(np.median(windows, axis=1) >= 0.4 * typical)
+    if len(ok) == 0:
+        return beats
+    first, last = ok[0], ok[-1] + run - 1
+    while first < last and s[first] < 0.5 * typical:
+        first += 1
+    while last > first and s[last] < 0.5 * typical:
+        last -= 1
+    return beats[first: last + 1]
+
+
+def _fit_period(beats: np.ndarray, period: float) -> float | None:
+    """Mean beat period (frames) by a linear regression of beat times on beat numbers,
+    ignoring beats far off the line (robust to a few misplaced beats). None when there are
+    too few beats or the fit strays more than 5 % from ``period``."""
+    if len(beats) < 8:
+        return None
+    steps = np.maximum(1, np.round(np.diff(beats) / period))
+    k = np.concatenate([[0.0], np.cumsum(steps)])
+    keep = np.ones(len(beats), bool)
+    for _ in range(3):
+        slope, icpt = np.polyfit(k[keep], beats[keep], 1)
+        resid = np.abs(beats - (icpt + slope * k))
+        spread = 5 * 1.4826 * np.median(resid[keep])
+        keep = resid <= min(0.25 * period, max(0.05 * period, spread))
+        if keep.sum() < 8:
+            return None
+    slope, _ = np.polyfit(k[keep], beats[keep], 1)
+    return float(slope) if abs(slope / period - 1) < 0.05 else None
+
+
+def _choose_level(levels: list[_Level]) -> _Level:
+    """Pick the beat level among octave-related candidates (ascending tempo).
+
+    A level qualifies when its beats carry a subdivision (onsets half-way between them, as
+    the eighth-note hats of drum & bass or dubstep) or form a bare pulse (the level below
+    hears them as equally strong on- and off-beats); a level with nothing between its
+    beats (a 70 BPM ballad read at 140) is too fast. The fastest qualifying level wins,
+    except that a subdivided groove of 81 BPM or more keeps its own tempo when its double
+    has only a weak subdivision (hip-hop with sixteenth-note hats is 90, not 180; drum &
+    bass, with kicks and hats between its beats, is 174; a half-time dubstep groove at 70
+    is counted 140). Failing all, the level with the strongest onsets on its beats.
+    """
+    for i in range(len(levels) - 1, -1, -1):
+        level = levels[i]
+        below = levels[i - 1] if i > 0 else None
+        subdivided = level.subdivided(_SUBDIVISION)
+        bare_pulse = below is not None and below.subdivided(_EVEN)
+        if not (subdivided or bare_pulse):
+            continue
+        if (subdivided and not bare_pulse and not level.subdivided(_STRONG_SUBDIVISION)
+                and below is not None and below.bpm >= _HALF_TIME_BELOW
+                and below.subdivided(_SUBDIVISION)):
+            return below
+        return level
+    return max(levels, key=lambda level: level.on)
+
+
+def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, float] = (70, 180)
+                    ) -> tuple[float, np.ndarray]:
+    """Tempo (BPM within ``bpm_range``) and beat times (seconds) from an onset envelope.
+
+    The beat level is chosen (:func:`_choose_level`) among the octaves (x2, /2) of the
+    strongest periodicity that lie between 70 BPM, or the range's minimum if lower, and
+    180 BPM (above it, sixteenth notes would pass for beats). Its period is refined by
+    regression on its beats, then the tempo is folded by octaves into ``bpm_range`` (the
+    range it is reported in) and the beats re-tracked at that tempo. A tempo within 1 %
+    outside the range, or a range too narrow to hold any of its octaves, gets the
+    nearest edge.
+    """
+    lo, hi = float(bpm_range[0]), float(bpm_range[1])
+    base = _tempo_family(env, fps)
+    if base is None:
+        return round(math.sqrt(lo * hi), 2), np.zeros(0)
+    band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
+    levels = [_Level.track(env, fps, bpm)
+              for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
+    chosen = _choose_level(levels)
+    bpm, beats = chosen.bpm, chosen.beats
+    beats = _trim_weak_ends(env, beats)
+    period = _fit_period(beats, fps * 60.0 / bpm)
+    if period is not None:
+        bpm = fps * 60.0 / period
+    if lo * (1 - _EDGE) <= bpm < lo or hi < bpm <= hi * (1 + _EDGE):
+        bpm = min(max(bpm, lo), hi)  # a hair outside the range is the range's edge
+    elif not lo <= bpm <= hi:
+        inside = _octaves_within(bpm, lo, hi)
+        if inside:
+            bpm = min(inside, key=lambda t: abs(math.log2(t / bpm)))
+            beats = _trim_weak_ends(env, _track(env, fps, bpm))
+        else:
+            bpm = min(max(bpm, lo), hi)
+    return bpm, beats / fps + 1.0 / fps  # onsets lie about one hop after their flux frame
+
+
+def _octaves_within(bpm: float, lo: float, hi: float) -> list[float]:
+    """``bpm * 2**k`` for every integer k that lands in [lo, hi], ascending."""
+    t = bpm
+    while t > lo:
+        t /= 2
+    out = []
+    while t <= hi:
+        if t >= lo:
+            out.append(t)
+        t *= 2
+    return out
+
+
+# --------------------------------------------------------------------------- key
+
+# Key profiles for electronic dance music ("edma", Faraldo, Jorda & Herrera 2016), tonic
+# first: on dance tracks they confuse minor keys with their relative major less often than
+# Krumhansl-Kessler's probe-tone ratings.
+_PROFILE_MAJOR = np.array([1.0, 0.2875, 0.5020, 0.4048, 0.6050, 0.5614, 0.3205, 0.7966, 0.3159, 0.4506, 0.4202, 0.3889])
+_PROFILE_MINOR = np.array([1.0, 0.3096, 0.4415, 0.5827, 0.3262, 0.4948, 0.2889, 0.7804, 0.4328, 0.2903, 0.5331, 0.3217])
+
+
+@functools.lru_cache(maxsize=8)
+def _chroma_map(sr: int, n_fft: int, fmin: float = 55.0, fmax: float = 2000.0) -> np.ndarray:
+    """(bins, 12) weights folding a power spectrum onto pitch classes (C = 0), each bin
+    weighted by its closeness to the nearest equal-tempered semitone."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    m = np.zeros((len(freqs), 12), np.float32)
+    ok = (freqs >= fmin) & (freqs <= fmax)
+    pitch = 12 * np.log2(freqs[ok] / 440.0) + 69
+    nearest = np.round(pitch)
+    weight = np.maximum(0.0, 1.0 - 2.0 * np.abs(pitch - nearest))
+    m[np.flatnonzero(ok), (nearest.astype(int) % 12)] = weight
+    m.setflags(write=False)  # cached: shared by every call
+    return m
+
+
+def chroma_vector(y: np.ndarray, sr: int) -> np.ndarray:
+    """Average pitch-class energy (12 values, C first) from a long-window spectrum."""
+    import scipy.fft
+
+    n_fft = int(2 ** round(math.log2(sr * 0.37)))  # 8192 at 22.05 kHz: ~2.7 Hz bins
+    n = len(y) // n_fft
+    if n == 0:
+        frames = np.pad(y, (0, n_fft - len(y)))[None, :]
+    else:
+        frames = y[: n * n_fft].reshape(n, n_fft)
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    power = np.zeros(n_fft // 2 + 1)
+    for i in range(0, len(frames), 64):
+        spec = scipy.fft.rfft(frames[i:i + 64] * window, axis=1)
+        power += (spec.real ** 2 + spec.imag ** 2).sum(axis=0)
+    return np.sqrt(power) @ _chroma_map(sr, n_fft)
+
+
+def estimate_key(chroma: np.ndarray) -> str | None:
+    """Best of the 24 major/minor keys by correlation of the chroma vector with the key
+    profiles rotated to each tonic; None for a flat (toneless) chroma."""
+    chroma = np.asarray(chroma, dtype=float)
+    if np.ptp(chroma) <= 1e-9 * max(1e-30, float(np.abs(chroma).max())):
+        return None
+    scores = []
+    for profile in (_PROFILE_MAJOR, _PROFILE_MINOR):
+        rotations = np.stack([np.roll(profile, tonic) for tonic in range(12)])
+        scores.append([np.corrcoef(chroma, r)[0, 1] for r in rotations])
+    minor, tonic = np.unravel_index(int(np.nanargmax(scores)), (2, 12))
+    return key_from_index(tonic=int(tonic), minor=bool(minor))
+
+
+# --------------------------------------------------------------------------- overview
+
+
+def _peaks(y: np.ndarray, points: int) -> list[float]:
+    """Peak of |y| per block, at most ``points`` blocks (y is already scaled to 0..1)."""
+    if len(y) == 0 or points <= 0:
+        return []
+    block = math.ceil(len(y) / points)
+    n = math.ceil(len(y) / block)
+    padded = np.zeros(n * block, np.float32)
+    padded[: len(y)] = np.abs(y)
+    peaks = np.clip(padded.reshape(n, block).max(axis=1), 0.0, 1.0)
+    return np.round(peaks.astype(np.float64), 4).tolist()
+
+
+def _parse_intervals(intervals: Iterable[Any]) -> list[tuple[float, float]]:
+    """``[{"start", "end"}]`` or ``[(start, end)]`` as floats; ValueError when not 0 <= start < end."""
+    spans = []
+    for item in intervals:
+        try:
+            start, end = (float(item["start"]), float(item["end"])) if isinstance(item, Mapping) \
+                else (float(v) for v in item)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"invalid interval {item!r}: need start and end in seconds") from exc
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            raise ValueError(f"invalid interval {start!r}..{end!r}: need 0 <= start < end")
+        spans.append((start, end))
+    return spans
+
+
+def _cue_spans(*, beats: Sequence[float], duration: float, beats_per_cue: int,
+               intervals: list[tuple[float, float]] | None, auto_cues: bool) -> list[tuple[float, float]]:
+    """Cue (start, end) pairs: the given intervals clipped to the audio (those starting at
+    or past its end dropped), else one cue every ``beats_per_cue`` beats from the first
+    beat, each ending where the next starts and the last at the end of the audio."""
+    if intervals is not None:
+        return [(start, min(end, duration)) for start, end in intervals if round(start, 3) < duration]
+    if not auto_cues or len(beats) == 0:
+        return []
+    starts = [t for t in beats[::beats_per_cue] if t < duration]
+    return list(zip(starts, starts[1:] + [duration]))
+
+
+# --------------------------------------------------------------------------- analyse
+
+
+def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: int = 16,
+            intervals: Iterable[Mapping[str, float] | Sequence[float]] | None = None,
+            max_cue_samples: int = 2048, bpm_range: tuple[float, float] = (70, 180)) -> dict:
+    """Analyse mono audio: tempo, beats, key, waveform overview and cues.
+
+    Returns the API's result: ``{"bpm", "key", "camelot", "duration", "sample_rate",
+    "beats", "waveform", "cues": [{"name", "start", "end", "waveform"}]}`` (``key`` and
+    ``camelot`` are None for audio without pitch). Raises :class:`AudioError` for empty or
+    silent audio and ``ValueError`` for bad options.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError("analyse() needs mono audio (a 1-D array)")
+    lo, hi = float(bpm_range[0]), float(bpm_range[1])
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise ValueError("bpm_range must be (min, max) with 0 < min < max")
+    if int(beats_per_cue) < 1 or int(max_cue_samples) < 1:
+        raise ValueError("beats_per_cue and max_cue_samples must be at least 1")
+    spans_given = _parse_intervals(intervals) if intervals is not None else None
+    if len(y) == 0:
+        raise AudioError("audio is empty: no samples")
+    if not np.all(np.isfinite(y)):
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    duration = len(y) / sr
+    y = y - np.float32(y.mean())  # a DC offset is not sound
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_RMS or _max_rms(y, sr) < SILENCE_RMS:
+        raise AudioError("audio is silent")
+    y /= np.float32(peak)
+
+    env, fps = onset_envelope(y, sr)
+    bpm, beats = tempo_and_beats(env, fps, bpm_range=(lo, hi))
+    beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3).tolist()
+    key = estimate_key(chroma_vector(y, sr))
+
+    cues = []
+    spans = _cue_spans(beats=beats, duration=round(duration, 3), beats_per_cue=int(beats_per_cue),
+                       intervals=spans_given, auto_cues=auto_cues)
+    for i, (start, end) in enumerate(spans):
+        first = min(int(start * sr), len(y) - 1)
+        segment = y[first: max(first + 1, int(round(end * sr)))]
+        cues.append({"name": f"cue_{i}", "start": round(start, 3), "end": round(end, 3),
+                     "waveform": _peaks(segment, int(max_cue_samples))})
+    return {
+        "bpm": round(float(bpm), 2),
+        "key": key,
+        "camelot": camelot(key) if key else None,
+        "duration": round(duration, 3),
+        "sample_rate": int(sr),
+        "beats": beats,
+        "waveform": _peaks(y, WAVEFORM_POINTS),
+        "cues": cues,
+    }
+
+
+def _max_rms(y: np.ndarray, sr: int) -> float:
+    block = max(1, int(0.05 * sr))
+    n = len(y) // block
+    if n == 0:
+        return float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+    frames = y[: n * block].reshape(n, block)
+    return float(np.sqrt(np.einsum("ij,ij->i", frames, frames).max() / block))
+
+
+def warm_up() -> None:
+    """Run a tiny analysis so librosa's numba kernels are compiled (~7 s the first time).
+
+    Call once per worker process before taking jobs.
+    """
+    sr = 22050
+    t = np.arange(4 * sr) / sr
+    clicks = (np.sin(2 * np.pi * 880 * t) * np.exp(-(t % 0.5) * 40)).astype(np.float32)
+    analyse(clicks, sr)

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from analysis.audio import ANALYSER_VERSION
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis, make_client
+from quantumlive.redis_conn import get_redis, make_client, run_script
 from tracks.store import now_iso
 
 FINISHED = ("done", "failed")
@@ -82,8 +82,8 @@ def finished_result(job_id: str) -> dict:
 def claim(*, digest: str, source: dict, options: dict) -> tuple[str, bool]:
     """(job id, new): a new queued job for this digest, or the job that already has it."""
     job_id = str(uuid.uuid4())
-    holder = get_redis().eval(
-        _CLAIM, 3, keys.analysis_digest(digest), keys.analysis_job(job_id), keys.analysis_job(""),
+    holder = run_script(
+        get_redis(), _CLAIM, 3, keys.analysis_digest(digest), keys.analysis_job(job_id), keys.analysis_job(""),
         job_id, now_iso(), int(settings.QL_ANALYSIS_TTL), digest, json.dumps(source), json.dumps(options),
     )
     if holder:
@@ -155,8 +155,8 @@ return 1
 
 def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
            only_if_running: bool = False) -> None:
-    get_redis().eval(
-        _FINISH, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
+    run_script(
+        get_redis(), _FINISH, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
         json.dumps(result, separators=(",", ":")) if result is not None else "", error or "", now_iso(),
         "1" if only_if_running else "0",
     )

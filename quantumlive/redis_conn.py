@@ -4,6 +4,7 @@ Every call is bounded by socket timeouts so a Redis that is down answers within 
 (API.md: 503 within two seconds), and the client reconnects by itself when Redis is back.
 """
 
+import hashlib
 import os
 import threading
 
@@ -67,3 +68,19 @@ def key(*parts: str) -> str:
     if tag is None:
         tag = _tag = "{%s}" % settings.QL_REDIS_PREFIX
     return ":".join((tag, *parts))
+
+
+_shas: dict[str, str] = {}
+
+
+def run_script(client: redis.Redis, script: str, numkeys: int, *keys_and_args):
+    """EVALSHA of `script` (loaded once, again after a Redis restart): the script's text is
+    not sent with every call as EVAL would."""
+    sha = _shas.get(script)
+    if sha is None:
+        sha = _shas[script] = hashlib.sha1(script.encode()).hexdigest()
+    try:
+        return client.evalsha(sha, numkeys, *keys_and_args)
+    except redis.exceptions.NoScriptError:
+        client.script_load(script)
+        return client.evalsha(sha, numkeys, *keys_and_args)

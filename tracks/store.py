@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis
+from quantumlive.redis_conn import get_redis, run_script
 from tracks import lua
 from tracks.cache import Entry, process_cache
 
@@ -115,7 +115,7 @@ def _acquire(track_id: str) -> str:
 
 
 def _release(track_id: str, token: str) -> None:
-    get_redis().eval(lua.RELEASE, 1, keys.track_lock(track_id), token)
+    run_script(get_redis(), lua.RELEASE, 1, keys.track_lock(track_id), token)
 
 
 def _run_locked(script: str, track_id: str, expected: int | None, *args):
@@ -125,8 +125,8 @@ def _run_locked(script: str, track_id: str, expected: int | None, *args):
     for _ in range(3):
         token = _acquire(track_id)
         try:
-            reply = redis.eval(
-                script, 4, keys.track(track_id), keys.playlist(), keys.generation(),
+            reply = run_script(
+                redis, script, 4, keys.track(track_id), keys.playlist(), keys.generation(),
                 keys.track_lock(track_id), track_id, keys.invalidation_channel(),
                 "" if expected is None else str(expected), token, *args,
             )
@@ -159,8 +159,8 @@ def track_create(*, values: dict, position: int | None = None, track_id: str | N
     stamp = now_iso()
     fields = ["id", track_id, "version", "1", "created", created or stamp, "updated", updated or stamp]
     fields += encode_fields({name: values[name] for name in WRITABLE})
-    reply = get_redis().eval(
-        lua.CREATE, 3, keys.track(track_id), keys.playlist(), keys.generation(),
+    reply = run_script(
+        get_redis(), lua.CREATE, 3, keys.track(track_id), keys.playlist(), keys.generation(),
         track_id, keys.invalidation_channel(), -1 if position is None else position, *fields,
     )
     if reply[0] == "exists":

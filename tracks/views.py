@@ -76,7 +76,7 @@ def _with_etag(response, version: int):
 def _track_response(request, entry, position: int, source: str) -> HttpResponse:
     """200 with the rendered track (cached per version), or 304 for a matching If-None-Match."""
     etag = f'"{entry.version}"'
-    header = request.headers.get("If-None-Match")
+    header = request.META.get("HTTP_IF_NONE_MATCH")  # not request.headers: built on first use
     if header is not None:
         tags = _parse_tags(header)
         if header.strip() == "*" or (tags and entry.version in tags):

@@ -9,7 +9,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis
+from quantumlive.redis_conn import get_redis, run_script
 from tracks.store import now_iso
 
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")
@@ -103,19 +103,20 @@ def _item(video_id: str, added: str) -> dict:
 
 def youtube_add(*, video_id: str) -> tuple[dict, bool]:
     """(item, created): the new item, or the one already listed."""
-    created, added = get_redis().eval(_ADD, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso())
+    created, added = run_script(get_redis(), _ADD, 2, keys.youtube_list(), keys.youtube_added(),
+                                video_id, now_iso())
     return _item(video_id, added), bool(created)
 
 
 def youtube_import(*, video_id: str, occurrences: int) -> int:
     """Makes the id appear `occurrences` times, as in a seed file; returns how many were added."""
-    return int(get_redis().eval(
-        _IMPORT, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso(), occurrences,
+    return int(run_script(
+        get_redis(), _IMPORT, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso(), occurrences,
     ))
 
 
 def youtube_delete(*, video_id: str) -> bool:
-    return bool(get_redis().eval(_DELETE, 2, keys.youtube_list(), keys.youtube_added(), video_id))
+    return bool(run_script(get_redis(), _DELETE, 2, keys.youtube_list(), keys.youtube_added(), video_id))
 
 
 def youtube_list() -> list[dict]:
@@ -128,4 +129,4 @@ def youtube_list() -> list[dict]:
 
 def youtube_compact() -> int:
     """Removes repeated entries (keeping the first); returns how many went."""
-    return int(get_redis().eval(_COMPACT, 1, keys.youtube_list()))
+    return int(run_script(get_redis(), _COMPACT, 1, keys.youtube_list()))

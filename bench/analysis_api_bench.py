@@ -9,31 +9,21 @@ Writes bench/RESULTS-analysis-api.md. Own Redis key prefix; deletes only its key
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PREFIX = f"qlbench-{uuid.uuid4().hex[:8]}"
-os.environ["QL_REDIS_PREFIX"] = PREFIX
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quantumlive.settings")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+from benchenv import ROOT, delete_own_keys, setup  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+setup()
 
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
 import soundfile  # noqa: E402
 
-from quantumlive.redis_conn import get_redis  # noqa: E402
 from tests.analysis.synth import make_excerpt  # noqa: E402
 from tests.system.servers import Database, Gunicorn, base_env  # noqa: E402
 
@@ -88,7 +78,6 @@ def main() -> None:
     for i, name in enumerate(names):
         five_minutes(root / name, args.minutes, seed=100 * i)
     database = Database()
-    redis = get_redis()
     rows = []
     try:
         with Gunicorn(workers=2, database=database, QL_AUDIO_ROOT=root) as server:
@@ -126,9 +115,7 @@ def main() -> None:
         for name in names:
             (root / name).unlink()
         root.rmdir()
-        found = list(redis.scan_iter(match="{%s}*" % PREFIX)) + list(redis.scan_iter(match="rq:*{%s}*" % PREFIX))
-        if found:
-            redis.unlink(*found)
+        delete_own_keys()
 
     lines = [
         "## Analysis through the API",

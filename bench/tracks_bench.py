@@ -17,24 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PREFIX = f"qlbench-{uuid.uuid4().hex[:8]}"
-os.environ["QL_REDIS_PREFIX"] = PREFIX
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quantumlive.settings")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+from benchenv import ROOT, delete_own_keys, setup  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+setup()
 
 import requests  # noqa: E402
 
-from quantumlive.keys import prefix_pattern  # noqa: E402
+from quantumlive import keys  # noqa: E402
 from quantumlive.redis_conn import get_redis  # noqa: E402
 from tests.system.servers import Database, Gunicorn  # noqa: E402
 from tracks import store  # noqa: E402
@@ -169,8 +161,8 @@ def main() -> None:
         started = time.perf_counter()
         plain_ids, analysed_ids = seed(args.tracks, args.analysed)
         print(f"seeded {args.tracks} tracks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        mem_plain = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}", samples=0) for i in plain_ids[:200]])
-        mem_analysed = median([redis.memory_usage(f"{{{PREFIX}}}:track:{i}", samples=0) for i in analysed_ids[:50]])
+        mem_plain = median([redis.memory_usage(keys.track(i), samples=0) for i in plain_ids[:200]])
+        mem_analysed = median([redis.memory_usage(keys.track(i), samples=0) for i in analysed_ids[:50]])
         plain_file, analysed_file = ids_file(plain_ids), ids_file(analysed_ids)
         files += [plain_file, analysed_file]
         auth = f"Token {database.token}"
@@ -211,9 +203,7 @@ def main() -> None:
         for name in files:
             os.unlink(name)
         database.close()
-        keys = list(redis.scan_iter(match=prefix_pattern(), count=2000))
-        for start in range(0, len(keys), 1000):
-            redis.unlink(*keys[start:start + 1000])
+        delete_own_keys()
 
 
 def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached):

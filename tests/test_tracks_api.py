@@ -1,6 +1,5 @@
 """The Tracks table of API.md, row by row, over the real Redis."""
 
-import json
 import uuid
 
 import pytest
@@ -205,7 +204,7 @@ def test_move_places_the_track_and_bumps_its_version(api):
 
 
 def test_move_past_the_end_moves_last(api):
-    a, b = create(api, title="a"), create(api, title="b")
+    a, _ = create(api, title="a"), create(api, title="b")
     moved = api.post(detail(a["id"]) + "move/", {"position": 99}, format="json").json()
     assert moved["position"] == 1
 
@@ -218,7 +217,7 @@ def test_move_with_a_bad_body_is_400(api, body):
 
 
 def test_move_honours_if_match(api):
-    a, b = create(api, title="a"), create(api, title="b")
+    a, _ = create(api, title="a"), create(api, title="b")
     response = api.post(detail(a["id"]) + "move/", {"position": 1}, format="json", HTTP_IF_MATCH='"3"')
     assert response.status_code == 412
     assert [t["title"] for t in api.get(URL).json()["results"]] == ["a", "b"]

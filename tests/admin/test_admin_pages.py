@@ -346,7 +346,7 @@ def test_move_to_a_position(admin_client):
     ("-1", "1", 400), ("abc", "1", 400), ("", "1", 400), ("1.5", "1", 400), ("0", "", 400), ("0", "7", 409),
 ])
 def test_move_refuses_bad_positions_and_stale_versions(admin_client, position, version, status):
-    a, b = new_track(title="A"), new_track(title="B")
+    _, b = new_track(title="A"), new_track(title="B")
     response = admin_client.post(f"{LIST}{b['id']}/move/", {"position": position, "version": version})
     assert response.status_code == status
     assert [t["title"] for t in store.track_list()[1]] == ["A", "B"]

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis
 from tests.search.conftest import DEADLINE
 from tests.search.fakes import API_KEY, CLIENT_ID, itunes_body, sample, soundcloud_body, youtube_body
 from tests.system.servers import free_port

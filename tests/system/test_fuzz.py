@@ -18,9 +18,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.system.servers import ROOT, Gunicorn, base_env, free_port, wait_until
+from tests.system.servers import ROOT, Gunicorn, base_env, free_port
 
 DEPTHS = {
     # quick: max examples per operation and phase, no repetition (about 30 s here);

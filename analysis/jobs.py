@@ -22,12 +22,14 @@ from tracks.store import now_iso
 FINISHED = ("done", "failed")
 WORKER_DIED = "the analysis worker stopped while running this job; submit it again"
 
-# Claims the digest for a new job unless a job that is not failed holds it.
+# Claims the digest for a new job unless a live job holds it (queued, done, or running with
+# its work-horse still beating).
 _CLAIM = r"""
 local holder = redis.call('GET', KEYS[1])
 if holder then
   local status = redis.call('HGET', KEYS[3] .. holder, 'status')
-  if status and status ~= 'failed' then return holder end
+  local dead = status == 'running' and redis.call('EXISTS', KEYS[4] .. holder) == 0
+  if status and status ~= 'failed' and not dead then return holder end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('HSET', KEYS[2], 'status', 'queued', 'created', ARGV[2], 'digest', ARGV[4], 'source', ARGV[5],
@@ -83,7 +85,8 @@ def claim(*, digest: str, source: dict, options: dict) -> tuple[str, bool]:
     """(job id, new): a new queued job for this digest, or the job that already has it."""
     job_id = str(uuid.uuid4())
     holder = run_script(
-        get_redis(), _CLAIM, 3, keys.analysis_digest(digest), keys.analysis_job(job_id), keys.analysis_job(""),
+        get_redis(), _CLAIM, 4, keys.analysis_digest(digest), keys.analysis_job(job_id), keys.analysis_job(""),
+        keys.analysis_alive(""),
         job_id, now_iso(), int(settings.QL_ANALYSIS_TTL), digest, json.dumps(source), json.dumps(options),
     )
     if holder:

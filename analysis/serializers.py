@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
-from quantumlive.fields import FiniteFloatField, StrictIntegerField, StrictSerializer
+from quantumlive.fields import BoundedListField, FiniteFloatField, StrictIntegerField, StrictSerializer
 
 
 class JSONTextMixin:
@@ -22,7 +22,7 @@ class JSONTextMixin:
         if isinstance(data, str):
             try:
                 data = json.loads(data, parse_constant=lambda name: float("nan"))
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise serializers.ValidationError("Must be JSON.") from None
         return super().to_internal_value(data)
 
@@ -48,12 +48,12 @@ class IntervalSerializer(StrictSerializer):
         return attrs
 
 
-class IntervalsField(JSONTextMixin, serializers.ListField):
+class IntervalsField(JSONTextMixin, BoundedListField):
     def __init__(self, **kwargs):
         super().__init__(child=IntervalSerializer(), max_length=512, **kwargs)
 
 
-class BpmRangeField(JSONTextMixin, serializers.ListField):
+class BpmRangeField(JSONTextMixin, BoundedListField):
     def __init__(self, **kwargs):
         super().__init__(child=FiniteFloatField(min_value=40, max_value=250), min_length=2, max_length=2,
                          **kwargs)

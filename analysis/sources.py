@@ -35,8 +35,9 @@ def resolve_audio_path(relative: str) -> Path:
             raise FileNotFoundError(relative)
     except (FileNotFoundError, PathRefused):
         raise
-    except OSError as exc:  # a name too long for the file system, a loop of links...
-        raise PathRefused(f"The path cannot be used: {exc.strerror or 'invalid path'}.") from None
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system; a loop of links
+        reason = getattr(exc, "strerror", None) or "invalid path"
+        raise PathRefused(f"The path cannot be used: {reason}.") from None
     if not os.access(resolved, os.R_OK):
         raise PathRefused("The file cannot be read.")
     return resolved

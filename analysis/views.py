@@ -66,7 +66,15 @@ class AnalysisSubmitView(APIView):
             else:
                 job_id, new = jobs.claim(digest=digest, source={"path": str(path)}, options=options)
             if new:
-                jobs.enqueue(job_id)
+                try:
+                    jobs.enqueue(job_id)
+                except BaseException:
+                    # never leave a queued job no worker will run holding this audio's digest
+                    try:
+                        jobs.finish(job_id, error="the job could not be queued; submit it again")
+                    except Exception:
+                        pass
+                    raise
             elif upload_path is not None:
                 sources.remove_upload(upload_path)  # the same audio is (being) analysed already
         except BaseException:

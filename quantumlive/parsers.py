@@ -24,7 +24,7 @@ class StrictJSONParser(JSONParser):
         try:
             text = raw.decode(encoding)
             data = json.loads(text, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError, LookupError) as exc:  # LookupError: a charset that is no text codec
             raise ParseError(f"JSON parse error - {exc}") from None
         if not isinstance(data, dict):
             raise ParseError("The JSON body must be an object.")

@@ -169,6 +169,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "quantumlive.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "quantumlive.errors.exception_handler",
+    # How many proxies in front add to X-Forwarded-For (1 behind the compose nginx): throttles
+    # identify an anonymous client by the address that proxy saw, not by what it claims.
+    "NUM_PROXIES": envint("QL_NUM_PROXIES", 0, minimum=0),
     "DEFAULT_THROTTLE_CLASSES": [
         "quantumlive.throttles.AnonThrottle",
         "quantumlive.throttles.WriteThrottle",

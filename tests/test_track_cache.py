@@ -8,7 +8,7 @@ import pytest
 from quantumlive import keys
 from quantumlive.redis_conn import get_redis
 from tracks import store
-from tracks.cache import process_cache, subscriber_name
+from tracks.cache import process_cache
 from tests.system.servers import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_a_lost_subscription_empties_the_cache_and_it_comes_back():
 
 def _subscriber_id() -> str:
     """This process's subscriber connection (named so), never another run's."""
-    name = subscriber_name()
+    name = process_cache().name
     mine = [c["id"] for c in get_redis().client_list(_type="pubsub") if c.get("name") == name]
     assert len(mine) == 1, mine
     return mine[0]

@@ -4,7 +4,11 @@ from analysis.jobs import finished_result
 
 
 def values_from_result(result: dict) -> dict:
-    return {
+    """The track fields of an analysis result, checked against the track's own limits (an
+    analysis may have more cues than a track holds); ValueError when they do not fit."""
+    from tracks.serializers import TrackFieldsSerializer
+
+    values = {
         "bpm": result["bpm"],
         "key": result["key"],
         "duration": result["duration"],
@@ -13,9 +17,15 @@ def values_from_result(result: dict) -> dict:
             for cue in result["cues"]
         ],
     }
+    check = TrackFieldsSerializer(data=values, partial=True)
+    if not check.is_valid():
+        field, problems = next(iter(check.errors.items()))
+        detail = problems[0] if isinstance(problems, list) and problems else problems
+        raise ValueError(f"The analysis does not fit a track ({field}: {detail}).")
+    return dict(check.validated_data)
 
 
 def analysis_values(job_id: str) -> dict:
     """The track fields a finished analysis job provides; ValueError (with a clear message)
-    when the job is unknown, failed or not finished."""
+    when the job is unknown, failed or not finished, or its result does not fit a track."""
     return values_from_result(finished_result(job_id))

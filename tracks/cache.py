@@ -60,6 +60,8 @@ class TrackCache:
         self.epoch: str | None = None
         self.healthy = False
         self.pid = os.getpid()
+        # the subscriber connection's CLIENT SETNAME (visible in CLIENT LIST): one per cache
+        self.name = f"ql-inval:{settings.QL_REDIS_PREFIX}:{self.pid}:{id(self):x}"
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
 
@@ -77,7 +79,7 @@ class TrackCache:
             pubsub = None
             try:
                 client = make_client(settings.REDIS_URL, socket_timeout=None, health_check_interval=2,
-                                     client_name=subscriber_name())
+                                     client_name=self.name)
                 pubsub = client.pubsub()
                 pubsub.subscribe(keys.invalidation_channel())
                 deadline = time.monotonic() + 5
@@ -208,11 +210,6 @@ class TrackCache:
                 return
             self.order = order
             self.order_index = {track_id: index for index, track_id in enumerate(order)}
-
-
-def subscriber_name() -> str:
-    """The subscriber connection's CLIENT SETNAME (visible in CLIENT LIST)."""
-    return f"ql-inval:{settings.QL_REDIS_PREFIX}:{os.getpid()}"
 
 
 _cache: TrackCache | None = None

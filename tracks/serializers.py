@@ -6,7 +6,13 @@ import re
 from rest_framework import serializers
 
 from analysis.keys import camelot, canonical_key
-from quantumlive.fields import FiniteFloatField, NumberListField, StrictIntegerField, StrictSerializer
+from quantumlive.fields import (
+    BoundedListField,
+    FiniteFloatField,
+    NumberListField,
+    StrictIntegerField,
+    StrictSerializer,
+)
 
 SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
 _SERVICE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
@@ -41,7 +47,7 @@ class CueSerializer(StrictSerializer):
         return attrs
 
 
-class GenresField(serializers.ListField):
+class GenresField(BoundedListField):
     def __init__(self, **kwargs):
         super().__init__(child=serializers.CharField(min_length=1, max_length=64), max_length=32, **kwargs)
 
@@ -88,7 +94,7 @@ class TrackFieldsSerializer(StrictSerializer):
     sources = SourcesField(required=False)
     notes = serializers.CharField(max_length=10000, allow_null=True, allow_blank=True,
                                   required=False, trim_whitespace=False)
-    cues = serializers.ListField(child=CueSerializer(), max_length=512, required=False)
+    cues = BoundedListField(child=CueSerializer(), max_length=512, required=False)
 
     class Meta:
         ignored = SERVER_OWNED

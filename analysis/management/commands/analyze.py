@@ -130,7 +130,11 @@ class Command(BaseCommand):
                 continue
             title, artist = title_and_artist(path)
             values = dict(TrackCreateSerializer.DEFAULTS)
-            values.update(values_from_result(row["result"]))
+            try:
+                values.update(values_from_result(row["result"]))
+            except ValueError as exc:
+                row["status"] += f", not added: {exc}"
+                continue
             values.update(title=title, artist=artist)
             track_id = str(uuid.uuid5(TRACK_NAMESPACE, row["sha"]))
             try:

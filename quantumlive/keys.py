@@ -77,6 +77,21 @@ def analysis_alive(job_id: str) -> str:
     return key("analysis", "alive", job_id)
 
 
+def rq_keys_of_prefix(client, prefix: str) -> list[str]:
+    """RQ's keys that belong to the deployment (or test run) with this prefix: those named
+    after its queue, and its jobs' (RQ keys a job by id alone; its `origin` names the queue).
+    For clean-ups of test and benchmark runs."""
+    queue = "{%s}:analysis" % prefix
+    found = list(client.scan_iter(match="rq:*{%s}*" % prefix, count=1000))
+    for name in client.scan_iter(match="rq:job:*", count=1000):
+        name = name.decode() if isinstance(name, bytes) else name
+        origin = client.hget(name, "origin")
+        origin = origin.decode() if isinstance(origin, bytes) else origin
+        if origin == queue:
+            found += [name, "rq:results:" + name.rsplit(":", 1)[1]]
+    return found
+
+
 def analysis_queue_name() -> str:
     """The RQ queue's name (RQ keys it as rq:queue:<name>)."""
     return key("analysis")

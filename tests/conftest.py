@@ -7,19 +7,14 @@ from django.conf import settings
 
 
 def delete_own_keys(client=None) -> None:
-    from quantumlive.keys import prefix_pattern
+    from quantumlive.keys import prefix_pattern, rq_keys_of_prefix
     from quantumlive.redis_conn import get_redis
 
     client = client or get_redis()
     assert settings.QL_REDIS_PREFIX.startswith("qltest"), "tests only delete their own keys"
     batch = list(client.scan_iter(match=prefix_pattern(), count=1000))
-    # RQ names its own keys: our queue's carry our prefix; our jobs' carry our job ids.
-    batch += list(client.scan_iter(match="rq:*{%s}*" % settings.QL_REDIS_PREFIX, count=1000))
-    marker = ":analysis:job:"
-    for name in batch:
-        if marker in name:
-            job_id = name.rsplit(":", 1)[1]
-            batch += [f"rq:job:{job_id}", f"rq:results:{job_id}"]
+    batch += rq_keys_of_prefix(client, settings.QL_REDIS_PREFIX)
+    client.srem("rq:queues", "rq:queue:{%s}:analysis" % settings.QL_REDIS_PREFIX)
     for start in range(0, len(batch), 500):
         client.unlink(*batch[start:start + 500])
 

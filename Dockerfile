@@ -21,10 +21,15 @@ COPY . .
 RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-runtime-key DJANGO_ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput -v 0
 
-# Run as an unprivileged user; it may write only to media/ (uploads for analysis).
+# librosa's numba kernels compiled once at build time into NUMBA_CACHE_DIR (a cold compile
+# takes a minute or two; a worker that finds them cached warms up in seconds).
+RUN python -c "from analysis.audio import warm_up; warm_up()"
+
+# Run as an unprivileged user; it may write only to media/ (uploads for analysis) and the
+# numba cache.
 RUN useradd --system --uid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin quantumlive \
     && mkdir -p /app/media/audio /app/media/uploads \
-    && chown -R quantumlive:quantumlive /app/media
+    && chown -R quantumlive:quantumlive /app/media /tmp/numba-cache
 USER quantumlive
 
 ENV DJANGO_DEBUG=0 \

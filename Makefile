@@ -9,6 +9,8 @@ SYSTEM_PYTHON ?= python3
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@echo "compiling librosa's numba kernels into the venv's cache (once; a minute or two)"
+	$(PY) -c "from analysis.audio import warm_up; warm_up()"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -24,6 +24,7 @@ def analysis_worker(tmp_path_factory):
     process = subprocess.Popen([sys.executable, "manage.py", "analysis_worker"], cwd=ROOT,
                                env=base_env(QL_AUDIO_ROOT=root, QL_UPLOAD_DIR=uploads, QL_MAX_AUDIO_SECONDS=10),
                                stdout=log, stderr=subprocess.STDOUT)
+    wait_ready(process, log)
     yield {"process": process, "root": root, "uploads": uploads, "log": log}
     process.terminate()
     try:
@@ -31,6 +32,22 @@ def analysis_worker(tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+def wait_ready(process, log, timeout: float = 300) -> None:
+    """Until the worker listens on this run's queue: it compiles librosa's kernels first (a few
+    seconds with the numba cache `make` fills, minutes without)."""
+    from rq import Worker
+
+    from analysis import jobs
+
+    connection = jobs.rq_connection()
+    deadline = time.monotonic() + timeout
+    while not Worker.all(connection=connection, queue=jobs.queue(connection)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise RuntimeError(f"the analysis worker did not start:\n{log.read()[-3000:]}")
+        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -308,6 +308,21 @@ def _conflict_note(loaded: int, current: int | None) -> str:
 BUSY_NOTE = "The track is busy (another write holds its lock). Nothing was saved: try again."
 
 
+def _versioned_write(model_admin, request, track: dict, write, *, version: int, **forms):
+    """Runs a store write conditioned on `version`: (its result, None), or (None, the answer
+    that says why it was refused — the change page again, or the list when the track is gone)."""
+    try:
+        return write(), None
+    except store.VersionMismatch as exc:
+        return None, _render_change(model_admin, request, track, version=version, status=409,
+                                    errornote=_conflict_note(version, exc.current), **forms)
+    except store.LockTimeout:
+        return None, _render_change(model_admin, request, track, version=version, status=503,
+                                    errornote=BUSY_NOTE, **forms)
+    except store.TrackNotFound:
+        return None, _gone(request, model_admin, track["id"])
+
+
 def track_change(model_admin, request, object_id: str):
     track_id = _track_id(object_id)
     _require(model_admin.has_view_or_change_permission(request))
@@ -334,16 +349,11 @@ def track_change(model_admin, request, object_id: str):
     if not form.values:
         messages.info(request, f"No field of the track {track_label(track)} was changed.")
         return HttpResponseRedirect(next_url)
-    try:
-        updated = store.track_update(track_id=track_id, values=form.values, expected_version=version)
-    except store.VersionMismatch as exc:
-        return _render_change(model_admin, request, track, form=form, version=version,
-                              errornote=_conflict_note(version, exc.current), status=409)
-    except store.LockTimeout:
-        return _render_change(model_admin, request, track, form=form, version=version,
-                              errornote=BUSY_NOTE, status=503)
-    except store.TrackNotFound:
-        return _gone(request, model_admin, track_id)
+    updated, refused = _versioned_write(
+        model_admin, request, track, version=version, form=form,
+        write=lambda: store.track_update(track_id=track_id, values=form.values, expected_version=version))
+    if refused is not None:
+        return refused
     changed = sorted(form.values)
     model_admin.log_change(request, _stand_in(model_admin, updated), [{"changed": {"fields": changed}}])
     messages.success(request, f"The track {track_label(updated)} was changed successfully "
@@ -367,16 +377,11 @@ def track_move(model_admin, request, object_id: str):
     if not move_form.is_valid():
         return _render_change(model_admin, request, track, move_form=move_form, version=version, status=400,
                               errornote="Please correct the position: the track was not moved.")
-    try:
-        moved = store.track_move(track_id=track_id, position=move_form.position, expected_version=version)
-    except store.VersionMismatch as exc:
-        return _render_change(model_admin, request, track, move_form=move_form, version=version,
-                              errornote=_conflict_note(version, exc.current), status=409)
-    except store.LockTimeout:
-        return _render_change(model_admin, request, track, move_form=move_form, version=version,
-                              errornote=BUSY_NOTE, status=503)
-    except store.TrackNotFound:
-        return _gone(request, model_admin, track_id)
+    moved, refused = _versioned_write(
+        model_admin, request, track, version=version, move_form=move_form,
+        write=lambda: store.track_move(track_id=track_id, position=move_form.position, expected_version=version))
+    if refused is not None:
+        return refused
     model_admin.log_change(request, _stand_in(model_admin, moved), f"Moved to position {moved['position']}.")
     messages.success(request, f"The track {track_label(moved)} is now at position {moved['position']}.")
     return HttpResponseRedirect(_url("track_change", quote(track_id)))

@@ -28,3 +28,14 @@ def post_worker_init(worker):
             process_cache()
         except Exception:  # Redis down at start: the cache comes up when Redis does
             worker.log.warning("track cache not started yet")
+
+
+def worker_exit(server, worker):
+    # A worker that stops ends its cache's read lease at once, so writers do not wait for it
+    # to run out.
+    try:
+        from tracks.cache import reset_process_cache
+
+        reset_process_cache()
+    except Exception:
+        pass

@@ -1,7 +1,7 @@
 """Token authentication without a database query per request.
 
 DRF's TokenAuthentication reads the token table on every request. The hot read path
-(GET a track, the request a live set makes most) must cost only its one Redis round trip, so
+(GET a track, the request a live set makes most) must cost no more than the store's read, so
 each process remembers tokens it has verified for QL_TOKEN_CACHE_SECONDS (default 30): a
 deleted token or deactivated user stops working within that time on every worker.
 """

@@ -9,7 +9,9 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:playlist` | sorted set | track ids; the score orders the playlist, the rank is `position` |
 | `{p}:gen` | string (int) | global generation: +1 on every track write, with an invalidation |
 | `{p}:epoch` | string | random id of this Redis's data set; changes if the data is lost |
-| `{p}:inval` | pub/sub channel | invalidations: `"<gen> t <uuid>"` (fields) / `"<gen> o <uuid>"` (order) |
+| `{p}:inval` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order) |
+| `{p}:leases` | sorted set | read leases of the track caches: subscriber session -> expiry (ms, Redis `TIME`) |
+| `{p}:ack:<token>` | list | acknowledgements of one write's invalidation: the sessions that applied it (expires) |
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |
@@ -46,6 +48,14 @@ def epoch() -> str:
 
 def invalidation_channel() -> str:
     return key("inval")
+
+
+def leases() -> str:
+    return key("leases")
+
+
+def ack(token: str) -> str:
+    return key("ack", token)
 
 
 def track_lock(track_id: str) -> str:

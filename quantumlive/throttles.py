@@ -2,7 +2,7 @@
 
 Anonymous clients are throttled on every request. Authenticated clients are throttled on
 what is expensive — writes, search, analysis submissions — and not on reads, so the hot read
-path (GET a track) stays at its one Redis round trip. Rates come from QL_THROTTLE_* settings
+path (GET a track) costs no throttle round trip. Rates come from QL_THROTTLE_* settings
 ("<n>/<second|minute|hour|day>", or "off").
 """
 

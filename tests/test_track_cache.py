@@ -1,13 +1,16 @@
-"""The per-process cache: hits cost one round trip, and it never answers with data older than
-a write that had answered, even when this process has not yet applied the invalidation."""
+"""The per-process cache: hits cost no round trip under a read lease (one without), and it
+never answers with data older than a write that had answered, even when this process has not
+yet applied the invalidation: writes wait for the leased caches' acknowledgements."""
 
+import threading
 import time
 
 import pytest
+from django.conf import settings
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis
-from tracks import store
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, make_client, run_script
+from tracks import lua, store
 from tracks.cache import process_cache
 from tests.system.servers import wait_until
 
@@ -116,3 +119,135 @@ def test_lists_fill_summaries_that_a_full_read_then_completes(anon):
     assert anon.get(f"/api/tracks/{track['id']}/")["X-Track-Cache"] == "hit"
     store.track_update(track_id=track["id"], values={"title": "renamed"})
     assert anon.get("/api/tracks/").json()["results"][0]["title"] == "renamed"
+
+
+# --- read leases: reads without a round trip, writes that wait for them ------------------------
+def leased_cache():
+    cache = ready_cache()
+    wait_until(cache.leased, timeout=5, what="lease granted")
+    return cache
+
+
+def grant_lease(session: str, ttl_ms: int, *, applied: int | None = None, epoch: str | None = None) -> int:
+    """Asks for a lease as a subscriber named `session` would (the real script)."""
+    redis = get_redis()
+    if applied is None:
+        applied = int(redis.get(keys.generation()) or 0)
+    if epoch is None:
+        epoch = redis.get(keys.epoch())
+    return run_script(redis, lua.LEASE, 3, keys.leases(), keys.generation(), keys.epoch(),
+                      session, applied, ttl_ms, epoch)
+
+
+def listen_for_invalidations():
+    pubsub = make_client(settings.REDIS_URL).pubsub()
+    pubsub.subscribe(keys.invalidation_channel())
+    wait_until(lambda: (pubsub.get_message(timeout=0.1) or {}).get("type") == "subscribe", timeout=5,
+               what="subscribed")
+    return pubsub
+
+
+def next_ack_token(pubsub) -> str:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message and message["type"] == "message":
+            return message["data"].split(" ")[3]
+    raise AssertionError("no invalidation published")
+
+
+def write_in_thread(track_id: str) -> tuple[threading.Thread, dict]:
+    outcome = {}
+
+    def write():
+        started = time.monotonic()
+        outcome["track"] = store.track_update(track_id=track_id, values={"notes": "waited"})
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_read_under_the_lease_asks_redis_nothing(settings):
+    leased_cache()
+    track = store.track_create(values=VALUES)
+    other = store.track_create(values=VALUES)
+    assert store.track_entry(track_id=track["id"])[2] == "miss"
+    # From here on this process's request path has no Redis at all (nothing listens on port 1);
+    # the subscriber keeps its own connection, so the lease stays.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    entry, position, source = store.track_entry(track_id=track["id"])
+    assert (source, entry.version, position) == ("hit", 1, 0)
+    with pytest.raises(REDIS_DOWN_ERRORS):
+        store.track_entry(track_id=other["id"])  # not cached: this one needs Redis
+
+
+def test_without_leases_a_cached_read_checks_the_generation(settings):
+    settings.QL_TRACK_LEASE = 0
+    cache = ready_cache()
+    track = store.track_create(values=VALUES)
+    # no lease: the write did not wait for this cache, so let it apply the invalidation first
+    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
+    assert store.track_entry(track_id=track["id"])[2] == "miss"
+    assert store.track_entry(track_id=track["id"])[2] == "checked"
+    assert not cache.leased() and get_redis().zcard(keys.leases()) == 0
+
+
+def test_a_lease_is_granted_only_to_a_subscriber_that_has_applied_everything():
+    leased_cache()
+    store.track_create(values=VALUES)
+    gen = int(get_redis().get(keys.generation()))
+    assert grant_lease("behind", 5000, applied=gen - 1) == 0
+    assert get_redis().zscore(keys.leases(), "behind") is None
+    assert grant_lease("other-data-set", 5000, epoch="not-this-one") == -1
+    assert grant_lease("caught-up", 5000, applied=gen) == 1
+    assert get_redis().zscore(keys.leases(), "caught-up") is not None
+
+
+def test_a_write_answers_only_after_every_leased_cache_applied_it():
+    leased_cache()
+    track = store.track_create(values=VALUES)
+    pubsub = listen_for_invalidations()
+    assert grant_lease("slow-worker", 20000) == 1
+    thread, outcome = write_in_thread(track["id"])
+    token = next_ack_token(pubsub)
+    time.sleep(0.5)
+    assert thread.is_alive(), "the write answered before the leased cache acknowledged it"
+    get_redis().rpush(keys.ack(token), "slow-worker")  # what that cache's subscriber does
+    thread.join(timeout=10)
+    assert not thread.is_alive() and outcome["track"]["notes"] == "waited"
+    assert outcome["seconds"] < 10  # answered on the acknowledgement, not when the lease ran out
+
+
+def test_a_write_waits_out_a_lease_that_never_acknowledges():
+    leased_cache()
+    track = store.track_create(values=VALUES)
+    assert grant_lease("stalled-worker", 1500) == 1
+    granted = time.monotonic()
+    thread, outcome = write_in_thread(track["id"])
+    thread.join(timeout=10)
+    assert outcome["track"]["version"] == 2
+    assert time.monotonic() - granted >= 1.4  # not before that cache's lease had run out
+    assert store.track_get(track_id=track["id"])["notes"] == "waited"
+
+
+def test_a_write_stops_waiting_for_a_lease_that_was_retired():
+    leased_cache()
+    track = store.track_create(values=VALUES)
+    assert grant_lease("leaving-worker", 30000) == 1
+    thread, outcome = write_in_thread(track["id"])
+    time.sleep(0.3)
+    assert thread.is_alive()
+    get_redis().zrem(keys.leases(), "leaving-worker")  # what a stopping cache does (_retire)
+    thread.join(timeout=10)
+    assert not thread.is_alive() and outcome["seconds"] < 10
+
+
+def test_a_stopped_subscriber_gives_up_its_lease_at_once():
+    cache = leased_cache()
+    session = cache.session
+    assert get_redis().zscore(keys.leases(), session) is not None
+    cache.stop()
+    assert not cache.leased()
+    assert get_redis().zscore(keys.leases(), session) is None

@@ -1,15 +1,27 @@
 """The per-process track cache and the subscriber thread that keeps it honest.
 
 The rule that makes it safe across workers and instances: every track write increments the
-global generation `{p}:gen` and publishes `"<gen> <kind> <id>"` in the same Lua script.
+global generation `{p}:gen` and publishes `"<gen> <kind> <id> <ack>"` in the same Lua script.
 This process's subscriber applies those messages in order and records the highest
-generation it has applied (`seen_gen`). A reader first reads the current generation (one
-round trip, `MGET epoch gen`) and trusts the cache only when `seen_gen` has reached it: then
-every write that had answered before the read began has already evicted what it changed.
-Otherwise it reads Redis. Entries are stamped with the generation read together with their
-data, and an entry is not stored if an invalidation newer than that stamp was already applied
-(the classic fill-after-evict race). When the subscription drops, the cache is emptied and
-bypassed until the subscriber is back; `epoch` catches a Redis that lost its data.
+generation it has applied (`seen_gen`).
+
+Reads under a lease (no round trip). While its subscription is healthy the subscriber holds a
+read lease: a `{p}:leases` entry that Redis grants only when the subscriber has applied every
+invalidation so far (tracks/lua.py LEASE), renewed every QL_TRACK_LEASE/4 seconds. A write
+answers its client only after every cache whose lease was alive when it landed has applied
+its invalidation (each pushes its session onto `{p}:ack:<ack>`) or that lease has expired.
+So a cache whose lease has not run out (by its own clock, which it started before asking)
+has applied every write that had answered before the read began, and may answer from memory.
+A subscriber that stalls, loses its connection or falls behind stops renewing; its lease
+runs out and its reads fall back to:
+
+Reads after one round trip. A reader reads the current generation (`MGET epoch gen`) and
+trusts the cache only when `seen_gen` has reached it. Otherwise it reads Redis.
+
+Entries are stamped with the generation read together with their data, and an entry is not
+stored if an invalidation newer than that stamp was already applied (the classic
+fill-after-evict race). When the subscription drops, the cache is emptied and bypassed until
+the subscriber is back; `epoch` catches a Redis that lost its data.
 """
 
 import logging
@@ -25,7 +37,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis, make_client
+from quantumlive.redis_conn import get_redis, make_client, run_script
+from tracks import lua
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +59,14 @@ class Entry:
 
 
 class TrackCache:
-    def __init__(self, *, max_bytes: int):
+    def __init__(self, *, max_bytes: int, lease_seconds: float = 0.0):
         self.max_bytes = max_bytes
+        self.lease_seconds = lease_seconds
+        # monotonic time until which this process may answer from memory without a round
+        # trip (0: no lease); the subscriber session the lease belongs to
+        self.lease_until = 0.0
+        self.session: str | None = None
+        self.sessions = 0
         self.lock = threading.Lock()
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         self.bytes = 0
@@ -71,7 +90,13 @@ class TrackCache:
         self.thread.start()
 
     def stop(self) -> None:
-        self.stopping.set()
+        """Stops the subscriber; the lease ends at once (reads check Redis from now on)."""
+        with self.lock:
+            self.stopping.set()
+            self.lease_until = 0.0
+            session = self.session
+        if session is not None:
+            _retire(session)
 
     def _run(self) -> None:
         backoff = 0.05
@@ -80,6 +105,9 @@ class TrackCache:
             try:
                 client = make_client(settings.REDIS_URL, socket_timeout=None, health_check_interval=2,
                                      client_name=self.name)
+                # the thread's own connection for its commands (baseline, leases, acks): the
+                # request path's pool is not touched from here
+                commands = make_client(settings.REDIS_URL, client_name=self.name + ":cmd", max_connections=2)
                 pubsub = client.pubsub()
                 pubsub.subscribe(keys.invalidation_channel())
                 deadline = time.monotonic() + 5
@@ -89,20 +117,10 @@ class TrackCache:
                         break
                     if time.monotonic() > deadline:
                         raise TimeoutError("no subscribe confirmation")
-                self._baseline()
+                self._baseline(commands)
                 backoff = 0.05
                 log.info("track cache subscriber ready (pid %s)", os.getpid())
-                checked = time.monotonic()
-                while not self.stopping.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message["type"] == "message":
-                        self._apply(message["data"])
-                    if time.monotonic() - checked > 1.0:
-                        # A Redis that lost its data (restart without persistence, keys
-                        # deleted) has a new epoch or none: start over from a new baseline.
-                        checked = time.monotonic()
-                        if get_redis().get(keys.epoch()) != self.epoch:
-                            raise LookupError("epoch changed")
+                self._listen(pubsub, commands)
             except Exception as exc:  # any failure: drop the cache, reconnect
                 self._reset()
                 if not self.stopping.is_set():
@@ -116,13 +134,71 @@ class TrackCache:
                     except Exception:
                         pass
 
-    def _baseline(self) -> None:
+    def _listen(self, pubsub, commands) -> None:
+        """Applies invalidations as they come, acknowledges them, keeps the lease renewed."""
+        renew_every = self.lease_seconds / 4
+        next_renewal = 0.0
+        checked = time.monotonic()
+        while not self.stopping.is_set():
+            if self.lease_seconds:
+                wait = max(0.0, min(1.0, next_renewal - time.monotonic()))
+            else:
+                wait = 1.0
+            message = pubsub.get_message(timeout=wait)
+            acks: set[str] = set()
+            while message is not None:  # everything that has arrived, then one round trip
+                if message["type"] == "message":
+                    ack = self._apply(message["data"])
+                    if ack:
+                        acks.add(ack)
+                message = pubsub.get_message(timeout=0.0)
+            if acks:
+                self._acknowledge(commands, acks)
+            now = time.monotonic()
+            if self.lease_seconds:
+                if now >= next_renewal:
+                    # behind (messages in flight): try again as soon as they are applied
+                    next_renewal = now + (renew_every if self._renew(commands) else 0.002)
+            elif now - checked > 1.0:
+                # A Redis that lost its data (restart without persistence, keys deleted) has a
+                # new epoch or none: start over from a new baseline. (The lease script checks
+                # the epoch itself.)
+                checked = now
+                if commands.get(keys.epoch()) != self.epoch:
+                    raise LookupError("epoch changed")
+
+    def _acknowledge(self, commands, acks: set[str]) -> None:
+        pipe = commands.pipeline(transaction=False)
+        for ack in acks:
+            pipe.rpush(keys.ack(ack), self.session)
+            pipe.pexpire(keys.ack(ack), ACK_TTL_MS)
+        pipe.execute()
+
+    def _renew(self, commands) -> bool:
+        """Asks for the lease (granted only if every invalidation so far is applied); True
+        when granted. The lease counts from before the request, so it ends here no later
+        than in Redis."""
+        started = time.monotonic()
+        with self.lock:
+            session, applied, epoch = self.session, self.seen_gen, self.epoch
+        granted = run_script(commands, lua.LEASE, 3, keys.leases(), keys.generation(), keys.epoch(),
+                             session, applied, int(self.lease_seconds * 1000), epoch or "")
+        if granted == -1:
+            raise LookupError("epoch changed")
+        if granted == 1:
+            with self.lock:
+                if self.healthy and self.session == session and not self.stopping.is_set():
+                    self.lease_until = started + self.lease_seconds * LEASE_MARGIN
+        return granted == 1
+
+    def _baseline(self, commands) -> None:
         """Subscribed: from the current generation on, every invalidation reaches us."""
-        redis = get_redis()
-        redis.set(keys.epoch(), uuid.uuid4().hex, nx=True)
-        epoch, gen = redis.mget(keys.epoch(), keys.generation())
+        commands.set(keys.epoch(), uuid.uuid4().hex, nx=True)
+        epoch, gen = commands.mget(keys.epoch(), keys.generation())
         with self.lock:
             self._clear()
+            self.sessions += 1
+            self.session = f"{self.name}:{self.sessions}"
             self.epoch = epoch
             self.seen_gen = self.floor_gen = int(gen or 0)
             self.last_inval.clear()
@@ -131,9 +207,13 @@ class TrackCache:
 
     def _reset(self) -> None:
         with self.lock:
+            self.lease_until = 0.0  # first: from here on no read trusts memory without a check
             self.healthy = False
             self.epoch = None
             self._clear()
+            session, self.session = self.session, None
+        if session is not None:
+            _retire(session)
 
     def _clear(self) -> None:
         self.entries.clear()
@@ -141,8 +221,9 @@ class TrackCache:
         self.order = None
         self.order_index = {}
 
-    def _apply(self, data: str) -> None:
-        gen_text, kind, track_id = data.split(" ", 2)
+    def _apply(self, data: str) -> str | None:
+        """Applies one invalidation; returns the list where its writer waits for acks."""
+        gen_text, kind, track_id, ack = data.split(" ", 3)
         gen = int(gen_text)
         with self.lock:
             entry = self.entries.pop(track_id, None)
@@ -155,8 +236,14 @@ class TrackCache:
                 self.last_order_inval = gen
             if gen > self.seen_gen:
                 self.seen_gen = gen
+        return ack
 
     # --- readers --------------------------------------------------------------------------
+    def leased(self) -> bool:
+        """Whether this process may answer from memory without a round trip: its lease has
+        not run out, so every write that had answered has been applied here."""
+        return time.monotonic() < self.lease_until
+
     def trusted(self, epoch: str | None, gen: str | None) -> bool:
         """Whether cached data may answer a read that began at generation `gen`."""
         return self.healthy and epoch is not None and epoch == self.epoch and self.seen_gen >= int(gen or 0)
@@ -212,6 +299,21 @@ class TrackCache:
             self.order_index = {track_id: index for index, track_id in enumerate(order)}
 
 
+# What part of a lease its holder uses (its clock may run a little faster than Redis's).
+LEASE_MARGIN = 0.9
+# How long an unclaimed acknowledgement list lives (its writer waits far less).
+ACK_TTL_MS = 10_000
+
+
+def _retire(session: str) -> None:
+    """Removes an ended session's lease so writers stop waiting for it (best effort: else
+    it expires). Only called after the session's own lease_until was zeroed."""
+    try:
+        get_redis().zrem(keys.leases(), session)
+    except Exception:
+        pass
+
+
 _cache: TrackCache | None = None
 _cache_lock = threading.Lock()
 
@@ -239,7 +341,8 @@ def process_cache() -> TrackCache | None:
         with _cache_lock:
             cache = _cache
             if cache is None or cache.pid != os.getpid():
-                cache = TrackCache(max_bytes=settings.QL_TRACK_CACHE_MB * 2**20)
+                cache = TrackCache(max_bytes=settings.QL_TRACK_CACHE_MB * 2**20,
+                                   lease_seconds=settings.QL_TRACK_LEASE)
                 cache.start()
                 _cache = cache
     return cache
@@ -249,7 +352,7 @@ def reset_process_cache() -> None:
     """Stops this process's subscriber and forgets the cache (tests that switch Redis)."""
     global _cache
     with _cache_lock:
-        if _cache is not None:
+        if _cache is not None and _cache.pid == os.getpid():
             _cache.stop()
             _cache._reset()
         _cache = None

@@ -1,7 +1,10 @@
 """The track store's Lua scripts: every write of a track lands atomically in one of these.
 
 Each write bumps the track's version, the global generation, and publishes an invalidation
-(`"<gen> t <id>"` for field changes, `"<gen> o <id>"` when the playlist order changes).
+(`"<gen> t <id> <ack>"` for field changes, `"<gen> o <id> <ack>"` when the playlist order
+changes; `<ack>` names the list where the caches acknowledge it), and answers with the read
+leases alive at that moment (see tracks/cache.py): the writer waits for their
+acknowledgements before it answers its client.
 Fencing: a write lands only while its writer still holds the track's lock, or when the
 version it read (the `expected` argument) is still current.
 """
@@ -36,11 +39,26 @@ local function place(z, id, pos)
 end
 """
 
-_BUMP = r"""
-local function bump(gen_key, channel, kind, id)
+_NOW = r"""
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# bump: the generation and the invalidation. live: {now, session, expiry, …} of the leases
+# that have not expired (Redis's clock, ms).
+_BUMP = _NOW + r"""
+local function bump(gen_key, channel, kind, id, ack)
   local g = redis.call('INCR', gen_key)
-  redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id)
+  redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id .. ' ' .. ack)
   return g
+end
+local function live(leases_key)
+  local now = now_ms()
+  local found = redis.call('ZRANGE', leases_key, '(' .. string.format('%d', now), '+inf', 'BYSCORE', 'WITHSCORES')
+  table.insert(found, 1, string.format('%d', now))
+  return found
 end
 """
 
@@ -63,50 +81,63 @@ local function guard(hkey, lkey, expected, token)
 end
 """
 
-# KEYS: hash, playlist, gen, lock. ARGV: id, channel, expected, token, updated, k1, v1, …
+# KEYS: hash, playlist, gen, lock, leases. ARGV: id, channel, ack, expected, token, updated, k1, v1, …
 UPDATE = _BUMP + _GUARD + r"""
-local refused = guard(KEYS[1], KEYS[4], ARGV[3], ARGV[4])
+local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
-if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
-redis.call('HSET', KEYS[1], 'updated', ARGV[5])
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-bump(KEYS[3], ARGV[2], 't', ARGV[1])
-if redis.call('GET', KEYS[4]) == ARGV[4] then redis.call('DEL', KEYS[4]) end
-return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1])}
+bump(KEYS[3], ARGV[2], 't', ARGV[1], ARGV[3])
+if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1]), live(KEYS[5])}
 """
 
-# KEYS: hash, playlist, gen, lock. ARGV: id, channel, expected, token, updated, position
+# KEYS: hash, playlist, gen, lock, leases. ARGV: id, channel, ack, expected, token, updated, position
 MOVE = _PLACE + _BUMP + _GUARD + r"""
-local refused = guard(KEYS[1], KEYS[4], ARGV[3], ARGV[4])
+local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 redis.call('ZREM', KEYS[2], ARGV[1])
-local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[6]))
-redis.call('HSET', KEYS[1], 'updated', ARGV[5])
+local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[7]))
+redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-bump(KEYS[3], ARGV[2], 'o', ARGV[1])
-if redis.call('GET', KEYS[4]) == ARGV[4] then redis.call('DEL', KEYS[4]) end
-return {'ok', redis.call('HGETALL', KEYS[1]), rank}
+bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
+if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[5])}
 """
 
-# KEYS: hash, playlist, gen, lock. ARGV: id, channel, expected, token
+# KEYS: hash, playlist, gen, lock, leases. ARGV: id, channel, ack, expected, token
 DELETE = _BUMP + _GUARD + r"""
-local refused = guard(KEYS[1], KEYS[4], ARGV[3], ARGV[4])
+local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-bump(KEYS[3], ARGV[2], 'o', ARGV[1])
-if redis.call('GET', KEYS[4]) == ARGV[4] then redis.call('DEL', KEYS[4]) end
-return {'ok'}
+bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
+if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+return {'ok', live(KEYS[5])}
 """
 
-# KEYS: hash, playlist, gen. ARGV: id, channel, position, k1, v1, … (all fields)
+# KEYS: hash, playlist, gen, leases. ARGV: id, channel, ack, position, k1, v1, … (all fields)
 # An existing id is left alone ('exists'): imports are idempotent.
 CREATE = _PLACE + _BUMP + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[3]))
-bump(KEYS[3], ARGV[2], 'o', ARGV[1])
-return {'ok', redis.call('HGETALL', KEYS[1]), rank}
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[4]))
+bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
+return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[4])}
+"""
+
+# A cache's read lease (tracks/cache.py), granted only to a subscriber that has applied every
+# invalidation so far (`applied` >= gen) of the data set it knows (`epoch`); drops expired
+# leases. KEYS: leases, gen, epoch. ARGV: session, applied, ttl_ms, epoch.
+# Returns 1 (granted), 0 (behind: not granted), -1 (another data set: start over).
+LEASE = _NOW + r"""
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
+if tonumber(ARGV[2]) < tonumber(redis.call('GET', KEYS[2]) or '0') then return 0 end
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
+return 1
 """
 
 # Releases a lock only if it is still ours. KEYS: lock. ARGV: token

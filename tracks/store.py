@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis, run_script
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, run_script
 from tracks import lua
 from tracks.cache import Entry, process_cache
 
@@ -118,16 +118,57 @@ def _release(track_id: str, token: str) -> None:
     run_script(get_redis(), lua.RELEASE, 1, keys.track_lock(track_id), token)
 
 
+# --- acknowledgements ---------------------------------------------------------------------
+# How long one wait for acknowledgements blocks before it checks which leases still exist.
+_ACK_SLICE = 0.1
+
+
+def _await_acks(ack: str, live: list) -> None:
+    """Returns once every cache whose lease was alive when the write landed (`live`: Redis's
+    now in ms, then session, expiry, …) has acknowledged its invalidation, or once that
+    lease has expired or been retired. Until then the write must not answer: those caches
+    answer reads from memory without asking Redis (tracks/cache.py)."""
+    if len(live) < 3:
+        return
+    started = time.monotonic()
+    now_ms = int(live[0])
+    # Deadlines by this clock: measured from `started`, later than Redis's `now` was read,
+    # so they are late, never early.
+    pending = {live[i]: started + (int(float(live[i + 1])) - now_ms) / 1000 for i in range(1, len(live), 2)}
+    redis = get_redis()
+    while True:
+        now = time.monotonic()
+        pending = {session: until for session, until in pending.items() if until > now}
+        if not pending:
+            return
+        try:
+            # (at least 10 ms: Redis reads a timeout that rounds to 0 ms as "block forever")
+            block = max(0.01, min(_ACK_SLICE, max(pending.values()) - now))
+            popped = redis.blmpop(block, 1, keys.ack(ack), direction="LEFT", count=64)
+            if popped:
+                for session in popped[1]:
+                    pending.pop(session, None)
+            elif pending:  # nothing came in a while: forget sessions that ended (retired)
+                scores = redis.zmscore(keys.leases(), list(pending))
+                pending = {session: until for (session, until), score in zip(pending.items(), scores)
+                           if score is not None}
+        except REDIS_DOWN_ERRORS:
+            # Redis went away after the write landed: the leases run out by themselves.
+            time.sleep(max(0.0, max(pending.values()) - time.monotonic()))
+            return
+
+
 def _run_locked(script: str, track_id: str, expected: int | None, *args):
     """Runs a guarded write script under the track's lock; retries when the lock expired
-    under us (fencing refused the write)."""
+    under us (fencing refused the write). Answers once the caches have applied it."""
     redis = get_redis()
     for _ in range(3):
         token = _acquire(track_id)
+        ack = uuid.uuid4().hex
         try:
             reply = run_script(
-                redis, script, 4, keys.track(track_id), keys.playlist(), keys.generation(),
-                keys.track_lock(track_id), track_id, keys.invalidation_channel(),
+                redis, script, 5, keys.track(track_id), keys.playlist(), keys.generation(),
+                keys.track_lock(track_id), keys.leases(), track_id, keys.invalidation_channel(), ack,
                 "" if expected is None else str(expected), token, *args,
             )
         except BaseException:
@@ -140,6 +181,7 @@ def _run_locked(script: str, track_id: str, expected: int | None, *args):
             raise VersionMismatch(int(reply[1]))
         if status == "lost_lock":
             continue
+        _await_acks(ack, reply[-1])
         return reply
     raise LockTimeout(track_id)
 
@@ -159,12 +201,14 @@ def track_create(*, values: dict, position: int | None = None, track_id: str | N
     stamp = now_iso()
     fields = ["id", track_id, "version", "1", "created", created or stamp, "updated", updated or stamp]
     fields += encode_fields({name: values[name] for name in WRITABLE})
+    ack = uuid.uuid4().hex
     reply = run_script(
-        get_redis(), lua.CREATE, 3, keys.track(track_id), keys.playlist(), keys.generation(),
-        track_id, keys.invalidation_channel(), -1 if position is None else position, *fields,
+        get_redis(), lua.CREATE, 4, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
+        track_id, keys.invalidation_channel(), ack, -1 if position is None else position, *fields,
     )
     if reply[0] == "exists":
         raise TrackExists(track_id)
+    _await_acks(ack, reply[-1])
     return _written(reply)
 
 
@@ -211,7 +255,8 @@ def _state(pipe) -> None:
 
 def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
     """The track's decoded entry, its position and where it came from ("hit": this process's
-    cache, trusted after one round trip; "miss": Redis, one round trip; "off": no cache)."""
+    cache under its lease, no round trip; "checked": the cache, trusted after one round trip;
+    "miss": Redis, one round trip; "off": no cache)."""
     cache = process_cache()
     redis = get_redis()
     if cache is None:
@@ -223,10 +268,16 @@ def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
             return None
         return _entry_from_hash(raw), rank, "off"
 
-    # The entry is taken from the cache only AFTER the generation check: an entry read before
-    # it could be one that an invalidation applied in between has already evicted.
+    # The entry is taken from the cache only AFTER the lease or generation check: an entry read
+    # before it could be one that an invalidation applied in between has already evicted.
     peek = cache.get(track_id)
     if peek is not None and peek.cues_json is not None:  # else absent or summary-only (lists)
+        if cache.leased():
+            entry = cache.get(track_id)
+            if entry is not None and entry.cues_json is not None:
+                position = cache.position(track_id, entry)
+                if position is not None:
+                    return entry, position, "hit"
         rank = None
         if cache.position(track_id, peek) is None:
             pipe = redis.pipeline(transaction=False)
@@ -242,7 +293,7 @@ def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
                     cache.set_position(entry, rank, stamp=int(gen or 0))
                 position = cache.position(track_id, entry)
                 if position is not None:
-                    return entry, position, "hit"
+                    return entry, position, "checked"
     pipe = redis.pipeline(transaction=True)
     _state(pipe)
     pipe.hgetall(keys.track(track_id))
@@ -272,6 +323,10 @@ def _order() -> list[str]:
     cache = process_cache()
     redis = get_redis()
     if cache is not None and cache.get_order() is not None:
+        if cache.leased():
+            order = cache.get_order()  # after the check (see track_entry)
+            if order is not None:
+                return order
         epoch, gen = redis.mget(keys.epoch(), keys.generation())
         if cache.trusted(epoch, gen):
             order = cache.get_order()  # after the check (see track_entry)
@@ -295,8 +350,14 @@ def _summaries(track_ids: list[str]) -> list[dict]:
     missing = track_ids
     epoch = gen = None
     if cache is not None:
-        epoch, gen = redis.mget(keys.epoch(), keys.generation())
-        if cache.trusted(epoch, gen):
+        if cache.leased():
+            # Summaries read from Redis below are stamped with the generation applied before
+            # reading them: an invalidation of anything they missed comes later (tracks/cache.py).
+            epoch, gen, trusted = cache.epoch, cache.seen_gen, True
+        else:
+            epoch, gen = redis.mget(keys.epoch(), keys.generation())
+            trusted = cache.trusted(epoch, gen)
+        if trusted:
             missing = []
             for track_id in track_ids:
                 entry = cache.get(track_id)

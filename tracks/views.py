@@ -24,7 +24,7 @@ from tracks.serializers import (
     TrackFilterSerializer,
     TrackPatchSerializer,
     matcher,
-    rendered_parts,
+    rendered_body,
     track_body,
 )
 
@@ -83,8 +83,7 @@ def _track_response(request, entry, position: int, source: str) -> HttpResponse:
             response = HttpResponse(status=304)
             response["ETag"] = etag
             return response
-    head, tail = rendered_parts(entry)
-    response = HttpResponse(head + str(position).encode() + tail, content_type="application/json")
+    response = HttpResponse(rendered_body(entry, position), content_type="application/json")
     response["ETag"] = etag
     response["X-Track-Cache"] = source
     return response
@@ -230,7 +229,7 @@ _drf_detail = TrackDetailView.as_view()
 def track_detail(request, track_id: str):
     """GET a track: the hot path. A client with a token this process verified lately is
     answered here, without DRF's dispatch: reads are open to anyone, so its only job is the
-    one Redis round trip. Everything else (other methods, anonymous clients, which are
+    store's read (from memory under the cache's lease). Everything else (other methods, anonymous clients, which are
     throttled, unknown tokens, errors) goes through the DRF view."""
     if request.method == "GET" and known_token_user(request) is not None:
         try:

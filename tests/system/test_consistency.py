@@ -144,20 +144,45 @@ class Acks:
 
 
 def stale_read_run(urls, token, *, reads: int, seconds: float, during=None, tolerate_503=False):
-    """Writers update 4 tracks while 6 readers check every answer against what had been
-    acknowledged before the read began. Returns (reads done, stale reads, 503s)."""
+    """Writers update 4 tracks while 6 readers, and each writer on the other instance right
+    after its write answered, check every answer against what had been acknowledged before
+    the read began. Returns (counts, tracks, acks)."""
     seeder = Client(urls, token)
     tracks = [create_track(seeder, title=f"t{i}")["id"] for i in range(4)]
     acks = Acks()
     for track_id in tracks:
         acks.ack(track_id, 1)
     stop = threading.Event()
-    counts = {"reads": 0, "stale": 0, "unavailable": 0, "writes": 0}
+    counts = {"reads": 0, "stale": 0, "unavailable": 0, "writes": 0, "chased": 0}
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
+    def checked_read(client: Client, track_id: str) -> bool:
+        """One read, compared with what had been acknowledged before it began; False if
+        it got no answer (503 while Redis is down, or the connection failed)."""
+        floor = acks.get(track_id)
+        try:
+            answer = client.call("GET", f"/api/tracks/{track_id}/")
+        except requests.RequestException:
+            return False
+        if answer.status_code == 503:
+            assert tolerate_503, answer.text
+            assert answer.headers.get("Retry-After")
+            with lock:
+                counts["unavailable"] += 1
+            return False
+        assert answer.status_code == 200, answer.text
+        with lock:
+            counts["reads"] += 1
+            if answer.json()["version"] < floor:
+                counts["stale"] += 1
+        return True
+
     def writer(number: int):
-        client = Client(urls, token, offset=number % 2)
+        # the most pointed reader: the writer itself, on the other instance, the moment its
+        # write has answered
+        client = Client([urls[number % len(urls)]], token)
+        chaser = Client([urls[(number + 1) % len(urls)]], token)
         for step in itertools.count():
             if stop.is_set() or time.monotonic() > deadline:
                 return
@@ -170,6 +195,9 @@ def stale_read_run(urls, token, *, reads: int, seconds: float, during=None, tole
                 acks.ack(track_id, answer.json()["version"])
                 with lock:
                     counts["writes"] += 1
+                if checked_read(chaser, track_id):
+                    with lock:
+                        counts["chased"] += 1
             else:
                 assert answer.status_code == 503 and tolerate_503 or answer.status_code == 503, answer.text
 
@@ -181,23 +209,7 @@ def stale_read_run(urls, token, *, reads: int, seconds: float, during=None, tole
                     stop.set()
             if stop.is_set() or time.monotonic() > deadline:
                 return
-            track_id = tracks[step % len(tracks)]
-            floor = acks.get(track_id)
-            try:
-                answer = client.call("GET", f"/api/tracks/{track_id}/")
-            except requests.RequestException:
-                continue
-            if answer.status_code == 503:
-                assert tolerate_503, answer.text
-                assert answer.headers.get("Retry-After")
-                with lock:
-                    counts["unavailable"] += 1
-                continue
-            assert answer.status_code == 200, answer.text
-            with lock:
-                counts["reads"] += 1
-                if answer.json()["version"] < floor:
-                    counts["stale"] += 1
+            checked_read(client, tracks[step % len(tracks)])
 
     targets = [lambda n=n: writer(n) for n in range(3)] + [lambda n=n: reader(n) for n in range(6)]
     if during is not None:

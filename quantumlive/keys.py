@@ -11,7 +11,8 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:epoch` | string | random id of this Redis's data set; changes if the data is lost |
 | `{p}:inval` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order) |
 | `{p}:leases` | sorted set | read leases of the track caches: subscriber session -> expiry (ms, Redis `TIME`) |
-| `{p}:ack:<token>` | list | acknowledgements of one write's invalidation: the sessions that applied it (expires) |
+| `{p}:ack:<token>` | set | the leased caches one write still waits for (each takes itself out when it has applied the invalidation; expires) |
+| `{p}:acked:<token>` | list | gets an item when that set is empty: the writer's wake-up (expires) |
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |
@@ -54,8 +55,12 @@ def leases() -> str:
     return key("leases")
 
 
-def ack(token: str) -> str:
+def ack_wanted(token: str) -> str:
     return key("ack", token)
+
+
+def ack_done(token: str) -> str:
+    return key("acked", token)
 
 
 def track_lock(track_id: str) -> str:

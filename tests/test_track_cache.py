@@ -214,7 +214,8 @@ def test_a_write_answers_only_after_every_leased_cache_applied_it():
     token = next_ack_token(pubsub)
     time.sleep(0.5)
     assert thread.is_alive(), "the write answered before the leased cache acknowledged it"
-    get_redis().rpush(keys.ack(token), "slow-worker")  # what that cache's subscriber does
+    # what that cache's subscriber does once it has applied the invalidation
+    run_script(get_redis(), lua.ACK, 2, keys.ack_wanted(token), keys.ack_done(token), "slow-worker", 10000)
     thread.join(timeout=10)
     assert not thread.is_alive() and outcome["track"]["notes"] == "waited"
     assert outcome["seconds"] < 10  # answered on the acknowledgement, not when the lease ran out

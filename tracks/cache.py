@@ -9,7 +9,8 @@ Reads under a lease (no round trip). While its subscription is healthy the subsc
 read lease: a `{p}:leases` entry that Redis grants only when the subscriber has applied every
 invalidation so far (tracks/lua.py LEASE), renewed every QL_TRACK_LEASE/4 seconds. A write
 answers its client only after every cache whose lease was alive when it landed has applied
-its invalidation (each pushes its session onto `{p}:ack:<ack>`) or that lease has expired.
+its invalidation (each takes itself out of the write's `{p}:ack:<ack>` set; the last one
+wakes the writer) or that lease has expired or been retired.
 So a cache whose lease has not run out (by its own clock, which it started before asking)
 has applied every write that had answered before the read began, and may answer from memory.
 A subscriber that stalls, loses its connection or falls behind stops renewing; its lease
@@ -26,12 +27,14 @@ the subscriber is back; `epoch` catches a Redis that lost its data.
 
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import hiredis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -41,6 +44,45 @@ from quantumlive.redis_conn import get_redis, make_client, run_script
 from tracks import lua
 
 log = logging.getLogger(__name__)
+
+
+class _Subscription:
+    """The invalidation channel on a connection of its own, read raw: one poll and one recv
+    per wake-up, however many messages came (redis-py's PubSub makes several system calls per
+    message, and every worker pays them for every write)."""
+
+    def __init__(self, name: str, channel: str):
+        self.conn = make_client(settings.REDIS_URL, client_name=name, health_check_interval=0,
+                                socket_keepalive=True).connection_pool.make_connection()
+        self.conn.connect()  # AUTH, SELECT, CLIENT SETNAME as configured
+        self.conn.send_command("SUBSCRIBE", channel)
+        self.sock = self.conn._sock
+        self.reader = hiredis.Reader(encoding="utf-8")
+        self.timeout: float | None = None
+        deadline = time.monotonic() + 5
+        while not any(item[0] == "subscribe" for item in self.read(0.1)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("no subscribe confirmation")
+
+    def read(self, timeout: float) -> list:
+        """Every message that has arrived, waiting up to `timeout` for the first."""
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return []
+        if not data:
+            raise ConnectionError("subscription closed by Redis")
+        self.reader.feed(data)
+        items = []
+        while (item := self.reader.gets()) is not False:
+            items.append(item)
+        return items
+
+    def close(self) -> None:
+        self.conn.disconnect()
 
 
 @dataclass
@@ -101,26 +143,17 @@ class TrackCache:
     def _run(self) -> None:
         backoff = 0.05
         while not self.stopping.is_set():
-            pubsub = None
+            subscription = acks = commands = None
             try:
-                client = make_client(settings.REDIS_URL, socket_timeout=None, health_check_interval=2,
-                                     client_name=self.name)
-                # the thread's own connection for its commands (baseline, leases, acks): the
-                # request path's pool is not touched from here
+                # the thread's own connections: its commands (baseline, leases), its
+                # acknowledgements, the subscription; the request path's pool is not touched
                 commands = make_client(settings.REDIS_URL, client_name=self.name + ":cmd", max_connections=2)
-                pubsub = client.pubsub()
-                pubsub.subscribe(keys.invalidation_channel())
-                deadline = time.monotonic() + 5
-                while True:
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message["type"] == "subscribe":
-                        break
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("no subscribe confirmation")
+                acks = self._ack_connection()
+                subscription = _Subscription(self.name, keys.invalidation_channel())
                 self._baseline(commands)
                 backoff = 0.05
                 log.info("track cache subscriber ready (pid %s)", os.getpid())
-                self._listen(pubsub, commands)
+                self._listen(subscription, commands, acks)
             except Exception as exc:  # any failure: drop the cache, reconnect
                 self._reset()
                 if not self.stopping.is_set():
@@ -128,51 +161,67 @@ class TrackCache:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 1.0)
             finally:
-                if pubsub is not None:
+                for close in (subscription and subscription.close, acks and acks.disconnect,
+                              commands and commands.close):
                     try:
-                        pubsub.close()
+                        if close:
+                            close()
                     except Exception:
                         pass
 
-    def _listen(self, pubsub, commands) -> None:
-        """Applies invalidations as they come, acknowledges them, keeps the lease renewed."""
-        renew_every = self.lease_seconds / 4
-        next_renewal = 0.0
-        checked = time.monotonic()
+    def _ack_connection(self):
+        """A connection for acknowledgements that Redis does not answer (CLIENT REPLY OFF):
+        an acknowledgement costs one send, no wait. (A lost one only makes its writer wait
+        until this lease runs out.)"""
+        conn = make_client(settings.REDIS_URL, client_name=self.name + ":ack",
+                           health_check_interval=0).connection_pool.make_connection()
+        conn.connect()
+        conn.send_command("CLIENT", "REPLY", "OFF")
+        return conn
+
+    def _listen(self, subscription: "_Subscription", commands, ack_conn) -> None:
+        """Applies invalidations as they come, acknowledges them, keeps the lease renewed (or,
+        without leases, checks the epoch). Reconnects (raises) when the invalidations stop
+        arriving: still behind the generation after a while."""
+        every = self.lease_seconds / 4 if self.lease_seconds else 1.0
+        next_check = 0.0
+        behind_since = None
         while not self.stopping.is_set():
-            if self.lease_seconds:
-                wait = max(0.0, min(1.0, next_renewal - time.monotonic()))
-            else:
-                wait = 1.0
-            message = pubsub.get_message(timeout=wait)
             acks: set[str] = set()
-            while message is not None:  # everything that has arrived, then one round trip
-                if message["type"] == "message":
-                    ack = self._apply(message["data"])
+            for item in subscription.read(0.002 if behind_since is not None else 0.1):
+                if item[0] == "message":
+                    ack = self._apply(item[2])
                     if ack:
                         acks.add(ack)
-                message = pubsub.get_message(timeout=0.0)
             if acks:
-                self._acknowledge(commands, acks)
+                self._acknowledge(ack_conn, acks)
             now = time.monotonic()
-            if self.lease_seconds:
-                if now >= next_renewal:
-                    # behind (messages in flight): try again as soon as they are applied
-                    next_renewal = now + (renew_every if self._renew(commands) else 0.002)
-            elif now - checked > 1.0:
-                # A Redis that lost its data (restart without persistence, keys deleted) has a
-                # new epoch or none: start over from a new baseline. (The lease script checks
-                # the epoch itself.)
-                checked = now
-                if commands.get(keys.epoch()) != self.epoch:
-                    raise LookupError("epoch changed")
+            if now < next_check:
+                continue
+            if self._renew(commands) if self.lease_seconds else self._caught_up(commands):
+                behind_since, next_check = None, now + every
+                continue
+            # behind: messages in flight, most likely; ask again as soon as they are applied
+            behind_since = behind_since or now
+            next_check = now + 0.002
+            if now - behind_since > max(2.0, self.lease_seconds):
+                raise TimeoutError("invalidations stopped arriving")
 
-    def _acknowledge(self, commands, acks: set[str]) -> None:
-        pipe = commands.pipeline(transaction=False)
+    def _caught_up(self, commands) -> bool:
+        """Without leases: whether every invalidation so far is applied. A Redis that lost
+        its data (restart without persistence, keys deleted) has a new epoch or none: start
+        over from a new baseline. (The lease script checks the epoch itself.)"""
+        epoch, gen = commands.mget(keys.epoch(), keys.generation())
+        if epoch != self.epoch:
+            raise LookupError("epoch changed")
+        return self.seen_gen >= int(gen or 0)
+
+    def _acknowledge(self, ack_conn, acks: set[str]) -> None:
+        names = []
         for ack in acks:
-            pipe.rpush(keys.ack(ack), self.session)
-            pipe.pexpire(keys.ack(ack), ACK_TTL_MS)
-        pipe.execute()
+            names += [keys.ack_wanted(ack), keys.ack_done(ack)]
+        # EVAL, not EVALSHA: with no replies, a NOSCRIPT would go unseen
+        ack_conn.send_command("EVAL", lua.ACK, len(names), *names, self.session, ACK_TTL_MS)
 
     def _renew(self, commands) -> bool:
         """Asks for the lease (granted only if every invalidation so far is applied); True
@@ -301,7 +350,7 @@ class TrackCache:
 
 # What part of a lease its holder uses (its clock may run a little faster than Redis's).
 LEASE_MARGIN = 0.9
-# How long an unclaimed acknowledgement list lives (its writer waits far less).
+# How long a write's acknowledgement keys live (its writer waits far less).
 ACK_TTL_MS = 10_000
 
 

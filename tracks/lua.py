@@ -2,9 +2,9 @@
 
 Each write bumps the track's version, the global generation, and publishes an invalidation
 (`"<gen> t <id> <ack>"` for field changes, `"<gen> o <id> <ack>"` when the playlist order
-changes; `<ack>` names the list where the caches acknowledge it), and answers with the read
-leases alive at that moment (see tracks/cache.py): the writer waits for their
-acknowledgements before it answers its client.
+changes; `<ack>` names the write's acknowledgement keys), and answers with the read leases
+alive at that moment (see tracks/cache.py): the writer waits until each of those caches has
+acknowledged (ACK) before it answers its client.
 Fencing: a write lands only while its writer still holds the track's lock, or when the
 version it read (the `expected` argument) is still current.
 """
@@ -46,17 +46,20 @@ local function now_ms()
 end
 """
 
-# bump: the generation and the invalidation. live: {now, session, expiry, …} of the leases
-# that have not expired (Redis's clock, ms).
+# bump: the generation and the invalidation. live: the leases that have not expired (Redis's
+# clock, ms), returned as {now, session, expiry, …} and recorded as the set of sessions whose
+# acknowledgement the write waits for.
 _BUMP = _NOW + r"""
 local function bump(gen_key, channel, kind, id, ack)
   local g = redis.call('INCR', gen_key)
   redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id .. ' ' .. ack)
   return g
 end
-local function live(leases_key)
+local function live(leases_key, want_key)
   local now = now_ms()
   local found = redis.call('ZRANGE', leases_key, '(' .. string.format('%d', now), '+inf', 'BYSCORE', 'WITHSCORES')
+  for i = 1, #found, 2 do redis.call('SADD', want_key, found[i]) end
+  if #found > 0 then redis.call('PEXPIRE', want_key, 10000) end
   table.insert(found, 1, string.format('%d', now))
   return found
 end
@@ -81,7 +84,7 @@ local function guard(hkey, lkey, expected, token)
 end
 """
 
-# KEYS: hash, playlist, gen, lock, leases. ARGV: id, channel, ack, expected, token, updated, k1, v1, …
+# KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token, updated, k1, v1, …
 UPDATE = _BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
@@ -90,10 +93,10 @@ redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 bump(KEYS[3], ARGV[2], 't', ARGV[1], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1]), live(KEYS[5])}
+return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1]), live(KEYS[5], KEYS[6])}
 """
 
-# KEYS: hash, playlist, gen, lock, leases. ARGV: id, channel, ack, expected, token, updated, position
+# KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token, updated, position
 MOVE = _PLACE + _BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
@@ -103,10 +106,10 @@ redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[5])}
+return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[5], KEYS[6])}
 """
 
-# KEYS: hash, playlist, gen, lock, leases. ARGV: id, channel, ack, expected, token
+# KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token
 DELETE = _BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
@@ -114,17 +117,30 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-return {'ok', live(KEYS[5])}
+return {'ok', live(KEYS[5], KEYS[6])}
 """
 
-# KEYS: hash, playlist, gen, leases. ARGV: id, channel, ack, position, k1, v1, … (all fields)
+# KEYS: hash, playlist, gen, leases, want. ARGV: id, channel, ack, position, k1, v1, … (all fields)
 # An existing id is left alone ('exists'): imports are idempotent.
 CREATE = _PLACE + _BUMP + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[4]))
 bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
-return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[4])}
+return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[4], KEYS[5])}
+"""
+
+# A cache's acknowledgements: it has applied these writes' invalidations. Takes its session
+# out of each write's `want` set; the last one out tells the writer (`done` list).
+# KEYS: want1, done1, want2, done2, … ARGV: session, ttl_ms.
+ACK = r"""
+for i = 1, #KEYS, 2 do
+  if redis.call('SREM', KEYS[i], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('RPUSH', KEYS[i + 1], '1')
+    redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
+  end
+end
+return 1
 """
 
 # A cache's read lease (tracks/cache.py), granted only to a subscriber that has applied every

@@ -125,37 +125,37 @@ _ACK_SLICE = 0.1
 
 def _await_acks(ack: str, live: list) -> None:
     """Returns once every cache whose lease was alive when the write landed (`live`: Redis's
-    now in ms, then session, expiry, …) has acknowledged its invalidation, or once that
-    lease has expired or been retired. Until then the write must not answer: those caches
-    answer reads from memory without asking Redis (tracks/cache.py)."""
+    now in ms, then session, expiry, …; the same sessions are in the write's `ack` set) has
+    acknowledged its invalidation, or once that lease has expired or been retired. Until then
+    the write must not answer: those caches answer reads from memory without asking Redis
+    (tracks/cache.py)."""
     if len(live) < 3:
         return
     started = time.monotonic()
     now_ms = int(live[0])
     # Deadlines by this clock: measured from `started`, later than Redis's `now` was read,
     # so they are late, never early.
-    pending = {live[i]: started + (int(float(live[i + 1])) - now_ms) / 1000 for i in range(1, len(live), 2)}
+    deadlines = {live[i]: started + (int(float(live[i + 1])) - now_ms) / 1000 for i in range(1, len(live), 2)}
     redis = get_redis()
-    while True:
-        now = time.monotonic()
-        pending = {session: until for session, until in pending.items() if until > now}
-        if not pending:
-            return
-        try:
+    try:
+        while True:
+            # the last cache to acknowledge pushes onto `acked` (tracks/lua.py ACK)
             # (at least 10 ms: Redis reads a timeout that rounds to 0 ms as "block forever")
-            block = max(0.01, min(_ACK_SLICE, max(pending.values()) - now))
-            popped = redis.blmpop(block, 1, keys.ack(ack), direction="LEFT", count=64)
-            if popped:
-                for session in popped[1]:
-                    pending.pop(session, None)
-            elif pending:  # nothing came in a while: forget sessions that ended (retired)
-                scores = redis.zmscore(keys.leases(), list(pending))
-                pending = {session: until for (session, until), score in zip(pending.items(), scores)
-                           if score is not None}
-        except REDIS_DOWN_ERRORS:
-            # Redis went away after the write landed: the leases run out by themselves.
-            time.sleep(max(0.0, max(pending.values()) - time.monotonic()))
-            return
+            block = max(0.01, min(_ACK_SLICE, max(deadlines.values()) - time.monotonic()))
+            if redis.blpop([keys.ack_done(ack)], timeout=block) is not None:
+                return
+            # Slow: who is still missing, and is their lease still alive (not expired, not retired)?
+            missing = list(redis.smembers(keys.ack_wanted(ack)))
+            now = time.monotonic()
+            missing = [session for session in missing if deadlines.get(session, 0) > now]
+            if missing:
+                scores = redis.zmscore(keys.leases(), missing)
+                missing = [session for session, score in zip(missing, scores) if score is not None]
+            if not missing:
+                return
+    except REDIS_DOWN_ERRORS:
+        # Redis went away after the write landed: the leases run out by themselves.
+        time.sleep(max(0.0, max(deadlines.values()) - time.monotonic()))
 
 
 def _run_locked(script: str, track_id: str, expected: int | None, *args):
@@ -167,8 +167,9 @@ def _run_locked(script: str, track_id: str, expected: int | None, *args):
         ack = uuid.uuid4().hex
         try:
             reply = run_script(
-                redis, script, 5, keys.track(track_id), keys.playlist(), keys.generation(),
-                keys.track_lock(track_id), keys.leases(), track_id, keys.invalidation_channel(), ack,
+                redis, script, 6, keys.track(track_id), keys.playlist(), keys.generation(),
+                keys.track_lock(track_id), keys.leases(), keys.ack_wanted(ack),
+                track_id, keys.invalidation_channel(), ack,
                 "" if expected is None else str(expected), token, *args,
             )
         except BaseException:
@@ -203,8 +204,8 @@ def track_create(*, values: dict, position: int | None = None, track_id: str | N
     fields += encode_fields({name: values[name] for name in WRITABLE})
     ack = uuid.uuid4().hex
     reply = run_script(
-        get_redis(), lua.CREATE, 4, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-        track_id, keys.invalidation_channel(), ack, -1 if position is None else position, *fields,
+        get_redis(), lua.CREATE, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
+        keys.ack_wanted(ack), track_id, keys.invalidation_channel(), ack, -1 if position is None else position, *fields,
     )
     if reply[0] == "exists":
         raise TrackExists(track_id)

@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--write-rounds", type=int, default=5, help="PATCH rounds (each starts two instances)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -199,7 +200,7 @@ def main() -> None:
             list_uncached = median([list_all_seconds(uncached.url, args.tracks) for _ in range(3)])
         # Writes: one instance at a time, so the no-cache figure pays for no cache anywhere
         # (a running cached instance would apply, and acknowledge, every invalidation).
-        for _ in range(args.rounds):
+        for _ in range(args.write_rounds):
             for name, env in [("PATCH, cache", {}), ("PATCH, no cache", {"QL_TRACK_CACHE": "0"})]:
                 with Gunicorn(workers=args.workers, database=database, **env) as server:
                     wrk(server.url, GET_LUA, plain, 2)  # workers up, caches subscribed
@@ -239,7 +240,7 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         "",
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on this 2-core machine: "
         f"`.venv/bin/python bench/tracks_bench.py --tracks {args.tracks} --analysed {args.analysed} "
-        f"--workers {args.workers} --seconds {args.seconds} --rounds {args.rounds}`. "
+        f"--workers {args.workers} --seconds {args.seconds} --rounds {args.rounds} --write-rounds {args.write_rounds}`. "
         f"{args.tracks} tracks in Redis ({args.analysed} analysed: 8 cues x 2,048-point waveforms), "
         f"gunicorn with {args.workers} sync workers per instance, wrk -t2 -c8 on the same machine, "
         "random track ids (/healthz through the same wrk Lua script); medians of the rounds, measured interleaved. Reads carry a token (the hot path: "
@@ -258,6 +259,9 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         f"| cached GET analysed / uncached | {med['GET analysed, cache'] / med['GET analysed, no cache']:.2f} | ≥ 1.5 |",
         f"| PATCH no cache / PATCH cache (slowdown of writes by the cache) | "
         f"{med['PATCH, no cache'] / med['PATCH, cache']:.2f} | ≤ 1.2 |",
+        "",
+        "PATCH req/s per round (cache / no cache): " + ", ".join(
+            f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache"], results["PATCH, no cache"])) + ".",
         "",
         f"- List all {args.tracks} tracks page by page (limit 500): {list_cached:.2f} s with the cache, "
         f"{list_uncached:.2f} s without.",

@@ -252,3 +252,17 @@ def test_a_stopped_subscriber_gives_up_its_lease_at_once():
     cache.stop()
     assert not cache.leased()
     assert get_redis().zscore(keys.leases(), session) is None
+
+
+def test_a_lost_invalidation_ends_the_lease_and_the_subscriber_starts_over():
+    """A generation this process never hears about (its message lost): the lease is not
+    renewed, reads stop trusting memory, and the subscriber reconnects from a new baseline."""
+    cache = leased_cache()
+    track = store.track_create(values=VALUES)
+    store.track_entry(track_id=track["id"])
+    first_session = cache.session
+    get_redis().incr(keys.generation())  # a write whose invalidation never arrives
+    wait_until(lambda: not cache.leased(), timeout=5, what="lease ran out")
+    assert store.track_entry(track_id=track["id"])[2] == "miss"  # behind: Redis answers
+    wait_until(lambda: cache.session not in (None, first_session) and cache.leased(), timeout=15,
+               what="new subscription with a lease")

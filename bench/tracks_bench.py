@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -140,6 +141,39 @@ def list_all_seconds(url: str, total: int) -> float:
     return time.perf_counter() - started
 
 
+class BackgroundReader:
+    """GETs random tracks, one at a time with a short pause, while a write benchmark runs."""
+
+    def __init__(self, url: str, ids: list[str], auth: str, *, enabled: bool = True, pause: float = 0.004):
+        self.url, self.ids, self.auth, self.enabled, self.pause = url, ids, auth, enabled, pause
+        self.stop = threading.Event()
+        self.count = 0
+        self.rate = 0.0
+
+    def _run(self) -> None:
+        rng = random.Random(3)
+        with requests.Session() as http:
+            http.headers["Authorization"] = self.auth
+            while not self.stop.is_set():
+                answer = http.get(f"{self.url}/api/tracks/{rng.choice(self.ids)}/", timeout=10)
+                assert answer.status_code == 200, answer.status_code
+                self.count += 1
+                time.sleep(self.pause)
+
+    def __enter__(self):
+        if self.enabled:
+            self.started = time.perf_counter()
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.stop.set()
+            self.thread.join(timeout=15)
+            self.rate = self.count / (time.perf_counter() - self.started)
+
+
 def median(values):
     return statistics.median(values)
 
@@ -151,7 +185,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--write-rounds", type=int, default=5, help="PATCH rounds (each starts two instances)")
+    parser.add_argument("--write-rounds", type=int, default=4, help="PATCH rounds (each starts four instances)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -200,15 +234,24 @@ def main() -> None:
             list_uncached = median([list_all_seconds(uncached.url, args.tracks) for _ in range(3)])
         # Writes: one instance at a time, so the no-cache figure pays for no cache anywhere
         # (a running cached instance would apply, and acknowledge, every invalidation).
+        # Each also with a reader beside it (a live set: reads keep every worker's read lease,
+        # so every write waits for every worker's acknowledgement).
+        reader_rates = []
         for _ in range(args.write_rounds):
             for name, env in [("PATCH, cache", {}), ("PATCH, no cache", {"QL_TRACK_CACHE": "0"})]:
-                with Gunicorn(workers=args.workers, database=database, **env) as server:
-                    wrk(server.url, GET_LUA, plain, 2)  # workers up, caches subscribed
-                    results.setdefault(name, []).append(wrk(server.url, PATCH_LUA, plain, args.seconds))
+                for beside in ("", ", with reader"):
+                    with Gunicorn(workers=args.workers, database=database, **env) as server:
+                        wrk(server.url, GET_LUA, plain, 2)  # workers up, caches subscribed
+                        with BackgroundReader(server.url, plain_ids, auth, enabled=bool(beside)) as reader:
+                            rate = wrk(server.url, PATCH_LUA, plain, args.seconds)
+                        results.setdefault(name + beside, []).append(rate)
+                        if beside:
+                            reader_rates.append(reader.rate)
         with Gunicorn(workers=args.workers, database=database) as server:
             wrk(server.url, GET_LUA, plain, 2)
             results["POST"] = [wrk(server.url, POST_LUA, {"AUTH": auth}, args.seconds)]
-        report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached)
+        report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached,
+               reader_rates)
     finally:
         for name in files:
             os.unlink(name)
@@ -216,7 +259,8 @@ def main() -> None:
         delete_own_keys()
 
 
-def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached):
+def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached,
+           reader_rates):
     med = {name: median(values) for name, values in results.items()}
     health = median(results["healthz"] + results["healthz (again)"])
     rows = [
@@ -233,6 +277,10 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
          med["GET plain, cache, anonymous"] / health),
         ("PATCH, cache", med["PATCH, cache"], med["PATCH, cache"] / health),
         ("PATCH, no cache", med["PATCH, no cache"], med["PATCH, no cache"] / health),
+        ("PATCH, cache, with a reader beside", med["PATCH, cache, with reader"],
+         med["PATCH, cache, with reader"] / health),
+        ("PATCH, no cache, with a reader beside", med["PATCH, no cache, with reader"],
+         med["PATCH, no cache, with reader"] / health),
         ("POST", med["POST"], med["POST"] / health),
     ]
     lines = [
@@ -246,7 +294,8 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         "random track ids (/healthz through the same wrk Lua script); medians of the rounds, measured interleaved. Reads carry a token (the hot path: "
         "a verified token skips DRF's dispatch) unless said; writes always do. Reads: three instances up side "
         "by side (cache with leases, the default; cache without leases; no cache). Writes: one instance at a "
-        "time, each started fresh per round.",
+        "time, each started fresh per round; a write-only load lets the caches give up their read leases, so "
+        "each write is also measured with a reader beside it (one Python client, GET after GET), which keeps them.",
         "",
         "| request | req/s | × /healthz |",
         "| --- | ---: | ---: |",
@@ -259,9 +308,15 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         f"| cached GET analysed / uncached | {med['GET analysed, cache'] / med['GET analysed, no cache']:.2f} | ≥ 1.5 |",
         f"| PATCH no cache / PATCH cache (slowdown of writes by the cache) | "
         f"{med['PATCH, no cache'] / med['PATCH, cache']:.2f} | ≤ 1.2 |",
+        f"| … with a reader beside (every worker keeps its read lease) | "
+        f"{med['PATCH, no cache, with reader'] / med['PATCH, cache, with reader']:.2f} | ≤ 1.2 |",
         "",
         "PATCH req/s per round (cache / no cache): " + ", ".join(
-            f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache"], results["PATCH, no cache"])) + ".",
+            f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache"], results["PATCH, no cache"])) + "; "
+        "with a reader beside: " + ", ".join(
+            f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache, with reader"],
+                                                  results["PATCH, no cache, with reader"])) + " "
+        f"(the reader: {median(reader_rates):,.0f} GET/s).",
         "",
         f"- List all {args.tracks} tracks page by page (limit 500): {list_cached:.2f} s with the cache, "
         f"{list_uncached:.2f} s without.",

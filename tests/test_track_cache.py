@@ -25,8 +25,14 @@ def ready_cache():
     return cache
 
 
+def leased_cache():
+    cache = ready_cache()
+    wait_until(cache.leased, timeout=5, what="lease granted")
+    return cache
+
+
 def test_a_second_read_is_served_from_the_cache(anon):
-    ready_cache()
+    leased_cache()
     track = store.track_create(values=VALUES)
     first = anon.get(f"/api/tracks/{track['id']}/")
     second = anon.get(f"/api/tracks/{track['id']}/")
@@ -46,7 +52,7 @@ def test_a_write_evicts_the_entry_in_this_process(anon, api):
 def test_an_invalidation_not_yet_applied_makes_reads_go_to_redis():
     """Stop this process's subscriber (as if its messages were in flight), write from
     elsewhere: the cache must not answer, because its generation is behind."""
-    cache = ready_cache()
+    cache = leased_cache()
     track = store.track_create(values=VALUES)
     wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
     assert store.track_entry(track_id=track["id"])[2] == "miss"
@@ -109,7 +115,7 @@ def test_the_cache_switch_turns_it_off(settings, anon):
 
 
 def test_lists_fill_summaries_that_a_full_read_then_completes(anon):
-    cache = ready_cache()
+    cache = leased_cache()
     track = store.track_create(values={**VALUES, "cues": [{"name": "c", "start": 0, "end": 1, "waveform": [0.5]}]})
     assert anon.get("/api/tracks/").json()["results"][0]["cues"] == [{"name": "c", "start": 0.0, "end": 1.0}]
     wait_until(lambda: track["id"] in cache.entries, timeout=5, what="summary cached")
@@ -122,12 +128,6 @@ def test_lists_fill_summaries_that_a_full_read_then_completes(anon):
 
 
 # --- read leases: reads without a round trip, writes that wait for them ------------------------
-def leased_cache():
-    cache = ready_cache()
-    wait_until(cache.leased, timeout=5, what="lease granted")
-    return cache
-
-
 def grant_lease(session: str, ttl_ms: int, *, applied: int | None = None, epoch: str | None = None) -> int:
     """Asks for a lease as a subscriber named `session` would (the real script)."""
     redis = get_redis()
@@ -266,3 +266,15 @@ def test_a_lost_invalidation_ends_the_lease_and_the_subscriber_starts_over():
     assert store.track_entry(track_id=track["id"])[2] == "miss"  # behind: Redis answers
     wait_until(lambda: cache.session not in (None, first_session) and cache.leased(), timeout=15,
                what="new subscription with a lease")
+
+
+def test_a_lease_no_read_uses_is_given_up_and_a_read_gets_it_back():
+    cache = leased_cache()
+    session = cache.session
+    # no reads from here: within a renewal interval or two the lease is given up
+    wait_until(lambda: cache.lease_until == 0.0, timeout=5, what="lease given up")
+    assert get_redis().zscore(keys.leases(), session) is None  # writers no longer wait for us
+    track = store.track_create(values=VALUES)
+    assert store.track_entry(track_id=track["id"])[2] == "miss"
+    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5,
+               what="reads under a lease again")

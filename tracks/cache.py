@@ -5,9 +5,11 @@ global generation `{p}:gen` and publishes `"<gen> <kind> <id> <ack>"` in the sam
 This process's subscriber applies those messages in order and records the highest
 generation it has applied (`seen_gen`).
 
-Reads under a lease (no round trip). While its subscription is healthy the subscriber holds a
-read lease: a `{p}:leases` entry that Redis grants only when the subscriber has applied every
-invalidation so far (tracks/lua.py LEASE), renewed every QL_TRACK_LEASE/4 seconds. A write
+Reads under a lease (no round trip). While its subscription is healthy and reads use it, the
+subscriber holds a read lease: a `{p}:leases` entry that Redis grants only when the
+subscriber has applied every invalidation so far (tracks/lua.py LEASE), renewed every
+QL_TRACK_LEASE/4 seconds, given up when no read used it in between (writes wait for every
+lease holder, so an idle or write-only process should not hold one). A write
 answers its client only after every cache whose lease was alive when it landed has applied
 its invalidation (each takes itself out of the write's `{p}:ack:<ack>` set; the last one
 wakes the writer) or that lease has expired or been retired.
@@ -107,6 +109,7 @@ class TrackCache:
         # monotonic time until which this process may answer from memory without a round
         # trip (0: no lease); the subscriber session the lease belongs to
         self.lease_until = 0.0
+        self.wanted = False  # a read asked for the lease since it was last renewed
         self.session: str | None = None
         self.sessions = 0
         self.lock = threading.Lock()
@@ -180,10 +183,11 @@ class TrackCache:
         return conn
 
     def _listen(self, subscription: "_Subscription", commands, ack_conn) -> None:
-        """Applies invalidations as they come, acknowledges them, keeps the lease renewed (or,
-        without leases, checks the epoch). Reconnects (raises) when the invalidations stop
-        arriving: still behind the generation after a while."""
-        every = self.lease_seconds / 4 if self.lease_seconds else 1.0
+        """Applies invalidations as they come, acknowledges them, keeps the lease renewed while
+        reads use it (else checks once a second that it is caught up, and the epoch).
+        Reconnects (raises) when the invalidations stop arriving: still behind the generation
+        after a while."""
+        every = self.lease_seconds / 4
         next_check = 0.0
         behind_since = None
         while not self.stopping.is_set():
@@ -196,16 +200,35 @@ class TrackCache:
             if acks:
                 self._acknowledge(ack_conn, acks)
             now = time.monotonic()
-            if now < next_check:
+            # A lease only while reads use it: every write waits for every lease holder.
+            want = bool(self.lease_seconds) and self.wanted
+            if now < next_check and not (want and self.lease_until == 0.0):
                 continue
-            if self._renew(commands) if self.lease_seconds else self._caught_up(commands):
-                behind_since, next_check = None, now + every
+            if want:
+                caught_up = self._renew(commands)
+                if caught_up:
+                    self.wanted = False
+            else:
+                self._give_up_lease(commands)
+                caught_up = self._caught_up(commands)
+            if caught_up:
+                behind_since, next_check = None, now + (every if want else 1.0)
                 continue
             # behind: messages in flight, most likely; ask again as soon as they are applied
             behind_since = behind_since or now
             next_check = now + 0.002
             if now - behind_since > max(2.0, self.lease_seconds):
                 raise TimeoutError("invalidations stopped arriving")
+
+    def _give_up_lease(self, commands) -> None:
+        """No read used the lease since it was last renewed: end it, so writers stop waiting
+        for this process (the next read asks for it again)."""
+        with self.lock:
+            if self.lease_until == 0.0:
+                return
+            self.lease_until = 0.0  # first: no read trusts memory without a check from here
+            session = self.session
+        commands.zrem(keys.leases(), session)
 
     def _caught_up(self, commands) -> bool:
         """Without leases: whether every invalidation so far is applied. A Redis that lost
@@ -290,7 +313,9 @@ class TrackCache:
     # --- readers --------------------------------------------------------------------------
     def leased(self) -> bool:
         """Whether this process may answer from memory without a round trip: its lease has
-        not run out, so every write that had answered has been applied here."""
+        not run out, so every write that had answered has been applied here. Asking is what
+        keeps the lease (or gets one): the subscriber renews it only while reads use it."""
+        self.wanted = True
         return time.monotonic() < self.lease_until
 
     def trusted(self, epoch: str | None, gen: str | None) -> bool:

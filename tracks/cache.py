@@ -90,7 +90,7 @@ class _Subscription:
 @dataclass
 class Entry:
     """One decoded track: its summary (no waveforms), the raw cues JSON (None in a summary-only
-    entry, filled by list reads), and rendered parts."""
+    entry, filled by list reads), and its rendered body (tracks/serializers.py rendered_body)."""
 
     version: int
     summary: dict

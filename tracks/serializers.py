@@ -208,11 +208,12 @@ def track_body(track: dict) -> dict:
     return body
 
 
-def rendered_parts(entry) -> tuple[bytes, bytes]:
-    """The full track's JSON around its position, cached on the store entry per version:
-    position changes with other tracks' moves, the rest only with this track's version."""
-    parts = entry.rendered.get("parts")
-    if parts is None:
+def rendered_body(entry, position: int) -> bytes:
+    """The full track's JSON at `position`, kept on the store entry (per version) for the last
+    position asked: a cached analysed track is ~120 KB, no copy of it per request. Only the
+    body is kept (with the entry's cues JSON that is the 2 x its size the cache counts)."""
+    body = entry.rendered.get("body")
+    if body is None or body[0] != position:
         summary = entry.summary
         head = {name: summary[name] for name in _ORDER if name not in ("camelot", "cues")}
         head["camelot"] = camelot(summary["key"]) if summary["key"] else None
@@ -220,19 +221,6 @@ def rendered_parts(entry) -> tuple[bytes, bytes]:
         head_json = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
         tail = {"version": summary["version"], "created": summary["created"], "updated": summary["updated"]}
         tail_json = json.dumps(tail, separators=(",", ":"))
-        parts = (
-            (head_json[:-1] + ',"cues":' + entry.cues_json + ',"position":').encode(),
-            ("," + tail_json[1:]).encode(),
-        )
-        entry.rendered["parts"] = parts
-    return parts
-
-
-def rendered_body(entry, position: int) -> bytes:
-    """The full track's JSON at `position`, cached on the entry for the last position asked
-    (a cached analysed track is ~120 KB: no copy of it per request)."""
-    body = entry.rendered.get("body")
-    if body is None or body[0] != position:
-        head, tail = rendered_parts(entry)
-        body = entry.rendered["body"] = (position, head + str(position).encode() + tail)
+        text = f'{head_json[:-1]},"cues":{entry.cues_json},"position":{position},{tail_json[1:]}'
+        body = entry.rendered["body"] = (position, text.encode())
     return body[1]

@@ -9,7 +9,7 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:playlist` | sorted set | track ids; the score orders the playlist, the rank is `position` |
 | `{p}:gen` | string (int) | global generation: +1 on every track write, with an invalidation |
 | `{p}:epoch` | string | random id of this Redis's data set; changes if the data is lost |
-| `{p}:inval` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order) |
+| `{p}:invalidations` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order). (Renamed from `{p}:inval` with the ack token: a worker of the old code, mid rolling deploy, hears nothing, so its generation check fails and it reads Redis.) |
 | `{p}:leases` | sorted set | read leases of the track caches: subscriber session -> expiry (ms, Redis `TIME`) |
 | `{p}:ack:<token>` | set | the leased caches one write still waits for (each takes itself out when it has applied the invalidation; expires) |
 | `{p}:acked:<token>` | list | gets an item when that set is empty: the writer's wake-up (expires) |
@@ -48,7 +48,7 @@ def epoch() -> str:
 
 
 def invalidation_channel() -> str:
-    return key("inval")
+    return key("invalidations")
 
 
 def leases() -> str:

@@ -278,3 +278,19 @@ def test_a_lease_no_read_uses_is_given_up_and_a_read_gets_it_back():
     assert store.track_entry(track_id=track["id"])[2] == "miss"
     wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5,
                what="reads under a lease again")
+
+
+def test_a_writes_acknowledgement_set_outlives_the_leases_it_waits_for():
+    """A lease longer than the keys' usual 10 s: the set must not vanish (and end the wait)
+    while that lease can still answer reads."""
+    leased_cache()
+    track = store.track_create(values=VALUES)
+    pubsub = listen_for_invalidations()
+    assert grant_lease("long-lease-worker", 30000) == 1
+    thread, _ = write_in_thread(track["id"])
+    token = next_ack_token(pubsub)
+    time.sleep(0.3)
+    assert get_redis().pttl(keys.ack_wanted(token)) > 30000
+    get_redis().zrem(keys.leases(), "long-lease-worker")
+    thread.join(timeout=10)
+    assert not thread.is_alive()

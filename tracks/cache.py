@@ -125,7 +125,8 @@ class TrackCache:
         self.healthy = False
         self.pid = os.getpid()
         # the subscriber connection's CLIENT SETNAME (visible in CLIENT LIST): one per cache
-        self.name = f"ql-inval:{settings.QL_REDIS_PREFIX}:{self.pid}:{id(self):x}"
+        # (pids repeat across containers: the random part keeps sessions apart)
+        self.name = f"ql-inval:{settings.QL_REDIS_PREFIX}:{self.pid}:{uuid.uuid4().hex[:12]}"
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
 
@@ -250,7 +251,7 @@ class TrackCache:
         """Asks for the lease (granted only if every invalidation so far is applied); True
         when granted. The lease counts from before the request, so it ends here no later
         than in Redis."""
-        started = time.monotonic()
+        started = _lease_clock()
         with self.lock:
             session, applied, epoch = self.session, self.seen_gen, self.epoch
         granted = run_script(commands, lua.LEASE, 3, keys.leases(), keys.generation(), keys.epoch(),
@@ -316,7 +317,7 @@ class TrackCache:
         not run out, so every write that had answered has been applied here. Asking is what
         keeps the lease (or gets one): the subscriber renews it only while reads use it."""
         self.wanted = True
-        return time.monotonic() < self.lease_until
+        return _lease_clock() < self.lease_until
 
     def trusted(self, epoch: str | None, gen: str | None) -> bool:
         """Whether cached data may answer a read that began at generation `gen`."""
@@ -373,8 +374,18 @@ class TrackCache:
             self.order_index = {track_id: index for index, track_id in enumerate(order)}
 
 
-# What part of a lease its holder uses (its clock may run a little faster than Redis's).
+# What part of a lease its holder uses: covers its clock running slower than Redis's.
 LEASE_MARGIN = 0.9
+
+
+def _lease_clock() -> float:
+    """The lease holder's clock: CLOCK_BOOTTIME where there is one (it keeps counting while
+    the host is suspended, unlike CLOCK_MONOTONIC, so a lease cannot outlive a suspend)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+if not hasattr(time, "CLOCK_BOOTTIME"):  # not Linux
+    _lease_clock = time.monotonic  # noqa: F811
 # How long a write's acknowledgement keys live (its writer waits far less).
 ACK_TTL_MS = 10_000
 

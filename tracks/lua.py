@@ -58,8 +58,13 @@ end
 local function live(leases_key, want_key)
   local now = now_ms()
   local found = redis.call('ZRANGE', leases_key, '(' .. string.format('%d', now), '+inf', 'BYSCORE', 'WITHSCORES')
-  for i = 1, #found, 2 do redis.call('SADD', want_key, found[i]) end
-  if #found > 0 then redis.call('PEXPIRE', want_key, 10000) end
+  local last = now
+  for i = 1, #found, 2 do
+    redis.call('SADD', want_key, found[i])
+    last = math.max(last, tonumber(found[i + 1]))
+  end
+  -- kept until 10 s after the last of these leases runs out: the writer may wait that long
+  if #found > 0 then redis.call('PEXPIRE', want_key, string.format('%d', last - now + 10000)) end
   table.insert(found, 1, string.format('%d', now))
   return found
 end

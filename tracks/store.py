@@ -141,7 +141,9 @@ def _await_acks(ack: str, live: list) -> None:
         while True:
             # the last cache to acknowledge pushes onto `acked` (tracks/lua.py ACK)
             # (at least 10 ms: Redis reads a timeout that rounds to 0 ms as "block forever")
-            block = max(0.01, min(_ACK_SLICE, max(deadlines.values()) - time.monotonic()))
+            # (and below the socket timeout, or the wait would read as "Redis is down")
+            block = max(0.01, min(_ACK_SLICE, settings.QL_REDIS_SOCKET_TIMEOUT / 2,
+                                  max(deadlines.values()) - time.monotonic()))
             if redis.blpop([keys.ack_done(ack)], timeout=block) is not None:
                 return
             # Slow: who is still missing, and is their lease still alive (not expired, not retired)?

@@ -227,9 +227,9 @@ def test_no_stale_read_across_workers_and_instances(pair, database):
 
 
 def _subscribers(client: redis_py.Redis) -> int:
-    from django.conf import settings
+    from quantumlive import keys
 
-    channel = "{%s}:inval" % settings.QL_REDIS_PREFIX
+    channel = keys.invalidation_channel()
     return dict(client.pubsub_numsub(channel)).get(channel.encode(), 0)
 
 

@@ -205,13 +205,18 @@ def test_a_lease_is_granted_only_to_a_subscriber_that_has_applied_everything():
     assert get_redis().zscore(keys.leases(), "caught-up") is not None
 
 
-def test_a_write_answers_only_after_every_leased_cache_applied_it():
+def write_beside_a_lease(session: str, ttl_ms: int):
+    """A write while `session` (no real cache) holds a lease: (thread, outcome, ack token)."""
     leased_cache()
     track = store.track_create(values=VALUES)
     pubsub = listen_for_invalidations()
-    assert grant_lease("slow-worker", 20000) == 1
+    assert grant_lease(session, ttl_ms) == 1
     thread, outcome = write_in_thread(track["id"])
-    token = next_ack_token(pubsub)
+    return thread, outcome, next_ack_token(pubsub)
+
+
+def test_a_write_answers_only_after_every_leased_cache_applied_it():
+    thread, outcome, token = write_beside_a_lease("slow-worker", 20000)
     time.sleep(0.5)
     assert thread.is_alive(), "the write answered before the leased cache acknowledged it"
     # what that cache's subscriber does once it has applied the invalidation
@@ -283,12 +288,7 @@ def test_a_lease_no_read_uses_is_given_up_and_a_read_gets_it_back():
 def test_a_writes_acknowledgement_set_outlives_the_leases_it_waits_for():
     """A lease longer than the keys' usual 10 s: the set must not vanish (and end the wait)
     while that lease can still answer reads."""
-    leased_cache()
-    track = store.track_create(values=VALUES)
-    pubsub = listen_for_invalidations()
-    assert grant_lease("long-lease-worker", 30000) == 1
-    thread, _ = write_in_thread(track["id"])
-    token = next_ack_token(pubsub)
+    thread, _, token = write_beside_a_lease("long-lease-worker", 30000)
     time.sleep(0.3)
     assert get_redis().pttl(keys.ack_wanted(token)) > 30000
     get_redis().zrem(keys.leases(), "long-lease-worker")

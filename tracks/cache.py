@@ -27,6 +27,7 @@ fill-after-evict race). When the subscription drops, the cache is emptied and by
 the subscriber is back; `epoch` catches a Redis that lost its data.
 """
 
+import functools
 import logging
 import os
 import socket
@@ -378,14 +379,10 @@ class TrackCache:
 LEASE_MARGIN = 0.9
 
 
-def _lease_clock() -> float:
-    """The lease holder's clock: CLOCK_BOOTTIME where there is one (it keeps counting while
-    the host is suspended, unlike CLOCK_MONOTONIC, so a lease cannot outlive a suspend)."""
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
-
-
-if not hasattr(time, "CLOCK_BOOTTIME"):  # not Linux
-    _lease_clock = time.monotonic  # noqa: F811
+# The lease holder's clock: CLOCK_BOOTTIME where there is one (Linux; it keeps counting while
+# the host is suspended, unlike CLOCK_MONOTONIC, so a lease cannot outlive a suspend).
+_lease_clock = (functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
+                if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic)
 # How long a write's acknowledgement keys live (its writer waits far less).
 ACK_TTL_MS = 10_000
 

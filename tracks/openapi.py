@@ -13,16 +13,6 @@ KEYS = [f"{tonic} {mode}" for mode in ("major", "minor") for tonic in TONICS]
 CAMELOT = [f"{number}{letter}" for letter in ("A", "B") for number in range(1, 13)]
 
 
-class CueOutSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    start = serializers.FloatField()
-    end = serializers.FloatField()
-    waveform = serializers.ListField(child=serializers.FloatField())
-
-    class Meta:
-        ref_name = "Cue"
-
-
 class CueMarkSerializer(serializers.Serializer):
     """A cue as list results carry it: without its waveform."""
 
@@ -32,6 +22,15 @@ class CueMarkSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "CueMark"
+
+
+class CueOutSerializer(CueMarkSerializer):
+    """A cue as a track's own answer carries it: with its waveform."""
+
+    waveform = serializers.ListField(child=serializers.FloatField())
+
+    class Meta:
+        ref_name = "Cue"
 
 
 class _TrackBase(serializers.Serializer):

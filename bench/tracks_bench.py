@@ -174,6 +174,41 @@ class BackgroundReader:
             self.rate = self.count / (time.perf_counter() - self.started)
 
 
+def measure_writes(args, database, plain: dict, plain_ids: list[str], auth: str,
+                   results: dict[str, list[float]]) -> list[float]:
+    """PATCH per second with and without the cache, alone and with a reader beside;
+    returns the reader's GET rates."""
+    # Writes: one instance at a time, so the no-cache figure pays for no cache anywhere
+    # (a running cached instance would apply, and acknowledge, every invalidation).
+    # Each also with a reader beside it (a live set: reads keep every worker's read lease,
+    # so every write waits for every worker's acknowledgement).
+    reader_rates = []
+    for _ in range(args.write_rounds):
+        for name, env in [("PATCH, cache", {}), ("PATCH, no cache", {"QL_TRACK_CACHE": "0"})]:
+            for beside in ("", ", with reader"):
+                with Gunicorn(workers=args.workers, database=database, **env) as server:
+                    wrk(server.url, GET_LUA, plain, 2)  # workers up, caches subscribed
+                    with BackgroundReader(server.url, plain_ids, auth, enabled=bool(beside)) as reader:
+                        rate = wrk(server.url, PATCH_LUA, plain, args.seconds)
+                    results.setdefault(name + beside, []).append(rate)
+                    if beside:
+                        reader_rates.append(reader.rate)
+    return reader_rates
+
+
+def write_summary(results: dict[str, list[float]], reader_rates: list[float]) -> str:
+    def ratio(suffix: str) -> float:
+        return median(results["PATCH, no cache" + suffix]) / median(results["PATCH, cache" + suffix])
+
+    def rounds(suffix: str) -> str:
+        return ", ".join(f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache" + suffix],
+                                                                results["PATCH, no cache" + suffix]))
+
+    return (f"PATCH req/s per round (cache / no cache): {rounds('')} (ratio of medians {ratio(''):.2f}); "
+            f"with a reader beside: {rounds(', with reader')} (ratio of medians {ratio(', with reader'):.2f}; "
+            f"the reader: {median(reader_rates):,.0f} GET/s).")
+
+
 def median(values):
     return statistics.median(values)
 
@@ -186,6 +221,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write-rounds", type=int, default=4, help="PATCH rounds (each starts four instances)")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the PATCH figures, printed (for experiments; RESULTS files untouched)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -201,6 +238,12 @@ def main() -> None:
         plain_file, analysed_file = ids_file(plain_ids), ids_file(analysed_ids)
         files += [plain_file, analysed_file]
         auth = f"Token {database.token}"
+        if args.writes_only:
+            results = {}
+            reader_rates = measure_writes(args, database, {"IDS_FILE": plain_file, "AUTH": auth}, plain_ids,
+                                          auth, results)
+            print(write_summary(results, reader_rates))
+            return
         cached = Gunicorn(workers=args.workers, database=database)
         checked = Gunicorn(workers=args.workers, database=database, QL_TRACK_LEASE="0")
         uncached = Gunicorn(workers=args.workers, database=database, QL_TRACK_CACHE="0")
@@ -232,21 +275,7 @@ def main() -> None:
             rss_after = worker_rss_mb(cached.process.pid)
             list_cached = median([list_all_seconds(cached.url, args.tracks) for _ in range(3)])
             list_uncached = median([list_all_seconds(uncached.url, args.tracks) for _ in range(3)])
-        # Writes: one instance at a time, so the no-cache figure pays for no cache anywhere
-        # (a running cached instance would apply, and acknowledge, every invalidation).
-        # Each also with a reader beside it (a live set: reads keep every worker's read lease,
-        # so every write waits for every worker's acknowledgement).
-        reader_rates = []
-        for _ in range(args.write_rounds):
-            for name, env in [("PATCH, cache", {}), ("PATCH, no cache", {"QL_TRACK_CACHE": "0"})]:
-                for beside in ("", ", with reader"):
-                    with Gunicorn(workers=args.workers, database=database, **env) as server:
-                        wrk(server.url, GET_LUA, plain, 2)  # workers up, caches subscribed
-                        with BackgroundReader(server.url, plain_ids, auth, enabled=bool(beside)) as reader:
-                            rate = wrk(server.url, PATCH_LUA, plain, args.seconds)
-                        results.setdefault(name + beside, []).append(rate)
-                        if beside:
-                            reader_rates.append(reader.rate)
+        reader_rates = measure_writes(args, database, plain, plain_ids, auth, results)
         with Gunicorn(workers=args.workers, database=database) as server:
             wrk(server.url, GET_LUA, plain, 2)
             results["POST"] = [wrk(server.url, POST_LUA, {"AUTH": auth}, args.seconds)]
@@ -311,12 +340,7 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         f"| … with a reader beside (every worker keeps its read lease) | "
         f"{med['PATCH, no cache, with reader'] / med['PATCH, cache, with reader']:.2f} | ≤ 1.2 |",
         "",
-        "PATCH req/s per round (cache / no cache): " + ", ".join(
-            f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache"], results["PATCH, no cache"])) + "; "
-        "with a reader beside: " + ", ".join(
-            f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache, with reader"],
-                                                  results["PATCH, no cache, with reader"])) + " "
-        f"(the reader: {median(reader_rates):,.0f} GET/s).",
+        write_summary(results, reader_rates),
         "",
         f"- List all {args.tracks} tracks page by page (limit 500): {list_cached:.2f} s with the cache, "
         f"{list_uncached:.2f} s without.",

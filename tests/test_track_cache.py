@@ -294,3 +294,83 @@ def test_a_writes_acknowledgement_set_outlives_the_leases_it_waits_for():
     get_redis().zrem(keys.leases(), "long-lease-worker")
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+# --- the cache's cost follows its reads ------------------------------------------------------
+def test_a_write_with_no_lease_alive_asks_nobody_to_acknowledge():
+    ready_cache()  # subscribed, but no read asked for a lease
+    track = store.track_create(values=VALUES)
+    pubsub = listen_for_invalidations()
+    assert get_redis().zcard(keys.leases()) == 0
+    store.track_update(track_id=track["id"], values={"notes": "x"})
+    assert next_ack_token(pubsub) == "-"  # no cache is waited for: none needs to acknowledge
+    assert grant_lease("some-worker", 5000) == 1
+    store.track_update(track_id=track["id"], values={"notes": "y"})
+    assert next_ack_token(pubsub) != "-"
+    get_redis().zrem(keys.leases(), "some-worker")
+
+
+def test_a_cache_no_read_uses_does_not_wake_for_every_write():
+    cache = ready_cache()
+    track = store.track_create(values=VALUES)
+    assert store.track_entry(track_id=track["id"])[2] == "miss"
+    # no reads from here: the lease is given up, and the subscriber stops waking per message
+    wait_until(lambda: cache.lease_until == 0.0, timeout=5, what="lease given up")
+    before = cache.wakeups
+    for n in range(200):
+        store.track_update(track_id=track["id"], values={"notes": str(n)})
+    assert cache.wakeups - before < 50, cache.wakeups - before
+    entry, _, source = store.track_entry(track_id=track["id"])
+    assert entry.version == 201 and entry.summary["notes"] == "199"
+
+
+def test_a_cache_read_less_often_than_written_holds_no_lease_and_stays_consistent():
+    """Writes far outnumber this process's reads: holding a lease would make every write wait
+    for it, so it holds none; its reads still see every acknowledged write."""
+    cache = ready_cache()
+    tracks = [store.track_create(values=VALUES) for _ in range(3)]
+    unwritten = store.track_create(values=VALUES)["id"]
+    stop = threading.Event()
+    acknowledged = {track["id"]: 1 for track in tracks}
+
+    def write():
+        n = 0
+        while not stop.is_set():
+            track_id = tracks[n % 3]["id"]
+            acknowledged[track_id] = store.track_update(track_id=track_id, values={"notes": str(n)})["version"]
+            n += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        time.sleep(1.0)
+        sources, leased = [], []
+        for n in range(20):
+            track_id = tracks[n % 3]["id"]
+            floor = acknowledged[track_id]
+            entry, _, source = store.track_entry(track_id=track_id)
+            assert entry.version >= floor, (entry.version, floor)
+            leased.append(get_redis().zscore(keys.leases(), cache.session) is not None)
+            sources.append(store.track_entry(track_id=unwritten)[2])
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert "hit" not in sources and sum(leased) <= 2, (sources, leased)
+    # the cache still answers for what the writes do not touch, after catching up on them
+    assert sources.count("checked") >= 15, sources
+    # the writes stop, the reads go on: the lease comes back
+    wait_until(lambda: store.track_entry(track_id=tracks[0]["id"])[2] == "hit", timeout=5,
+               what="reads under a lease again")
+
+
+def test_a_burst_of_writes_ends_a_lease_before_its_period_does(settings):
+    settings.QL_TRACK_LEASE = 20  # renewal period 5 s
+    cache = leased_cache()
+    session = cache.session
+    track = store.track_create(values=VALUES)
+    started = time.monotonic()
+    for n in range(200):
+        store.track_update(track_id=track["id"], values={"notes": str(n)})
+    wait_until(lambda: get_redis().zscore(keys.leases(), session) is None, timeout=10, what="lease given up")
+    assert time.monotonic() - started < 4, time.monotonic() - started

@@ -5,21 +5,24 @@ global generation `{p}:gen` and publishes `"<gen> <kind> <id> <ack>"` in the sam
 This process's subscriber applies those messages in order and records the highest
 generation it has applied (`seen_gen`).
 
-Reads under a lease (no round trip). While its subscription is healthy and reads use it, the
-subscriber holds a read lease: a `{p}:leases` entry that Redis grants only when the
-subscriber has applied every invalidation so far (tracks/lua.py LEASE), renewed every
-QL_TRACK_LEASE/4 seconds, given up when no read used it in between (writes wait for every
-lease holder, so an idle or write-only process should not hold one). A write
-answers its client only after every cache whose lease was alive when it landed has applied
-its invalidation (each takes itself out of the write's `{p}:ack:<ack>` set; the last one
-wakes the writer) or that lease has expired or been retired.
+Reads under a lease (no round trip). While its subscription is healthy and reads use it
+at least as often as writes arrive, the subscriber holds a read lease: a `{p}:leases` entry
+that Redis grants only when the subscriber has applied every invalidation so far (tracks/lua.py
+LEASE), renewed every QL_TRACK_LEASE/4 seconds. Writes wait for every lease holder, so a
+process that is written more than it is read (or idle) holds none (_decide), and its
+subscriber stops waking for each message: they wait in the socket and are applied in
+batches, or by the first read that needs them (catch_up).
+A write answers its client only after every cache whose lease was alive when it landed has
+applied its invalidation (each takes itself out of the write's `{p}:ack:<ack>` set; the last
+one wakes the writer) or that lease has expired or been retired.
 So a cache whose lease has not run out (by its own clock, which it started before asking)
 has applied every write that had answered before the read began, and may answer from memory.
 A subscriber that stalls, loses its connection or falls behind stops renewing; its lease
 runs out and its reads fall back to:
 
 Reads after one round trip. A reader reads the current generation (`MGET epoch gen`) and
-trusts the cache only when `seen_gen` has reached it. Otherwise it reads Redis.
+trusts the cache only when `seen_gen` has reached it (after applying what waits in the
+socket). Otherwise it reads Redis.
 
 Entries are stamped with the generation read together with their data, and an entry is not
 stored if an invalidation newer than that stamp was already applied (the classic
@@ -68,13 +71,14 @@ class _Subscription:
                 raise TimeoutError("no subscribe confirmation")
 
     def read(self, timeout: float) -> list:
-        """Every message that has arrived, waiting up to `timeout` for the first."""
+        """Messages that have arrived (up to 64 KiB of them), waiting up to `timeout` for the
+        first (0: not at all)."""
         if timeout != self.timeout:
             self.sock.settimeout(timeout)
             self.timeout = timeout
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):
             return []
         if not data:
             raise ConnectionError("subscription closed by Redis")
@@ -110,7 +114,21 @@ class TrackCache:
         # monotonic time until which this process may answer from memory without a round
         # trip (0: no lease); the subscriber session the lease belongs to
         self.lease_until = 0.0
-        self.wanted = False  # a read asked for the lease since it was last renewed
+        # Whether to hold a lease, decided every QL_TRACK_LEASE/4 from the reads and the
+        # invalidations of the period before (see _decide); `quiet`: that period had none.
+        self.wanted = False
+        self.quiet = True
+        self.reads = 0
+        self.invalidations = 0
+        self.ack_until = 0.0  # lease clock: until then a lease of ours may be in a write's ack set
+        self.wake = threading.Event()  # a read wants a lease now (or stop())
+        self.wakeups = 0  # the subscriber's loop turns (tests: it does not turn per write when idle)
+        # the subscription's socket and the ack connection: used by the subscriber, and by a
+        # read that finds this process behind (catch_up), one at a time
+        self.drain_lock = threading.Lock()
+        self.subscription: _Subscription | None = None
+        self.ack_conn = None
+        self.broken = False  # a read's catch_up found the subscription closed
         self.session: str | None = None
         self.sessions = 0
         self.lock = threading.Lock()
@@ -142,6 +160,7 @@ class TrackCache:
             self.stopping.set()
             self.lease_until = 0.0
             session = self.session
+        self.wake.set()
         if session is not None:
             _retire(session)
 
@@ -185,46 +204,110 @@ class TrackCache:
         return conn
 
     def _listen(self, subscription: "_Subscription", commands, ack_conn) -> None:
-        """Applies invalidations as they come, acknowledges them, keeps the lease renewed while
-        reads use it (else checks once a second that it is caught up, and the epoch).
-        Reconnects (raises) when the invalidations stop arriving: still behind the generation
-        after a while."""
-        every = self.lease_seconds / 4
-        next_check = 0.0
+        """Applies invalidations, acknowledges them, holds a lease while reads outnumber
+        writes (else checks once a second that it is caught up, and the epoch). Reconnects
+        (raises) when the invalidations stop arriving: still behind the generation after a
+        while.
+
+        Active (a lease held or wanted, or behind): every message is applied as it arrives,
+        since writers wait for a lease holder's acknowledgement. Passive (no lease): messages
+        wait in the socket and are applied in batches every PASSIVE_WAIT, or at once by a
+        read that finds this process behind (catch_up), so a process that is written more
+        than it is read does not wake for every write."""
+        every = self.lease_seconds / 4 if self.lease_seconds else 1.0
+        next_check = next_decision = 0.0
         behind_since = None
-        while not self.stopping.is_set():
-            acks: set[str] = set()
-            for item in subscription.read(0.002 if behind_since is not None else 0.1):
-                if item[0] == "message":
-                    ack = self._apply(item[2])
-                    if ack:
-                        acks.add(ack)
-            if acks:
-                self._acknowledge(ack_conn, acks)
-            now = time.monotonic()
-            # A lease only while reads use it: every write waits for every lease holder.
-            want = bool(self.lease_seconds) and self.wanted
-            if now < next_check and not (want and self.lease_until == 0.0):
-                continue
-            if want:
-                caught_up = self._renew(commands)
+        with self.drain_lock:
+            self.subscription, self.ack_conn = subscription, ack_conn
+        try:
+            while not self.stopping.is_set():
+                self.wakeups += 1
+                if self.wanted or self.lease_until or behind_since is not None:
+                    with self.drain_lock:
+                        self._take(subscription.read(0.002 if behind_since is not None else 0.1))
+                else:
+                    self.wake.wait(PASSIVE_WAIT)
+                    with self.drain_lock:
+                        self._drain(subscription)
+                if self.broken:
+                    raise ConnectionError("subscription closed (seen by a read)")
+                now = time.monotonic()
+                if now >= next_decision or self.wake.is_set() or self._lopsided():
+                    self.wake.clear()
+                    self._decide()
+                    next_decision = now + every
+                    if not self.wanted:
+                        self._give_up_lease(commands)
+                    elif self.lease_until == 0.0:
+                        next_check = 0.0  # ask for the lease now
+                if now < next_check:
+                    continue
+                caught_up = self._renew(commands) if self.wanted else self._caught_up(commands)
                 if caught_up:
-                    self.wanted = False
-            else:
-                self._give_up_lease(commands)
-                caught_up = self._caught_up(commands)
-            if caught_up:
-                behind_since, next_check = None, now + (every if want else 1.0)
-                continue
-            # behind: messages in flight, most likely; ask again as soon as they are applied
-            behind_since = behind_since or now
-            next_check = now + 0.002
-            if now - behind_since > max(2.0, self.lease_seconds):
-                raise TimeoutError("invalidations stopped arriving")
+                    behind_since, next_check = None, now + (every if self.wanted else 1.0)
+                    continue
+                # behind: messages in flight, most likely; ask again as soon as they are applied
+                behind_since = behind_since or now
+                next_check = now + 0.002
+                if now - behind_since > max(2.0, self.lease_seconds):
+                    raise TimeoutError("invalidations stopped arriving")
+        finally:
+            with self.drain_lock:
+                self.subscription = self.ack_conn = None
+
+    def _decide(self) -> None:
+        """Whether to hold a lease for the next period: only if reads used the cache at least
+        as often as invalidations arrived in the last one. A lease saves each read a round
+        trip, and costs each write a wake-up here and a wait for our acknowledgement."""
+        reads, self.reads = self.reads, 0
+        invalidations, self.invalidations = self.invalidations, 0
+        self.quiet = invalidations == 0
+        self.wanted = bool(self.lease_seconds) and reads > 0 and reads >= invalidations
+
+    def _lopsided(self) -> bool:
+        """The period so far already argues against the current choice by a wide margin:
+        decide now (a burst of writes should not wait for a lease holder for a whole period)."""
+        if self.wanted:
+            return self.invalidations - self.reads > DECIDE_EARLY
+        return bool(self.lease_seconds) and self.reads - self.invalidations > DECIDE_EARLY
+
+    def _take(self, items: list) -> None:
+        """Applies these messages and acknowledges the writes that may be waiting for us
+        (under drain_lock)."""
+        acks = set()
+        for item in items:
+            if item[0] == "message":
+                ack = self._apply(item[2])
+                if ack != "-":
+                    acks.add(ack)
+        if acks and _lease_clock() < self.ack_until:
+            self._acknowledge(self.ack_conn, acks)
+
+    def _drain(self, subscription: "_Subscription") -> None:
+        """Applies every message waiting in the socket, without blocking (under drain_lock)."""
+        while items := subscription.read(0.0):
+            self._take(items)
+
+    def catch_up(self) -> None:
+        """A read found this process behind the generation: apply what is waiting in the
+        socket (unless the subscriber is at it). A closed subscription stops the cache; the
+        subscriber reconnects."""
+        if not self.drain_lock.acquire(blocking=False):
+            return
+        try:
+            if self.subscription is not None and not self.broken:
+                self._drain(self.subscription)
+        except Exception:
+            with self.lock:
+                self.broken = True
+                self.healthy = False
+            self.wake.set()
+        finally:
+            self.drain_lock.release()
 
     def _give_up_lease(self, commands) -> None:
-        """No read used the lease since it was last renewed: end it, so writers stop waiting
-        for this process (the next read asks for it again)."""
+        """Reads no longer justify the lease (see _decide): end it, so writers stop waiting
+        for this process."""
         with self.lock:
             if self.lease_until == 0.0:
                 return
@@ -263,6 +346,8 @@ class TrackCache:
             with self.lock:
                 if self.healthy and self.session == session and not self.stopping.is_set():
                     self.lease_until = started + self.lease_seconds * LEASE_MARGIN
+                    # writes that landed while this lease was alive wait for our acknowledgement
+                    self.ack_until = _lease_clock() + 2 * self.lease_seconds
         return granted == 1
 
     def _baseline(self, commands) -> None:
@@ -277,6 +362,7 @@ class TrackCache:
             self.seen_gen = self.floor_gen = int(gen or 0)
             self.last_inval.clear()
             self.last_order_inval = self.floor_gen
+            self.broken = False
             self.healthy = True
 
     def _reset(self) -> None:
@@ -295,8 +381,8 @@ class TrackCache:
         self.order = None
         self.order_index = {}
 
-    def _apply(self, data: str) -> str | None:
-        """Applies one invalidation; returns the list where its writer waits for acks."""
+    def _apply(self, data: str) -> str:
+        """Applies one invalidation; returns its writer's ack token ("-": nobody waits)."""
         gen_text, kind, track_id, ack = data.split(" ", 3)
         gen = int(gen_text)
         with self.lock:
@@ -310,19 +396,29 @@ class TrackCache:
                 self.last_order_inval = gen
             if gen > self.seen_gen:
                 self.seen_gen = gen
+            self.invalidations += 1
         return ack
 
     # --- readers --------------------------------------------------------------------------
     def leased(self) -> bool:
         """Whether this process may answer from memory without a round trip: its lease has
         not run out, so every write that had answered has been applied here. Asking is what
-        keeps the lease (or gets one): the subscriber renews it only while reads use it."""
-        self.wanted = True
-        return _lease_clock() < self.lease_until
+        keeps the lease (or gets one): the subscriber holds it while reads outnumber writes."""
+        self.reads += 1
+        if _lease_clock() < self.lease_until:
+            return True
+        if self.quiet and not self.wanted and self.lease_seconds:
+            self.wake.set()  # reads after a quiet spell: ask for the lease at once
+        return False
 
     def trusted(self, epoch: str | None, gen: str | None) -> bool:
-        """Whether cached data may answer a read that began at generation `gen`."""
-        return self.healthy and epoch is not None and epoch == self.epoch and self.seen_gen >= int(gen or 0)
+        """Whether cached data may answer a read that began at generation `gen` (applying
+        the invalidations waiting in the socket first if this process is behind it)."""
+        if not (self.healthy and epoch is not None and epoch == self.epoch):
+            return False
+        if self.seen_gen < int(gen or 0):
+            self.catch_up()
+        return self.healthy and self.seen_gen >= int(gen or 0)
 
     def get(self, track_id: str) -> Entry | None:
         with self.lock:
@@ -375,6 +471,11 @@ class TrackCache:
             self.order_index = {track_id: index for index, track_id in enumerate(order)}
 
 
+# How long a subscriber without a lease lets invalidations wait in its socket (a read that
+# finds the process behind applies them itself).
+PASSIVE_WAIT = 0.1
+# By how much reads and invalidations may disagree with the lease choice before a period ends.
+DECIDE_EARLY = 64
 # What part of a lease its holder uses: covers its clock running slower than Redis's.
 LEASE_MARGIN = 0.9
 

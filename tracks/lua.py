@@ -2,7 +2,7 @@
 
 Each write bumps the track's version, the global generation, and publishes an invalidation
 (`"<gen> t <id> <ack>"` for field changes, `"<gen> o <id> <ack>"` when the playlist order
-changes; `<ack>` names the write's acknowledgement keys), and answers with the read leases
+changes; `<ack>` names the write's acknowledgement keys, or is `-` when no lease is alive), and answers with the read leases
 alive at that moment (see tracks/cache.py): the writer waits until each of those caches has
 acknowledged (ACK) before it answers its client.
 Fencing: a write lands only while its writer still holds the track's lock, or when the
@@ -46,15 +46,11 @@ local function now_ms()
 end
 """
 
-# bump: the generation and the invalidation. live: the leases that have not expired (Redis's
+# bump: the generation and the invalidation, with the leases that have not expired (Redis's
 # clock, ms), returned as {now, session, expiry, …} and recorded as the set of sessions whose
-# acknowledgement the write waits for.
+# acknowledgement the write waits for. With no lease alive the message names no ack keys
+# ("-"): nobody acknowledges, nobody is waited for.
 _BUMP = _NOW + r"""
-local function bump(gen_key, channel, kind, id, ack)
-  local g = redis.call('INCR', gen_key)
-  redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id .. ' ' .. ack)
-  return g
-end
 local function live(leases_key, want_key)
   local now = now_ms()
   local found = redis.call('ZRANGE', leases_key, '(' .. string.format('%d', now), '+inf', 'BYSCORE', 'WITHSCORES')
@@ -66,6 +62,13 @@ local function live(leases_key, want_key)
   -- kept until 10 s after the last of these leases runs out: the writer may wait that long
   if #found > 0 then redis.call('PEXPIRE', want_key, string.format('%d', last - now + 10000)) end
   table.insert(found, 1, string.format('%d', now))
+  return found
+end
+local function bump(gen_key, channel, kind, id, leases_key, want_key, ack)
+  local found = live(leases_key, want_key)
+  if #found == 1 then ack = '-' end
+  local g = redis.call('INCR', gen_key)
+  redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id .. ' ' .. ack)
   return found
 end
 """
@@ -96,9 +99,9 @@ if refused then return refused end
 if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
 redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-bump(KEYS[3], ARGV[2], 't', ARGV[1], ARGV[3])
+local waits = bump(KEYS[3], ARGV[2], 't', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1]), live(KEYS[5], KEYS[6])}
+return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1]), waits}
 """
 
 # KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token, updated, position
@@ -109,9 +112,9 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[7]))
 redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
+local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[5], KEYS[6])}
+return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
 """
 
 # KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token
@@ -120,9 +123,9 @@ local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
+local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-return {'ok', live(KEYS[5], KEYS[6])}
+return {'ok', waits}
 """
 
 # KEYS: hash, playlist, gen, leases, want. ARGV: id, channel, ack, position, k1, v1, … (all fields)
@@ -131,8 +134,8 @@ CREATE = _PLACE + _BUMP + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[4]))
-bump(KEYS[3], ARGV[2], 'o', ARGV[1], ARGV[3])
-return {'ok', redis.call('HGETALL', KEYS[1]), rank, live(KEYS[4], KEYS[5])}
+local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[4], KEYS[5], ARGV[3])
+return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
 """
 
 # A cache's acknowledgements: it has applied these writes' invalidations. Takes its session

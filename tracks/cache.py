@@ -33,7 +33,8 @@ the subscriber is back; `epoch` catches a Redis that lost its data.
 import functools
 import logging
 import os
-import socket
+import select
+import ssl
 import threading
 import time
 import uuid
@@ -55,7 +56,10 @@ log = logging.getLogger(__name__)
 class _Subscription:
     """The invalidation channel on a connection of its own, read raw: one poll and one recv
     per wake-up, however many messages came (redis-py's PubSub makes several system calls per
-    message, and every worker pays them for every write)."""
+    message, and every worker pays them for every write). The socket is non-blocking: waiting
+    for it (`wait`) needs no lock, reading it (`read`) never blocks."""
+
+    CHUNK = 65536
 
     def __init__(self, name: str, channel: str):
         self.conn = make_client(settings.REDIS_URL, client_name=name, health_check_interval=0,
@@ -63,25 +67,33 @@ class _Subscription:
         self.conn.connect()  # AUTH, SELECT, CLIENT SETNAME as configured
         self.conn.send_command("SUBSCRIBE", channel)
         self.sock = self.conn._sock
+        self.sock.settimeout(0.0)
+        self.poller = select.poll()
+        self.poller.register(self.sock, select.POLLIN)
         self.reader = hiredis.Reader(encoding="utf-8")
-        self.timeout: float | None = None
+        self.more = False  # the last read filled its buffer: more may be waiting
         deadline = time.monotonic() + 5
-        while not any(item[0] == "subscribe" for item in self.read(0.1)):
+        while not any(item[0] == "subscribe" for item in self.read()):
             if time.monotonic() > deadline:
                 raise TimeoutError("no subscribe confirmation")
+            self.wait(0.1)
 
-    def read(self, timeout: float) -> list:
-        """Messages that have arrived (up to 64 KiB of them), waiting up to `timeout` for the
-        first (0: not at all)."""
-        if timeout != self.timeout:
-            self.sock.settimeout(timeout)
-            self.timeout = timeout
+    def wait(self, timeout: float) -> bool:
+        """Whether something arrived (or the connection closed) within `timeout` seconds."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True  # TLS: decrypted bytes already buffered, the socket shows nothing
+        return bool(self.poller.poll(timeout * 1000))
+
+    def read(self) -> list:
+        """The messages that have arrived (up to 64 KiB of them), without waiting."""
         try:
-            data = self.sock.recv(65536)
-        except (socket.timeout, BlockingIOError):
+            data = self.sock.recv(self.CHUNK)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            self.more = False
             return []
         if not data:
             raise ConnectionError("subscription closed by Redis")
+        self.more = len(data) == self.CHUNK
         self.reader.feed(data)
         items = []
         while (item := self.reader.gets()) is not False:
@@ -115,9 +127,9 @@ class TrackCache:
         # trip (0: no lease); the subscriber session the lease belongs to
         self.lease_until = 0.0
         # Whether to hold a lease, decided every QL_TRACK_LEASE/4 from the reads and the
-        # invalidations of the period before (see _decide); `quiet`: that period had none.
+        # invalidations applied in the period before (see _decide), or at once when a read
+        # comes in a period with no invalidation so far.
         self.wanted = False
-        self.quiet = True
         self.reads = 0
         self.invalidations = 0
         self.ack_until = 0.0  # lease clock: until then a lease of ours may be in a write's ack set
@@ -217,20 +229,24 @@ class TrackCache:
         every = self.lease_seconds / 4 if self.lease_seconds else 1.0
         next_check = next_decision = 0.0
         behind_since = None
+        behind_at = 0  # seen_gen when behind_since was last reset
         with self.drain_lock:
             self.subscription, self.ack_conn = subscription, ack_conn
         try:
             while not self.stopping.is_set():
                 self.wakeups += 1
                 if self.wanted or self.lease_until or behind_since is not None:
-                    with self.drain_lock:
-                        self._take(subscription.read(0.002 if behind_since is not None else 0.1))
+                    if subscription.wait(0.002 if behind_since is not None else 0.1):
+                        with self.drain_lock:
+                            self._drain(subscription)
                 else:
                     self.wake.wait(PASSIVE_WAIT)
+                    if self.broken:
+                        raise ConnectionError("subscription closed (seen by a read)")
                     with self.drain_lock:
                         self._drain(subscription)
-                if self.broken:
-                    raise ConnectionError("subscription closed (seen by a read)")
+                if self.stopping.is_set():
+                    break
                 now = time.monotonic()
                 if now >= next_decision or self.wake.is_set() or self._lopsided():
                     self.wake.clear()
@@ -246,8 +262,10 @@ class TrackCache:
                 if caught_up:
                     behind_since, next_check = None, now + (every if self.wanted else 1.0)
                     continue
-                # behind: messages in flight, most likely; ask again as soon as they are applied
-                behind_since = behind_since or now
+                # behind: messages in flight, most likely; ask again as soon as they are applied.
+                # Messages still arriving (seen_gen moving) is progress, however busy the writes.
+                if behind_since is None or self.seen_gen > behind_at:
+                    behind_since, behind_at = now, self.seen_gen
                 next_check = now + 0.002
                 if now - behind_since > max(2.0, self.lease_seconds):
                     raise TimeoutError("invalidations stopped arriving")
@@ -259,9 +277,9 @@ class TrackCache:
         """Whether to hold a lease for the next period: only if reads used the cache at least
         as often as invalidations arrived in the last one. A lease saves each read a round
         trip, and costs each write a wake-up here and a wait for our acknowledgement."""
-        reads, self.reads = self.reads, 0
-        invalidations, self.invalidations = self.invalidations, 0
-        self.quiet = invalidations == 0
+        with self.lock:  # (reads are counted without it: a lost count only nudges the choice)
+            reads, self.reads = self.reads, 0
+            invalidations, self.invalidations = self.invalidations, 0
         self.wanted = bool(self.lease_seconds) and reads > 0 and reads >= invalidations
 
     def _lopsided(self) -> bool:
@@ -283,20 +301,29 @@ class TrackCache:
         if acks and _lease_clock() < self.ack_until:
             self._acknowledge(self.ack_conn, acks)
 
-    def _drain(self, subscription: "_Subscription") -> None:
-        """Applies every message waiting in the socket, without blocking (under drain_lock)."""
-        while items := subscription.read(0.0):
-            self._take(items)
+    def _drain(self, subscription: "_Subscription", *, reads: int | None = None) -> None:
+        """Applies the messages waiting in the socket (all of them, or what `reads` receives
+        of 64 KiB each), without blocking (under drain_lock)."""
+        while reads is None or reads > 0:
+            self._take(subscription.read())
+            if not subscription.more:
+                return
+            if reads is not None:
+                reads -= 1
 
-    def catch_up(self) -> None:
-        """A read found this process behind the generation: apply what is waiting in the
-        socket (unless the subscriber is at it). A closed subscription stops the cache; the
-        subscriber reconnects."""
-        if not self.drain_lock.acquire(blocking=False):
-            return
+    def catch_up(self, gen: int) -> None:
+        """A read found this process behind generation `gen`: apply what is waiting in the
+        socket, and what Redis is writing into it at this moment (it may answer the read's
+        MGET before it has sent us a message the generation already counts; a millisecond
+        at most). Whoever holds drain_lock only drains. A closed subscription stops the
+        cache; the subscriber reconnects."""
+        self.drain_lock.acquire()
         try:
-            if self.subscription is not None and not self.broken:
-                self._drain(self.subscription)
+            subscription = self.subscription
+            if subscription is not None and not self.broken:
+                self._drain(subscription, reads=16)  # a bounded detour for a request
+                if self.seen_gen < gen and subscription.wait(CATCH_UP_WAIT):
+                    self._drain(subscription, reads=16)
         except Exception:
             with self.lock:
                 self.broken = True
@@ -338,17 +365,25 @@ class TrackCache:
         started = _lease_clock()
         with self.lock:
             session, applied, epoch = self.session, self.seen_gen, self.epoch
+            # From the moment Redis may grant it, writes wait for our acknowledgement: a read's
+            # catch_up that applies one of theirs before the reply is back must acknowledge it.
+            self.ack_until = max(self.ack_until, started + 2 * self.lease_seconds)
         granted = run_script(commands, lua.LEASE, 3, keys.leases(), keys.generation(), keys.epoch(),
                              session, applied, int(self.lease_seconds * 1000), epoch or "")
         if granted == -1:
             raise LookupError("epoch changed")
-        if granted == 1:
-            with self.lock:
-                if self.healthy and self.session == session and not self.stopping.is_set():
-                    self.lease_until = started + self.lease_seconds * LEASE_MARGIN
-                    # writes that landed while this lease was alive wait for our acknowledgement
-                    self.ack_until = _lease_clock() + 2 * self.lease_seconds
-        return granted == 1
+        if granted != 1:
+            return False
+        with self.lock:
+            taken = self.healthy and self.session == session and not self.stopping.is_set()
+            if taken:
+                self.lease_until = started + self.lease_seconds * LEASE_MARGIN
+                self.ack_until = _lease_clock() + 2 * self.lease_seconds
+        if not taken:
+            # stopped (or reset) meanwhile: its retirement may have come before this grant;
+            # nobody would acknowledge for this session, so take the lease back out
+            commands.zrem(keys.leases(), session)
+        return taken
 
     def _baseline(self, commands) -> None:
         """Subscribed: from the current generation on, every invalidation reaches us."""
@@ -407,8 +442,8 @@ class TrackCache:
         self.reads += 1
         if _lease_clock() < self.lease_until:
             return True
-        if self.quiet and not self.wanted and self.lease_seconds:
-            self.wake.set()  # reads after a quiet spell: ask for the lease at once
+        if not self.wanted and self.invalidations == 0 and self.lease_seconds:
+            self.wake.set()  # no writes lately: ask for the lease at once
         return False
 
     def trusted(self, epoch: str | None, gen: str | None) -> bool:
@@ -417,7 +452,7 @@ class TrackCache:
         if not (self.healthy and epoch is not None and epoch == self.epoch):
             return False
         if self.seen_gen < int(gen or 0):
-            self.catch_up()
+            self.catch_up(int(gen))
         return self.healthy and self.seen_gen >= int(gen or 0)
 
     def get(self, track_id: str) -> Entry | None:
@@ -474,6 +509,8 @@ class TrackCache:
 # How long a subscriber without a lease lets invalidations wait in its socket (a read that
 # finds the process behind applies them itself).
 PASSIVE_WAIT = 0.1
+# How long a read that finds this process behind waits for the messages in flight.
+CATCH_UP_WAIT = 0.001
 # By how much reads and invalidations may disagree with the lease choice before a period ends.
 DECIDE_EARLY = 64
 # What part of a lease its holder uses: covers its clock running slower than Redis's.

@@ -2,9 +2,9 @@
 
 Each write bumps the track's version, the global generation, and publishes an invalidation
 (`"<gen> t <id> <ack>"` for field changes, `"<gen> o <id> <ack>"` when the playlist order
-changes; `<ack>` names the write's acknowledgement keys, or is `-` when no lease is alive), and answers with the read leases
-alive at that moment (see tracks/cache.py): the writer waits until each of those caches has
-acknowledged (ACK) before it answers its client.
+changes; `<ack>` names the write's acknowledgement keys, `-` when no lease is alive), and
+answers with the read leases alive at that moment (see tracks/cache.py): the writer waits
+until each of those caches has acknowledged (ACK) before it answers its client.
 Fencing: a write lands only while its writer still holds the track's lock, or when the
 version it read (the `expected` argument) is still current.
 """

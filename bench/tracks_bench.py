@@ -174,14 +174,69 @@ class BackgroundReader:
             self.rate = self.count / (time.perf_counter() - self.started)
 
 
+class PacedWriter:
+    """PATCHes random tracks at a steady pace (a few per second, as editing DJs do) and records
+    each write's latency, while a read benchmark runs."""
+
+    def __init__(self, url: str, ids: list[str], auth: str, *, per_second: float = 20):
+        self.url, self.ids, self.auth, self.period = url, ids, auth, 1 / per_second
+        self.stop = threading.Event()
+        self.latencies_ms: list[float] = []
+
+    def _run(self) -> None:
+        rng = random.Random(5)
+        with requests.Session() as http:
+            http.headers["Authorization"] = self.auth
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                started = time.perf_counter()
+                answer = http.patch(f"{self.url}/api/tracks/{rng.choice(self.ids)}/", json={"notes": f"paced {n}"},
+                                    timeout=10)
+                assert answer.status_code == 200, answer.status_code
+                took = time.perf_counter() - started
+                self.latencies_ms.append(took * 1000)
+                time.sleep(max(0.0, self.period - took))
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=15)
+
+
+def measure_writes_under_reads(args, database, plain: dict, plain_ids: list[str], auth: str,
+                               results: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Reads outnumber writes: every cache holds its read lease, so every write waits for
+    every worker's acknowledgement. wrk GETs while a paced writer PATCHes; returns the
+    writes' latencies (ms) per setting."""
+    latencies: dict[str, list[float]] = {}
+    for _ in range(args.write_rounds):
+        for name, env in [("cache", {}), ("no cache", {"QL_TRACK_CACHE": "0"})]:
+            with Gunicorn(workers=args.workers, database=database, **env) as server:
+                wrk(server.url, GET_LUA, plain, 2)
+                with PacedWriter(server.url, plain_ids, auth) as writer:
+                    rate = wrk(server.url, GET_LUA, plain, args.seconds)
+                results.setdefault(f"GET plain under paced writes, {name}", []).append(rate)
+                latencies.setdefault(name, []).extend(writer.latencies_ms)
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def measure_writes(args, database, plain: dict, plain_ids: list[str], auth: str,
                    results: dict[str, list[float]]) -> list[float]:
     """PATCH per second with and without the cache, alone and with a reader beside;
     returns the reader's GET rates."""
     # Writes: one instance at a time, so the no-cache figure pays for no cache anywhere
-    # (a running cached instance would apply, and acknowledge, every invalidation).
-    # Each also with a reader beside it (a live set: reads keep every worker's read lease,
-    # so every write waits for every worker's acknowledgement).
+    # (a running cached instance would apply every invalidation). Each also with a reader
+    # beside it: the caches keep serving its reads (without leases: writes outnumber reads).
     reader_rates = []
     for _ in range(args.write_rounds):
         for name, env in [("PATCH, cache", {}), ("PATCH, no cache", {"QL_TRACK_CACHE": "0"})]:
@@ -196,7 +251,8 @@ def measure_writes(args, database, plain: dict, plain_ids: list[str], auth: str,
     return reader_rates
 
 
-def write_summary(results: dict[str, list[float]], reader_rates: list[float]) -> str:
+def write_summary(results: dict[str, list[float]], reader_rates: list[float],
+                  latencies: dict[str, list[float]]) -> str:
     def ratio(suffix: str) -> float:
         return median(results["PATCH, no cache" + suffix]) / median(results["PATCH, cache" + suffix])
 
@@ -204,9 +260,16 @@ def write_summary(results: dict[str, list[float]], reader_rates: list[float]) ->
         return ", ".join(f"{a:,.0f} / {b:,.0f}" for a, b in zip(results["PATCH, cache" + suffix],
                                                                 results["PATCH, no cache" + suffix]))
 
+    under = {name: (median(values), percentile(values, 0.9), len(values)) for name, values in latencies.items()}
+    gets = {name: median(results[f"GET plain under paced writes, {name}"]) for name in latencies}
     return (f"PATCH req/s per round (cache / no cache): {rounds('')} (ratio of medians {ratio(''):.2f}); "
             f"with a reader beside: {rounds(', with reader')} (ratio of medians {ratio(', with reader'):.2f}; "
-            f"the reader: {median(reader_rates):,.0f} GET/s).")
+            f"the reader: {median(reader_rates):,.0f} GET/s).\n\n"
+            "Writes under a read load (wrk GETs plain tracks while one client PATCHes 20 times a second; "
+            "reads outnumber writes, so every cache holds its lease and each write waits for every "
+            "worker's acknowledgement): PATCH latency median / p90 "
+            + ", ".join(f"{name} {m:.1f} / {p90:.1f} ms ({n} writes)" for name, (m, p90, n) in under.items())
+            + "; GET req/s meanwhile " + ", ".join(f"{name} {rate:,.0f}" for name, rate in gets.items()) + ".")
 
 
 def median(values):
@@ -240,9 +303,10 @@ def main() -> None:
         auth = f"Token {database.token}"
         if args.writes_only:
             results = {}
-            reader_rates = measure_writes(args, database, {"IDS_FILE": plain_file, "AUTH": auth}, plain_ids,
-                                          auth, results)
-            print(write_summary(results, reader_rates))
+            plain = {"IDS_FILE": plain_file, "AUTH": auth}
+            reader_rates = measure_writes(args, database, plain, plain_ids, auth, results)
+            latencies = measure_writes_under_reads(args, database, plain, plain_ids, auth, results)
+            print(write_summary(results, reader_rates, latencies))
             return
         cached = Gunicorn(workers=args.workers, database=database)
         checked = Gunicorn(workers=args.workers, database=database, QL_TRACK_LEASE="0")
@@ -276,11 +340,12 @@ def main() -> None:
             list_cached = median([list_all_seconds(cached.url, args.tracks) for _ in range(3)])
             list_uncached = median([list_all_seconds(uncached.url, args.tracks) for _ in range(3)])
         reader_rates = measure_writes(args, database, plain, plain_ids, auth, results)
+        latencies = measure_writes_under_reads(args, database, plain, plain_ids, auth, results)
         with Gunicorn(workers=args.workers, database=database) as server:
             wrk(server.url, GET_LUA, plain, 2)
             results["POST"] = [wrk(server.url, POST_LUA, {"AUTH": auth}, args.seconds)]
         report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached,
-               reader_rates)
+               reader_rates, latencies)
     finally:
         for name in files:
             os.unlink(name)
@@ -289,7 +354,7 @@ def main() -> None:
 
 
 def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached,
-           reader_rates):
+           reader_rates, latencies):
     med = {name: median(values) for name, values in results.items()}
     health = median(results["healthz"] + results["healthz (again)"])
     rows = [
@@ -323,8 +388,9 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         "random track ids (/healthz through the same wrk Lua script); medians of the rounds, measured interleaved. Reads carry a token (the hot path: "
         "a verified token skips DRF's dispatch) unless said; writes always do. Reads: three instances up side "
         "by side (cache with leases, the default; cache without leases; no cache). Writes: one instance at a "
-        "time, each started fresh per round; a write-only load lets the caches give up their read leases, so "
-        "each write is also measured with a reader beside it (one Python client, GET after GET), which keeps them.",
+        "time, each started fresh per round, alone and with a reader beside it (one Python client, GET after GET); "
+        "writes outnumber reads there, so the caches hold no read leases. Where reads outnumber writes they "
+        "do, and every write waits for them: measured as PATCH latency under a wrk read load.",
         "",
         "| request | req/s | × /healthz |",
         "| --- | ---: | ---: |",
@@ -337,10 +403,10 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         f"| cached GET analysed / uncached | {med['GET analysed, cache'] / med['GET analysed, no cache']:.2f} | ≥ 1.5 |",
         f"| PATCH no cache / PATCH cache (slowdown of writes by the cache) | "
         f"{med['PATCH, no cache'] / med['PATCH, cache']:.2f} | ≤ 1.2 |",
-        f"| … with a reader beside (every worker keeps its read lease) | "
+        f"| … with a reader beside | "
         f"{med['PATCH, no cache, with reader'] / med['PATCH, cache, with reader']:.2f} | ≤ 1.2 |",
         "",
-        write_summary(results, reader_rates),
+        write_summary(results, reader_rates, latencies),
         "",
         f"- List all {args.tracks} tracks page by page (limit 500): {list_cached:.2f} s with the cache, "
         f"{list_uncached:.2f} s without.",

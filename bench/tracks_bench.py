@@ -217,7 +217,7 @@ def measure_writes_under_reads(args, database, plain: dict, plain_ids: list[str]
     for _ in range(args.write_rounds):
         for name, env in [("cache", {}), ("no cache", {"QL_TRACK_CACHE": "0"})]:
             with Gunicorn(workers=args.workers, database=database, **env) as server:
-                wrk(server.url, GET_LUA, plain, 2)
+                wrk(server.url, GET_LUA, plain, 8, connections=16)  # every worker's cache warm
                 with PacedWriter(server.url, plain_ids, auth) as writer:
                     rate = wrk(server.url, GET_LUA, plain, args.seconds)
                 results.setdefault(f"GET plain under paced writes, {name}", []).append(rate)
@@ -282,8 +282,8 @@ def main() -> None:
     parser.add_argument("--analysed", type=int, default=500, help="how many of them carry 8 cues x 2048 points")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--write-rounds", type=int, default=4, help="PATCH rounds (each starts four instances)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--write-rounds", type=int, default=8, help="write rounds (each starts six instances)")
     parser.add_argument("--writes-only", action="store_true",
                         help="only the PATCH figures, printed (for experiments; RESULTS files untouched)")
     args = parser.parse_args()

@@ -348,6 +348,7 @@ def test_a_cache_read_less_often_than_written_holds_no_lease_and_stays_consisten
     try:
         time.sleep(1.0)
         sources, leased = [], []
+        wakeups = cache.wakeups
         for n in range(20):
             track_id = tracks[n % 3]["id"]
             floor = acknowledged[track_id]
@@ -356,10 +357,13 @@ def test_a_cache_read_less_often_than_written_holds_no_lease_and_stays_consisten
             leased.append(get_redis().zscore(keys.leases(), cache.session) is not None)
             sources.append(store.track_entry(track_id=unwritten)[2])
             time.sleep(0.05)
+        # the subscriber wakes for its batches (every 0.1 s), not for every read
+        wakeups = cache.wakeups - wakeups
     finally:
         stop.set()
         writer.join(timeout=10)
     assert "hit" not in sources and sum(leased) <= 2, (sources, leased)
+    assert wakeups < 25, wakeups
     # the cache still answers for what the writes do not touch, after catching up on them
     assert sources.count("checked") >= 15, sources
     # the writes stop, the reads go on: the lease comes back

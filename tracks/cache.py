@@ -130,6 +130,7 @@ class TrackCache:
         # invalidations applied in the period before (see _decide), or at once when a read
         # comes in a period with no invalidation so far.
         self.wanted = False
+        self.asked = False  # a read woke the subscriber for a decision this period
         self.reads = 0
         self.invalidations = 0
         self.ack_until = 0.0  # lease clock: until then a lease of ours may be in a write's ack set
@@ -249,6 +250,8 @@ class TrackCache:
                     break
                 now = time.monotonic()
                 if now >= next_decision or self.wake.is_set() or self._lopsided():
+                    if now >= next_decision:
+                        self.asked = False
                     self.wake.clear()
                     self._decide()
                     next_decision = now + every
@@ -442,7 +445,8 @@ class TrackCache:
         self.reads += 1
         if _lease_clock() < self.lease_until:
             return True
-        if not self.wanted and self.invalidations == 0 and self.lease_seconds:
+        if not self.wanted and self.invalidations == 0 and not self.asked and self.lease_seconds:
+            self.asked = True  # (once a period: under writes the answer would be no each time)
             self.wake.set()  # no writes lately: ask for the lease at once
         return False
 

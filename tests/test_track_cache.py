@@ -388,6 +388,7 @@ def test_after_a_quiet_spell_a_read_gets_the_lease_at_once(settings):
     cache = ready_cache()
     track = store.track_create(values=VALUES)
     wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
+    wait_until(lambda: cache.invalidations == 0, timeout=10, what="a period without writes")
     assert store.track_entry(track_id=track["id"])[2] == "miss"
     # the next read asks, and does not wait for the period to end
     wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=2, what="a lease")
@@ -453,3 +454,39 @@ def test_a_write_applied_by_a_read_while_the_lease_is_being_granted_is_acknowled
     store.track_list()  # no lease yet here: checks the generation, behind, applies the message
     thread.join(timeout=10)
     assert outcome["seconds"] < 1.0, outcome["seconds"]
+
+
+# Another process's order changes, as fast as Redis takes them (INCR + PUBLISH, as the write
+# scripts do; "-": nobody waits for acknowledgements).
+_ORDER_CHANGES = r"""
+import sys, time, redis
+url, gen, channel, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+r = redis.Redis.from_url(url)
+sha = r.script_load("local g = redis.call('INCR', KEYS[1]) redis.call('PUBLISH', KEYS[2], g .. ' o x -') return g")
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    r.evalsha(sha, 2, gen, channel)
+    time.sleep(0.0005)
+"""
+
+
+def test_reads_that_catch_up_while_the_subscriber_waits_leave_it_healthy():
+    """Order changes send leased reads through the generation check, and so into catch_up,
+    while the subscriber is waiting on the same socket: neither may break the other."""
+    import subprocess
+    import sys
+
+    cache = leased_cache()
+    track = store.track_create(values=VALUES)
+    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5, what="a lease")
+    session = cache.session
+    changes = subprocess.Popen([sys.executable, "-c", _ORDER_CHANGES, settings.REDIS_URL, keys.generation(),
+                                keys.invalidation_channel(), "3"])
+    try:
+        while changes.poll() is None:
+            entry, _, _ = store.track_entry(track_id=track["id"])
+            assert entry.version == 1
+            assert cache.session == session and cache.healthy and not cache.broken
+    finally:
+        changes.kill()
+        changes.wait()

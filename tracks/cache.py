@@ -68,8 +68,6 @@ class _Subscription:
         self.conn.send_command("SUBSCRIBE", channel)
         self.sock = self.conn._sock
         self.sock.settimeout(0.0)
-        self.poller = select.poll()
-        self.poller.register(self.sock, select.POLLIN)
         self.reader = hiredis.Reader(encoding="utf-8")
         self.more = False  # the last read filled its buffer: more may be waiting
         deadline = time.monotonic() + 5
@@ -80,9 +78,10 @@ class _Subscription:
 
     def wait(self, timeout: float) -> bool:
         """Whether something arrived (or the connection closed) within `timeout` seconds."""
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
-            return True  # TLS: decrypted bytes already buffered, the socket shows nothing
-        return bool(self.poller.poll(timeout * 1000))
+        # (TLS: no decrypted bytes wait in the SSL object: every drain reads until it is empty)
+        poller = select.poll()  # one per call: a poll object refuses concurrent poll() calls
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(timeout * 1000))
 
     def read(self) -> list:
         """The messages that have arrived (up to 64 KiB of them), without waiting."""
@@ -93,7 +92,8 @@ class _Subscription:
             return []
         if not data:
             raise ConnectionError("subscription closed by Redis")
-        self.more = len(data) == self.CHUNK
+        # TLS: a recv returns one record (16 KiB at most): only another recv can tell
+        self.more = len(data) == self.CHUNK or isinstance(self.sock, ssl.SSLSocket)
         self.reader.feed(data)
         items = []
         while (item := self.reader.gets()) is not False:
@@ -236,6 +236,8 @@ class TrackCache:
         try:
             while not self.stopping.is_set():
                 self.wakeups += 1
+                if self.broken:
+                    raise ConnectionError("subscription closed (seen by a read)")
                 if self.wanted or self.lease_until or behind_since is not None:
                     if subscription.wait(0.002 if behind_since is not None else 0.1):
                         with self.drain_lock:
@@ -318,9 +320,10 @@ class TrackCache:
         """A read found this process behind generation `gen`: apply what is waiting in the
         socket, and what Redis is writing into it at this moment (it may answer the read's
         MGET before it has sent us a message the generation already counts; a millisecond
-        at most). Whoever holds drain_lock only drains. A closed subscription stops the
-        cache; the subscriber reconnects."""
-        self.drain_lock.acquire()
+        at most). If the subscriber is draining, the read does not wait for it (it reads
+        Redis). A closed subscription stops the cache; the subscriber reconnects."""
+        if not self.drain_lock.acquire(timeout=CATCH_UP_WAIT):
+            return  # the subscriber is draining (or stuck sending acknowledgements): read Redis
         try:
             subscription = self.subscription
             if subscription is not None and not self.broken:
@@ -329,6 +332,7 @@ class TrackCache:
                     self._drain(subscription, reads=16)
         except Exception:
             with self.lock:
+                self.lease_until = 0.0  # first: the subscriber will retire the lease
                 self.broken = True
                 self.healthy = False
             self.wake.set()
@@ -370,18 +374,21 @@ class TrackCache:
             session, applied, epoch = self.session, self.seen_gen, self.epoch
             # From the moment Redis may grant it, writes wait for our acknowledgement: a read's
             # catch_up that applies one of theirs before the reply is back must acknowledge it.
-            self.ack_until = max(self.ack_until, started + 2 * self.lease_seconds)
+            ack_until, self.ack_until = self.ack_until, max(self.ack_until, started + 2 * self.lease_seconds)
         granted = run_script(commands, lua.LEASE, 3, keys.leases(), keys.generation(), keys.epoch(),
                              session, applied, int(self.lease_seconds * 1000), epoch or "")
         if granted == -1:
             raise LookupError("epoch changed")
         if granted != 1:
+            self.ack_until = ack_until  # refused: nobody waits for this session
             return False
         with self.lock:
             taken = self.healthy and self.session == session and not self.stopping.is_set()
             if taken:
                 self.lease_until = started + self.lease_seconds * LEASE_MARGIN
                 self.ack_until = _lease_clock() + 2 * self.lease_seconds
+            else:
+                self.lease_until = 0.0  # before the ZREM below (see _retire)
         if not taken:
             # stopped (or reset) meanwhile: its retirement may have come before this grant;
             # nobody would acknowledge for this session, so take the lease back out

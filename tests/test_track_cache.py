@@ -490,3 +490,31 @@ def test_reads_that_catch_up_while_the_subscriber_waits_leave_it_healthy():
     finally:
         changes.kill()
         changes.wait()
+
+
+def test_a_read_whose_catch_up_fails_ends_the_lease_at_once():
+    """A request thread's catch_up fails (its acknowledgement send times out, say): the cache
+    stops trusting memory at once, not when the subscriber gets round to it (its renewal
+    would then be refused locally and removed from Redis while memory was still trusted)."""
+    import redis
+
+    cache = leased_cache()
+    track = store.track_create(values=VALUES)
+    store.track_entry(track_id=track["id"])
+    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5, what="a lease")
+    session = cache.session
+    real_take = cache._take
+
+    def failing(items):
+        raise redis.exceptions.TimeoutError("Timeout writing to socket")
+
+    cache._take = failing
+    try:
+        cache.catch_up(10**9)  # what a read that finds itself behind does
+    finally:
+        cache._take = real_take
+    assert not cache.leased()
+    store.track_update(track_id=track["id"], values={"notes": "new"})
+    entry, _, source = store.track_entry(track_id=track["id"])
+    assert (entry.version, source) == (2, "miss")
+    wait_until(lambda: cache.session not in (None, session) and cache.healthy, timeout=10, what="subscribed again")

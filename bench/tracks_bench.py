@@ -141,24 +141,21 @@ def list_all_seconds(url: str, total: int) -> float:
     return time.perf_counter() - started
 
 
-class BackgroundReader:
-    """GETs random tracks, one at a time with a short pause, while a write benchmark runs."""
+class _Background:
+    """A client thread beside a benchmark: `with X(...) as x:` runs `x.work(http)` until the
+    block ends."""
 
-    def __init__(self, url: str, ids: list[str], auth: str, *, enabled: bool = True, pause: float = 0.004):
-        self.url, self.ids, self.auth, self.enabled, self.pause = url, ids, auth, enabled, pause
+    def __init__(self, url: str, ids: list[str], auth: str, *, enabled: bool = True):
+        self.url, self.ids, self.auth, self.enabled = url, ids, auth, enabled
         self.stop = threading.Event()
-        self.count = 0
-        self.rate = 0.0
+
+    def work(self, http: requests.Session) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
-        rng = random.Random(3)
         with requests.Session() as http:
             http.headers["Authorization"] = self.auth
-            while not self.stop.is_set():
-                answer = http.get(f"{self.url}/api/tracks/{rng.choice(self.ids)}/", timeout=10)
-                assert answer.status_code == 200, answer.status_code
-                self.count += 1
-                time.sleep(self.pause)
+            self.work(http)
 
     def __enter__(self):
         if self.enabled:
@@ -171,41 +168,53 @@ class BackgroundReader:
         if self.enabled:
             self.stop.set()
             self.thread.join(timeout=15)
-            self.rate = self.count / (time.perf_counter() - self.started)
+            self.seconds = time.perf_counter() - self.started
 
 
-class PacedWriter:
+class BackgroundReader(_Background):
+    """GETs random tracks, one at a time with a short pause, while a write benchmark runs."""
+
+    def __init__(self, *args, pause: float = 0.004, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pause = pause
+        self.count = 0
+        self.rate = 0.0
+
+    def work(self, http: requests.Session) -> None:
+        rng = random.Random(3)
+        while not self.stop.is_set():
+            answer = http.get(f"{self.url}/api/tracks/{rng.choice(self.ids)}/", timeout=10)
+            assert answer.status_code == 200, answer.status_code
+            self.count += 1
+            time.sleep(self.pause)
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        if self.enabled:
+            self.rate = self.count / self.seconds
+
+
+class PacedWriter(_Background):
     """PATCHes random tracks at a steady pace (a few per second, as editing DJs do) and records
     each write's latency, while a read benchmark runs."""
 
-    def __init__(self, url: str, ids: list[str], auth: str, *, per_second: float = 20):
-        self.url, self.ids, self.auth, self.period = url, ids, auth, 1 / per_second
-        self.stop = threading.Event()
+    def __init__(self, *args, per_second: float = 20, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.period = 1 / per_second
         self.latencies_ms: list[float] = []
 
-    def _run(self) -> None:
+    def work(self, http: requests.Session) -> None:
         rng = random.Random(5)
-        with requests.Session() as http:
-            http.headers["Authorization"] = self.auth
-            n = 0
-            while not self.stop.is_set():
-                n += 1
-                started = time.perf_counter()
-                answer = http.patch(f"{self.url}/api/tracks/{rng.choice(self.ids)}/", json={"notes": f"paced {n}"},
-                                    timeout=10)
-                assert answer.status_code == 200, answer.status_code
-                took = time.perf_counter() - started
-                self.latencies_ms.append(took * 1000)
-                time.sleep(max(0.0, self.period - took))
-
-    def __enter__(self):
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=15)
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            started = time.perf_counter()
+            answer = http.patch(f"{self.url}/api/tracks/{rng.choice(self.ids)}/", json={"notes": f"paced {n}"},
+                                timeout=10)
+            assert answer.status_code == 200, answer.status_code
+            took = time.perf_counter() - started
+            self.latencies_ms.append(took * 1000)
+            time.sleep(max(0.0, self.period - took))
 
 
 def measure_writes_under_reads(args, database, plain: dict, plain_ids: list[str], auth: str,

@@ -236,16 +236,14 @@ class TrackCache:
         try:
             while not self.stopping.is_set():
                 self.wakeups += 1
-                if self.broken:
-                    raise ConnectionError("subscription closed (seen by a read)")
                 if self.wanted or self.lease_until or behind_since is not None:
-                    if subscription.wait(0.002 if behind_since is not None else 0.1):
-                        with self.drain_lock:
-                            self._drain(subscription)
+                    arrived = subscription.wait(0.002 if behind_since is not None else 0.1)
                 else:
                     self.wake.wait(PASSIVE_WAIT)
-                    if self.broken:
-                        raise ConnectionError("subscription closed (seen by a read)")
+                    arrived = True
+                if self.broken:
+                    raise ConnectionError("subscription closed (seen by a read)")
+                if arrived:
                     with self.drain_lock:
                         self._drain(subscription)
                 if self.stopping.is_set():
@@ -462,9 +460,10 @@ class TrackCache:
         the invalidations waiting in the socket first if this process is behind it)."""
         if not (self.healthy and epoch is not None and epoch == self.epoch):
             return False
-        if self.seen_gen < int(gen or 0):
-            self.catch_up(int(gen))
-        return self.healthy and self.seen_gen >= int(gen or 0)
+        current = int(gen or 0)
+        if self.seen_gen < current:
+            self.catch_up(current)
+        return self.healthy and self.seen_gen >= current
 
     def get(self, track_id: str) -> Entry | None:
         with self.lock:

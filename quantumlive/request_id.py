@@ -33,7 +33,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.headers.get(HEADER)
+        given = request.META.get("HTTP_X_REQUEST_ID")  # not request.headers: built on first use
         request_id = given if well_formed(given) else uuid.uuid4().hex
         request.request_id = request_id
         _current.set(request_id)

@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "quantumlive.middleware.RedisUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tracks.middleware.TrackReadMiddleware",  # token reads of a track answered here (its docstring)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -35,10 +35,12 @@ def test_while_redis_is_down_the_api_answers_503_fast_and_recovers(api, anon, pr
     assert created.status_code == 201
     track_url = f"/api/tracks/{created.json()['id']}/"
     assert anon.get(track_url).status_code == 200  # now possibly cached in this process
+    assert api.get(track_url).status_code == 200  # the token is verified: the hot read
 
     private_redis.stop()
     calls = [
         lambda: anon.get(track_url),
+        lambda: api.get(track_url),
         lambda: anon.get("/api/tracks/"),
         lambda: anon.get("/api/youtube/"),
         lambda: api.post("/api/tracks/", {"title": "c", "artist": "d"}, format="json"),

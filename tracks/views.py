@@ -225,20 +225,31 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
 _drf_detail = TrackDetailView.as_view()
 
 
+def hot_track_read(request, track_id: str) -> HttpResponse | None:
+    """The answer to a GET of a track by a client with a token this process verified lately,
+    without DRF's dispatch (reads are open to anyone, so the store's read, from memory under
+    the cache's lease, is all there is to do); None when DRF must answer: anonymous clients
+    (throttled), unknown tokens, ids that are not UUIDs, missing tracks. Used by the view and
+    by TrackReadMiddleware (tracks/middleware.py), which answers it early."""
+    if known_token_user(request) is None:
+        return None
+    try:
+        canonical = str(uuid.UUID(track_id))
+    except ValueError:
+        return None
+    found = store.track_entry(track_id=canonical)
+    return _track_response(request, *found) if found is not None else None
+
+
 @csrf_exempt
 def track_detail(request, track_id: str):
-    """GET a track: the hot path. A client with a token this process verified lately is
-    answered here, without DRF's dispatch: reads are open to anyone, so its only job is the
-    store's read (from memory under the cache's lease). Everything else (other methods, anonymous clients, which are
-    throttled, unknown tokens, errors) goes through the DRF view."""
-    if request.method == "GET" and known_token_user(request) is not None:
-        try:
-            canonical = str(uuid.UUID(track_id))
-        except ValueError:
-            canonical = None
-        found = store.track_entry(track_id=canonical) if canonical else None
-        if found is not None:
-            return _track_response(request, *found)
+    """A track: GETs that TrackReadMiddleware did not answer (with cookies) take the hot path
+    here; everything else (other methods, errors, what the hot path cannot answer) goes
+    through the DRF view."""
+    if request.method == "GET":
+        response = hot_track_read(request, track_id)
+        if response is not None:
+            return response
     return _drf_detail(request, track_id=track_id)
 
 

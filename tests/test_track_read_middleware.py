@@ -3,6 +3,8 @@ cookies, is answered before the middleware only the admin and session clients ne
 CSRF, authentication, messages), with the same answer and headers as the full path. A probe
 listed last in MIDDLEWARE shows which requests went the whole way."""
 
+import re
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -81,26 +83,76 @@ def test_what_the_early_answer_cannot_give_goes_the_whole_way(api, anon, probe):
     assert [path for _, path in probe] == [path for _, _, path in cases]
 
 
+def early_and_full(api, url, **extra):
+    """The same GET answered early and (with a cookie) the whole way."""
+    early = api.get(url, **extra)
+    api.cookies["theme"] = "dark"  # any cookie sends the read the whole way
+    try:
+        full = api.get(url, **extra)
+    finally:
+        del api.cookies["theme"]
+    return early, full
+
+
+def same_headers(early, full):
+    ignored = {"X-Request-ID", "X-Track-Cache"}
+    return ({k: v for k, v in early.headers.items() if k not in ignored}
+            == {k: v for k, v in full.headers.items() if k not in ignored})
+
+
 def test_the_early_answer_has_the_headers_of_the_full_path(api, probe):
     track = create(api)
     url = f"/api/tracks/{track['id']}/"
-    early = read_twice(api, url)
-    api.cookies["theme"] = "dark"  # any cookie sends the read the whole way
-    full = api.get(url)
-    assert probe == [("GET", url)]
-    assert early.content == full.content
-    ignored = {"X-Request-ID", "X-Track-Cache"}
-    assert {k: v for k, v in early.headers.items() if k not in ignored} == \
-           {k: v for k, v in full.headers.items() if k not in ignored}
-    assert early["X-Frame-Options"] == "DENY"
+    api.get(url)
+    SEEN.clear()
+    early, full = early_and_full(api, url)
+    assert probe == [("GET", url)]  # only the one with a cookie
+    assert early.status_code == full.status_code == 200 and early.content == full.content
+    assert same_headers(early, full) and early["X-Frame-Options"] == "DENY"
+    early, full = early_and_full(api, url, HTTP_IF_NONE_MATCH='"1"')
+    assert early.status_code == full.status_code == 304 and same_headers(early, full)
 
 
-def test_the_early_answer_still_checks_the_host(api, probe):
+def test_an_error_in_the_early_answer_is_the_500_of_the_full_path(api, probe, monkeypatch):
+    track = create(api)
+    url = f"/api/tracks/{track['id']}/"
+    api.get(url)
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug in the hot path")
+
+    monkeypatch.setattr("tracks.store.track_entry", broken)
+    api.raise_request_exception = False
+    early, full = early_and_full(api, url)
+    assert early.status_code == full.status_code == 500
+    assert same_headers(early, full) and early["X-Frame-Options"] == "DENY"
+
+
+def test_a_missing_track_is_looked_up_no_more_often_than_by_the_view_alone(api, monkeypatch):
+    from tracks import store
+
+    track = create(api)
+    api.get(f"/api/tracks/{track['id']}/")  # the token is verified
+    calls = []
+    lookup = store.track_entry
+
+    def counted(**kwargs):
+        calls.append(kwargs)
+        return lookup(**kwargs)
+
+    monkeypatch.setattr("tracks.store.track_entry", counted)
+    assert api.get("/api/tracks/00000000-0000-4000-8000-000000000000/").status_code == 404
+    assert len(calls) == 2  # the hot path once, DRF's view once (as without the middleware)
+
+
+def test_the_early_answer_still_checks_the_host_and_the_user_agent(api, probe):
     track = create(api)
     url = f"/api/tracks/{track['id']}/"
     read_twice(api, url)
-    response = api.get(url, HTTP_HOST="evil.example")
-    assert response.status_code == 400
+    assert api.get(url, HTTP_HOST="evil.example").status_code == 400
+    with override_settings(DISALLOWED_USER_AGENTS=[re.compile("BadBot")]):
+        assert api.get(url, HTTP_USER_AGENT="BadBot/1.0").status_code == 403
+    assert probe == []
 
 
 def test_under_a_script_prefix_the_route_is_matched_without_it(api, token, probe):
@@ -114,10 +166,20 @@ def test_under_a_script_prefix_the_route_is_matched_without_it(api, token, probe
     client = APIClient()  # a handler of its own: its first request is under the prefix
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     SEEN.clear()
-    set_script_prefix("/quantum/")  # what WSGIHandler does for SCRIPT_NAME (the test client does not)
+    set_script_prefix("/dj set/")  # what WSGIHandler does for SCRIPT_NAME (the test client does not)
     try:
-        response = client.get(url, SCRIPT_NAME="/quantum")
+        response = client.get(url, SCRIPT_NAME="/dj set")
     finally:
         clear_script_prefix()
     assert response.status_code == 200 and response.json()["id"] == track["id"]
     assert probe == []
+
+
+def test_a_www_redirect_answered_early_is_the_full_paths(api, probe):
+    track = create(api)
+    url = f"/api/tracks/{track['id']}/"
+    api.get(url)
+    with override_settings(PREPEND_WWW=True, ALLOWED_HOSTS=["dj.example", "www.dj.example"]):
+        early, full = early_and_full(api, url, HTTP_HOST="dj.example")
+    assert early.status_code == full.status_code == 301
+    assert early["Location"] == "http://www.dj.example" + url and same_headers(early, full)

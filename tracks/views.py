@@ -225,6 +225,10 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
 _drf_detail = TrackDetailView.as_view()
 
 
+# Set on a request by TrackReadMiddleware once it has tried the hot path for it.
+HOT_READ_TRIED = "ql_hot_read_tried"
+
+
 def hot_track_read(request, track_id: str) -> HttpResponse | None:
     """The answer to a GET of a track by a client with a token this process verified lately,
     without DRF's dispatch (reads are open to anyone, so the store's read, from memory under
@@ -243,10 +247,10 @@ def hot_track_read(request, track_id: str) -> HttpResponse | None:
 
 @csrf_exempt
 def track_detail(request, track_id: str):
-    """A track: GETs that TrackReadMiddleware did not answer (with cookies) take the hot path
-    here; everything else (other methods, errors, what the hot path cannot answer) goes
-    through the DRF view."""
-    if request.method == "GET":
+    """A track: GETs that TrackReadMiddleware has not tried (those with cookies) take the hot
+    path here; everything else (other methods, what the hot path cannot answer) goes through
+    the DRF view."""
+    if request.method == "GET" and not getattr(request, HOT_READ_TRIED, False):
         response = hot_track_read(request, track_id)
         if response is not None:
             return response

@@ -11,6 +11,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -94,21 +95,49 @@ def seed(count: int, analysed: int) -> tuple[list[str], list[str]]:
     return plain_ids, analysed_ids
 
 
-def wrk(url: str, script: str, env: dict, seconds: int, connections: int = 8) -> float:
+def run_wrk(url: str, script: str, env: dict, seconds: int, connections: int = 8) -> tuple[int, float, float]:
+    """wrk's request count and rate, and the CPU seconds wrk itself used."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
                              capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 30)
     finally:
         os.unlink(handle.name)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     found = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    count = re.search(r"(\d+) requests in", out.stdout)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
-    if not found:
+    if not found or not count:
         raise RuntimeError(out.stdout + out.stderr)
     if errors:
         print(f"  note: {errors.group(1)} non-2xx answers for {url}", file=sys.stderr)
-    return float(found.group(1))
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return int(count.group(1)), float(found.group(1)), used
+
+
+def wrk(url: str, script: str, env: dict, seconds: int, connections: int = 8) -> float:
+    return run_wrk(url, script, env, seconds, connections)[1]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (from /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_read(server, script: str, env: dict, seconds: int, redis_pid: int) -> tuple[float, float]:
+    """wrk's rate, and the CPU per request (µs) of everything serving it: the instance's
+    workers, Redis and wrk. CPU time moves less with a busy neighbour than a rate does."""
+    pids = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
+                                               text=True).stdout.split()] + [redis_pid]
+    before = cpu_seconds(pids)
+    count, rate, wrk_cpu = run_wrk(server.url, script, env, seconds)
+    return rate, (cpu_seconds(pids) - before + wrk_cpu) / count * 1e6
 
 
 def ids_file(ids: list[str]) -> str:
@@ -321,6 +350,8 @@ def main() -> None:
         checked = Gunicorn(workers=args.workers, database=database, QL_TRACK_LEASE="0")
         uncached = Gunicorn(workers=args.workers, database=database, QL_TRACK_CACHE="0")
         results: dict[str, list[float]] = {}
+        cpu_us: dict[str, list[float]] = {}
+        redis_pid = redis.info("server")["process_id"]  # the Redis on this machine
         plain = {"IDS_FILE": plain_file, "AUTH": auth}
         analysed = {"IDS_FILE": analysed_file, "AUTH": auth}
         with cached, checked, uncached:
@@ -343,8 +374,9 @@ def main() -> None:
                 ]:
                     if script is None:
                         script, env = HEALTHZ_LUA, plain
-                    rate = wrk(server.url, script, env, args.seconds)
+                    rate, cpu = measure_read(server, script, env, args.seconds, redis_pid)
                     results.setdefault(name, []).append(rate)
+                    cpu_us.setdefault(name, []).append(cpu)
             rss_after = worker_rss_mb(cached.process.pid)
             list_cached = median([list_all_seconds(cached.url, args.tracks) for _ in range(3)])
             list_uncached = median([list_all_seconds(uncached.url, args.tracks) for _ in range(3)])
@@ -353,8 +385,8 @@ def main() -> None:
         with Gunicorn(workers=args.workers, database=database) as server:
             wrk(server.url, GET_LUA, plain, 2)
             results["POST"] = [wrk(server.url, POST_LUA, {"AUTH": auth}, args.seconds)]
-        report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached,
-               reader_rates, latencies)
+        report(args, results, cpu_us, mem_plain, mem_analysed, rss_before, rss_after, list_cached,
+               list_uncached, reader_rates, latencies)
     finally:
         for name in files:
             os.unlink(name)
@@ -362,30 +394,27 @@ def main() -> None:
         delete_own_keys()
 
 
-def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_cached, list_uncached,
-           reader_rates, latencies):
+def report(args, results, cpu_us, mem_plain, mem_analysed, rss_before, rss_after, list_cached,
+           list_uncached, reader_rates, latencies):
     med = {name: median(values) for name, values in results.items()}
+    cpu = {name: median(values) for name, values in cpu_us.items()}
     health = median(results["healthz"] + results["healthz (again)"])
-    rows = [
-        ("GET /healthz (the floor)", med["healthz"], 1.0),
-        ("GET track, plain, cache", med["GET plain, cache"], med["GET plain, cache"] / health),
-        ("GET track, plain, cache without leases (QL_TRACK_LEASE=0: one round trip)",
-         med["GET plain, cache, no lease"], med["GET plain, cache, no lease"] / health),
-        ("GET track, plain, no cache", med["GET plain, no cache"], med["GET plain, no cache"] / health),
-        ("GET track, analysed, cache", med["GET analysed, cache"], med["GET analysed, cache"] / health),
-        ("GET track, analysed, cache without leases (one round trip)", med["GET analysed, cache, no lease"],
-         med["GET analysed, cache, no lease"] / health),
-        ("GET track, analysed, no cache", med["GET analysed, no cache"], med["GET analysed, no cache"] / health),
-        ("GET track, plain, cache, anonymous (DRF view, throttle off)", med["GET plain, cache, anonymous"],
-         med["GET plain, cache, anonymous"] / health),
-        ("PATCH, cache", med["PATCH, cache"], med["PATCH, cache"] / health),
-        ("PATCH, no cache", med["PATCH, no cache"], med["PATCH, no cache"] / health),
-        ("PATCH, cache, with a reader beside", med["PATCH, cache, with reader"],
-         med["PATCH, cache, with reader"] / health),
-        ("PATCH, no cache, with a reader beside", med["PATCH, no cache, with reader"],
-         med["PATCH, no cache, with reader"] / health),
-        ("POST", med["POST"], med["POST"] / health),
+    labels = [
+        ("GET /healthz (the floor)", "healthz"),
+        ("GET track, plain, cache", "GET plain, cache"),
+        ("GET track, plain, cache without leases (QL_TRACK_LEASE=0: one round trip)", "GET plain, cache, no lease"),
+        ("GET track, plain, no cache", "GET plain, no cache"),
+        ("GET track, analysed, cache", "GET analysed, cache"),
+        ("GET track, analysed, cache without leases (one round trip)", "GET analysed, cache, no lease"),
+        ("GET track, analysed, no cache", "GET analysed, no cache"),
+        ("GET track, plain, cache, anonymous (DRF view, throttle off)", "GET plain, cache, anonymous"),
+        ("PATCH, cache", "PATCH, cache"),
+        ("PATCH, no cache", "PATCH, no cache"),
+        ("PATCH, cache, with a reader beside", "PATCH, cache, with reader"),
+        ("PATCH, no cache, with a reader beside", "PATCH, no cache, with reader"),
+        ("POST", "POST"),
     ]
+    rows = [(label, key, med[key], 1.0 if key == "healthz" else med[key] / health) for label, key in labels]
     lines = [
         "## Tracks benchmark",
         "",
@@ -395,21 +424,28 @@ def report(args, results, mem_plain, mem_analysed, rss_before, rss_after, list_c
         f"{args.tracks} tracks in Redis ({args.analysed} analysed: 8 cues x 2,048-point waveforms), "
         f"gunicorn with {args.workers} sync workers per instance, wrk -t2 -c8 on the same machine, "
         "random track ids (/healthz through the same wrk Lua script); medians of the rounds, measured interleaved. Reads carry a token (the hot path: "
-        "a verified token skips DRF's dispatch) unless said; writes always do. Reads: three instances up side "
+        "a verified token without cookies is answered by tracks/middleware.py, before the session, CSRF, auth and "
+        "messages middleware and DRF's dispatch) unless said; writes always do. Reads: three instances up side "
         "by side (cache with leases, the default; cache without leases; no cache). Writes: one instance at a "
         "time, each started fresh per round, alone and with a reader beside it (one Python client, GET after GET); "
         "writes outnumber reads there, so the caches hold no read leases. Where reads outnumber writes they "
         "do, and every write waits for them: measured as PATCH latency under a wrk read load.",
         "",
-        "| request | req/s | × /healthz |",
-        "| --- | ---: | ---: |",
-        *[f"| {name} | {rate:,.0f} | {ratio:.2f} |" for name, rate, ratio in rows],
+        "CPU per request: the instance's workers, Redis and wrk together, from /proc and wrk's rusage "
+        "(reads only; Redis's figure includes anything else it served meanwhile).",
+        "",
+        "| request | req/s | × /healthz | CPU µs / request |",
+        "| --- | ---: | ---: | ---: |",
+        *[f"| {name} | {rate:,.0f} | {ratio:.2f} | {cpu[key]:,.0f} |" if key in cpu
+          else f"| {name} | {rate:,.0f} | {ratio:.2f} | |" for name, key, rate, ratio in rows],
         "",
         "| ratio | measured | target |",
         "| --- | ---: | ---: |",
         f"| cached GET plain / healthz | {med['GET plain, cache'] / health:.2f} | ≥ 0.75 (issue 3), ≥ 0.6 (issue 2) |",
         f"| cached GET plain / uncached | {med['GET plain, cache'] / med['GET plain, no cache']:.2f} | |",
         f"| cached GET analysed / uncached | {med['GET analysed, cache'] / med['GET analysed, no cache']:.2f} | ≥ 1.5 |",
+        f"| … the same by CPU per request (uncached / cached) | "
+        f"{cpu['GET analysed, no cache'] / cpu['GET analysed, cache']:.2f} | |",
         f"| PATCH no cache / PATCH cache (slowdown of writes by the cache) | "
         f"{med['PATCH, no cache'] / med['PATCH, cache']:.2f} | ≤ 1.2 |",
         f"| … with a reader beside | "

@@ -518,3 +518,18 @@ def test_a_read_whose_catch_up_fails_ends_the_lease_at_once():
     entry, _, source = store.track_entry(track_id=track["id"])
     assert (entry.version, source) == (2, "miss")
     wait_until(lambda: cache.session not in (None, session) and cache.healthy, timeout=10, what="subscribed again")
+
+
+def test_a_reset_cache_writes_nothing_after_it_returns():
+    """reset_process_cache() waits for the subscriber to end: a subscriber still starting
+    (connecting, then setting the epoch) wrote `{prefix}:epoch` after the test's cleanup had
+    deleted its keys, and the key outlived the test run."""
+    from tracks.cache import reset_process_cache
+
+    for _ in range(5):
+        cache = process_cache()
+        reset_process_cache()  # at once: the subscriber may still be connecting
+        assert not cache.thread.is_alive()
+        get_redis().delete(keys.epoch())
+        time.sleep(0.05)
+        assert get_redis().exists(keys.epoch()) == 0

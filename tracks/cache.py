@@ -525,6 +525,9 @@ CATCH_UP_WAIT = 0.001
 DECIDE_EARLY = 64
 # What part of a lease its holder uses: covers its clock running slower than Redis's.
 LEASE_MARGIN = 0.9
+# How long reset_process_cache waits for the subscriber to end (it is told to at once; a
+# connection attempt in progress is what takes longest).
+STOP_WAIT = 2.0
 
 
 # The lease holder's clock: CLOCK_BOOTTIME where there is one (Linux; it keeps counting while
@@ -579,10 +582,13 @@ def process_cache() -> TrackCache | None:
 
 
 def reset_process_cache() -> None:
-    """Stops this process's subscriber and forgets the cache (tests that switch Redis)."""
+    """Stops this process's subscriber, waits (bounded) for it to end, so that it writes
+    nothing to Redis afterwards, and forgets the cache (a worker's exit, tests)."""
     global _cache
     with _cache_lock:
         if _cache is not None and _cache.pid == os.getpid():
             _cache.stop()
+            if _cache.thread is not None and _cache.thread is not threading.current_thread():
+                _cache.thread.join(timeout=STOP_WAIT)
             _cache._reset()
         _cache = None

@@ -133,8 +133,7 @@ def cpu_seconds(pids: list[int]) -> float:
 def measure_read(server, script: str, env: dict, seconds: int, redis_pid: int) -> tuple[float, float]:
     """wrk's rate, and the CPU per request (µs) of everything serving it: the instance's
     workers, Redis and wrk. CPU time moves less with a busy neighbour than a rate does."""
-    pids = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
-                                               text=True).stdout.split()] + [redis_pid]
+    pids = worker_pids(server.process.pid) + [redis_pid]
     before = cpu_seconds(pids)
     count, rate, wrk_cpu = run_wrk(server.url, script, env, seconds)
     return rate, (cpu_seconds(pids) - before + wrk_cpu) / count * 1e6
@@ -147,10 +146,15 @@ def ids_file(ids: list[str]) -> str:
     return handle.name
 
 
+def worker_pids(master_pid: int) -> list[int]:
+    """The gunicorn master's worker processes."""
+    out = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
 def worker_rss_mb(master_pid: int) -> list[float]:
-    children = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout.split()
     sizes = []
-    for pid in children:
+    for pid in worker_pids(master_pid):
         status = Path(f"/proc/{pid}/status").read_text()
         sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
     return sorted(sizes)

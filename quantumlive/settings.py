@@ -162,6 +162,11 @@ YOUTUBE_API_KEY = envstr("YOUTUBE_API_KEY", "")
 # (percent); iTunes calls shared by every worker: (calls, seconds), or None for "off".
 QL_YOUTUBE_DAILY_UNITS = envint("QL_YOUTUBE_DAILY_UNITS", 10_000, minimum=1)
 QL_YOUTUBE_USER_SHARE = envpercent("QL_YOUTUBE_USER_SHARE", 20.0)
+if QL_YOUTUBE_DAILY_UNITS * QL_YOUTUBE_USER_SHARE / 100 < 100:  # one search.list call
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("QL_YOUTUBE_USER_SHARE of QL_YOUTUBE_DAILY_UNITS must allow at least "
+                               "one YouTube search (100 units)")
 QL_ITUNES_RATE = envrate("QL_ITUNES_RATE", "20/min")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = QL_MAX_BODY_MB * 2**20

@@ -60,7 +60,8 @@ def test_the_defaults(settings):
 
 
 @pytest.mark.parametrize("name, raw", [("QL_ITUNES_RATE", "20/fortnight"), ("QL_YOUTUBE_USER_SHARE", "150"),
-                                       ("QL_YOUTUBE_DAILY_UNITS", "0")])
+                                       ("QL_YOUTUBE_DAILY_UNITS", "0"),
+                                       ("QL_YOUTUBE_DAILY_UNITS", "499")])  # 20 % of it: not one search
 def test_the_app_refuses_to_start_with_a_bad_value(name, raw):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QL_")}
     env.update({"DJANGO_SETTINGS_MODULE": "quantumlive.settings", name: raw})

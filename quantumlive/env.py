@@ -1,6 +1,7 @@
 """Strict readers of environment variables: a bad value stops start-up with a clear message."""
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -54,3 +55,42 @@ def envfloat(name: str, default: float, *, minimum: float | None = None) -> floa
 
 def envlist(name: str, default: str) -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+            "h": 3600, "hour": 3600, "d": 86_400, "day": 86_400}
+
+
+def envrate(name: str, default: str) -> tuple[int, int] | None:
+    """A call rate `<calls>/<period>` (period: s/sec/second, m/min/minute, h/hour, d/day,
+    plural allowed) as (calls, seconds), or None for `off`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        raw = default
+    value = raw.strip().lower()
+    if value == "off":
+        return None
+    calls, slash, period = value.partition("/")
+    calls, period = calls.strip(), period.strip()
+    if period.endswith("s") and period[:-1] in _PERIODS and len(period) > 2:
+        period = period[:-1]
+    if not slash or not _DIGITS.fullmatch(calls) or period not in _PERIODS or int(calls) < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be <calls>/<second|minute|hour|day> with calls >= 1 (e.g. 20/min), or off")
+    return int(calls), _PERIODS[period]
+
+
+def envpercent(name: str, default: float) -> float:
+    """A percentage above 0 and at most 100, written `20`, `20%` or `12.5 %`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    number = raw.strip().removesuffix("%").strip()
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 100:  # NaN fails this too
+        raise ImproperlyConfigured(f"{name} must be a percentage above 0 and at most 100 (e.g. 20%)")
+    return value

@@ -25,7 +25,8 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
 | `{p}:search:off:<service>` | string | the service is `unavailable` until this expires; the value is the reason |
 | `{p}:search:fails:<service>` | string (int) | the service's consecutive failures (circuit breaker) |
-| `{p}:search:rate:<service>` | sorted set | calls sent in the last minute (shared rate limit: iTunes) |
+| `{p}:search:rate:<service>` | sorted set | calls sent in the rate's window (shared rate limit: iTunes, `QL_ITUNES_RATE`) |
+| `{p}:search:units:<service>:<day>:<user id>` | string (int) | quota units a user's calls spent on that Pacific day (YouTube; expires an hour after the day ends) |
 """
 
 from quantumlive.redis_conn import key
@@ -130,3 +131,7 @@ def search_failures(service: str) -> str:
 
 def search_rate(service: str) -> str:
     return key("search", "rate", service)
+
+
+def search_user_units(service: str, day: str, user_id: str) -> str:
+    return key("search", "units", service, day, str(user_id))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from quantumlive.env import envbool, envfloat, envint, envlist, envstr
+from quantumlive.env import envbool, envfloat, envint, envlist, envpercent, envrate, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -157,6 +157,17 @@ SOUNDCLOUD_API_URL = envstr("SOUNDCLOUD_API_URL", "https://api-v2.soundcloud.com
 SOUNDCLOUD_CLIENT_ID = envstr("SOUNDCLOUD_CLIENT_ID", "")
 YOUTUBE_API_URL = envstr("YOUTUBE_API_URL", "https://www.googleapis.com/youtube/v3")
 YOUTUBE_API_KEY = envstr("YOUTUBE_API_KEY", "")
+# --- Search quotas (issue 12, workstream "quotas") -------------------------------------------
+# The day's YouTube units (Google's default quota), and the most of them one user may spend
+# (percent); iTunes calls shared by every worker: (calls, seconds), or None for "off".
+QL_YOUTUBE_DAILY_UNITS = envint("QL_YOUTUBE_DAILY_UNITS", 10_000, minimum=1)
+QL_YOUTUBE_USER_SHARE = envpercent("QL_YOUTUBE_USER_SHARE", 20.0)
+if QL_YOUTUBE_DAILY_UNITS * QL_YOUTUBE_USER_SHARE / 100 < 100:  # one search.list call
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("QL_YOUTUBE_USER_SHARE of QL_YOUTUBE_DAILY_UNITS must allow at least "
+                               "one YouTube search (100 units)")
+QL_ITUNES_RATE = envrate("QL_ITUNES_RATE", "20/min")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = QL_MAX_BODY_MB * 2**20
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20

@@ -24,9 +24,10 @@ from search.query import normalize_query, query_hash
 log = logging.getLogger(__name__)
 
 
-def fanout_search(*, query: str, services: list[str], limit: int) -> dict[str, dict]:
+def fanout_search(*, query: str, services: list[str], limit: int, user_id=None) -> dict[str, dict]:
     """{service: {status, cached, elapsed_ms, [error], results}} for each of `services`, in
-    their order. Items keep their internal `isrc` (see search/service.py)."""
+    their order. Items keep their internal `isrc` (see search/service.py). Quota units of
+    calls sent upstream are charged to `user_id` (None: to nobody)."""
     started = time.monotonic()
     deadline_at = started + settings.QL_SEARCH_DEADLINE
     normalized = normalize_query(query)
@@ -54,7 +55,7 @@ def fanout_search(*, query: str, services: list[str], limit: int) -> dict[str, d
     if pending:
         futures = {
             pool.submit(_timed, provider=provider, query=normalized, query_hash=qhash,
-                        limit=limit, deadline_at=deadline_at): provider.name
+                        limit=limit, deadline_at=deadline_at, user_id=user_id): provider.name
             for provider in pending
         }
         done, _ = wait(futures, timeout=max(0.0, deadline_at - time.monotonic()))

@@ -42,6 +42,11 @@ end
 return 1
 """
 
+_RELEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
 
 def flight_key(*, service: str, limit: int, query_hash: str) -> str:
     return keys.search_flight(service, limit, query_hash)
@@ -69,3 +74,10 @@ def flight_finish(*, cache_key: str, flight_key: str, token: str, items_json: st
         kind, payload = "fail", json.dumps(failure, separators=(",", ":"))
     script = get_redis().register_script(_FINISH)
     script(keys=[cache_key, flight_key], args=[token, kind, payload, cache_ttl, done_ttl_ms])
+
+
+def flight_release(*, flight_key: str, token: str) -> None:
+    """The leader gives the flight up without an answer (it may not call: its user's share
+    is spent): waiters take the lead themselves, as when a lease ends, but at once."""
+    script = get_redis().register_script(_RELEASE)
+    script(keys=[flight_key], args=[token])

@@ -1,6 +1,7 @@
 """One service's answer to one query, as a pool thread finds it: the shared cache, the
-switch-off state, single flight, the rate limit, and — for the leader only — the upstream
-call, whose outcome feeds the breaker. Redis errors propagate (the view answers 503)."""
+switch-off state, single flight, the rate limit, the user's share of the quota and — for the
+leader only — the upstream call, whose outcome feeds the breaker (a query the service
+refuses, 400/404, is not counted). Redis errors propagate (the view answers 503)."""
 
 import json
 import logging
@@ -15,8 +16,9 @@ from search.breaker import (
     breaker_record_failure, breaker_record_success, off_key, service_switch_off,
 )
 from search.cache import cache_key, decode_items, encode_items
-from search.flight import flight_finish, flight_join, flight_key
-from search.providers.base import Provider, ProviderError, ProviderUnavailable
+from search.flight import flight_finish, flight_join, flight_key, flight_release
+from search.providers.base import Provider, ProviderError, ProviderQueryError, ProviderUnavailable
+from search.quota import USER_QUOTA_EXCEEDED, user_units_take
 from search.ratelimit import rate_take
 
 log = logging.getLogger(__name__)
@@ -30,10 +32,15 @@ def outcome(status: str, *, results: list | None = None, cached: bool = False,
     return {"status": status, "cached": cached, "results": results or [], "error": error}
 
 
+class _UserShareSpent(Exception):
+    """The leader's user has not enough of its share of the quota left for the call."""
+
+
 def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: int,
-                    deadline_at: float) -> dict:
+                    deadline_at: float, user_id=None) -> dict:
     """The outcome for `provider` (status, cached, results, error), waiting on another
-    caller's flight at most until `deadline_at` (time.monotonic())."""
+    caller's flight at most until `deadline_at` (time.monotonic()). A call sent upstream is
+    charged to `user_id` (None: to nobody), a cached answer or another's flight is free."""
     where = dict(service=provider.name, limit=limit, query_hash=query_hash)
     names = {"cache_key": cache_key(**where), "flight_key": flight_key(**where),
              "off_key": off_key(provider.name)}
@@ -55,7 +62,7 @@ def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: i
             failure = json.loads(value)
             return outcome(failure["status"], error=failure["error"])
         if kind == "lead":
-            return _lead(provider, query=query, limit=limit, token=token,
+            return _lead(provider, query=query, limit=limit, token=token, user_id=user_id,
                          cache_key=names["cache_key"], flight_key=names["flight_key"])
         seen = value
         remaining = deadline_at - time.monotonic()
@@ -65,12 +72,16 @@ def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: i
     return outcome("timeout", error="timed out")
 
 
-def _lead(provider: Provider, *, query: str, limit: int, token: str, cache_key: str,
+def _lead(provider: Provider, *, query: str, limit: int, token: str, user_id, cache_key: str,
           flight_key: str) -> dict:
     try:
-        result = _call(provider, query=query, limit=limit)
+        result = _call(provider, query=query, limit=limit, user_id=user_id)
     except REDIS_DOWN_ERRORS:
         raise
+    except _UserShareSpent:
+        # Not an answer to hand to this flight's waiters (other users): they lead instead.
+        flight_release(flight_key=flight_key, token=token)
+        return outcome("unavailable", error=USER_QUOTA_EXCEEDED)
     except Exception as exc:  # a bug must still end the flight, for the waiters
         log.error("search %s: unexpected %s", provider.name, type(exc).__name__)
         result = outcome("error", error="internal error")
@@ -84,18 +95,25 @@ def _lead(provider: Provider, *, query: str, limit: int, token: str, cache_key: 
     return result
 
 
-def _call(provider: Provider, *, query: str, limit: int) -> dict:
-    """The upstream call (within the rate limit), its outcome recorded by the breaker."""
-    if provider.rate_limit is not None:
-        calls, seconds = provider.rate_limit
+def _call(provider: Provider, *, query: str, limit: int, user_id) -> dict:
+    """The upstream call (within the rate limit and the user's share), its outcome recorded
+    by the breaker. Raises _UserShareSpent when the user may not spend the call's units."""
+    rate = provider.rate_limit
+    if rate is not None:
+        calls, seconds = rate
         if not rate_take(service=provider.name, calls=calls, seconds=seconds):
             return outcome("unavailable", error="rate limited")
+    if not _charge(provider, user_id=user_id):
+        raise _UserShareSpent()
     try:
         items = provider.search(pool.session(), query=query, limit=limit)
     except ProviderUnavailable as exc:
         log.warning("search %s unavailable for %ss: %s", provider.name, exc.cooldown, exc.message)
         service_switch_off(service=provider.name, reason=exc.message, seconds=exc.cooldown)
         return outcome("unavailable", error=exc.message)
+    except ProviderQueryError as exc:
+        log.info("search %s refused the query: %s", provider.name, exc.message)
+        return outcome(exc.status, error=exc.message)
     except ProviderError as exc:
         log.warning("search %s failed: %s", provider.name, exc.message)
         if breaker_record_failure(service=provider.name):
@@ -103,3 +121,14 @@ def _call(provider: Provider, *, query: str, limit: int) -> dict:
         return outcome(exc.status, error=exc.message)
     breaker_record_success(service=provider.name)
     return outcome("ok", results=items)
+
+
+def _charge(provider: Provider, *, user_id) -> bool:
+    """Spends the call's units from the user's share of the day (search/quota.py); False,
+    spending nothing, when not enough is left. Calls of no user or of a provider without
+    units cost nothing."""
+    cap = provider.user_units_cap()
+    if user_id is None or not provider.units_per_call or cap is None:
+        return True
+    return user_units_take(service=provider.name, user_id=user_id, units=provider.units_per_call,
+                           cap=cap)

@@ -23,17 +23,19 @@ class SearchView(APIView):
             data["services"] = ",".join(request.query_params.getlist("services"))
         params = SearchParamsSerializer(data=data)
         params.is_valid(raise_exception=True)
-        return Response(_run(params.validated_data, query_field="q"))
+        return Response(_run(params.validated_data, query_field="q", user_id=request.user.pk))
 
     @extend_schema(request=SearchBodySerializer, responses=SearchAnswerSerializer,
                    operation_id="search_post", examples=[docs.BODY, docs.ANSWER])
     def post(self, request):
         body = SearchBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(_run(body.validated_data, query_field="query"))
+        return Response(_run(body.validated_data, query_field="query", user_id=request.user.pk))
 
 
-def _run(values: dict, *, query_field: str) -> dict:
+def _run(values: dict, *, query_field: str, user_id) -> dict:
+    """The answer; quota units are charged to the authenticated user (AuthenticatedOnly:
+    anonymous clients never get here)."""
     return search_run(query=values[query_field],
                       services=values.get("services") or list(SERVICE_NAMES),
-                      limit=values["limit"])
+                      limit=values["limit"], user_id=user_id)

@@ -27,6 +27,8 @@ TIMEOUT_MARGIN = 0.05
 MIN_TIMEOUT = 0.05
 DEFAULT_COOLDOWN = 60
 MAX_COOLDOWN = 86_400
+# Answers to a bad query rather than of a failing service (401/403 are credentials).
+QUERY_ERROR_STATUSES = (400, 404)
 
 
 class ProviderError(Exception):
@@ -37,6 +39,11 @@ class ProviderError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class ProviderQueryError(ProviderError):
+    """The service refused this query (HTTP 400 or 404): this request's `error`, not a sign
+    that the service is failing, so the breaker does not count it."""
 
 
 class ProviderTimeout(ProviderError):
@@ -65,10 +72,16 @@ class Provider:
     timeout: float | None = None
     # (calls, seconds) shared by every worker through Redis, or None.
     rate_limit: tuple[int, int] | None = None
+    # Quota units one call spends, charged to the user whose request sends it (0: none).
+    units_per_call: int = 0
 
     # --- what each service defines ------------------------------------------------------
     def configured(self) -> bool:
         return True
+
+    def user_units_cap(self) -> int | None:
+        """The most units one user may spend in a day (search/quota.py), or None: no cap."""
+        return None
 
     def endpoint(self) -> str:
         raise NotImplementedError
@@ -84,6 +97,8 @@ class Provider:
         """The exception for a non-200 answer (`body`: decoded JSON or None)."""
         if status == 429:
             return ProviderUnavailable("rate limited", retry_after(headers))
+        if status in QUERY_ERROR_STATUSES:
+            return ProviderQueryError(f"HTTP {status}")
         return ProviderError(f"HTTP {status}")
 
     # --- the call -----------------------------------------------------------------------

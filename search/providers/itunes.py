@@ -1,7 +1,9 @@
 """iTunes Search API: `{ITUNES_API_URL}/search?term=&media=music&entity=song&limit=`.
 
-No credentials. Apple allows about 20 calls a minute; the limit is shared by every worker
-and instance through Redis (search/ratelimit.py). Apple answers 403 when it is exceeded.
+No credentials. Apple allows about 20 calls a minute from one address; the limit,
+QL_ITUNES_RATE (`off`: none, for deployments whose calls leave from several addresses), is
+shared by every worker and instance through Redis (search/ratelimit.py). Apple answers 403
+when it is exceeded.
 """
 
 from django.conf import settings
@@ -14,7 +16,10 @@ from search.providers.base import (
 
 class ITunes(Provider):
     name = "itunes"
-    rate_limit = (20, 60)
+
+    @property
+    def rate_limit(self) -> tuple[int, int] | None:
+        return settings.QL_ITUNES_RATE
 
     def endpoint(self) -> str:
         return settings.ITUNES_API_URL.rstrip("/") + "/search"

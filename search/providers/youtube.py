@@ -2,35 +2,26 @@
 &q=&maxResults=&key=`.
 
 Titles and channel names arrive HTML-escaped; search gives no duration (null). A search
-costs 100 of the 10,000 daily quota units: `403 quotaExceeded`/`dailyLimitExceeded` switch
-the service off until the quota resets, at midnight Pacific time.
+costs 100 of the daily quota units (QL_YOUTUBE_DAILY_UNITS, Google's default 10,000):
+`403 quotaExceeded`/`dailyLimitExceeded` switch the service off until the quota resets, at
+midnight Pacific time. One user spends at most QL_YOUTUBE_USER_SHARE of them (search/quota.py).
 """
 
 import html
-import math
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
 from search.providers.base import (
     DEFAULT_COOLDOWN, Provider, ProviderError, ProviderUnavailable, make_item,
 )
+from search.quota import seconds_until_quota_reset, user_share_units
 
 QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded"}
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 KEY_REASONS = {"keyInvalid", "API_KEY_INVALID"}
 WATCH_URL = "https://www.youtube.com/watch?v="
 TOPIC_SUFFIX = " - Topic"
-
-
-def seconds_until_quota_reset(now: datetime | None = None) -> int:
-    """Seconds from `now` (aware; default: now) to the next midnight in America/Los_Angeles."""
-    pacific = ZoneInfo("America/Los_Angeles")
-    now = now or datetime.now(timezone.utc)
-    local = now.astimezone(pacific)
-    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=pacific)
-    return max(1, math.ceil((midnight - now).total_seconds()))
+SEARCH_UNITS = 100  # what one search.list call costs
 
 
 def error_reasons(body) -> set[str]:
@@ -56,9 +47,13 @@ def channel_artist(channel) -> str | None:
 
 class YouTube(Provider):
     name = "youtube"
+    units_per_call = SEARCH_UNITS
 
     def configured(self) -> bool:
         return bool(settings.YOUTUBE_API_KEY)
+
+    def user_units_cap(self) -> int:
+        return user_share_units()
 
     def endpoint(self) -> str:
         return settings.YOUTUBE_API_URL.rstrip("/") + "/search"

@@ -1,7 +1,11 @@
 """Search through a real gunicorn with 4 workers and the fake services: one upstream call per
 service for 20 concurrent identical queries (single flight across processes), the deadline
-with a service that never answers, and the breaker shared by every worker."""
+with a service that never answers, and the breaker shared by every worker; then, through a
+second instance configured from its environment, the quotas (a user's YouTube share, the
+iTunes rate) held in Redis for every worker and process."""
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,7 +13,7 @@ import pytest
 import requests
 
 from tests.search.fakes import Fakes
-from tests.system.servers import Gunicorn
+from tests.system.servers import ROOT, Gunicorn, base_env
 
 DEADLINE = 1.5
 
@@ -81,3 +85,76 @@ def test_the_breaker_is_shared_by_every_worker(server, database, fakes):
     assert first == ["error"] * 5
     assert after == ["unavailable"] * 8
     assert fakes.soundcloud.calls == 5
+
+
+# --- quotas ----------------------------------------------------------------------------------
+QUOTA_ENV = {"QL_YOUTUBE_DAILY_UNITS": "1000", "QL_YOUTUBE_USER_SHARE": "20%", "QL_ITUNES_RATE": "2/min"}
+
+
+@pytest.fixture(scope="module")
+def quota_server(database, upstream):
+    with Gunicorn(workers=2, database=database, QL_SEARCH_DEADLINE=DEADLINE, **QUOTA_ENV,
+                  **upstream.settings()) as running:
+        yield running
+
+
+def user_and_token(database, username) -> tuple[int, str]:
+    """(id, token key) of a user of the instances' database, made if absent."""
+    script = (
+        "from django.contrib.auth import get_user_model;"
+        "from rest_framework.authtoken.models import Token;"
+        f"u,_=get_user_model().objects.get_or_create(username={username!r});"
+        "t,_=Token.objects.get_or_create(user=u);print(u.pk, t.key)"
+    )
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT,
+                         env=base_env(DATABASE_URL=database.url), check=True, timeout=60,
+                         capture_output=True, text=True)
+    user_id, token = out.stdout.strip().splitlines()[-1].split()
+    return int(user_id), token
+
+
+def statuses(response):
+    services = response.json()["services"]
+    return {name: (entry["status"], entry.get("error")) for name, entry in services.items()}
+
+
+def quota_search(server, token, query):
+    return requests.get(server.url + "/api/search/", params={"q": query, "limit": 3, "services": "itunes,youtube"},
+                        headers={"Authorization": f"Token {token}"}, timeout=10)
+
+
+def test_quotas_from_the_environment_are_shared_by_every_worker_and_process(quota_server, database, fakes,
+                                                                           settings):
+    from search.fanout import fanout_search
+    from search.quota import user_units_spent
+
+    a_id, a_token = user_and_token(database, "dj")
+    b_id, b_token = user_and_token(database, "dj-b")
+    seen_a = [statuses(quota_search(quota_server, a_token, f"a{n}")) for n in range(3)]
+    seen_b = statuses(quota_search(quota_server, b_token, "b0"))
+    assert [seen["youtube"] for seen in seen_a] == [("ok", None)] * 2 + [("unavailable", "user quota exceeded")]
+    assert seen_b["youtube"] == ("ok", None)
+    assert [seen["itunes"] for seen in seen_a + [seen_b]] == [("ok", None)] * 2 + [("unavailable", "rate limited")] * 2
+    assert fakes.calls() == {"itunes": 2, "soundcloud": 0, "youtube": 3}
+    # What the workers counted is in Redis: this process (not one of theirs) sees and obeys it.
+    for name, value in fakes.settings().items():
+        setattr(settings, name, value)
+    settings.QL_YOUTUBE_DAILY_UNITS, settings.QL_YOUTUBE_USER_SHARE = 1000, 20.0
+    assert (user_units_spent(service="youtube", user_id=a_id), user_units_spent(service="youtube", user_id=b_id)) == (
+        200, 100)
+    here = fanout_search(query="a9", services=["youtube"], limit=3, user_id=a_id)["youtube"]
+    assert (here["status"], here["error"]) == ("unavailable", "user quota exceeded")
+    assert fakes.youtube.calls == 3
+
+
+def test_query_errors_do_not_switch_a_service_off_for_everyone(quota_server, database, fakes):
+    fakes.soundcloud.answer(status=400, body={"code": 400})
+    seen = [statuses(requests.get(quota_server.url + "/api/search/", params={"q": f"bad{n}", "services": "soundcloud"},
+                                  headers={"Authorization": f"Token {database.token}"}, timeout=10))
+            for n in range(6)]
+    assert seen == [{"soundcloud": ("error", "HTTP 400")}] * 6
+    fakes.soundcloud.answer()
+    good = statuses(requests.get(quota_server.url + "/api/search/", params={"q": "good", "services": "soundcloud"},
+                                 headers={"Authorization": f"Token {database.token}"}, timeout=10))
+    assert good == {"soundcloud": ("ok", None)}
+    assert fakes.soundcloud.calls == 7

@@ -3,7 +3,13 @@ answers are built as plain dicts by search/service.py)."""
 
 from rest_framework import serializers
 
-from quantumlive.fields import BoundedListField, JSONIntegerField, StrictIntegerField, StrictSerializer, StringField
+from quantumlive.fields import (
+    BoundedListField,
+    JSONIntegerField,
+    StrictIntegerField,
+    StrictSerializer,
+    StringField,
+)
 from search.providers import SERVICE_NAMES
 
 DEFAULT_LIMIT = 10

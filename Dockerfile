@@ -21,8 +21,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
 COPY . .
 
 # Static files (admin, Swagger UI) collected and compressed at build time; whitenoise serves them.
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-runtime-key DJANGO_ALLOWED_HOSTS=localhost \
-    python manage.py collectstatic --noinput -v 0
+# A random throw-away key: production settings refuse a short or placeholder one.
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    DJANGO_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v 0
 
 # librosa's numba kernels compiled once at build time into NUMBA_CACHE_DIR (a cold compile
 # takes a minute or two; a worker that finds them cached warms up in seconds).

@@ -5,13 +5,20 @@ A canonical key is ``"<tonic> major"`` or ``"<tonic> minor"`` with the tonic one
 ``#``/``♯``/``b``/``♭`` (also doubled), every enharmonic spelling (``Db``, ``A#``, ``Cb``,
 ``E#``, ``B#``, ``Fb``...) and the short forms ``Am``, ``Amin``, ``A min``, ``A`` (major),
 ``Amaj``, ``A maj``, ``A minor``, ``F♯m``. No Django in here.
+
+Cost is bounded whatever the input: text longer than :data:`MAX_KEY_TEXT` is refused before
+anything reads it, and the pattern runs in linear time (anchored, possessive repeats over
+character sets that do not overlap, so nothing is ever tried twice).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["TONICS", "canonical_key", "camelot", "key_from_index"]
+__all__ = ["MAX_KEY_TEXT", "TONICS", "canonical_key", "camelot", "key_from_index"]
+
+#: The longest text read as a key (the longest spelling, "C## minor" with spaces, is far less).
+MAX_KEY_TEXT = 32
 
 #: The 12 canonical tonics, index = semitones above C.
 TONICS: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -21,9 +28,13 @@ _ACCIDENTAL = {"#": 1, "♯": 1, "b": -1, "♭": -1, "x": 2, "𝄪": 2, "𝄫": 
 # Mode words, matched case-insensitively ("AM" is read like "Am": A minor).
 _MODES = {"": "major", "maj": "major", "major": "major", "m": "minor", "min": "minor", "minor": "minor"}
 
-# letter, accidentals (the "b" of "Bb" is read as an accidental because it follows the
-# letter), optional space/underscore/dash, mode word.
-_KEY_RE = re.compile(r"^\s*([A-Ga-g])([#♯b♭x𝄪𝄫]*)[\s_-]*([A-Za-z]*)\s*$")
+# Applied with fullmatch to the stripped text: letter, accidentals (the "b" of "Bb" is read as
+# an accidental because it follows the letter), optional space/underscore/dash, mode word.
+# Every repeat is possessive (`*+`: never gives back what it took). No mode word starts with
+# an accidental ("b", "x"), so giving one back could never make a key: the old pattern, which
+# tried every split of "Abbb...b!" between accidentals and mode word, and of "A   ...!"
+# between separator and trailing space, took quadratic time (8,000 characters: ~1 s).
+_KEY_RE = re.compile(r"([A-Ga-g])([#♯b♭x𝄪𝄫]*+)[\s_-]*+([A-Za-z]*+)")
 
 # Camelot numbers by tonic semitone: major keys are "B", minor keys "A".
 _CAMELOT_MAJOR = {0: 8, 7: 9, 2: 10, 9: 11, 4: 12, 11: 1, 6: 2, 1: 3, 8: 4, 3: 5, 10: 6, 5: 7}
@@ -37,7 +48,9 @@ def key_from_index(*, tonic: int, minor: bool) -> str:
 def _parse(text: object) -> tuple[int, str]:
     if not isinstance(text, str):
         raise ValueError(f"a key must be a string, not {type(text).__name__}")
-    m = _KEY_RE.match(text)
+    if len(text) > MAX_KEY_TEXT:
+        raise ValueError(f"a key has at most {MAX_KEY_TEXT} characters, e.g. 'A minor', 'F# major', 'Am'")
+    m = _KEY_RE.fullmatch(text.strip())
     if not m:
         raise ValueError(
             f"{text!r} is not a key: expected '<tonic> major' or '<tonic> minor' "

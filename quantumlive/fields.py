@@ -1,8 +1,17 @@
-"""Serializer building blocks shared by the apps: strict bodies and finite numbers."""
+"""Serializer building blocks shared by the apps: strict bodies and finite numbers.
+
+API.md, "Bad input, bounded": JSON types are strict (the `JSON*` fields and `StringField`
+take only their own JSON type: DRF would read 5 as "5", "1" as 1, 1 as true) and every string
+is length-checked before anything parses or matches it (`StringField`, `URLStringField`: DRF
+checks max_length last, after `to_internal_value` and whatever a subclass parses there).
+Query parameters are text: they use `StringField` and the lenient number fields
+(`StrictIntegerField`, `FiniteFloatField`, whose text DRF caps at 1,000 characters).
+"""
 
 import math
 
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 
 class StrictSerializer(serializers.Serializer):
@@ -42,6 +51,56 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class _StrictTextMixin:
+    """Only a string (a number, boolean, list or object is 400: "Not a valid string."), refused
+    if longer than max_length before anything else reads it (the length counts what was sent,
+    surrounding spaces included)."""
+
+    def run_validation(self, data=empty):
+        if data is not empty and data is not None:
+            if not isinstance(data, str):
+                self.fail("invalid")
+            if self.max_length is not None and len(data) > self.max_length:
+                self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
+
+
+class StringField(_StrictTextMixin, serializers.CharField):
+    """A CharField for JSON bodies and query parameters: strings only, length first."""
+
+
+class URLStringField(_StrictTextMixin, serializers.URLField):
+    """A URLField that takes only a string, its length checked before the URL pattern runs."""
+
+
+class JSONIntegerField(StrictIntegerField):
+    """An integer in a JSON body: a JSON number without a fraction (1 or 1.0); "1", 1.5 and
+    true are 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONNumberField(FiniteFloatField):
+    """A finite number in a JSON body: a JSON number only ("120" and true are 400)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONBooleanField(serializers.BooleanField):
+    """true or false in a JSON body (DRF also reads 1, 0, "true", "yes", "on"...)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
 
 
 class NumberListField(serializers.Field):

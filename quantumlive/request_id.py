@@ -12,13 +12,14 @@ from django.core.signals import request_finished
 HEADER = "X-Request-ID"
 # Ids we pass through: what nginx ($request_id: 32 hex), UUIDs and common tracing ids look
 # like; nothing that could break a header or a log line.
-_WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAX_LENGTH = 128
+_WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{1,%d}" % MAX_LENGTH)
 
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def well_formed(value: str | None) -> bool:
-    return value is not None and _WELL_FORMED.fullmatch(value) is not None
+    return value is not None and len(value) <= MAX_LENGTH and _WELL_FORMED.fullmatch(value) is not None
 
 
 def current_request_id() -> str | None:

@@ -17,6 +17,22 @@ if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+# --- inputs (issue 12): no placeholder secret in production ----------------------------------
+# A key copied from .env.example ("replace-me-..."), one saying to change it, or one too short
+# to be random is refused at start (the message never repeats the key).
+QL_MIN_SECRET_KEY_LENGTH = 50
+_PLACEHOLDER_WORDS = ("replace-me", "change")
+if not DEBUG and (
+    len(SECRET_KEY) < QL_MIN_SECRET_KEY_LENGTH
+    or any(word in SECRET_KEY.lower() for word in _PLACEHOLDER_WORDS)
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY looks like a placeholder: with DJANGO_DEBUG=0 it must be at least "
+        f"{QL_MIN_SECRET_KEY_LENGTH} characters and contain neither 'replace-me' nor 'change' "
+        "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver" if DEBUG else "")
 
 INSTALLED_APPS = [

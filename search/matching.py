@@ -5,6 +5,11 @@ Normalizing drops accents, case, punctuation, "feat." parts, bracketed video/aud
 ("(Official Video)", "[Lyric Video]") and YouTube's " - Topic" channel suffix. An item titled
 "Artist - Title" (common on YouTube and SoundCloud uploads by labels and channels) is also
 tried as that artist and title.
+
+Titles and artists come from the providers, so their cost is bounded like client input's: only
+their first MAX_MATCH_TEXT characters are read, and every pattern runs in linear time (no
+repeat that can restart at each position of a long run, or that shares characters with the
+next one).
 """
 
 import functools
@@ -14,15 +19,21 @@ import unicodedata
 DURATION_TOLERANCE_SECONDS = 5.0
 # Whose title, artist and duration a match shows, first found first.
 PREFERENCE = ("itunes", "soundcloud", "youtube")
+# Characters of a title or artist read for matching (the rest is not compared).
+MAX_MATCH_TEXT = 512
 
-_FEAT_BRACKETED = re.compile(r"[(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s[^)\]]*[)\]]", re.I)
-_FEAT_TRAILING = re.compile(r"\s(?:feat\.?|ft\.?|featuring)\s.*$", re.I)
-_NOISE = re.compile(
-    r"[(\[][^)\]]*\b(?:official|video|audio|lyrics?|visuali[sz]er|hd|hq|4k|mv)\b[^)\]]*[)\]]",
-    re.I,
-)
-_TOPIC = re.compile(r"\s+-\s+topic\s*$", re.I)
-_DASH = re.compile(r"\s+[-–—]\s+")
+# A bracketed part: its content holds no bracket, so each match attempt stops at the next
+# bracket of any kind and the attempts never rescan the same characters.
+_BRACKETED = re.compile(r"[(\[]([^()\[\]]*+)[)\]]")
+_FEAT_WORD = re.compile(r"\s*+(?:feat\.?|ft\.?|featuring|with)\s", re.I)
+_NOISE_WORD = re.compile(r"\b(?:official|video|audio|lyrics?|visuali[sz]er|hd|hq|4k|mv)\b", re.I)
+# " feat. X" to the end: the text is cut at the first one (a pattern running on to the end
+# with `.*$` failed at a newline and restarted at every later " feat.": quadratic).
+_FEAT_TRAILING = re.compile(r"\s(?:feat\.?|ft\.?|featuring)\s", re.I)
+# A run of spaces is tried from its first character only ((?<!\s)): a match starting inside
+# the run would also start at its beginning, and restarting at every space was quadratic.
+_TOPIC = re.compile(r"(?<!\s)\s+-\s+topic\s*+\Z", re.I)
+_DASH = re.compile(r"(?<!\s)\s+[-–—]\s+")
 _APOSTROPHES = re.compile(r"['’`]")
 
 
@@ -37,21 +48,38 @@ def plain(value: str) -> str:
     return " ".join(word for word in value.split() if word != "and")
 
 
+def _drop_bracketed(text: str, *, noise: bool) -> str:
+    """Bracketed "feat." parts away, and with `noise` bracketed parts naming video/audio noise."""
+
+    def replace(found: re.Match) -> str:
+        content = found.group(1)
+        if _FEAT_WORD.match(content) or (noise and _NOISE_WORD.search(content)):
+            return " "
+        return found.group(0)
+
+    return _BRACKETED.sub(replace, text)
+
+
+def _drop_trailing_feat(text: str) -> str:
+    found = _FEAT_TRAILING.search(text)
+    return text[:found.start()] if found else text
+
+
 def normalize_artist(artist: str) -> str:
     artist = _TOPIC.sub("", artist)
-    artist = _FEAT_BRACKETED.sub(" ", artist)
-    return plain(_FEAT_TRAILING.sub("", artist))
+    artist = _drop_bracketed(artist, noise=False)
+    return plain(_drop_trailing_feat(artist))
 
 
 def normalize_title(title: str) -> str:
-    title = _FEAT_BRACKETED.sub(" ", title)
-    title = _NOISE.sub(" ", title)
-    return plain(_FEAT_TRAILING.sub("", title))
+    title = _drop_bracketed(title, noise=True)
+    return plain(_drop_trailing_feat(title))
 
 
 def recording_keys(item: dict) -> frozenset[tuple[str, str]]:
-    """The (artist, title) pairs an item may be known by."""
-    return _keys(item.get("title") or "", item.get("artist") or "")
+    """The (artist, title) pairs an item may be known by (from their first MAX_MATCH_TEXT
+    characters)."""
+    return _keys((item.get("title") or "")[:MAX_MATCH_TEXT], (item.get("artist") or "")[:MAX_MATCH_TEXT])
 
 
 @functools.lru_cache(maxsize=8192)  # the same items come back with every cached answer

@@ -3,12 +3,20 @@ answers are built as plain dicts by search/service.py)."""
 
 from rest_framework import serializers
 
-from quantumlive.fields import StrictIntegerField, StrictSerializer
+from quantumlive.fields import (
+    BoundedListField,
+    JSONIntegerField,
+    StrictIntegerField,
+    StrictSerializer,
+    StringField,
+)
 from search.providers import SERVICE_NAMES
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
 MAX_QUERY = 200
+MAX_SERVICES = 16  # names in one request (repeats included)
+MAX_SERVICE_NAME = 32
 
 
 def clean_services(names: list[str]) -> list[str]:
@@ -24,16 +32,19 @@ def clean_services(names: list[str]) -> list[str]:
 class SearchParamsSerializer(serializers.Serializer):
     """`GET /api/search/?q=&services=a,b&limit=` (unknown parameters are ignored)."""
 
-    q = serializers.CharField(min_length=1, max_length=MAX_QUERY,
-                              help_text="What to search for (1-200 characters).")
-    services = serializers.CharField(
-        required=False, help_text="Comma-separated services (default: all): " + ", ".join(SERVICE_NAMES),
+    q = StringField(min_length=1, max_length=MAX_QUERY,
+                    help_text="What to search for (1-200 characters).")
+    services = StringField(
+        required=False, max_length=MAX_SERVICES * (MAX_SERVICE_NAME + 1),
+        help_text="Comma-separated services (default: all): " + ", ".join(SERVICE_NAMES),
     )
     limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT,
                                help_text="Results per service (1-50).")
 
     def validate_services(self, value: str) -> list[str]:
         names = [part.strip() for part in value.split(",")]
+        if len(names) > MAX_SERVICES:
+            raise serializers.ValidationError(f"Ensure there are no more than {MAX_SERVICES} services.")
         if not all(names):
             raise serializers.ValidationError("Empty service name.")
         return clean_services(names)
@@ -42,10 +53,10 @@ class SearchParamsSerializer(serializers.Serializer):
 class SearchBodySerializer(StrictSerializer):
     """`POST /api/search/` `{"query", "services", "limit"}`."""
 
-    query = serializers.CharField(min_length=1, max_length=MAX_QUERY)
-    services = serializers.ListField(child=serializers.CharField(), allow_empty=False,
-                                     max_length=16, required=False)
-    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    query = StringField(min_length=1, max_length=MAX_QUERY)
+    services = BoundedListField(child=StringField(max_length=MAX_SERVICE_NAME), allow_empty=False,
+                                max_length=MAX_SERVICES, required=False)
+    limit = JSONIntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
 
     def validate_services(self, value: list[str]) -> list[str]:
         return clean_services(value)

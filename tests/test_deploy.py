@@ -75,6 +75,39 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.parametrize("key", [
+    "replace-me-with-50-random-characters",  # .env.example's
+    "replace-me-" + "x" * 60,
+    "please-CHANGE-this-" + "x" * 60,
+    secrets.token_urlsafe(30)[:49],  # random, but shorter than 50
+])
+def test_production_refuses_to_start_with_a_placeholder_secret_key(key):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django;django.setup()"], cwd=ROOT, capture_output=True,
+        text=True, timeout=120, env=production_env(DJANGO_SECRET_KEY=key),
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY looks like a placeholder" in result.stderr
+    assert "at least 50 characters" in result.stderr and key not in result.stderr
+
+
+def test_a_placeholder_secret_key_is_accepted_in_debug_mode():
+    """Development (DJANGO_DEBUG=1) keeps its fixed key and takes any other."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import django;django.setup();from django.conf import settings as s;"
+         "print(len(s.SECRET_KEY))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=production_env(DJANGO_DEBUG="1", DJANGO_SECRET_KEY="change-me"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["9"]
+
+
+def test_the_docker_build_does_not_use_a_fixed_secret_key():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "DJANGO_SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_urlsafe(50))')\"" in text
+
+
 def test_production_has_no_debug_and_no_default_hosts():
     script = (
         "from django.conf import settings as s;import json;"

@@ -20,6 +20,31 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+# Longer text in a number input is passed on as text: the API's answer ("A valid number is
+# required.") is the form's message, and nothing long is parsed.
+_MAX_NUMBER_TEXT = 64
+
+
+def _number(text: str):
+    """What a client would send for a number typed in a text input: the number, or the text
+    itself when it is none (the API refuses a string where JSON wants a number)."""
+    if len(text) <= _MAX_NUMBER_TEXT:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _integer(text: str):
+    if len(text) <= _MAX_NUMBER_TEXT:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    return text
+
+
 def initial_from_track(track: dict) -> dict[str, str]:
     """The form's text for each writable field of a stored track."""
     genres = track["genres"]
@@ -48,7 +73,9 @@ def _api_value(name: str, text: str):
     text = text.replace("\r\n", "\n")  # browsers submit textarea lines with CRLF
     if name in ("title", "artist"):
         return text
-    if name in ("bpm", "duration", "key"):
+    if name in ("bpm", "duration"):
+        return _number(text.strip()) if text.strip() else None
+    if name == "key":
         return text.strip() or None
     if name == "notes":
         return text or None
@@ -171,7 +198,7 @@ class TrackAddForm(TrackForm):
         inputs = self._inputs(WRITABLE)
         position = (cleaned.get("position") or "").strip()
         if position:
-            inputs["position"] = position
+            inputs["position"] = _integer(position)
         if self.errors:
             return cleaned
         body = TrackCreateSerializer(data=inputs)
@@ -190,7 +217,7 @@ class MoveForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        body = MoveSerializer(data={"position": (cleaned.get("position") or "").strip()})
+        body = MoveSerializer(data={"position": _integer((cleaned.get("position") or "").strip())})
         if body.is_valid():
             self.position = body.validated_data["position"]
         else:

@@ -5,22 +5,31 @@ import re
 
 from rest_framework import serializers
 
-from analysis.keys import camelot, canonical_key
+from analysis.keys import MAX_KEY_TEXT, camelot, canonical_key
 from quantumlive.fields import (
     BoundedListField,
     FiniteFloatField,
+    JSONBooleanField,
+    JSONIntegerField,
+    JSONNumberField,
     NumberListField,
     StrictIntegerField,
     StrictSerializer,
+    StringField,
+    URLStringField,
 )
 
 SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
-_SERVICE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+MAX_SERVICE_NAME = 32
+MAX_SOURCES = 16
+_SERVICE_NAME = re.compile(r"[a-z0-9_-]{1,%d}" % MAX_SERVICE_NAME)
 
 
-class KeyField(serializers.CharField):
+class KeyField(StringField):
+    """A key in any spelling canonical_key reads; its length is checked before it is parsed."""
+
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("max_length", MAX_KEY_TEXT)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -32,9 +41,9 @@ class KeyField(serializers.CharField):
 
 
 class CueSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=64, required=False, allow_blank=False)
-    start = FiniteFloatField(min_value=0)
-    end = FiniteFloatField(min_value=0)
+    name = StringField(max_length=64, required=False, allow_blank=False)
+    start = JSONNumberField(min_value=0)
+    end = JSONNumberField(min_value=0)
     waveform = NumberListField(max_length=16384, required=False)
 
     def validate(self, attrs):
@@ -49,7 +58,7 @@ class CueSerializer(StrictSerializer):
 
 class GenresField(BoundedListField):
     def __init__(self, **kwargs):
-        super().__init__(child=serializers.CharField(min_length=1, max_length=64), max_length=32, **kwargs)
+        super().__init__(child=StringField(min_length=1, max_length=64), max_length=32, **kwargs)
 
     def to_internal_value(self, data):
         genres, seen = [], set()
@@ -62,38 +71,51 @@ class GenresField(BoundedListField):
 
 
 class SourcesField(serializers.DictField):
+    """service name -> http(s) URL. The count and the names are checked before any URL is
+    read; an error names a long service name by its first 32 characters."""
+
     def __init__(self, **kwargs):
         super().__init__(
-            child=serializers.URLField(max_length=2048, allow_blank=False), **kwargs
+            child=URLStringField(max_length=2048, allow_blank=False), **kwargs
         )
 
     def to_internal_value(self, data):
+        if isinstance(data, dict):
+            if len(data) > MAX_SOURCES:
+                raise serializers.ValidationError(f"At most {MAX_SOURCES} sources.")
+            bad_names = {_shown_name(name): ["Service names are 1-32 characters of a-z 0-9 _ -."]
+                         for name in data if not _is_service_name(name)}
+            if bad_names:
+                raise serializers.ValidationError(bad_names)
         sources = super().to_internal_value(data)
-        if len(sources) > 16:
-            raise serializers.ValidationError("At most 16 sources.")
-        errors = {}
-        for name, url in sources.items():
-            if not _SERVICE_NAME.fullmatch(name):
-                errors[name] = ["Service names are 1-32 characters of a-z 0-9 _ -."]
-            elif not url.lower().startswith(("http://", "https://")):
-                errors[name] = ["Only http(s) URLs."]
+        errors = {name: ["Only http(s) URLs."] for name, url in sources.items()
+                  if not url.lower().startswith(("http://", "https://"))}
         if errors:
             raise serializers.ValidationError(errors)
         return sources
 
 
+def _is_service_name(name) -> bool:
+    return isinstance(name, str) and len(name) <= MAX_SERVICE_NAME and _SERVICE_NAME.fullmatch(name) is not None
+
+
+def _shown_name(name) -> str:
+    name = str(name)
+    return name if len(name) <= MAX_SERVICE_NAME else name[:MAX_SERVICE_NAME] + "…"
+
+
 class TrackFieldsSerializer(StrictSerializer):
     """The writable fields of a track (API.md, Tracks). Server-owned fields are ignored."""
 
-    title = serializers.CharField(min_length=1, max_length=300)
-    artist = serializers.CharField(min_length=1, max_length=300)
-    bpm = FiniteFloatField(min_value=1, max_value=400, allow_null=True, required=False)
+    title = StringField(min_length=1, max_length=300)
+    artist = StringField(min_length=1, max_length=300)
+    bpm = JSONNumberField(min_value=1, max_value=400, allow_null=True, required=False)
     key = KeyField(allow_null=True, required=False)
-    duration = FiniteFloatField(min_value=0, max_value=86400, allow_null=True, required=False)
+    duration = JSONNumberField(min_value=0, max_value=86400, allow_null=True, required=False)
     genres = GenresField(required=False)
     sources = SourcesField(required=False)
-    notes = serializers.CharField(max_length=10000, allow_null=True, allow_blank=True,
-                                  required=False, trim_whitespace=False)
+    notes = StringField(max_length=10000, allow_null=True, allow_blank=True,
+                        required=False, trim_whitespace=False)
     cues = BoundedListField(child=CueSerializer(), max_length=512, required=False)
 
     class Meta:
@@ -113,8 +135,8 @@ class TrackFieldsSerializer(StrictSerializer):
 
 
 class TrackCreateSerializer(TrackFieldsSerializer):
-    position = StrictIntegerField(min_value=0, required=False)
-    analysis = serializers.CharField(max_length=64, required=False)
+    position = JSONIntegerField(min_value=0, required=False)
+    analysis = StringField(max_length=64, required=False)
 
     class Meta:
         ignored = tuple(name for name in SERVER_OWNED if name != "position")
@@ -138,21 +160,22 @@ class TrackPatchSerializer(TrackFieldsSerializer):
 
 
 class MoveSerializer(StrictSerializer):
-    position = StrictIntegerField(min_value=0)
+    position = JSONIntegerField(min_value=0)
 
 
 class ApplyAnalysisSerializer(StrictSerializer):
-    analysis = serializers.CharField(max_length=64)
-    overwrite = serializers.BooleanField(default=False)
+    analysis = StringField(max_length=64)
+    overwrite = JSONBooleanField(default=False)
 
 
 class TrackFilterSerializer(serializers.Serializer):
-    """Query parameters of the list (unknown ones are ignored; an empty value is 400)."""
+    """Query parameters of the list (unknown ones are ignored; an empty value is 400). They
+    are text: numbers are read from it (DRF caps that text at 1,000 characters)."""
 
     limit = StrictIntegerField(min_value=1, max_value=500, default=50)
     offset = StrictIntegerField(min_value=0, default=0)
-    q = serializers.CharField(min_length=1, max_length=200, required=False, trim_whitespace=False)
-    genre = serializers.CharField(min_length=1, max_length=64, required=False)
+    q = StringField(min_length=1, max_length=200, required=False, trim_whitespace=False)
+    genre = StringField(min_length=1, max_length=64, required=False)
     bpm_min = FiniteFloatField(required=False)
     bpm_max = FiniteFloatField(required=False)
     key = KeyField(required=False)

@@ -29,10 +29,16 @@ from tracks.serializers import (
 )
 
 _TAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
+# Longer If-Match/If-None-Match headers name no tag (a version is at most 18 digits; a
+# client conditions a write on one version, a read on the few it holds).
+MAX_TAG_HEADER = 1024
 
 
 def _parse_tags(header: str) -> list[int] | None:
-    """Versions named by an If-Match/If-None-Match header, or None if any part is not a tag."""
+    """Versions named by an If-Match/If-None-Match header, or None if any part is not a tag
+    (or the header is longer than MAX_TAG_HEADER: not read at all)."""
+    if len(header) > MAX_TAG_HEADER:
+        return None
     tags = []
     for part in header.split(","):
         found = _TAG.fullmatch(part)

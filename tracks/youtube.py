@@ -12,6 +12,7 @@ from quantumlive import keys
 from quantumlive.redis_conn import get_redis, run_script
 from tracks.store import now_iso
 
+MAX_URL = 2048  # longer text is refused before it is parsed
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _WATCH_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
 _EMBED_HOSTS = _WATCH_HOSTS | {"youtube-nocookie.com", "www.youtube-nocookie.com"}
@@ -58,7 +59,9 @@ return #ids - #kept
 
 def video_id_from(text: str) -> str:
     """The 11-character video id of a YouTube URL in any accepted form, or a bare id.
-    ValueError for anything else."""
+    ValueError for anything else (text over MAX_URL characters unread)."""
+    if len(text) > MAX_URL:
+        raise ValueError(f"Not a YouTube URL: longer than {MAX_URL} characters.")
     text = text.strip()
     if _ID.fullmatch(text):
         return text

@@ -6,13 +6,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from quantumlive.fields import StrictSerializer
+from quantumlive.fields import StrictSerializer, StringField
 from tracks import openapi as docs
 from tracks import youtube
 
 
 class YouTubeAddSerializer(StrictSerializer):
-    url = serializers.CharField(max_length=2048)
+    url = StringField(max_length=youtube.MAX_URL)
 
     def validate_url(self, value):
         try:

@@ -123,3 +123,67 @@ def test_key_from_index_wraps_around():
     assert key_from_index(tonic=9, minor=True) == "A minor"
     assert key_from_index(tonic=-3, minor=True) == "A minor"
     assert key_from_index(tonic=13, minor=False) == "C# major"
+
+
+# --- bounded cost on adversarial text (issue 12, finding 1) ------------------------------------
+def _fastest(function, *args, runs: int = 5) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        function(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        canonical_key(text)
+
+
+# "A" + "b"*n + "!": the accidentals and the mode word could both take the b's (the old
+# pattern tried every split: 8,000 characters took ~1 s). "A" + " "*n + "!": the separator
+# and the trailing space likewise.
+ADVERSARIAL_KEYS = [lambda n: "A" + "b" * n + "!", lambda n: "A" + " " * n + "!",
+                    lambda n: " " * n + "A!", lambda n: "A" + "#" * n + " " * n + "m" * n + "!"]
+
+
+@pytest.mark.parametrize("make", ADVERSARIAL_KEYS)
+def test_a_long_key_is_refused_as_fast_as_a_short_one(make):
+    big = make(200_000)
+    _fastest(_refused, "A!", runs=1)
+    small_seconds = _fastest(_refused, "A!")
+    big_seconds = _fastest(_refused, big)
+    assert big_seconds <= 20 * small_seconds, (big_seconds, small_seconds)
+
+
+def test_a_long_key_error_does_not_repeat_the_text():
+    with pytest.raises(ValueError) as caught:
+        canonical_key("A" + "b" * 200_000 + "!")
+    assert len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize("make", ADVERSARIAL_KEYS)
+def test_the_key_pattern_takes_linear_time(make):
+    """The pattern itself, without the length check in front of it: 20,000 characters cost
+    about what 10 x 2,000 do (quadratic: 10 times more)."""
+    from analysis.keys import _KEY_RE
+
+    def read(text, times):
+        for _ in range(times):
+            _KEY_RE.fullmatch(text)
+
+    small = _fastest(read, make(2_000), 10, runs=3)  # as many characters as the large one
+    large = _fastest(read, make(20_000), 1, runs=3)
+    assert large <= 4 * small, (large, small)
+
+
+@pytest.mark.parametrize("text", ["  A  minor  ", "Bb_minor", "C#-major", "A -", "ebm ", "\tF\u266f m\n"])
+def test_spaced_and_separated_spellings_are_still_keys(text):
+    assert canonical_key(text) in {"A minor", "Bb minor", "C# major", "A major", "Eb minor", "F# minor"}
+
+
+def test_a_key_of_the_longest_accepted_length_is_read():
+    text = "A" + " " * (30 - len("Aminor")) + "minor"
+    assert len(text) <= 32 and canonical_key(text) == "A minor"

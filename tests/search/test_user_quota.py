@@ -70,6 +70,16 @@ def test_the_share_is_of_the_configured_daily_units(settings):
     assert user_share_units() == 1250
 
 
+def test_the_share_is_exact_not_rounded_down_by_floating_point(fakes, settings):
+    """4.6 % of 50,000 is 2,300 units, 23 searches (in floating point 2,299.99…: 22)."""
+    settings.QL_YOUTUBE_DAILY_UNITS = 50_000
+    settings.QL_YOUTUBE_USER_SHARE = 4.6
+    assert user_share_units() == 2300
+    seen = [youtube(f"a{n}", user_id=1) for n in range(24)]
+    assert seen == [("ok", False, None)] * 23 + [EXCEEDED]
+    assert spent(1) == 2300
+
+
 def test_a_cached_answer_costs_nothing_and_is_still_served_past_the_share(fakes, share):
     assert youtube("shared", user_id=2) == ("ok", False, None)
     for n in range(2):

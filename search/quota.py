@@ -61,6 +61,7 @@ def user_units_take(*, service: str, user_id, units: int, cap: int,
                     now: datetime | None = None) -> bool:
     """Counts `units` spent by the user today and answers True, unless that would take the
     day's count past `cap`: then nothing is counted and the answer is False."""
+    now = _now(now)  # one reading: the day named and its expiry must agree across midnight
     script = get_redis().register_script(_TAKE)
     name = keys.search_user_units(service, quota_day(now), str(user_id))
     ttl = seconds_until_quota_reset(now) + SECONDS_KEPT_AFTER_RESET

@@ -192,6 +192,25 @@ def test_a_days_count_expires_after_that_day_ends():
     assert abs(ttl - (seconds_until_quota_reset(PST_LATE) + SECONDS_KEPT_AFTER_RESET)) <= 2
 
 
+def test_a_take_at_midnight_reads_the_clock_once(monkeypatch):
+    """The day named in the key and its expiry come from one reading of the clock: a take
+    across midnight must not name the ending day and keep it for the whole next day."""
+    from search import quota
+
+    readings = iter([PST_LATE + timedelta(seconds=59, microseconds=999_000),   # 23:59:59.999
+                     PST_LATE + timedelta(seconds=60, microseconds=1_000)])     # 00:00:00.001
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return next(readings)
+
+    monkeypatch.setattr(quota, "datetime", Clock)
+    assert user_units_take(service="youtube", user_id=7, units=100, cap=200)
+    ttl = get_redis().ttl(keys.search_user_units("youtube", "2026-01-14", "7"))
+    assert 0 < ttl <= 1 + SECONDS_KEPT_AFTER_RESET
+
+
 def test_yesterdays_spent_share_does_not_hold_today(fakes, share):
     yesterday = quota_day(datetime.now(timezone.utc) - timedelta(days=1))
     get_redis().set(keys.search_user_units("youtube", yesterday, "1"), 200)

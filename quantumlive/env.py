@@ -58,6 +58,7 @@ def envlist(name: str, default: str) -> list[str]:
 
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
+_DECIMAL = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")
 _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
             "h": 3600, "hour": 3600, "d": 86_400, "day": 86_400}
 
@@ -87,10 +88,8 @@ def envpercent(name: str, default: float) -> float:
     if raw is None or raw.strip() == "":
         return default
     number = raw.strip().removesuffix("%").strip()
-    try:
-        value = float(number)
-    except ValueError:
-        value = float("nan")
+    # Plain ASCII decimals only: float() would also read 1e1, 1_0, +20 and non-ASCII digits.
+    value = float(number) if _DECIMAL.fullmatch(number) else float("nan")
     if not 0 < value <= 100:  # NaN fails this too
         raise ImproperlyConfigured(f"{name} must be a percentage above 0 and at most 100 (e.g. 20%)")
     return value

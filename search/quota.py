@@ -9,6 +9,7 @@ shared cache and a single-flight follower cost nothing (search/lookup.py charges
 """
 
 import math
+from fractions import Fraction
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -50,14 +51,17 @@ def seconds_until_quota_reset(now: datetime | None = None) -> int:
 
 
 def user_share_units() -> int:
-    """The most units one user may spend in a day."""
-    return int(settings.QL_YOUTUBE_DAILY_UNITS * settings.QL_YOUTUBE_USER_SHARE / 100)
+    """The most units one user may spend in a day, computed exactly from the percentage as
+    written (4.6 % of 50,000 is 2,300; in floating point 2,299.99…, one search fewer)."""
+    percent = Fraction(str(settings.QL_YOUTUBE_USER_SHARE))
+    return int(settings.QL_YOUTUBE_DAILY_UNITS * percent / 100)
 
 
 def user_units_take(*, service: str, user_id, units: int, cap: int,
                     now: datetime | None = None) -> bool:
     """Counts `units` spent by the user today and answers True, unless that would take the
     day's count past `cap`: then nothing is counted and the answer is False."""
+    now = _now(now)  # one reading: the day named and its expiry must agree across midnight
     script = get_redis().register_script(_TAKE)
     name = keys.search_user_units(service, quota_day(now), str(user_id))
     ttl = seconds_until_quota_reset(now) + SECONDS_KEPT_AFTER_RESET

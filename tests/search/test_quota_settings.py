@@ -47,7 +47,9 @@ def test_a_share_reads_a_percentage(monkeypatch, raw, percent):
     assert envpercent("QL_YOUTUBE_USER_SHARE", 20.0) == percent
 
 
-@pytest.mark.parametrize("raw", ["0", "0%", "101", "-5", "abc", "nan", "inf", "20%%", "%"])
+@pytest.mark.parametrize("raw", ["0", "0%", "101", "-5", "abc", "nan", "inf", "20%%", "%",
+                                 # float() reads these; a percentage is plain ASCII decimal
+                                 "1e1", "1_0", "\uff12\uff10", "+20", "0x14"])
 def test_a_bad_share_is_refused_naming_the_variable(monkeypatch, raw):
     monkeypatch.setenv("QL_YOUTUBE_USER_SHARE", raw)
     with pytest.raises(ImproperlyConfigured, match="QL_YOUTUBE_USER_SHARE"):

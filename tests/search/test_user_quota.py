@@ -70,6 +70,16 @@ def test_the_share_is_of_the_configured_daily_units(settings):
     assert user_share_units() == 1250
 
 
+def test_the_share_is_exact_not_rounded_down_by_floating_point(fakes, settings):
+    """4.6 % of 50,000 is 2,300 units, 23 searches (in floating point 2,299.99…: 22)."""
+    settings.QL_YOUTUBE_DAILY_UNITS = 50_000
+    settings.QL_YOUTUBE_USER_SHARE = 4.6
+    assert user_share_units() == 2300
+    seen = [youtube(f"a{n}", user_id=1) for n in range(24)]
+    assert seen == [("ok", False, None)] * 23 + [EXCEEDED]
+    assert spent(1) == 2300
+
+
 def test_a_cached_answer_costs_nothing_and_is_still_served_past_the_share(fakes, share):
     assert youtube("shared", user_id=2) == ("ok", False, None)
     for n in range(2):
@@ -180,6 +190,25 @@ def test_a_days_count_expires_after_that_day_ends():
     user_units_take(service="youtube", user_id=7, units=100, cap=200, now=PST_LATE)
     ttl = get_redis().ttl(keys.search_user_units("youtube", "2026-01-14", "7"))
     assert abs(ttl - (seconds_until_quota_reset(PST_LATE) + SECONDS_KEPT_AFTER_RESET)) <= 2
+
+
+def test_a_take_at_midnight_reads_the_clock_once(monkeypatch):
+    """The day named in the key and its expiry come from one reading of the clock: a take
+    across midnight must not name the ending day and keep it for the whole next day."""
+    from search import quota
+
+    readings = iter([PST_LATE + timedelta(seconds=59, microseconds=999_000),   # 23:59:59.999
+                     PST_LATE + timedelta(seconds=60, microseconds=1_000)])     # 00:00:00.001
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return next(readings)
+
+    monkeypatch.setattr(quota, "datetime", Clock)
+    assert user_units_take(service="youtube", user_id=7, units=100, cap=200)
+    ttl = get_redis().ttl(keys.search_user_units("youtube", "2026-01-14", "7"))
+    assert 0 < ttl <= 1 + SECONDS_KEPT_AFTER_RESET
 
 
 def test_yesterdays_spent_share_does_not_hold_today(fakes, share):

@@ -214,3 +214,24 @@ def test_an_mp4_holding_another_audio_codec_is_refused(tmp_path, clip):
     write_pyav(path, clip, 44100, codec="libmp3lame", container="mp4")
     with pytest.raises(AudioError, match="mp3 audio in MP4 is not accepted"):
         decode(path)
+
+
+def test_an_alac_m4a_is_decoded(tmp_path):
+    import av
+
+    samples = (tone(seconds=2.0, sr=44100) * 32767).astype(np.int16)
+    path = tmp_path / "lossless.m4a"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("alac", rate=44100)
+        stream.layout, stream.format = "mono", "s16p"
+        for start in range(0, len(samples), 4096):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 4096].copy(), format="s16p", layout="mono")
+            frame.sample_rate, frame.pts = 44100, start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    assert containers.sniff_path(path) is containers.MP4
+    y, rate = decode(path)
+    assert len(y) / rate == pytest.approx(2.0, abs=0.01)
+    assert rms_of_middle(y) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)

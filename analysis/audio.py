@@ -200,12 +200,19 @@ def _audio_stream(media, container):
         what = " (a video-only file)" if media.streams.video else ""
         raise AudioError(f"could not decode audio: the file has no audio stream{what}")
     for stream in streams:
-        codec = stream.codec_context.codec.canonical_name
-        if container.codecs is None or codec in container.codecs:
+        if container.codecs is None or _codec_name(stream) in container.codecs:
             return stream
-    codec = streams[0].codec_context.codec.canonical_name
+    codec = _codec_name(streams[0])
     raise AudioError(f"could not decode audio: {codec} audio in {container.name.upper()} is not accepted "
                      f"(allowed: {', '.join(sorted(container.codecs))})")
+
+
+def _codec_name(stream) -> str:
+    """FFmpeg's canonical name of the stream's codec ("mp3" for the mp3float decoder)."""
+    try:
+        return str(stream.codec_context.codec.canonical_name)
+    except Exception:  # no decoder for it in this FFmpeg
+        return "unknown"
 
 
 def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | None) -> np.ndarray:

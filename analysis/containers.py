@@ -26,6 +26,11 @@ ALLOWED = "WAV, AIFF, FLAC, MP3, Ogg (Vorbis/Opus), MP4/M4A (AAC/ALAC)"
 class NotAudio(AudioError):
     """The bytes are not one of the allowed audio containers (whatever the file's name)."""
 
+    def sentence(self) -> str:
+        """The message as an API error: capitalised, with a full stop."""
+        text = str(self)
+        return text[:1].upper() + text[1:] + "."
+
 
 class Container(NamedTuple):
     """An allowed container: how it is opened, and which codecs it may carry."""

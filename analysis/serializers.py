@@ -180,7 +180,7 @@ class AnalysisSubmitSerializer(StrictSerializer):
         try:
             sniff(uploaded)
         except NotAudio as exc:
-            raise serializers.ValidationError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+            raise serializers.ValidationError(exc.sentence()) from None
         except (OSError, ValueError):
             raise serializers.ValidationError("The upload cannot be read.") from None
         return uploaded

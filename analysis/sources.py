@@ -61,7 +61,7 @@ def resolve_audio_path(relative: str) -> Path:
     try:
         sniff_path(resolved)
     except NotAudio as exc:
-        raise NotAudioFile(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+        raise NotAudioFile(exc.sentence()) from None
     except OSError:
         raise PathRefused("The file cannot be read.") from None
     return resolved

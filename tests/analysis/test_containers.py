@@ -235,3 +235,37 @@ def test_an_alac_m4a_is_decoded(tmp_path):
     y, rate = decode(path)
     assert len(y) / rate == pytest.approx(2.0, abs=0.01)
     assert rms_of_middle(y) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+
+
+@pytest.fixture
+def http_audio(server_files):
+    """A local HTTP server (127.0.0.1) serving the MP3; counts the requests it gets."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    requests = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(server_files)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/secret.mp3", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_playlist_naming_a_url_is_refused_and_nothing_is_fetched(server_files, http_audio):
+    """An HLS playlist naming an http:// URL made FFmpeg fetch it (a request from the server:
+    SSRF). Refused from its bytes; and the second wall alone also keeps FFmpeg from it."""
+    url, requests = http_audio
+    path = server_files / "remote.m3u8"
+    path.write_bytes(hls(url))
+    with pytest.raises(NotAudio, match="HLS"):
+        decode(path)
+    with open(path, "rb") as handle, pytest.raises(AudioError):
+        audio._decode_pyav(handle, containers.Container("hls", False, "hls", None), SR, None)
+    assert requests == []

@@ -269,3 +269,27 @@ def test_a_playlist_naming_a_url_is_refused_and_nothing_is_fetched(server_files,
     with open(path, "rb") as handle, pytest.raises(AudioError):
         audio._decode_pyav(handle, containers.Container("hls", False, "hls", None), SR, None)
     assert requests == []
+
+
+def test_a_wav_libsndfile_cannot_read_goes_to_ffmpegs_wav_demuxer_by_name(tmp_path):
+    """Yamaha ADPCM in WAV: libsndfile refuses it, PyAV reads it with format="wav"."""
+    import av
+
+    samples = (tone(seconds=2.0) * 32767).astype(np.int16)
+    path = tmp_path / "adpcm.bin"
+    with av.open(str(path), mode="w", format="wav") as out:
+        stream = out.add_stream("adpcm_yamaha", rate=SR)
+        stream.layout = "mono"
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024].copy(), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = SR, start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(Exception):
+        sf.SoundFile(path)
+    assert containers.sniff_path(path) is containers.WAV
+    y, rate = decode(path)
+    assert len(y) / rate == pytest.approx(2.0, abs=0.1)
+    assert rms_of_middle(y) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)

@@ -23,6 +23,7 @@ major/minor profiles in all 24 keys.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,20 +33,29 @@ import numpy as np
 
 from .keys import camelot, key_from_index
 
-__all__ = ["ANALYSER_VERSION", "AudioError", "decode", "analyse", "warm_up"]
+__all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "decode", "analyse", "result_json", "warm_up"]
 
 #: Bump whenever the analysis results change (stored results are keyed by it).
-ANALYSER_VERSION = "1"
+#: 2: results bounded as a whole (at most MAX_CUES cues and max_result_points waveform numbers).
+ANALYSER_VERSION = "2"
 
 WAVEFORM_POINTS = 2000
 SILENCE_RMS = 1e-4
 
-# Formats read by libsndfile (soundfile); everything else goes through PyAV (FFmpeg).
-_PYAV_SUFFIXES = {".mp3", ".m4a", ".mp4", ".aac", ".m4b", ".webm", ".opus", ".wma", ".mka", ".mkv"}
+# Bounds of one result (API.md, "Bad input, bounded").
+MAX_CUES = 512
+MAX_RESULT_POINTS = 262_144  # waveform numbers in one result: QL_MAX_RESULT_POINTS's default
+MIN_CUE_POINTS = 128  # the smallest max_cue_samples the API takes
+#: The smallest budget that always fits: the overview and MAX_CUES cues of MIN_CUE_POINTS.
+MIN_RESULT_POINTS = WAVEFORM_POINTS + MAX_CUES * MIN_CUE_POINTS
 
 
 class AudioError(ValueError):
     """The input cannot be analysed: undecodable, empty, silent or too long."""
+
+
+class ResultTooLarge(AudioError):
+    """The serialized result is larger than the bound it is stored under."""
 
 
 # --------------------------------------------------------------------------- decoding
@@ -53,32 +63,53 @@ class AudioError(ValueError):
 
 def decode(path_or_file: str | os.PathLike | BinaryIO, *, target_sr: int = 22050,
            max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """Decode an audio file (path or binary file object) to mono float32 at ``target_sr``.
+    """Decode an audio file (path or seekable binary file object) to mono float32 at
+    ``target_sr``.
 
-    WAV, FLAC, OGG and other libsndfile formats are read with soundfile; MP3, M4A/AAC and
-    anything soundfile cannot read with PyAV. Channels are averaged and the signal is
-    resampled once (soxr, streaming). Raises :class:`AudioError` when the input is not
-    decodable audio, is empty, or is longer than ``max_seconds`` (checked from the header
-    before decoding when the container says, else while decoding) or is not a file at all.
-    Error messages never contain the file's path.
+    The container is sniffed from the bytes (:mod:`analysis.containers`), never taken from
+    the name: only WAV, AIFF, FLAC, MP3, Ogg (Vorbis/Opus) and MP4/M4A (AAC/ALAC) are
+    decoded; anything else (a playlist, a concat list, an image, ...) raises
+    :class:`~analysis.containers.NotAudio`, an :class:`AudioError`. WAV, AIFF, FLAC and Ogg
+    are read with soundfile; MP3 and MP4, and what libsndfile cannot read of the others,
+    with PyAV given the demuxer by name. Decoders get an open file object, never a name,
+    and FFmpeg may open no other file, device or URL (no protocol is allowed). Channels are
+    averaged and the signal is resampled once (soxr, streaming). Raises
+    :class:`AudioError` when the input is not decodable audio, is empty, or is longer than
+    ``max_seconds`` (checked from the header before decoding when the container says,
+    else while decoding) or is not a file at all. Error messages never contain the
+    file's path.
     """
     if isinstance(path_or_file, (str, os.PathLike)):
         name = os.fspath(path_or_file)
         if not os.path.isfile(name):
             raise AudioError("audio file not found")
-    else:
-        name = getattr(path_or_file, "name", "")
-    suffix = os.path.splitext(str(name))[1].lower()
-    start = path_or_file.tell() if hasattr(path_or_file, "tell") and hasattr(path_or_file, "seek") else None
-    if suffix not in _PYAV_SUFFIXES:
         try:
-            y = _decode_soundfile(path_or_file, target_sr, max_seconds)
+            handle = open(name, "rb")
+        except OSError as exc:
+            raise AudioError(f"audio file cannot be read: {_reason(exc)}") from None
+        with handle:
+            return _decode_file(handle, target_sr, max_seconds)
+    return _decode_file(path_or_file, target_sr, max_seconds)
+
+
+def _decode_file(handle: BinaryIO, target_sr: int, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    from .containers import sniff
+
+    try:
+        start = handle.tell()
+        container = sniff(handle)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, AudioError):
+            raise
+        raise AudioError(f"audio file cannot be read: {_reason(exc)}") from None
+    if container.soundfile:
+        try:
+            y = _decode_soundfile(handle, target_sr, max_seconds)
         except _NotForSoundfile:
-            if start is not None:
-                path_or_file.seek(start)
+            handle.seek(start)
         else:
             return _check_decoded(y), target_sr
-    return _check_decoded(_decode_pyav(path_or_file, target_sr, max_seconds)), target_sr
+    return _check_decoded(_decode_pyav(handle, container, target_sr, max_seconds)), target_sr
 
 
 class _NotForSoundfile(Exception):
@@ -152,31 +183,60 @@ def _decode_soundfile(src, target_sr: int, max_seconds: float | None) -> np.ndar
         return mono.result()
 
 
-def _decode_pyav(src, target_sr: int, max_seconds: float | None) -> np.ndarray:
+def _pyav_options(container) -> dict[str, str]:
+    """Demuxer options that keep FFmpeg inside the one file it is given: no protocol may be
+    opened (the file itself comes through Python), only the named demuxer may read it, and
+    MP4 data references to other files stay off."""
+    options = {"protocol_whitelist": "none", "format_whitelist": container.demuxer}
+    if container.name == "mp4":
+        options.update(enable_drefs="0", use_absolute_path="0")
+    return options
+
+
+def _audio_stream(media, container):
+    """The first audio stream of an allowed codec; AudioError naming what is there otherwise."""
+    streams = media.streams.audio
+    if not streams:
+        what = " (a video-only file)" if media.streams.video else ""
+        raise AudioError(f"could not decode audio: the file has no audio stream{what}")
+    for stream in streams:
+        if container.codecs is None or _codec_name(stream) in container.codecs:
+            return stream
+    codec = _codec_name(streams[0])
+    raise AudioError(f"could not decode audio: {codec} audio in {container.name.upper()} is not accepted "
+                     f"(allowed: {', '.join(sorted(container.codecs))})")
+
+
+def _codec_name(stream) -> str:
+    """FFmpeg's canonical name of the stream's codec ("mp3" for the mp3float decoder)."""
+    try:
+        return str(stream.codec_context.codec.canonical_name)
+    except Exception:  # no decoder for it in this FFmpeg
+        return "unknown"
+
+
+def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | None) -> np.ndarray:
     import av
 
-    if isinstance(src, os.PathLike):
-        src = os.fspath(src)
     try:
-        container = av.open(src, mode="r")
+        media = av.open(src, mode="r", format=container.demuxer, options=_pyav_options(container))
     except Exception as exc:
-        raise AudioError(f"could not decode audio: not a recognised audio file ({_reason(exc)})") from exc
-    with container:
-        if not container.streams.audio:
-            raise AudioError("could not decode audio: the file has no audio stream")
-        stream = container.streams.audio[0]
+        raise AudioError(f"could not decode audio: not a readable {container.name.upper()} file "
+                         f"({_reason(exc)})") from exc
+    with media:
+        stream = _audio_stream(media, container)
         if max_seconds is not None:
             seconds = None
             if stream.duration is not None and stream.time_base is not None:
                 seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / 1_000_000
+            elif media.duration is not None:
+                seconds = media.duration / 1_000_000
             if seconds is not None and seconds > max_seconds:
                 raise _too_long(seconds, max_seconds)
         resampler = av.AudioResampler(format="fltp")  # sample format only; rate and layout kept
         mono = None
         try:
-            for packet in container.demux(stream):
+            for packet in media.demux(stream):
                 for frame in packet.decode():
                     for out in resampler.resample(frame):
                         planes = out.to_ndarray()  # (channels, samples) float32
@@ -613,8 +673,42 @@ def _cue_spans(*, beats: Sequence[float], duration: float, beats_per_cue: int,
         return [(start, min(end, duration)) for start, end in intervals if round(start, 3) < duration]
     if not auto_cues or len(beats) == 0:
         return []
-    starts = [t for t in beats[::beats_per_cue] if t < duration]
+    step = auto_cue_step(len(beats), beats_per_cue)
+    starts = [t for t in beats[::step] if t < duration]
     return list(zip(starts, starts[1:] + [duration]))
+
+
+def auto_cue_step(n_beats: int, beats_per_cue: int, max_cues: int = MAX_CUES) -> int:
+    """Beats between automatic cues: ``beats_per_cue``, or when that would give more than
+    ``max_cues`` cues, its smallest multiple that gives at most ``max_cues`` (cues then
+    merge whole groups of ``beats_per_cue`` beats and still span the whole track)."""
+    return beats_per_cue * max(1, math.ceil(n_beats / (beats_per_cue * max_cues)))
+
+
+def cue_points(n_cues: int, max_cue_samples: int, *, overview_points: int,
+               max_result_points: int = MAX_RESULT_POINTS) -> int:
+    """Waveform points per cue: ``max_cue_samples``, or fewer so that the cues' waveforms
+    and the overview together hold at most ``max_result_points`` numbers."""
+    if n_cues == 0:
+        return max_cue_samples
+    share = (max_result_points - overview_points) // n_cues
+    if share < 1:
+        raise ValueError(f"{n_cues} cues cannot fit in {max_result_points} waveform points")
+    return min(max_cue_samples, share)
+
+
+def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, max_cue_samples: int,
+               overview_points: int, max_result_points: int = MAX_RESULT_POINTS) -> list[dict]:
+    """The cues of ``spans`` with their waveforms, within the result's budget of points."""
+    points = cue_points(len(spans), max_cue_samples, overview_points=overview_points,
+                        max_result_points=max_result_points)
+    cues = []
+    for i, (start, end) in enumerate(spans):
+        first = min(int(start * sr), len(y) - 1)
+        segment = y[first: max(first + 1, int(round(end * sr)))]
+        cues.append({"name": f"cue_{i}", "start": round(start, 3), "end": round(end, 3),
+                     "waveform": _peaks(segment, points)})
+    return cues
 
 
 # --------------------------------------------------------------------------- analyse
@@ -622,13 +716,20 @@ def _cue_spans(*, beats: Sequence[float], duration: float, beats_per_cue: int,
 
 def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: int = 16,
             intervals: Iterable[Mapping[str, float] | Sequence[float]] | None = None,
-            max_cue_samples: int = 2048, bpm_range: tuple[float, float] = (70, 180)) -> dict:
+            max_cue_samples: int = 2048, bpm_range: tuple[float, float] = (70, 180),
+            max_result_points: int = MAX_RESULT_POINTS) -> dict:
     """Analyse mono audio: tempo, beats, key, waveform overview and cues.
 
     Returns the API's result: ``{"bpm", "key", "camelot", "duration", "sample_rate",
     "beats", "waveform", "cues": [{"name", "start", "end", "waveform"}]}`` (``key`` and
     ``camelot`` are None for audio without pitch). Raises :class:`AudioError` for empty or
     silent audio and ``ValueError`` for bad options.
+
+    The result is bounded by construction: at most :data:`MAX_CUES` cues (automatic cues
+    every ``beats_per_cue`` beats that would be more are merged by whole groups,
+    :func:`auto_cue_step`; more intervals are refused) and at most ``max_result_points``
+    waveform numbers (each cue's waveform gets fewer than ``max_cue_samples`` points when
+    needed, :func:`cue_points`).
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
@@ -638,7 +739,11 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         raise ValueError("bpm_range must be (min, max) with 0 < min < max")
     if int(beats_per_cue) < 1 or int(max_cue_samples) < 1:
         raise ValueError("beats_per_cue and max_cue_samples must be at least 1")
+    if int(max_result_points) < MIN_RESULT_POINTS:
+        raise ValueError(f"max_result_points must be at least {MIN_RESULT_POINTS}")
     spans_given = _parse_intervals(intervals) if intervals is not None else None
+    if spans_given is not None and len(spans_given) > MAX_CUES:
+        raise ValueError(f"at most {MAX_CUES} intervals")
     if len(y) == 0:
         raise AudioError("audio is empty: no samples")
     if not np.all(np.isfinite(y)):
@@ -655,14 +760,11 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3).tolist()
     key = estimate_key(chroma_vector(y, sr))
 
-    cues = []
     spans = _cue_spans(beats=beats, duration=round(duration, 3), beats_per_cue=int(beats_per_cue),
                        intervals=spans_given, auto_cues=auto_cues)
-    for i, (start, end) in enumerate(spans):
-        first = min(int(start * sr), len(y) - 1)
-        segment = y[first: max(first + 1, int(round(end * sr)))]
-        cues.append({"name": f"cue_{i}", "start": round(start, 3), "end": round(end, 3),
-                     "waveform": _peaks(segment, int(max_cue_samples))})
+    overview = _peaks(y, WAVEFORM_POINTS)
+    cues = build_cues(y, sr, spans, max_cue_samples=int(max_cue_samples), overview_points=len(overview),
+                      max_result_points=int(max_result_points))
     return {
         "bpm": round(float(bpm), 2),
         "key": key,
@@ -670,9 +772,19 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         "duration": round(duration, 3),
         "sample_rate": int(sr),
         "beats": beats,
-        "waveform": _peaks(y, WAVEFORM_POINTS),
+        "waveform": overview,
         "cues": cues,
     }
+
+
+def result_json(result: Mapping[str, Any], *, max_bytes: int) -> str:
+    """``result`` as the compact JSON it is stored as; :class:`ResultTooLarge` when that is
+    over ``max_bytes`` (the last guard of QL_MAX_RESULT_MB, whatever built the result)."""
+    text = json.dumps(result, separators=(",", ":"), allow_nan=False)
+    if len(text) > max_bytes:  # ASCII (json.dumps escapes the rest): characters are bytes
+        raise ResultTooLarge(f"the analysis result is {len(text) / 2**20:.1f} MB, larger than the "
+                             f"{max_bytes / 2**20:g} MB limit (QL_MAX_RESULT_MB)")
+    return text
 
 
 def _max_rms(y: np.ndarray, sr: int) -> float:

@@ -1,18 +1,36 @@
 """Where analysed audio comes from: a path inside QL_AUDIO_ROOT, or an upload stored under
 QL_UPLOAD_DIR until its job is done. Hashing streams the file (never read whole)."""
 
+import contextlib
+import errno
 import hashlib
 import os
 import shutil
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
+from rest_framework.exceptions import APIException
+
+from analysis.containers import NotAudio, sniff_path
 
 CHUNK = 1 << 20
 
 
 class PathRefused(ValueError):
     """The path is absolute, climbs with '..', or leaves QL_AUDIO_ROOT through a link."""
+
+
+class NotAudioFile(PathRefused):
+    """The path names a file that is plainly not audio (sniffed from its first bytes): a
+    playlist, a concat list, an image... (400 like any refused path)."""
+
+
+class UploadNotStored(APIException):
+    """QL_UPLOAD_DIR could not take the upload (full, unwritable): nothing is left of it."""
+
+    status_code = 503
+    default_detail = "The upload could not be stored on the server; try again later."
+    default_code = "upload_not_stored"
 
 
 def resolve_audio_path(relative: str) -> Path:
@@ -40,6 +58,12 @@ def resolve_audio_path(relative: str) -> Path:
         raise PathRefused(f"The path cannot be used: {reason}.") from None
     if not os.access(resolved, os.R_OK):
         raise PathRefused("The file cannot be read.")
+    try:
+        sniff_path(resolved)
+    except NotAudio as exc:
+        raise NotAudioFile(exc.sentence()) from None
+    except OSError:
+        raise PathRefused("The file cannot be read.") from None
     return resolved
 
 
@@ -53,19 +77,43 @@ def sha256_of_file(path: Path) -> str:
 
 def store_upload(uploaded, job_name: str) -> tuple[Path, str]:
     """Copies an uploaded file (Django UploadedFile) to QL_UPLOAD_DIR, hashing it on the way;
-    returns (stored path, sha256)."""
+    returns (stored path, sha256). On any failure (the upload's read fails, the disk is full,
+    the request is cancelled) the partial file is removed before the error goes on; a
+    folder that cannot take the file is :class:`UploadNotStored` (503)."""
     folder = Path(settings.QL_UPLOAD_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
     suffix = Path(uploaded.name or "").suffix.lower()[:8]
     if not suffix.replace(".", "").isalnum():
         suffix = ""
     target = folder / f"{job_name}{suffix}"
     digest = hashlib.sha256()
-    with open(target, "wb") as out:
-        for chunk in uploaded.chunks(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        out = open(target, "xb")  # a new file: never through a link someone left there
+    except OSError as exc:
+        if _storage_failed(exc):
+            raise UploadNotStored() from exc
+        raise
+    try:
+        with out:  # closing flushes: a full disk may only show here
+            for chunk in uploaded.chunks(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        if _storage_failed(exc):
+            raise UploadNotStored() from exc
+        raise
     return target, digest.hexdigest()
+
+
+def _storage_failed(exc: BaseException) -> bool:
+    """The storage's own failure (full, read-only, no permission, I/O error), not a bug."""
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS
+
+
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
+                   errno.ENOTDIR, errno.EFBIG, errno.EIO}
 
 
 def move_upload(path: Path, job_id: str) -> Path:

@@ -161,6 +161,14 @@ QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
 QL_MAX_BODY_MB = envint("QL_MAX_BODY_MB", 16, minimum=1)
 QL_MAX_UPLOAD_MB = envint("QL_MAX_UPLOAD_MB", 200, minimum=1)
 QL_MAX_AUDIO_SECONDS = envint("QL_MAX_AUDIO_SECONDS", 1800, minimum=1)
+# --- issue 12, workstream "decode": bounds of one analysis result ------------------------------
+# Waveform numbers in one result (overview + every cue's waveform). The minimum, 67,536, is
+# the overview's 2,000 points and 512 cues of 128 (analysis.audio.MIN_RESULT_POINTS): the
+# smallest options always fit.
+QL_MAX_RESULT_POINTS = envint("QL_MAX_RESULT_POINTS", 262_144, minimum=67_536)
+# The largest stored result (its compact JSON), in MB (2^20 bytes): analysis.audio.result_json.
+QL_MAX_RESULT_MB = envint("QL_MAX_RESULT_MB", 4, minimum=1)
+# --- end of workstream "decode" ----------------------------------------------------------------
 QL_AUDIO_ROOT = Path(envstr("QL_AUDIO_ROOT", str(BASE_DIR / "media" / "audio")))
 QL_ANALYSIS_TTL = envint("QL_ANALYSIS_TTL", 30 * 24 * 3600, minimum=60)
 QL_ANALYSIS_JOB_TIMEOUT = envint("QL_ANALYSIS_JOB_TIMEOUT", 900, minimum=10)

@@ -407,7 +407,7 @@ def test_analysis_answers_match_the_document(api, anon, contract, settings, tmp_
     settings.QL_UPLOAD_DIR = tmp_path / "uploads"
     (tmp_path / "audio").mkdir()
     with open(tmp_path / "noise.wav", "wb") as handle:
-        handle.write(b"RIFF" + bytes(2000))
+        handle.write(b"RIFF\xd8\x07\x00\x00WAVE" + bytes(2000))  # a WAV by its bytes: not refused at submit
     with open(tmp_path / "noise.wav", "rb") as handle:  # no worker runs here: the job stays queued
         queued = api.post("/api/analysis/", {"file": handle, "auto_cues": "false"}, format="multipart")
     assert queued.status_code == 202

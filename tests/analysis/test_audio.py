@@ -256,7 +256,7 @@ def test_it_decodes_a_file_object_and_honours_target_sr(tmp_path, clip):
     assert sr == 16000 and len(y) == pytest.approx(6 * 16000, abs=2)
     m4a = tmp_path / "clip.m4a"
     write_pyav(m4a, clip.y, clip.sr)
-    y, sr = decode(io.BytesIO(m4a.read_bytes()))  # no name: soundfile fails, PyAV reads it
+    y, sr = decode(io.BytesIO(m4a.read_bytes()))  # no name: sniffed as MP4, PyAV reads it
     assert len(y) / sr == pytest.approx(6.0, abs=0.1)
 
 

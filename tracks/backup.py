@@ -46,6 +46,7 @@ running jobs belong to the workers).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -56,6 +57,7 @@ from typing import BinaryIO, Callable, Iterator, TextIO
 
 import ijson
 from django.conf import settings
+from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
 from analysis.keys import camelot, canonical_key
@@ -269,6 +271,13 @@ def _encoded_size(fields: list[str]) -> int:
     return sum(len(item.encode("utf-8")) for item in fields)
 
 
+@functools.cache
+def _track_validator() -> TrackFieldsSerializer:
+    """One serializer for every record, as DRF's own list fields reuse their child: its fields
+    are built (deep-copied) once, not once a track."""
+    return TrackFieldsSerializer()
+
+
 def _track(obj) -> tuple[str, list[str]]:
     """(id, the hash's fields) of a valid track record; _Bad says what is wrong."""
     _keys_of(obj, _TRACK_KEYS)
@@ -278,11 +287,12 @@ def _track(obj) -> tuple[str, list[str]]:
         raise _Bad("version: expected an integer >= 1")
     _timestamp(obj["created"], "created")
     _timestamp(obj["updated"], "updated")
-    body = TrackFieldsSerializer(data={name: obj[name] for name in store.WRITABLE})
-    if not body.is_valid():
-        raise _Bad(_errors(body.errors))
+    try:
+        validated = _track_validator().run_validation({name: obj[name] for name in store.WRITABLE})
+    except ValidationError as exc:
+        raise _Bad(_errors(exc.detail)) from None
     values = dict(TrackCreateSerializer.DEFAULTS)
-    values.update(body.validated_data)
+    values.update(validated)
     fields = store.restore_fields(track_id=track_id, values=values, version=version, created=obj["created"],
                                   updated=obj["updated"])
     if _encoded_size(fields) > settings.QL_MAX_BODY_MB * 2**20:
@@ -411,44 +421,47 @@ class _CountingReader:
 
 MAX_DEPTH = 8
 MAX_KEYS = 64
-MAX_ITEMS = 16_384 + 1
+MAX_ITEMS = 16_384
 
 
 def _build(events, event: str, value):
     """The value that starts with (`event`, `value`), from the parser's events, bounded in
-    depth, keys per object and items per list (the largest list the API takes is 16,384)."""
-    if event not in ("start_map", "start_array"):
+    depth, keys per object and items per list (the largest list the API takes is 16,384; the
+    reader's cap bounds what a list or object holds before its end is seen)."""
+    if event != "start_map" and event != "start_array":
         return value
     root = {} if event == "start_map" else []
-    containers, pending = [root], [None]
-    for _, event, value in events:
-        if event == "map_key":
-            pending[-1] = value
-            continue
-        if event in ("end_map", "end_array"):
-            containers.pop()
-            pending.pop()
-            if not containers:
-                return root
-            continue
-        item = {} if event == "start_map" else [] if event == "start_array" else value
-        parent = containers[-1]
-        if type(parent) is list:
-            if len(parent) >= MAX_ITEMS:
-                raise _Bad(f"a list longer than {MAX_ITEMS - 1} items")
-            parent.append(item)
-        else:
-            name = pending[-1]
-            if name in parent:
+    stack = []  # (container, is_list, pending key) of the enclosing levels
+    parent, is_list, name = root, event == "start_array", None
+    for event, value in events:
+        if event == "number" or event == "string" or event == "null" or event == "boolean":
+            if is_list:
+                parent.append(value)
+            elif name in parent:
                 raise _Bad(f"field {name!r} given twice")
-            if len(parent) >= MAX_KEYS:
-                raise _Bad(f"an object with more than {MAX_KEYS} fields")
-            parent[name] = item
-        if event in ("start_map", "start_array"):
-            if len(containers) >= MAX_DEPTH:
+            else:
+                parent[name] = value
+        elif event == "map_key":
+            name = value
+        elif event == "end_array" or event == "end_map":
+            if len(parent) > (MAX_ITEMS if is_list else MAX_KEYS):
+                raise _Bad(f"a list longer than {MAX_ITEMS} items" if is_list
+                           else f"an object with more than {MAX_KEYS} fields")
+            if not stack:
+                return root
+            parent, is_list, name = stack.pop()
+        else:  # start_map, start_array
+            if len(stack) >= MAX_DEPTH:
                 raise _Bad(f"nested deeper than {MAX_DEPTH}")
-            containers.append(item)
-            pending.append(None)
+            item = {} if event == "start_map" else []
+            if is_list:
+                parent.append(item)
+            elif name in parent:
+                raise _Bad(f"field {name!r} given twice")
+            else:
+                parent[name] = item
+            stack.append((parent, is_list, name))
+            parent, is_list, name = item, event == "start_array", None
     raise _Bad("the document ends inside a value")
 
 
@@ -498,22 +511,22 @@ class _Stage:
 def _read_document(stream: BinaryIO, stage: _Stage, bar) -> None:
     """Validates and stages the whole file; ImportRefused for the first problem found."""
     reader = _CountingReader(stream)
-    events = iter(ijson.parse(reader, buf_size=CHUNK, use_float=True))
+    events = iter(ijson.basic_parse(reader, buf_size=CHUNK, use_float=True))
     first = next(events, None)
     if first is None:
         raise _Bad("the file is empty")
-    if first[1] != "start_map":
+    if first[0] != "start_map":
         raise _Bad("expected a JSON object")
     seen = set()
     now = time.time()
-    for _, event, name in events:
+    for event, name in events:
         if event == "end_map":
             break
         if name in seen:
             raise _Bad(f"{name!r} is given twice")
         seen.add(name)
         reader.limit(SMALL_VALUE, name)
-        _, event, value = next(events)
+        event, value = next(events, (None, None))
         if name in SECTIONS:
             if event != "start_array":
                 raise _Bad(f"{name}: expected a list")
@@ -548,7 +561,7 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
     redis = get_redis()
     index = 0
     reader.limit(cap, f"{name}[0]")
-    for _, event, value in events:
+    for event, value in events:
         if event == "end_array":
             return
         label = f"{name}[{index}]"

@@ -459,16 +459,20 @@ def _acquire_many(track_ids: list[str], token: str) -> None:
     pipe = redis.pipeline(transaction=False)
     for track_id in track_ids:
         pipe.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms)
-    for track_id, got in zip(track_ids, pipe.execute()):
-        if got:
-            continue
-        deadline = time.monotonic() + settings.QL_LOCK_WAIT
-        pause = 0.002
-        while not redis.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms):
-            if time.monotonic() + pause > deadline:
-                raise LockTimeout(track_id)
-            time.sleep(pause * (0.5 + random.random()))
-            pause = min(pause * 1.5, 0.05)
+    try:
+        for track_id, got in zip(track_ids, pipe.execute()):
+            if got:
+                continue
+            deadline = time.monotonic() + settings.QL_LOCK_WAIT
+            pause = 0.002
+            while not redis.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms):
+                if time.monotonic() + pause > deadline:
+                    raise LockTimeout(track_id)
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 1.5, 0.05)
+    except BaseException:
+        _release_many(track_ids, token)  # those we got (the others are not ours: left alone)
+        raise
 
 
 def _release_many(track_ids: list[str], token: str) -> None:

@@ -86,16 +86,16 @@ def child(count: int, analysed_every: int) -> None:
         devnull = open(os.devnull, "w")
         reset_peak()
         base = peak_rss_mb()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         call_command("export_library", str(path), stdout=devnull)
-        export_s = time.perf_counter() - started
+        export_s, export_cpu = time.perf_counter() - started, time.process_time() - cpu
         export_peak = peak_rss_mb()
         size_mb = path.stat().st_size / 2**20
         with override_settings(QL_REDIS_PREFIX=restore_prefix):
             reset_peak()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             call_command("import_library", str(path), stdout=devnull)
-            import_s = time.perf_counter() - started
+            import_s, import_cpu = time.perf_counter() - started, time.process_time() - cpu
             import_peak = peak_rss_mb()
             reset_process_cache()
             benchenv.PREFIX, saved = restore_prefix, benchenv.PREFIX
@@ -103,8 +103,9 @@ def child(count: int, analysed_every: int) -> None:
             benchenv.PREFIX = saved
         print(json.dumps({"tracks": count, "file_mb": round(size_mb, 1), "base_rss_mb": round(base, 1),
                           "export_s": round(export_s, 2), "export_rate": round(count / export_s),
-                          "export_peak_mb": round(export_peak, 1),
+                          "export_cpu_rate": round(count / export_cpu), "export_peak_mb": round(export_peak, 1),
                           "import_s": round(import_s, 2), "import_rate": round(count / import_s),
+                          "import_cpu_rate": round(count / import_cpu), "load": os.getloadavg()[0],
                           "import_peak_mb": round(import_peak, 1)}))
     finally:
         benchenv.delete_own_keys()
@@ -127,11 +128,13 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--child", str(count), "--analysed-every",
                               str(args.analysed_every)], check=True, capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("| tracks | file MB | export tracks/s | export peak RSS MB | import tracks/s | import peak RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| tracks | file MB | export tracks/s wall (per CPU s) | export peak RSS MB | "
+          "import tracks/s wall (per CPU s) | import peak RSS MB | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
-        print(f"| {row['tracks']:,} | {row['file_mb']} | {row['export_rate']:,} ({row['export_s']} s) | "
-              f"{row['export_peak_mb']} | {row['import_rate']:,} ({row['import_s']} s) | {row['import_peak_mb']} |")
+        print(f"| {row['tracks']:,} | {row['file_mb']} | {row['export_rate']:,} ({row['export_cpu_rate']:,}) | "
+              f"{row['export_peak_mb']} | {row['import_rate']:,} ({row['import_cpu_rate']:,}) | "
+              f"{row['import_peak_mb']} | {row['load']:.1f} |")
     print(f"(RSS of the process before the export: {rows[-1]['base_rss_mb']} MB)")
 
 

@@ -477,6 +477,7 @@ class _Stage:
     header: dict = field(default_factory=dict)
     batch: list = field(default_factory=list)
     batch_bytes: int = 0
+    youtube_batch: list = field(default_factory=list)
 
     def key(self, *parts: str) -> str:
         return keys.backup_temp(self.token, *parts)
@@ -487,6 +488,22 @@ class _Stage:
         self.batch_bytes += _encoded_size(fields)
         if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= MAX_BATCH:
             self.flush()
+
+    def add_youtube(self, video_id: str, added: str) -> None:
+        self.youtube_batch.append((video_id, added))
+        if len(self.youtube_batch) >= 1000:
+            self.flush_youtube()
+
+    def flush_youtube(self) -> None:
+        if not self.youtube_batch:
+            return
+        pipe = get_redis().pipeline(transaction=False)
+        for video_id, added in self.youtube_batch:
+            youtube.youtube_stage(pipe, list_key=self.key("youtube-list"), added_key=self.key("youtube-added"),
+                                  video_id=video_id, added=added, ttl_ms=STAGE_TTL_MS)
+        pipe.execute()
+        self.youtube += len(self.youtube_batch)
+        self.youtube_batch = []
 
     def flush(self) -> None:
         if not self.batch:
@@ -558,11 +575,11 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
     caps = {"tracks": 2 * settings.QL_MAX_BODY_MB * 2**20 + 2**20,
             "analysis": 2 * _max_result_bytes() + 2**20}
     cap = caps.get(name, SMALL_VALUE)
-    redis = get_redis()
     index = 0
     reader.limit(cap, f"{name}[0]")
     for event, value in events:
         if event == "end_array":
+            stage.flush_youtube()
             return
         label = f"{name}[{index}]"
         record = None
@@ -573,15 +590,7 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
                 stage.add_track(track_id, fields, label)
                 bar.update(1)
             elif name == "youtube":
-                video_id, added = _youtube(record)
-                pipe = redis.pipeline(transaction=False)
-                youtube.youtube_stage(pipe, list_key=stage.key("youtube-list"),
-                                      added_key=stage.key("youtube-added"), video_id=video_id,
-                                      added=added, ttl_ms=STAGE_TTL_MS)
-                if added == "":
-                    pipe.hdel(stage.key("youtube-added"), video_id)
-                pipe.execute()
-                stage.youtube += 1
+                stage.add_youtube(*_youtube(record))
             elif name == "analysis":
                 _stage_job(record, stage, now, label)
             else:

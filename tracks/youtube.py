@@ -187,9 +187,11 @@ def youtube_snapshot_items(*, list_key: str, added_key: str, start: int, stop: i
 
 
 def youtube_stage(pipe, *, list_key: str, added_key: str, video_id: str, added: str, ttl_ms: int) -> None:
-    """Queues one item of an import's YouTube list into its staging keys."""
+    """Queues one item of an import's YouTube list into its staging keys (an empty `added`:
+    the item had no time, none is staged)."""
     pipe.rpush(list_key, video_id)
-    pipe.hsetnx(added_key, video_id, added)
+    if added:
+        pipe.hsetnx(added_key, video_id, added)
     pipe.pexpire(list_key, ttl_ms)
     pipe.pexpire(added_key, ttl_ms)
 

@@ -77,8 +77,10 @@ MAX_BATCH = 256
 # must outlive the whole import (it is deleted at the end, however the import ends).
 EXPORT_TTL_MS = 3_600_000
 STAGE_TTL_MS = 24 * 3_600_000
-# How much of the file the importer reads for one value before it refuses it (the parser
-# holds one record at a time): JSON may be indented, hence the factor 2.
+# The importer reads the file CHUNK bytes at a time, and at most about this much of it for
+# one value before it refuses it (the parser holds one record at a time): SMALL_VALUE for a
+# header field, a YouTube item or a job's options; for a track 2 x QL_MAX_BODY_MB + 1 MB and
+# for an analysis result 2 x QL_MAX_RESULT_MB + 1 MB (_read_section: the file may be indented).
 CHUNK = 65536
 SMALL_VALUE = 65536
 

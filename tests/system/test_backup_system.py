@@ -180,7 +180,8 @@ def test_a_backup_taken_under_writes_restores_every_track(database, tmp_path, re
         for track_id in kept:
             for _ in range(3):
                 shown = http.get(f"{server.url}/api/tracks/{track_id}/", timeout=5).json()
-                stale += shown["version"] != exported[track_id]["version"] or shown["notes"] != exported[track_id]["notes"]
+                wanted = exported[track_id]
+                stale += shown["version"] != wanted["version"] or shown["notes"] != wanted["notes"]
         for track_id in dropped:
             for _ in range(3):
                 stale += http.get(f"{server.url}/api/tracks/{track_id}/", timeout=5).status_code != 404
@@ -188,5 +189,6 @@ def test_a_backup_taken_under_writes_restores_every_track(database, tmp_path, re
         print(f"read {3 * (len(kept) + len(dropped))} tracks through gunicorn after it: {stale} stale "
               f"(at {time.monotonic() - began:.1f} s)")
         assert stale == 0
-        assert listed["count"] == len(kept) and [t["id"] for t in listed["results"]] == [i for i in ids if i in set(kept)]
+        assert listed["count"] == len(kept)
+        assert [t["id"] for t in listed["results"]] == [i for i in ids if i in set(kept)]
     reset_process_cache()

@@ -533,3 +533,28 @@ def test_export_and_import_memory_does_not_grow_with_the_library(tmp_path, setti
     print(peaks)
     assert peaks[3000][0] <= 1.5 * peaks[300][0]
     assert peaks[3000][1] <= 1.5 * peaks[300][1]
+
+
+def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings):
+    """`export_library - | import_library -` between real processes: the document on stdout
+    only (summary on stderr), read from stdin by the import."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    make_library(api, count=2)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, QL_REDIS_PREFIX=settings.QL_REDIS_PREFIX, REDIS_URL=settings.REDIS_URL,
+               DJANGO_SETTINGS_MODULE="quantumlive.settings")
+    exported = subprocess.run([sys.executable, "manage.py", "export_library", "-"], cwd=root, env=env,
+                              capture_output=True, timeout=120, check=True)
+    assert len(json.loads(exported.stdout)["tracks"]) == 2
+    assert exported.stderr.decode().strip().startswith("exported 2 tracks")
+    env["QL_REDIS_PREFIX"] = settings.QL_REDIS_PREFIX + "-restore"
+    try:
+        imported = subprocess.run([sys.executable, "manage.py", "import_library", "-"], cwd=root, env=env,
+                                  input=exported.stdout, capture_output=True, timeout=120, check=True)
+        assert "tracks 2 created" in imported.stdout.decode() and imported.stderr == b""
+    finally:
+        with other_prefix(settings):
+            pass  # deletes the keys under the other prefix

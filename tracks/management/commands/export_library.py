@@ -28,8 +28,13 @@ class Command(BaseCommand):
         progress = progress_bars(sys.stderr)
         try:
             if to_stdout:
-                report = backup.export_library(self._stdout_text(), analysis=not options["no_analysis"],
-                                               progress=progress)
+                out = self._stdout_text()
+                try:
+                    report = backup.export_library(out, analysis=not options["no_analysis"], progress=progress)
+                finally:
+                    if isinstance(out, io.TextIOWrapper) and out is not self.stdout._out:
+                        out.flush()
+                        out.detach()  # (else closing the wrapper would close the process's stdout)
             else:
                 report = self._to_file(path, analysis=not options["no_analysis"], progress=progress)
         except REDIS_DOWN_ERRORS as exc:

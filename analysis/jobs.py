@@ -7,6 +7,7 @@ audio with the same options is analysed once (a failed job does not count). The 
 RQ worker processes (analysis/tasks.py), never in a web worker.
 """
 
+import functools
 import hashlib
 import json
 import time
@@ -163,3 +164,100 @@ def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
         json.dumps(result, separators=(",", ":")) if result is not None else "", error or "", now_iso(),
         "1" if only_if_running else "0",
     )
+
+
+# --- backup and restore (tracks/backup.py) --------------------------------------------------
+def job_ids_snapshot(*, target: str, ttl_ms: int) -> int:
+    """Collects the ids of every job record (SCAN, so without blocking Redis) into the scratch
+    sorted set `target`, where they page in id order. Returns how many."""
+    redis = get_redis()
+    for names in _scan_pages(redis, keys.analysis_job_pattern()):
+        ids = [name.rsplit(":", 1)[1] for name in names]
+        pipe = redis.pipeline(transaction=False)
+        pipe.zadd(target, {job_id: 0 for job_id in ids})
+        pipe.pexpire(target, ttl_ms)
+        pipe.execute()
+    return redis.zcard(target)
+
+
+def _scan_pages(redis, pattern: str):
+    cursor = None
+    while cursor != 0:
+        cursor, names = redis.scan(cursor or 0, match=pattern, count=1000)
+        if names:
+            yield names
+
+
+def finished_job_records(job_ids: list[str]) -> list[str | None]:
+    """The backup record (compact JSON text: id, digest, options, created, finished, result)
+    of each of these jobs that is done, from one atomic read of its record; None for the
+    others (queued, running, failed, expired)."""
+    pipe = get_redis().pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hgetall(keys.analysis_job(job_id))
+    records = []
+    for job_id, raw in zip(job_ids, pipe.execute()):
+        if raw.get("status") != "done" or not raw.get("result"):
+            records.append(None)
+            continue
+        dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+        records.append(
+            '{"id":' + dumps(job_id) + ',"digest":' + dumps(raw.get("digest", "")) + ',"options":'
+            + (raw.get("options") or "{}") + ',"created":' + dumps(raw.get("created", "")) + ',"finished":'
+            + dumps(raw.get("finished", "")) + ',"result":' + raw["result"] + "}"
+        )
+    return records
+
+
+def restore_fields(*, digest: str, options: dict, created: str, finished: str, result: dict) -> list[str]:
+    """The flat HSET list of a restored finished job's record (as the API and worker write it)."""
+    return ["status", "done", "result", json.dumps(result, separators=(",", ":")), "created", created,
+            "finished", finished, "digest", digest, "options", json.dumps(options), "source", "{}"]
+
+
+# Moves staged finished jobs into place (RENAME), each expiring at its time, and points its
+# digest at it unless a live job holds the digest (as _CLAIM decides). Add ('0'): an existing
+# job is left alone ('unchanged' when it is done with the same finish time, else 'conflict').
+# KEYS: per job: record, staged record, digest. ARGV: replace, job key prefix, alive key prefix,
+# then per job: id, expires at (unix seconds).
+_RESTORE_JOBS = r"""
+local out = {}
+for i = 1, #KEYS / 3 do
+  local live, staged, digest = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local id, at = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  local was = redis.call('HMGET', live, 'status', 'finished')
+  local finished = redis.call('HGET', staged, 'finished')
+  if not finished then
+    out[i] = 'gone'
+  elseif ARGV[1] == '0' and was[1] then
+    redis.call('DEL', staged)
+    if was[1] == 'done' and was[2] == finished then out[i] = 'unchanged' else out[i] = 'conflict' end
+  else
+    redis.call('RENAME', staged, live)
+    redis.call('EXPIREAT', live, at)
+    local holder = redis.call('GET', digest)
+    local keep = false
+    if holder and holder ~= id then
+      local status = redis.call('HGET', ARGV[2] .. holder, 'status')
+      local dead = status == 'running' and redis.call('EXISTS', ARGV[3] .. holder) == 0
+      keep = status and status ~= 'failed' and not dead
+    end
+    if not keep then
+      redis.call('SET', digest, id)
+      redis.call('EXPIREAT', digest, at)
+    end
+    if was[1] then out[i] = 'replaced' else out[i] = 'created' end
+  end
+end
+return out
+"""
+
+
+def jobs_swap_in(*, staged: list[tuple[str, str, str, int]], replace: bool) -> list[str]:
+    """Brings staged finished jobs (`(job id, staged key, digest, expires at)`) in, in one
+    script. Returns per job "created", "replaced", "unchanged", "conflict" or "gone"."""
+    names, args = [], ["1" if replace else "0", keys.analysis_job(""), keys.analysis_alive("")]
+    for job_id, staged_key, digest, expires_at in staged:
+        names += [keys.analysis_job(job_id), staged_key, keys.analysis_digest(digest)]
+        args += [job_id, expires_at]
+    return list(run_script(get_redis(), _RESTORE_JOBS, len(names), *names, *args))

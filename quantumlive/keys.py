@@ -20,6 +20,7 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
+| `{p}:backup:<token>:…` | various | scratch keys of one `export_library` / `import_library` run (tracks/backup.py): the export's snapshots of the order, the YouTube list and the analysis job ids; the import's staged tracks, YouTube list and analysis jobs before they are swapped in. Each has a TTL and is deleted when its run ends |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
@@ -106,6 +107,21 @@ def rq_keys_of_prefix(client, prefix: str) -> list[str]:
         if origin == queue:
             found += [name, "rq:results:" + name.rsplit(":", 1)[1]]
     return found
+
+
+def analysis_job_pattern() -> str:
+    """SCAN pattern of every analysis job record."""
+    return key("analysis", "job", "*")
+
+
+def backup_temp(token: str, *parts: str) -> str:
+    """A scratch key of one backup or restore run (tracks/backup.py)."""
+    return key("backup", token, *parts)
+
+
+def backup_temp_pattern(token: str) -> str:
+    """SCAN pattern of every scratch key of one backup or restore run."""
+    return key("backup", token, "*")
 
 
 def analysis_queue_name() -> str:

@@ -169,3 +169,97 @@ RELEASE = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# --- backup and restore (tracks/backup.py) -------------------------------------------------
+# bump_many: one invalidation per written track (each its own generation, as single writes
+# do), published in order; only the last names the ack keys, so a cache acknowledges once it
+# has applied all of them. No track written: no lease is waited for.
+_BUMP_MANY = _BUMP + r"""
+local function bump_many(gen_key, channel, kind, ids, leases_key, want_key, ack)
+  if #ids == 0 then return {string.format('%d', now_ms())} end
+  local found = live(leases_key, want_key)
+  if #found == 1 then ack = '-' end
+  for i, id in ipairs(ids) do
+    local g = redis.call('INCR', gen_key)
+    local a = '-'
+    if i == #ids then a = ack end
+    redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id .. ' ' .. a)
+  end
+  return found
+end
+"""
+
+# Moves staged track hashes into the library (RENAME: no copy), keeping their version and times.
+# Add ('0'): only where the id is free, placed last; an existing track is left alone and
+# reported 'unchanged' (same version and updated time) or 'conflict:<its version>:<staged>'.
+# Replace ('1'): written over what is there, under the track's lock (our token, or
+# 'lost_lock' and nothing happens to that track), at the score given (its file position).
+# KEYS: playlist, gen, leases, want, then per track: hash, staged hash, lock.
+# ARGV: channel, ack, replace, token, then per track: id, score.
+RESTORE = _PLACE + _BUMP_MANY + r"""
+local out, written = {}, {}
+local n = (#KEYS - 4) / 3
+for i = 1, n do
+  local live, staged, lock = KEYS[3 * i + 2], KEYS[3 * i + 3], KEYS[3 * i + 4]
+  local id, score = ARGV[2 * i + 3], ARGV[2 * i + 4]
+  local was = redis.call('HMGET', live, 'version', 'updated')
+  local new = redis.call('HMGET', staged, 'version', 'updated')
+  if not new[1] then
+    out[i] = 'gone'
+  elseif ARGV[3] == '1' then
+    if redis.call('GET', lock) ~= ARGV[4] then
+      out[i] = 'lost_lock'
+    else
+      redis.call('RENAME', staged, live)
+      redis.call('PERSIST', live)
+      redis.call('ZADD', KEYS[1], score, id)
+      redis.call('DEL', lock)
+      if not was[1] then out[i] = 'created'
+      elseif was[1] == new[1] and was[2] == new[2] then out[i] = 'unchanged'
+      else out[i] = 'replaced' end
+      written[#written + 1] = id
+    end
+  elseif was[1] then
+    redis.call('DEL', staged)
+    if was[1] == new[1] and was[2] == new[2] then out[i] = 'unchanged'
+    else out[i] = 'conflict:' .. was[1] .. ':' .. new[1] end
+  else
+    redis.call('RENAME', staged, live)
+    redis.call('PERSIST', live)
+    place(KEYS[1], id, -1)
+    out[i] = 'created'
+    written[#written + 1] = id
+  end
+end
+local waits = bump_many(KEYS[2], ARGV[1], 'o', written, KEYS[3], KEYS[4], ARGV[2])
+return {out, waits}
+"""
+
+# Deletes, under their locks (our token), the tracks whose id is not a field of `kept` (the
+# ids of the file an import --replace loads): 'deleted', 'kept', 'absent' or 'lost_lock'.
+# KEYS: playlist, gen, leases, want, kept, then per track: hash, lock.
+# ARGV: channel, ack, token, then per track: id.
+DROP_ABSENT = _BUMP_MANY + r"""
+local out, written = {}, {}
+local n = (#KEYS - 5) / 2
+for i = 1, n do
+  local live, lock, id = KEYS[2 * i + 4], KEYS[2 * i + 5], ARGV[i + 3]
+  if redis.call('GET', lock) ~= ARGV[3] then
+    out[i] = 'lost_lock'
+  else
+    if redis.call('HEXISTS', KEYS[5], id) == 1 then
+      out[i] = 'kept'
+    elseif redis.call('EXISTS', live) == 0 then
+      out[i] = 'absent'
+    else
+      redis.call('DEL', live)
+      redis.call('ZREM', KEYS[1], id)
+      out[i] = 'deleted'
+      written[#written + 1] = id
+    end
+    redis.call('DEL', lock)
+  end
+end
+local waits = bump_many(KEYS[2], ARGV[1], 'o', written, KEYS[3], KEYS[4], ARGV[2])
+return {out, waits}
+"""

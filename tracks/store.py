@@ -409,3 +409,147 @@ def track_list(*, offset: int = 0, limit: int = 50, match=None) -> tuple[int, li
 
 def track_ids() -> list[str]:
     return list(_order())
+
+
+# --- backup and restore (tracks/backup.py) --------------------------------------------------
+# A track's backup record: these keys in this order (server-owned ones as stored).
+RECORD_FIELDS = ("id", *WRITABLE, "version", "created", "updated")
+
+
+def order_snapshot_into(pipe, *, target: str, ttl_ms: int) -> None:
+    """Queues on `pipe` (a MULTI, with the snapshots of the other lists) a copy of the
+    playlist order, as it is at that moment, into the scratch key `target`."""
+    pipe.copy(keys.playlist(), target, replace=True)
+    pipe.pexpire(target, ttl_ms)
+
+
+def track_records(track_ids: list[str]) -> list[str | None]:
+    """Each track's backup record as compact JSON text, from one atomic HGETALL of its hash
+    (pipelined; the stored JSON of every field is written as it is), None for a track deleted
+    meanwhile."""
+    pipe = get_redis().pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.hgetall(keys.track(track_id))
+    records = []
+    for raw in pipe.execute():
+        if not raw:
+            records.append(None)
+            continue
+        parts = ['{"id":', _dumps(raw["id"])]
+        for name in WRITABLE:
+            parts += [',"', name, '":', raw[name]]
+        parts += [',"version":', str(int(raw["version"])), ',"created":', _dumps(raw["created"]),
+                  ',"updated":', _dumps(raw["updated"]), "}"]
+        records.append("".join(parts))
+    return records
+
+
+def restore_fields(*, track_id: str, values: dict, version: int, created: str, updated: str) -> list[str]:
+    """The flat HSET list of a restored track's hash (as track_create writes it, with the
+    backup's version and times)."""
+    fields = ["id", track_id, "version", str(version), "created", created, "updated", updated]
+    return fields + encode_fields({name: values[name] for name in WRITABLE})
+
+
+def _acquire_many(track_ids: list[str], token: str) -> None:
+    """Takes the locks of these tracks, all with `token` (one pipelined round trip, then a
+    wait for each lock that was busy, bounded by QL_LOCK_WAIT each: LockTimeout)."""
+    redis = get_redis()
+    ttl_ms = int(settings.QL_LOCK_TTL * 1000)
+    pipe = redis.pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms)
+    try:
+        for track_id, got in zip(track_ids, pipe.execute()):
+            if got:
+                continue
+            deadline = time.monotonic() + settings.QL_LOCK_WAIT
+            pause = 0.002
+            while not redis.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms):
+                if time.monotonic() + pause > deadline:
+                    raise LockTimeout(track_id)
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 1.5, 0.05)
+    except BaseException:
+        _release_many(track_ids, token)  # those we got (the others are not ours: left alone)
+        raise
+
+
+def _release_many(track_ids: list[str], token: str) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.eval(lua.RELEASE, 1, keys.track_lock(track_id), token)
+    try:
+        pipe.execute()
+    except Exception:
+        pass  # they expire
+
+
+def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list[str]:
+    """Moves staged track hashes (`(track_id, staged key, position)`) into the library in one
+    script, with the invalidations and acknowledgements of any write (tracks/lua.py RESTORE).
+    Without `replace` a track is added (last) only where its id is free; with it, each is
+    written over what is there (under the tracks' locks) and given its position's score.
+    Returns per track "created", "replaced", "unchanged" (same version and time) or
+    "conflict:<library's version>:<staged version>"."""
+    redis = get_redis()
+    outcomes: dict[str, str] = {}
+    pending = list(staged)
+    for _ in range(5):
+        token = uuid.uuid4().hex
+        if replace:
+            _acquire_many([track_id for track_id, _, _ in pending], token)
+        ack = uuid.uuid4().hex
+        names = [keys.playlist(), keys.generation(), keys.leases(), keys.ack_wanted(ack)]
+        args = [keys.invalidation_channel(), ack, "1" if replace else "0", token]
+        for track_id, staged_key, position in pending:
+            names += [keys.track(track_id), staged_key, keys.track_lock(track_id)]
+            args += [track_id, position]
+        try:
+            reply = run_script(redis, lua.RESTORE, len(names), *names, *args)
+        except BaseException:
+            if replace:
+                _release_many([track_id for track_id, _, _ in pending], token)
+            raise
+        results, waits = reply
+        _await_acks(ack, waits)
+        retry = []
+        for item, result in zip(pending, results):
+            if result == "lost_lock":
+                retry.append(item)
+            else:
+                outcomes[item[0]] = result
+        if not retry:
+            return [outcomes[track_id] for track_id, _, _ in staged]
+        pending = retry
+    raise LockTimeout(pending[0][0])
+
+
+def tracks_drop_absent(*, track_ids: list[str], kept: str) -> int:
+    """Deletes, under their locks, those of these tracks whose id is not a field of the hash
+    `kept` (an import with --replace: the tracks its file does not hold). Returns how many."""
+    redis = get_redis()
+    dropped = 0
+    pending = list(track_ids)
+    for _ in range(5):
+        if not pending:
+            break
+        token = uuid.uuid4().hex
+        _acquire_many(pending, token)
+        ack = uuid.uuid4().hex
+        names = [keys.playlist(), keys.generation(), keys.leases(), keys.ack_wanted(ack), kept]
+        args = [keys.invalidation_channel(), ack, token]
+        for track_id in pending:
+            names += [keys.track(track_id), keys.track_lock(track_id)]
+            args.append(track_id)
+        try:
+            results, waits = run_script(redis, lua.DROP_ABSENT, len(names), *names, *args)
+        except BaseException:
+            _release_many(pending, token)
+            raise
+        _await_acks(ack, waits)
+        dropped += sum(1 for result in results if result == "deleted")
+        pending = [track_id for track_id, result in zip(pending, results) if result == "lost_lock"]
+    if pending:
+        raise LockTimeout(pending[0])
+    return dropped

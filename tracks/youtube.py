@@ -133,3 +133,85 @@ def youtube_list() -> list[dict]:
 def youtube_compact() -> int:
     """Removes repeated entries (keeping the first); returns how many went."""
     return int(run_script(get_redis(), _COMPACT, 1, keys.youtube_list()))
+
+
+# --- backup and restore (tracks/backup.py) --------------------------------------------------
+# Add the staged items ARGV[1]..ARGV[2] (list indexes) to the list: an id the list held before
+# this import began (one not in `seen`) is skipped; the others are appended, with their
+# repeats, and their added time. KEYS: list, added, staged list, staged added, seen.
+# ARGV: start, stop, ttl_ms. Returns {added, skipped}.
+_MERGE_STAGED = r"""
+local ids = redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2])
+local added, skipped = 0, 0
+for _, id in ipairs(ids) do
+  if redis.call('HEXISTS', KEYS[2], id) == 1 and redis.call('SISMEMBER', KEYS[5], id) == 0 then
+    skipped = skipped + 1
+  else
+    redis.call('RPUSH', KEYS[1], id)
+    redis.call('HSETNX', KEYS[2], id, redis.call('HGET', KEYS[4], id))
+    redis.call('SADD', KEYS[5], id)
+    added = added + 1
+  end
+end
+redis.call('PEXPIRE', KEYS[5], ARGV[3])
+return {added, skipped}
+"""
+
+# The staged list and times replace the live ones at once. KEYS: list, added, staged list,
+# staged added. Returns the new length.
+_REPLACE_STAGED = r"""
+for i = 1, 2 do
+  if redis.call('EXISTS', KEYS[i + 2]) == 1 then
+    redis.call('RENAME', KEYS[i + 2], KEYS[i])
+    redis.call('PERSIST', KEYS[i])
+  else
+    redis.call('DEL', KEYS[i])
+  end
+end
+return redis.call('LLEN', KEYS[1])
+"""
+
+
+def youtube_snapshot_into(pipe, *, list_target: str, added_target: str, ttl_ms: int) -> None:
+    """Queues on `pipe` (a MULTI) a copy of the list and its times into scratch keys."""
+    for source, target in ((keys.youtube_list(), list_target), (keys.youtube_added(), added_target)):
+        pipe.copy(source, target, replace=True)
+        pipe.pexpire(target, ttl_ms)
+
+
+def youtube_snapshot_items(*, list_key: str, added_key: str, start: int, stop: int) -> list[tuple[str, str]]:
+    """(video id, added) of the snapshot's items `start`..`stop` (inclusive)."""
+    redis = get_redis()
+    ids = redis.lrange(list_key, start, stop)
+    if not ids:
+        return []
+    added = redis.hmget(added_key, ids)
+    return [(video_id, when or "") for video_id, when in zip(ids, added)]
+
+
+def youtube_stage(pipe, *, list_key: str, added_key: str, video_id: str, added: str, ttl_ms: int) -> None:
+    """Queues one item of an import's YouTube list into its staging keys (an empty `added`:
+    the item had no time, none is staged)."""
+    pipe.rpush(list_key, video_id)
+    if added:
+        pipe.hsetnx(added_key, video_id, added)
+    pipe.pexpire(list_key, ttl_ms)
+    pipe.pexpire(added_key, ttl_ms)
+
+
+def youtube_restore_staged(*, list_key: str, added_key: str, seen_key: str, replace: bool,
+                           batch: int = 1000, ttl_ms: int = 3_600_000) -> tuple[int, int]:
+    """Brings the staged list in: with `replace` it becomes the list (one atomic swap); else
+    the ids not listed yet are appended in the staged order. Returns (added, skipped)."""
+    redis = get_redis()
+    if replace:
+        return int(run_script(redis, _REPLACE_STAGED, 4, keys.youtube_list(), keys.youtube_added(),
+                              list_key, added_key)), 0
+    total = redis.llen(list_key)
+    added = skipped = 0
+    for start in range(0, total, batch):
+        got, left = run_script(redis, _MERGE_STAGED, 5, keys.youtube_list(), keys.youtube_added(),
+                               list_key, added_key, seen_key, start, start + batch - 1, ttl_ms)
+        added += int(got)
+        skipped += int(left)
+    return added, skipped

@@ -1,0 +1,745 @@
+"""Backup and restore of the library: `export_library` writes everything the API stores in
+Redis as one JSON document, streamed; `import_library` loads such a document back. Plain
+functions, no HTTP (manage.py export_library / import_library call them).
+
+The document (API.md, "Backup and restore"):
+
+    {"format": "quantumlive-library", "version": 1, "exported": "<ISO time>",
+     "tracks": [TRACK, ...],        playlist order; id, the writable fields (cues with their
+                                    waveforms), version, created, updated
+     "youtube": [{"video_id", "added"}, ...],          in the order added (repeats kept)
+     "analysis": [{"id", "digest", "options", "created", "finished", "result"}, ...],
+                                    finished (done) jobs, by id; [] with --no-analysis
+     "playlists": []}               (playlists come later; the place is kept)
+
+Export. Memory stays flat in the library's size: the order, the YouTube list and the job ids
+are snapshotted into scratch keys in Redis (COPY in one MULTI; SCAN for the jobs), then paged
+in batches (ZRANGE/LRANGE + pipelined HGETALL, batches sized to about BATCH_BYTES) and
+written record by record; the stored JSON of each field is written as it is (no decoding).
+What a backup taken while the API writes holds:
+- the playlist order and the YouTube list are those of one instant (the snapshot's MULTI);
+- each track is its hash at the moment it is read (one HGETALL: atomic, so never half of a
+  write), some time between the snapshot and the end of the export: a track written meanwhile
+  appears with the version before or after that write, never a mix; a track deleted after the
+  snapshot is left out (counted), one created after it is not in the backup;
+- it is not a point-in-time image of the whole library (two tracks written one after the
+  other during the export may appear one before and one after its write). For that, take it
+  while writes are stopped, or rely on Redis's own AOF/RDB.
+
+Import. The file is read once, streamed (ijson), every record validated as the API's
+serializers validate a request (and each track no larger than QL_MAX_BODY_MB), and staged in
+scratch keys of Redis; only when the whole file has been read and found valid is the staged
+data moved into the library (RENAME: no copy), batch by batch, through the store's scripts:
+the tracks' locks (with --replace), a new generation and an invalidation per written track,
+and the wait for the leased caches' acknowledgements, like any write, so every web worker's
+cache stays exact. A malformed file, or a failure while staging (Redis full, Redis down),
+changes nothing: the scratch keys are deleted (and expire anyway).
+Without --replace: tracks whose id is free are added (after the existing ones, in the file's
+order), a track that exists is left alone: "unchanged" when it has the file's version and
+update time, else a conflict (reported); YouTube ids not listed yet are appended; finished
+jobs whose id is free are added. With --replace: every track of the file is written over what
+is there, in the file's order, the tracks the library held when the import began and the
+file does not are deleted, and the YouTube list is swapped for the file's in one step.
+Analysis jobs not in the file are kept (they are a cache of results by audio, and queued or
+running jobs belong to the workers).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import BinaryIO, Callable, Iterator, TextIO
+
+import ijson
+from django.conf import settings
+from rest_framework.exceptions import ValidationError
+
+from analysis import jobs
+from analysis.keys import camelot, canonical_key
+from quantumlive import keys
+from quantumlive.fields import BoundedListField, NumberListField
+from quantumlive.redis_conn import get_redis
+from tracks import store, youtube
+from tracks.serializers import CueSerializer, TrackCreateSerializer, TrackFieldsSerializer
+
+FORMAT = "quantumlive-library"
+VERSION = 1
+SECTIONS = ("tracks", "youtube", "analysis", "playlists")
+# About how many bytes of records one batch reads from Redis (and holds in memory).
+BATCH_BYTES = 4 * 2**20
+MAX_BATCH = 256
+# Scratch keys: an export refreshes its snapshot's TTL every batch; an import's staged data
+# must outlive the whole import (it is deleted at the end, however the import ends).
+EXPORT_TTL_MS = 3_600_000
+STAGE_TTL_MS = 24 * 3_600_000
+# The importer reads the file CHUNK bytes at a time, and at most about this much of it for
+# one value before it refuses it (the parser holds one record at a time): SMALL_VALUE for a
+# header field, a YouTube item or a job's options; for a track 2 x QL_MAX_BODY_MB + 1 MB and
+# for an analysis result 2 x QL_MAX_RESULT_MB + 1 MB (_read_section: the file may be indented).
+CHUNK = 65536
+SMALL_VALUE = 65536
+
+
+class ImportRefused(ValueError):
+    """The file is not a backup this application loads: nothing was changed."""
+
+
+class ImportFailed(RuntimeError):
+    """Staging failed (Redis refused or went away): nothing was changed."""
+
+
+def _no_progress(desc: str, total: int | None):
+    return _NoBar()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+Progress = Callable[[str, "int | None"], object]
+
+
+# --- export ---------------------------------------------------------------------------------
+@dataclass
+class ExportReport:
+    tracks: int = 0
+    youtube: int = 0
+    analysis: int = 0
+    deleted_meanwhile: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.tracks / self.seconds if self.seconds else 0.0
+        gone = f" ({self.deleted_meanwhile} deleted during the export left out)" if self.deleted_meanwhile else ""
+        return (f"exported {self.tracks} tracks{gone}, {self.youtube} YouTube links, "
+                f"{self.analysis} analysis results in {self.seconds:.1f} s ({rate:.0f} tracks/s)")
+
+
+def _pages(fetch_ids: Callable[[int, int], list], read: Callable[[list], list], touch: Callable[[], None]
+           ) -> Iterator[list]:
+    """Batches of records: ids `start`..`stop` from `fetch_ids`, their records from `read`;
+    each batch sized so that it holds about BATCH_BYTES (from the previous batch's size)."""
+    start, size = 0, 16
+    while True:
+        ids = fetch_ids(start, start + size - 1)
+        if not ids:
+            return
+        records = read(ids)
+        yield records
+        start += len(ids)
+        held = sum(len(record) for record in records if record) or 1
+        size = max(1, min(MAX_BATCH, int(BATCH_BYTES * len(ids) / held)))
+        touch()
+
+
+def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _no_progress) -> ExportReport:
+    """Writes the library to `out` as one JSON document (see the module's docstring)."""
+    started = time.monotonic()
+    redis = get_redis()
+    token = uuid.uuid4().hex
+    order, yt_list, yt_added, job_ids = (keys.backup_temp(token, name)
+                                         for name in ("order", "youtube-list", "youtube-added", "jobs"))
+    report = ExportReport()
+    try:
+        pipe = redis.pipeline(transaction=True)
+        store.order_snapshot_into(pipe, target=order, ttl_ms=EXPORT_TTL_MS)
+        youtube.youtube_snapshot_into(pipe, list_target=yt_list, added_target=yt_added, ttl_ms=EXPORT_TTL_MS)
+        pipe.zcard(order)
+        total = pipe.execute()[-1]
+        jobs_total = jobs.job_ids_snapshot(target=job_ids, ttl_ms=EXPORT_TTL_MS) if analysis else 0
+
+        def touch(*names):
+            def refresh():
+                pipe = redis.pipeline(transaction=False)
+                for name in names:
+                    pipe.pexpire(name, EXPORT_TTL_MS)
+                pipe.execute()
+            return refresh
+
+        out.write('{"format":"%s","version":%d,"exported":%s,\n"tracks":['
+                  % (FORMAT, VERSION, json.dumps(store.now_iso())))
+        bar = progress("export", total)
+        sep = "\n"
+        for records in _pages(lambda a, b: redis.zrange(order, a, b), store.track_records, touch(order)):
+            for record in records:
+                if record is None:
+                    report.deleted_meanwhile += 1
+                    continue
+                out.write(sep + record)
+                sep = ",\n"
+                report.tracks += 1
+            bar.update(len(records))
+        bar.close()
+
+        out.write('\n],\n"youtube":[')
+        sep = "\n"
+        for items in _pages(lambda a, b: youtube.youtube_snapshot_items(list_key=yt_list, added_key=yt_added,
+                                                                         start=a, stop=b),
+                            lambda items: items, touch(yt_list, yt_added)):
+            for video_id, added in items:
+                out.write(sep + json.dumps({"video_id": video_id, "added": added}, separators=(",", ":")))
+                sep = ",\n"
+                report.youtube += 1
+
+        out.write('\n],\n"analysis":[')
+        sep = "\n"
+        if jobs_total:
+            for records in _pages(lambda a, b: redis.zrange(job_ids, a, b), jobs.finished_job_records,
+                                  touch(job_ids)):
+                for record in records:
+                    if record is not None:
+                        out.write(sep + record)
+                        sep = ",\n"
+                        report.analysis += 1
+        out.write('\n],\n"playlists":[]}\n')
+        out.flush()
+    finally:
+        _drop_scratch(token)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _drop_scratch(token: str) -> None:
+    """Deletes one run's scratch keys (they expire anyway)."""
+    try:
+        redis = get_redis()
+        batch = list(redis.scan_iter(match=keys.backup_temp_pattern(token), count=1000))
+        for start in range(0, len(batch), 500):
+            redis.unlink(*batch[start:start + 500])
+    except Exception:
+        pass
+
+
+# --- validation of one record -----------------------------------------------------------------
+class _Bad(ValueError):
+    pass
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_TRACK_KEYS = frozenset(store.RECORD_FIELDS)
+_JOB_KEYS = frozenset(("id", "digest", "options", "created", "finished", "result"))
+_RESULT_KEYS = frozenset(("bpm", "key", "camelot", "duration", "sample_rate", "beats", "waveform", "cues"))
+_OPTION_KEYS = frozenset(("auto_cues", "beats_per_cue", "intervals", "max_cue_samples", "bpm_range"))
+_YOUTUBE_KEYS = frozenset(("video_id", "added"))
+
+
+def _keys_of(obj, expected: frozenset) -> None:
+    if not isinstance(obj, dict):
+        raise _Bad("expected an object")
+    unknown = sorted(set(obj) - expected)
+    if unknown:
+        raise _Bad(f"unknown fields {unknown[:5]}")
+    missing = sorted(expected - set(obj))
+    if missing:
+        raise _Bad(f"missing fields {missing}")
+
+
+def _timestamp(value, what: str) -> datetime:
+    if not isinstance(value, str) or len(value) > 32 or not _TIMESTAMP.fullmatch(value):
+        raise _Bad(f"{what}: expected an ISO 8601 UTC time such as 2026-11-28T23:30:00.000Z")
+    try:
+        return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise _Bad(f"{what}: not a valid time") from None
+
+
+def _uuid(value, what: str) -> str:
+    if not isinstance(value, str) or len(value) != 36:
+        raise _Bad(f"{what}: expected a UUID")
+    try:
+        if str(uuid.UUID(value)) == value:
+            return value
+    except ValueError:
+        pass
+    raise _Bad(f"{what}: expected a UUID in canonical form (lower case, with dashes)")
+
+
+def _errors(errors) -> str:
+    text = json.dumps(errors, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _encoded_size(fields: list[str]) -> int:
+    return sum(len(item.encode("utf-8")) for item in fields)
+
+
+@functools.cache
+def _track_validator() -> TrackFieldsSerializer:
+    """One serializer for every record, as DRF's own list fields reuse their child: its fields
+    are built (deep-copied) once, not once a track."""
+    return TrackFieldsSerializer()
+
+
+def _track(obj) -> tuple[str, list[str]]:
+    """(id, the hash's fields) of a valid track record; _Bad says what is wrong."""
+    _keys_of(obj, _TRACK_KEYS)
+    track_id = _uuid(obj["id"], "id")
+    version = obj["version"]
+    if type(version) is not int or not 1 <= version <= 2**53:
+        raise _Bad("version: expected an integer >= 1")
+    _timestamp(obj["created"], "created")
+    _timestamp(obj["updated"], "updated")
+    try:
+        validated = _track_validator().run_validation({name: obj[name] for name in store.WRITABLE})
+    except ValidationError as exc:
+        raise _Bad(_errors(exc.detail)) from None
+    values = dict(TrackCreateSerializer.DEFAULTS)
+    values.update(validated)
+    fields = store.restore_fields(track_id=track_id, values=values, version=version, created=obj["created"],
+                                  updated=obj["updated"])
+    if _encoded_size(fields) > settings.QL_MAX_BODY_MB * 2**20:
+        raise _Bad(f"larger than QL_MAX_BODY_MB ({settings.QL_MAX_BODY_MB} MB): the API would refuse it")
+    return track_id, fields
+
+
+def _youtube(obj) -> tuple[str, str]:
+    _keys_of(obj, _YOUTUBE_KEYS)
+    video_id, added = obj["video_id"], obj["added"]
+    if not isinstance(video_id, str) or len(video_id) != 11 or not youtube.is_video_id(video_id):
+        raise _Bad("video_id: expected an 11-character YouTube video id")
+    if added != "":  # (a list item without its time: kept as the list showed it)
+        _timestamp(added, "added")
+    return video_id, added
+
+
+def _max_result_points() -> int:
+    return int(getattr(settings, "QL_MAX_RESULT_POINTS", 262_144))
+
+
+def _max_result_bytes() -> int:
+    return int(getattr(settings, "QL_MAX_RESULT_MB", 4)) * 2**20
+
+
+def _number(value, what: str, *, low: float, high: float, allow_none: bool = False):
+    if value is None and allow_none:
+        return
+    if type(value) not in (int, float) or not low <= value <= high:
+        raise _Bad(f"{what}: expected a number from {low:g} to {high:g}")
+
+
+def _result(result) -> None:
+    """An analysis result as the analyser makes it, within the API's bounds."""
+    _keys_of(result, _RESULT_KEYS)
+    _number(result["bpm"], "result.bpm", low=1, high=400, allow_none=True)
+    _number(result["duration"], "result.duration", low=0, high=86_400)
+    rate = result["sample_rate"]
+    if type(rate) is not int or not 1 <= rate <= 768_000:
+        raise _Bad("result.sample_rate: expected an integer")
+    key = result["key"]
+    if key is not None:
+        if not isinstance(key, str) or len(key) > 32:
+            raise _Bad("result.key: expected a key")
+        try:
+            canonical = canonical_key(key)
+        except ValueError:
+            canonical = None
+        if canonical != key:
+            raise _Bad("result.key: expected a key in canonical form, e.g. 'A minor'")
+    if result["camelot"] != (camelot(key) if key is not None else None):
+        raise _Bad("result.camelot: does not match the key")
+    points = _max_result_points()
+    for name in ("beats", "waveform"):
+        try:
+            NumberListField(max_length=points).to_internal_value(result[name])
+        except Exception as exc:
+            raise _Bad(f"result.{name}: {_errors(getattr(exc, 'detail', str(exc)))}") from None
+    cues = BoundedListField(child=CueSerializer(), max_length=512)
+    try:
+        cues.to_internal_value(result["cues"])
+    except Exception as exc:
+        raise _Bad(f"result.cues: {_errors(getattr(exc, 'detail', str(exc)))}") from None
+    total = len(result["beats"]) + len(result["waveform"]) + sum(len(c.get("waveform", [])) for c in result["cues"])
+    if total > points:
+        raise _Bad(f"result: {total} numbers, over QL_MAX_RESULT_POINTS ({points})")
+
+
+def _job(obj, now: float) -> tuple[str, str, list[str], int] | None:
+    """(id, digest, the record's fields, expires at) of a valid finished job; None when its
+    time is already over (QL_ANALYSIS_TTL after it was created)."""
+    _keys_of(obj, _JOB_KEYS)
+    job_id = _uuid(obj["id"], "id")
+    digest = obj["digest"]
+    if not isinstance(digest, str) or len(digest) != 64 or not _DIGEST.fullmatch(digest):
+        raise _Bad("digest: expected 64 hexadecimal digits")
+    created = _timestamp(obj["created"], "created")
+    _timestamp(obj["finished"], "finished")
+    options = obj["options"]
+    if not isinstance(options, dict) or set(options) - _OPTION_KEYS:
+        raise _Bad(f"options: expected an object with {sorted(_OPTION_KEYS)}")
+    if len(json.dumps(options)) > SMALL_VALUE:
+        raise _Bad("options: too large")
+    _result(obj["result"])
+    fields = jobs.restore_fields(digest=digest, options=options, created=obj["created"],
+                                 finished=obj["finished"], result=obj["result"])
+    if _encoded_size(fields) > _max_result_bytes() + SMALL_VALUE:
+        raise _Bad("result: larger than QL_MAX_RESULT_MB")
+    expires_at = int(created.timestamp()) + int(settings.QL_ANALYSIS_TTL)
+    if expires_at <= now + 60:
+        return None
+    return job_id, digest, fields, expires_at
+
+
+# --- reading the file -------------------------------------------------------------------------
+class _TooLarge(Exception):
+    pass
+
+
+class _CountingReader:
+    """The file as the parser reads it, refusing to read more than `cap` bytes (plus one
+    chunk) for the value being read since `limit` was last called: the parser never holds a
+    value larger than what the API would accept."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.total = 0
+        self.start = 0
+        self.cap = SMALL_VALUE
+        self.what = "the document"
+
+    def limit(self, cap: int, what: str) -> None:
+        self.start, self.cap, self.what = self.total, cap, what
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # (ijson asks for nothing first, to learn whether the stream gives bytes)
+            return b""
+        if self.total - self.start > self.cap + CHUNK:
+            raise _TooLarge(self.what)
+        data = self.stream.read(size if size and size > 0 else CHUNK)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.total += len(data)
+        return data
+
+
+MAX_DEPTH = 8
+MAX_KEYS = 64
+MAX_ITEMS = 16_384
+
+
+def _build(events, event: str, value):
+    """The value that starts with (`event`, `value`), from the parser's events, bounded in
+    depth, keys per object and items per list (the largest list the API takes is 16,384; the
+    reader's cap bounds what a list or object holds before its end is seen)."""
+    if event != "start_map" and event != "start_array":
+        return value
+    root = {} if event == "start_map" else []
+    stack = []  # (container, is_list, pending key) of the enclosing levels
+    parent, is_list, name = root, event == "start_array", None
+    for event, value in events:
+        if event == "number" or event == "string" or event == "null" or event == "boolean":
+            if is_list:
+                parent.append(value)
+            elif name in parent:
+                raise _Bad(f"field {name!r} given twice")
+            else:
+                parent[name] = value
+        elif event == "map_key":
+            name = value
+        elif event == "end_array" or event == "end_map":
+            if len(parent) > (MAX_ITEMS if is_list else MAX_KEYS):
+                raise _Bad(f"a list longer than {MAX_ITEMS} items" if is_list
+                           else f"an object with more than {MAX_KEYS} fields")
+            if not stack:
+                return root
+            parent, is_list, name = stack.pop()
+        else:  # start_map, start_array
+            if len(stack) >= MAX_DEPTH:
+                raise _Bad(f"nested deeper than {MAX_DEPTH}")
+            item = {} if event == "start_map" else []
+            if is_list:
+                parent.append(item)
+            elif name in parent:
+                raise _Bad(f"field {name!r} given twice")
+            else:
+                parent[name] = item
+            stack.append((parent, is_list, name))
+            parent, is_list, name = item, event == "start_array", None
+    raise _Bad("the document ends inside a value")
+
+
+@dataclass
+class _Stage:
+    """An import's staging keys and what it has staged so far."""
+
+    token: str
+    tracks: int = 0
+    youtube: int = 0
+    jobs: int = 0
+    expired_jobs: int = 0
+    header: dict = field(default_factory=dict)
+    batch: list = field(default_factory=list)
+    batch_bytes: int = 0
+    youtube_batch: list = field(default_factory=list)
+
+    def key(self, *parts: str) -> str:
+        return keys.backup_temp(self.token, *parts)
+
+    # tracks: staged hashes, their order (a list) and ids (a hash: duplicates show)
+    def add_track(self, track_id: str, fields: list[str], label: str) -> None:
+        self.batch.append((track_id, fields, label))
+        self.batch_bytes += _encoded_size(fields)
+        if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= MAX_BATCH:
+            self.flush()
+
+    def add_youtube(self, video_id: str, added: str) -> None:
+        self.youtube_batch.append((video_id, added))
+        if len(self.youtube_batch) >= 1000:
+            self.flush_youtube()
+
+    def flush_youtube(self) -> None:
+        if not self.youtube_batch:
+            return
+        pipe = get_redis().pipeline(transaction=False)
+        for video_id, added in self.youtube_batch:
+            youtube.youtube_stage(pipe, list_key=self.key("youtube-list"), added_key=self.key("youtube-added"),
+                                  video_id=video_id, added=added, ttl_ms=STAGE_TTL_MS)
+        pipe.execute()
+        self.youtube += len(self.youtube_batch)
+        self.youtube_batch = []
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        pipe = get_redis().pipeline(transaction=False)
+        for track_id, fields, label in self.batch:
+            pipe.hsetnx(self.key("ids"), track_id, "1")
+            staged = self.key("track", track_id)
+            pipe.execute_command("HSET", staged, *fields)
+            pipe.pexpire(staged, STAGE_TTL_MS)
+        pipe.rpush(self.key("order"), *[track_id for track_id, _, _ in self.batch])
+        pipe.pexpire(self.key("order"), STAGE_TTL_MS)
+        pipe.pexpire(self.key("ids"), STAGE_TTL_MS)
+        replies = pipe.execute()
+        for index, (track_id, _, label) in enumerate(self.batch):
+            if not replies[3 * index]:
+                raise ImportRefused(f"{label}: the id {track_id} is given twice; nothing was changed")
+        self.tracks += len(self.batch)
+        self.batch, self.batch_bytes = [], 0
+
+
+def _read_document(stream: BinaryIO, stage: _Stage, bar) -> None:
+    """Validates and stages the whole file; ImportRefused for the first problem found."""
+    reader = _CountingReader(stream)
+    events = iter(ijson.basic_parse(reader, buf_size=CHUNK, use_float=True))
+    first = next(events, None)
+    if first is None:
+        raise _Bad("the file is empty")
+    if first[0] != "start_map":
+        raise _Bad("expected a JSON object")
+    seen = set()
+    now = time.time()
+    for event, name in events:
+        if event == "end_map":
+            break
+        if name in seen:
+            raise _Bad(f"{name!r} is given twice")
+        seen.add(name)
+        reader.limit(SMALL_VALUE, name)
+        event, value = next(events, (None, None))
+        if name in SECTIONS:
+            if event != "start_array":
+                raise _Bad(f"{name}: expected a list")
+            _read_section(name, events, reader, stage, bar, now)
+        elif name == "format":
+            if value != FORMAT:
+                raise _Bad(f"format: expected {FORMAT!r}, found {_short(value)}")
+        elif name == "version":
+            if type(value) is not int or value != VERSION:
+                raise _Bad(f"version: this application reads version {VERSION}, found {_short(value)}")
+        elif name == "exported":
+            _timestamp(_build(events, event, value), "exported")
+        else:
+            raise _Bad(f"unknown field {name[:64]!r}")
+    missing = [name for name in ("format", "version", "exported", *SECTIONS) if name not in seen]
+    if missing:
+        raise _Bad(f"missing {missing}")
+    for _ in events:
+        raise _Bad("content after the document")
+    stage.flush()
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text[:40]
+
+
+def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar, now: float) -> None:
+    caps = {"tracks": 2 * settings.QL_MAX_BODY_MB * 2**20 + 2**20,
+            "analysis": 2 * _max_result_bytes() + 2**20}
+    cap = caps.get(name, SMALL_VALUE)
+    index = 0
+    reader.limit(cap, f"{name}[0]")
+    for event, value in events:
+        if event == "end_array":
+            stage.flush_youtube()
+            return
+        label = f"{name}[{index}]"
+        record = None
+        try:
+            record = _build(events, event, value)
+            if name == "tracks":
+                track_id, fields = _track(record)
+                stage.add_track(track_id, fields, label)
+                bar.update(1)
+            elif name == "youtube":
+                stage.add_youtube(*_youtube(record))
+            elif name == "analysis":
+                _stage_job(record, stage, now, label)
+            else:
+                raise _Bad("playlists are not supported by this version of the application")
+        except _Bad as exc:
+            which = record.get("id") if isinstance(record, dict) else None
+            which = f" (id {which[:40]})" if isinstance(which, str) else ""
+            raise ImportRefused(f"{label}{which}: {exc}; nothing was changed") from None
+        index += 1
+        reader.limit(cap, f"{name}[{index}]")
+    raise _Bad(f"{name}: the list does not end")
+
+
+def _stage_job(record, stage: _Stage, now: float, label: str) -> None:
+    found = _job(record, now)
+    if found is None:
+        stage.expired_jobs += 1
+        return
+    job_id, digest, fields, expires_at = found
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    pipe.hsetnx(stage.key("job-ids"), job_id, "1")
+    staged = stage.key("job", job_id)
+    pipe.execute_command("HSET", staged, *fields)
+    pipe.pexpire(staged, STAGE_TTL_MS)
+    pipe.rpush(stage.key("jobs"), f"{job_id} {digest} {expires_at}")
+    for name in ("job-ids", "jobs"):
+        pipe.pexpire(stage.key(name), STAGE_TTL_MS)
+    if not pipe.execute()[0]:
+        raise ImportRefused(f"{label}: the job id {job_id} is given twice; nothing was changed")
+    stage.jobs += 1
+
+
+# --- import -----------------------------------------------------------------------------------
+@dataclass
+class ImportReport:
+    tracks_created: int = 0
+    tracks_replaced: int = 0
+    tracks_unchanged: int = 0
+    tracks_removed: int = 0
+    conflicts: int = 0
+    conflict_list: list[tuple[str, int, int]] = field(default_factory=list)
+    youtube_added: int = 0
+    youtube_skipped: int = 0
+    analysis_added: int = 0
+    analysis_unchanged: int = 0
+    analysis_conflicts: int = 0
+    analysis_expired: int = 0
+    seconds: float = 0.0
+
+    # conflicts listed one by one in the report (all are counted)
+    MAX_LISTED = 1000
+
+    def summary(self) -> str:
+        tracks = self.tracks_created + self.tracks_replaced + self.tracks_unchanged
+        rate = tracks / self.seconds if self.seconds else 0.0
+        return (f"imported: tracks {self.tracks_created} created, {self.tracks_replaced} replaced, "
+                f"{self.tracks_unchanged} unchanged, {self.conflicts} conflicts, {self.tracks_removed} removed; "
+                f"YouTube links {self.youtube_added} added, {self.youtube_skipped} already listed; "
+                f"analysis results {self.analysis_added} added, {self.analysis_unchanged} unchanged, "
+                f"{self.analysis_conflicts} conflicts, {self.analysis_expired} expired; "
+                f"in {self.seconds:.1f} s ({rate:.0f} tracks/s)")
+
+
+def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progress = _no_progress) -> ImportReport:
+    """Loads a backup (see the module's docstring). ImportRefused (a malformed file) and
+    ImportFailed (staging failed) mean nothing was changed."""
+    started = time.monotonic()
+    stage = _Stage(token=uuid.uuid4().hex)
+    report = ImportReport()
+    try:
+        bar = progress("check", None)
+        try:
+            _read_document(stream, stage, bar)
+        except _Bad as exc:
+            raise ImportRefused(f"{exc}; nothing was changed") from None
+        except _TooLarge as exc:
+            raise ImportRefused(f"{exc}: larger than the API accepts; nothing was changed") from None
+        except ijson.JSONError as exc:
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "invalid"
+            raise ImportRefused(f"not valid JSON ({detail}); nothing was changed") from None
+        except ImportRefused:
+            raise
+        except Exception as exc:
+            raise ImportFailed(f"staging failed ({type(exc).__name__}: {str(exc)[:200]}); nothing was changed") from exc
+        finally:
+            bar.close()
+        report.analysis_expired = stage.expired_jobs
+        _swap_tracks(stage, replace, report, progress)
+        report.youtube_added, report.youtube_skipped = youtube.youtube_restore_staged(
+            list_key=stage.key("youtube-list"), added_key=stage.key("youtube-added"),
+            seen_key=stage.key("youtube-seen"), replace=replace, ttl_ms=STAGE_TTL_MS)
+        _swap_jobs(stage, replace, report)
+    finally:
+        _drop_scratch(stage.token)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+SWAP_BATCH = 200
+
+
+def _swap_tracks(stage: _Stage, replace: bool, report: ImportReport, progress: Progress) -> None:
+    redis = get_redis()
+    old = stage.key("old-order")
+    if replace:  # what the library held when the swap began: the tracks not in the file go
+        pipe = redis.pipeline(transaction=True)
+        store.order_snapshot_into(pipe, target=old, ttl_ms=STAGE_TTL_MS)
+        pipe.execute()
+    bar = progress("write", stage.tracks)
+    for start in range(0, stage.tracks, SWAP_BATCH):
+        ids = redis.lrange(stage.key("order"), start, start + SWAP_BATCH - 1)
+        staged = [(track_id, stage.key("track", track_id), start + offset) for offset, track_id in enumerate(ids)]
+        for track_id, outcome in zip(ids, store.tracks_swap_in(staged=staged, replace=replace)):
+            if outcome == "created":
+                report.tracks_created += 1
+            elif outcome == "replaced":
+                report.tracks_replaced += 1
+            elif outcome == "unchanged":
+                report.tracks_unchanged += 1
+            elif outcome.startswith("conflict:"):
+                _, current, wanted = outcome.split(":")
+                report.conflicts += 1
+                if len(report.conflict_list) < report.MAX_LISTED:
+                    report.conflict_list.append((track_id, int(current), int(wanted)))
+            else:
+                raise ImportFailed(f"track {track_id}: its staged copy expired during the import")
+        bar.update(len(ids))
+    bar.close()
+    if replace:
+        total = redis.zcard(old)
+        for start in range(0, total, SWAP_BATCH):
+            ids = redis.zrange(old, start, start + SWAP_BATCH - 1)
+            report.tracks_removed += store.tracks_drop_absent(track_ids=ids, kept=stage.key("ids"))
+
+
+def _swap_jobs(stage: _Stage, replace: bool, report: ImportReport) -> None:
+    redis = get_redis()
+    for start in range(0, stage.jobs, SWAP_BATCH):
+        entries = [entry.split(" ") for entry in redis.lrange(stage.key("jobs"), start, start + SWAP_BATCH - 1)]
+        staged = [(job_id, stage.key("job", job_id), digest, int(at)) for job_id, digest, at in entries]
+        for outcome in jobs.jobs_swap_in(staged=staged, replace=replace):
+            if outcome in ("created", "replaced"):
+                report.analysis_added += 1
+            elif outcome == "unchanged":
+                report.analysis_unchanged += 1
+            elif outcome == "conflict":
+                report.analysis_conflicts += 1
+            else:
+                raise ImportFailed("an analysis job's staged copy expired during the import")

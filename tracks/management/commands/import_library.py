@@ -1,0 +1,50 @@
+"""python manage.py import_library FILE [--replace]   (FILE "-": standard input)"""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS
+from tracks import backup, store
+from tracks.management.progress import progress_bars
+
+
+class Command(BaseCommand):
+    help = ("Load a backup written by export_library. Ids, order, versions and times are kept. "
+            "Without --replace, what is missing is added and tracks that exist with another "
+            "version are reported as conflicts and left alone; with --replace the library "
+            "becomes the file's. A malformed file changes nothing.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the backup ('-': standard input)")
+        parser.add_argument("--replace", action="store_true",
+                            help="replace the library (tracks not in the file are deleted, the YouTube list swapped)")
+
+    def handle(self, *args, **options):
+        path = options["file"]
+        try:
+            if path == "-":
+                report = self._run(sys.stdin.buffer, options["replace"])
+            else:
+                with open(path, "rb") as stream:
+                    report = self._run(stream, options["replace"])
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc}; nothing was changed") from None
+        for track_id, current, wanted in report.conflict_list:
+            self.stdout.write(f"conflict: track {track_id} is at version {current} here, "
+                              f"{wanted} in the file: left as it is")
+        if report.conflicts > len(report.conflict_list):
+            self.stdout.write(f"… and {report.conflicts - len(report.conflict_list)} more conflicts")
+        self.stdout.write(report.summary())
+
+    def _run(self, stream, replace: bool) -> backup.ImportReport:
+        try:
+            return backup.import_library(stream, replace=replace, progress=progress_bars(sys.stderr))
+        except (backup.ImportRefused, backup.ImportFailed) as exc:
+            raise CommandError(str(exc)) from None
+        except REDIS_DOWN_ERRORS as exc:
+            raise CommandError(f"Redis went away during the import ({type(exc).__name__}): part of the "
+                               "file may have been loaded; run the import again") from None
+        except store.LockTimeout as exc:
+            raise CommandError(f"track {exc} stayed locked by writers: part of the file may have been "
+                               "loaded; run the import again") from None

@@ -119,11 +119,12 @@ class PrivateRedis:
     """A redis-server of the test's own on a free port (AOF with fsync always when asked),
     which the test may stop and start again on the same port."""
 
-    def __init__(self, *, appendonly: bool = False):
+    def __init__(self, *, appendonly: bool = False, args: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="ql-redis-")
         self.appendonly = appendonly
+        self.args = list(args)  # more redis-server options, e.g. ("--maxmemory", "2mb")
         self.process = None
 
     def start(self):
@@ -133,6 +134,7 @@ class PrivateRedis:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
@@ -143,6 +145,12 @@ class PrivateRedis:
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def kill(self):
+        """SIGKILL: no shutdown, no final fsync (what a crash or the OOM killer does)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
             self.process.wait(timeout=10)
 
     def close(self):

@@ -242,3 +242,37 @@ class Nginx:
     def __exit__(self, *exc):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- processes and their connections (Linux /proc) --------------------------------------------
+def child_pids(parent: int) -> list[int]:
+    """The live children of `parent` (a gunicorn master's workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "(comm)": state, ppid, …
+        if fields[0] != "Z" and int(fields[1]) == parent:
+            children.append(int(entry))
+    return children
+
+
+# Where the main thread of a gunicorn sync worker waits for the next connection (select).
+IDLE_WCHAN = "poll_schedule_timeout"
+
+
+def wchan(pid: int) -> str | None:
+    """The kernel function the process's main thread sleeps in ("0": running), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return None
+
+
+def waiting_for_a_connection(pid: int) -> bool:
+    """A gunicorn sync worker idle in its accept loop (so its app is loaded)."""
+    return (wchan(pid) or "").startswith(IDLE_WCHAN)

@@ -82,19 +82,21 @@ def small_redis(settings):
     server.close()
 
 
-def fill_until_refused(client, prefix: str) -> int:
-    """Writes keys under the test's prefix until Redis refuses even a 16-byte value for memory
-    (bounded: at most 5,000 keys); returns how many were written."""
+def fill_past_the_limit(client, prefix: str) -> int:
+    """Writes keys under the test's prefix until Redis is past its maxmemory by ~200 KB, so that
+    it refuses every write, however its clients' buffers (tens of KB) come and go; returns how
+    many keys were written. Plain SETs of 32 KB up to ~96 KB below the limit (bounded: 1,000),
+    then one SETRANGE: a few bytes sent, 256 KB allocated, accepted while there was room."""
     import redis as redis_py
 
+    limit = int(client.info("memory")["maxmemory"])
     written = 0
-    for size in (65536, 4096, 512, 64, 16):
-        for _ in range(5000):
-            try:
-                client.set(f"{{{prefix}}}:filler:{written}", "x" * size)
-            except redis_py.exceptions.OutOfMemoryError:
-                break
-            written += 1
+    while written < 1000 and int(client.info("memory")["used_memory"]) < limit - 96 * 1024:
+        client.set(f"{{{prefix}}}:filler:{written}", "x" * 32768)
+        written += 1
+    client.setrange(f"{{{prefix}}}:filler:{written}", 256 * 1024, "x")
+    written += 1
+    assert int(client.info("memory")["used_memory"]) > limit
     with pytest.raises(redis_py.exceptions.OutOfMemoryError):
         client.set(f"{{{prefix}}}:filler:last", "x")
     return written
@@ -110,17 +112,17 @@ def test_readyz_says_full_and_writes_answer_503_while_redis_refuses_for_memory(a
     # 2 MB of room: what a client's buffers take and give back (tens of KB) stays small beside it
     admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) + 2 * 2**20)
     assert anon.get("/readyz").status_code == 200  # a limit with room left is fine
-    written = fill_until_refused(admin, settings.QL_REDIS_PREFIX)
+    written = fill_past_the_limit(admin, settings.QL_REDIS_PREFIX)
     print(f"filled with {written} keys; info: {admin.info('memory')['used_memory']} of "
           f"{admin.info('memory')['maxmemory']} bytes")
 
     ready = anon.get("/readyz")
     assert ready.status_code == 503 and ready.json() == {"redis": "full", "database": "ok"}
     assert ready["Retry-After"]
-    refused = api.post("/api/tracks/", {"title": "new", "artist": "b", "notes": "n" * 2000}, format="json")
+    refused = api.post("/api/tracks/", {"title": "new", "artist": "b"}, format="json")
     assert refused.status_code == 503, refused.content
     assert "full" in refused.json()["detail"] and refused["Retry-After"]
-    patched = api.patch(f"/api/tracks/{created.json()['id']}/", {"notes": "x" * 2000}, format="json")
+    patched = api.patch(f"/api/tracks/{created.json()['id']}/", {"notes": "x"}, format="json")
     assert patched.status_code == 503 and "full" in patched.json()["detail"]
     # Reads: never a 500. (Redis refuses every command queued in a MULTI while it is out of
     # memory, reads included, and an anonymous read counts in its throttle, a write: 503 today.)

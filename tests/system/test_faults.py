@@ -18,6 +18,8 @@ import threading
 import time
 from collections import defaultdict
 
+from pathlib import Path
+
 import pytest
 import redis as redis_py
 import requests
@@ -77,6 +79,20 @@ class Writer:
 
     def acknowledged(self) -> int:
         return sum(v is not None for _, v in self.own_attempts) + len(self.hot_acks) + len(self.created)
+
+
+def cpu_seconds(master_pid: int) -> float:
+    """CPU time of a gunicorn master and its workers, the killed ones included (reaped)."""
+    def times(pid: int, children: bool) -> float:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    return times(master_pid, True) + sum(times(pid, False) for pid in child_pids(master_pid))
 
 
 def start_threads(targets) -> list[threading.Thread]:
@@ -177,7 +193,7 @@ def test_sigkill_of_a_web_worker_mid_write_loses_nothing_acknowledged(database):
     request here but the probes is a write) while 6 clients write. Then: every acknowledged
     write is there, no track lock lived longer than QL_LOCK_TTL, and right after each kill the
     other workers answer."""
-    runs, workers = 50, 4
+    runs, workers = 50, 6  # 6: replacements boot while the next kills go on
     server = PrivateRedis().start()
     try:
         with Gunicorn(workers=workers, database=database, REDIS_URL=server.url,
@@ -224,6 +240,7 @@ def test_sigkill_of_a_web_worker_mid_write_loses_nothing_acknowledged(database):
                 watch.stop.set()
                 join_all(threads[-1:], timeout=10)
             elapsed = time.monotonic() - started
+            gunicorn_cpu = cpu_seconds(app.process.pid)
             counts["writes cut by a kill (no answer)"] = sum(w.status["no answer"] for w in writers)
             statuses = defaultdict(int)
             for writer in writers:
@@ -232,7 +249,8 @@ def test_sigkill_of_a_web_worker_mid_write_loses_nothing_acknowledged(database):
             checked = check_nothing_acknowledged_was_lost(app.url, database.token, writers)
             lifetimes = watch.lifetimes()
             orphaned = [t for t in lifetimes if t > 0.25]  # a live write holds its lock for ms
-            print(f"\n{runs} runs in {elapsed:.1f}s: {dict(counts)}; answers {dict(statuses)}; {checked}; "
+            print(f"\n{runs} runs in {elapsed:.1f}s (gunicorn's CPU, its {runs} worker boots "
+                  f"included: {gunicorn_cpu:.0f}s; load average {os.getloadavg()[0]:.1f}): {dict(counts)}; answers {dict(statuses)}; {checked}; "
                   f"locks seen {len(lifetimes)}, orphaned by a kill {len(orphaned)}, longest seen "
                   f"{max(lifetimes, default=0):.2f}s, highest TTL {watch.max_pttl} ms (QL_LOCK_TTL {LOCK_TTL}s)")
             assert counts["kills"] >= runs - 5

@@ -220,7 +220,10 @@ class Nginx:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 return True
 
-        wait_until(listening, timeout=10, what=f"nginx on {self.url}")
+        try:
+            wait_until(listening, timeout=10, what=f"nginx on {self.url}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; its error log: {self.error_log()[-2000:]}") from None
         return self
 
     def error_log(self) -> str:

@@ -154,19 +154,22 @@ def check_nothing_acknowledged_was_lost(url: str, token: str, writers: list[Writ
 
 
 class LockWatch:
-    """Polls every track lock (the private Redis holds only this test's keys) every 20 ms:
-    how long each (lock, token) lived as seen from outside, and the longest TTL it had."""
+    """Polls every track lock (the private Redis holds only this test's keys) every 20 ms: the
+    longest TTL any had, and for how long each (lock, token) was surely alive: from the answer
+    that first showed it to the request that last showed it (a lower bound of its life,
+    whatever the delays of this loaded machine)."""
 
     def __init__(self, client: redis_py.Redis):
         self.client = client
-        self.seen: dict[tuple[str, str], list[float]] = {}  # -> [first seen, last seen]
+        self.seen: dict[tuple[str, str], list[float]] = {}  # -> [first answer, last request]
         self.max_pttl = 0
         self.without_expiry = 0
         self.stop = threading.Event()
 
-    def run(self, seconds: float = 300):
+    def run(self, seconds: float = 600):
         deadline = time.monotonic() + seconds
         while not self.stop.is_set() and time.monotonic() < deadline:
+            asked = time.monotonic()
             names = list(self.client.scan_iter(match="*:lock:track:*", count=1000))
             if names:
                 pipe = self.client.pipeline(transaction=False)
@@ -174,18 +177,18 @@ class LockWatch:
                     pipe.get(name)
                     pipe.pttl(name)
                 replies = pipe.execute()
-                now = time.monotonic()
+                answered = time.monotonic()
                 for name, token, pttl in zip(names, replies[::2], replies[1::2]):
                     if token is None:
                         continue
                     if pttl == -1:
                         self.without_expiry += 1
                     self.max_pttl = max(self.max_pttl, pttl)
-                    self.seen.setdefault((name, token), [now, now])[1] = now
+                    self.seen.setdefault((name, token), [answered, asked])[1] = asked
             self.stop.wait(0.02)
 
     def lifetimes(self) -> list[float]:
-        return [last - first for first, last in self.seen.values()]
+        return [max(0.0, last - first) for first, last in self.seen.values()]
 
 
 def test_sigkill_of_a_web_worker_mid_write_loses_nothing_acknowledged(database):
@@ -248,7 +251,7 @@ def test_sigkill_of_a_web_worker_mid_write_loses_nothing_acknowledged(database):
                     statuses[status] += n
             checked = check_nothing_acknowledged_was_lost(app.url, database.token, writers)
             lifetimes = watch.lifetimes()
-            orphaned = [t for t in lifetimes if t > 0.25]  # a live write holds its lock for ms
+            orphaned = [t for t in lifetimes if t > 0.25]  # a write holds its lock for ms
             print(f"\n{runs} runs in {elapsed:.1f}s (gunicorn's CPU, its {runs} worker boots "
                   f"included: {gunicorn_cpu:.0f}s; load average {os.getloadavg()[0]:.1f}): {dict(counts)}; answers {dict(statuses)}; {checked}; "
                   f"locks seen {len(lifetimes)}, orphaned by a kill {len(orphaned)}, longest seen "
@@ -257,7 +260,8 @@ def test_sigkill_of_a_web_worker_mid_write_loses_nothing_acknowledged(database):
             assert counts["writes cut by a kill (no answer)"] >= runs // 2  # the kills did land mid-write
             assert statuses.get(500, 0) == 0
             assert watch.without_expiry == 0 and 0 < watch.max_pttl <= LOCK_TTL * 1000
-            assert max(lifetimes) <= LOCK_TTL + 0.1  # polled every 20 ms: seen at most that late
+            assert orphaned, "no kill left a lock behind: the expiry was not exercised"
+            assert max(lifetimes) <= LOCK_TTL  # (lower bounds: a lock that outlived its TTL shows)
             assert checked["acknowledged"] >= 10 * runs
     finally:
         server.close()

@@ -27,7 +27,8 @@ serve:
 	exec $(PY) scripts/serve.py
 
 test: setup
-	@REDIS_URL=$$($(PY) scripts/ensure_redis.py) && export REDIS_URL && \
+	@$(PY) scripts/ensure_nginx.py >/dev/null && \
+	REDIS_URL=$$($(PY) scripts/ensure_redis.py) && export REDIS_URL && \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

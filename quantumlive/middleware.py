@@ -1,6 +1,7 @@
-"""Turns "Redis unreachable" raised outside DRF views (admin, plain views) into a 503."""
+"""Turns "Redis unreachable" and "Redis full" (writes refused for memory) raised outside DRF
+views (admin, plain views) into a 503."""
 
-from quantumlive.errors import redis_down_response
+from quantumlive.errors import is_redis_full, redis_down_response, redis_full_response
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS
 
 
@@ -12,6 +13,8 @@ class RedisUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if is_redis_full(exception):
+            return redis_full_response()
         if isinstance(exception, REDIS_DOWN_ERRORS):
             return redis_down_response()
         return None

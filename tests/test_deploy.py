@@ -287,3 +287,134 @@ def test_gunicorn_parses_requests_with_its_c_parser():
     cfg = Config()
     cfg.set("http_parser", conf["http_parser"])
     assert _check_fast_parser(cfg) is True
+
+
+# --- issue 12: Redis's memory limit, proxies, nginx's handling of slow clients -----------------
+def env_example() -> dict:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def nginx_conf() -> str:
+    return (ROOT / "deploy" / "nginx.conf").read_text()
+
+
+def directive(conf: str, name: str) -> list[str]:
+    """The values of every `name ...;` line of nginx.conf (comments dropped)."""
+    lines = [line.split("#", 1)[0] for line in conf.splitlines()]
+    return [m.group(1).strip() for line in lines if (m := re.match(rf"\s*{name}\s+([^;]+);", line))]
+
+
+def test_redis_has_a_memory_limit_set_from_the_env_file(compose):
+    command = compose["services"]["redis"]["command"]
+    options = dict(zip(command[1::2], command[2::2]))
+    assert options["--maxmemory"] == "${REDIS_MAXMEMORY:-1gb}"
+    assert options["--maxmemory-policy"] == "noeviction" and options["--appendonly"] == "yes"
+    assert re.fullmatch(r"\d+(b|kb|mb|gb)", env_example()["REDIS_MAXMEMORY"])
+    text = (ROOT / ".env.example").read_text()
+    assert "bench/RESULTS.md" in text and "per analysed" in text  # sizing documented
+
+
+def test_the_number_of_proxies_comes_from_the_env_file(compose):
+    """Not hard-coded under environment: (which overrides env_file): .env decides, 1 by default."""
+    for name in ("web1", "web2"):
+        assert compose["services"][name]["environment"]["QL_NUM_PROXIES"] == "${QL_NUM_PROXIES:-1}"
+    assert env_example()["QL_NUM_PROXIES"] == "1"
+    text = (ROOT / ".env.example").read_text()
+    documented = text[text.index("# --- Proxies"):text.index("QL_NUM_PROXIES=")]
+    assert "1: clients reach nginx directly" in documented and "2: a TLS terminator" in documented
+
+
+def test_nginx_sets_x_forwarded_proto_from_its_own_listener_only():
+    conf = nginx_conf()
+    assert directive(conf, "proxy_set_header X-Forwarded-Proto") == ["$ql_forwarded_proto"]
+    mapping = re.search(r'map "\$ql_from_terminator:\$http_x_forwarded_proto" \$ql_forwarded_proto \{(.*?)\}',
+                        conf, re.S).group(1)
+    entries = [line.split("#", 1)[0].split() for line in mapping.splitlines()]
+    entries = [e for e in entries if e]
+    assert ["default", "$scheme;"] in entries
+    # the client's value is kept only when it comes from a listed terminator ("1:")
+    assert all(e[0] == "default" or e[0].startswith('"1:') for e in entries)
+    geo = re.search(r"geo \$ql_from_terminator \{(.*?)\}", conf, re.S).group(1)
+    active = [line.split("#", 1)[0].split() for line in geo.splitlines()]
+    assert [e for e in active if e] == [["default", "0;"]]  # nobody trusted as shipped
+
+
+def test_nginx_keeps_slow_clients_away_from_gunicorn_workers():
+    """What the deployment relies on against slow clients (tests/system/test_faults.py runs it):
+    bodies read whole before gunicorn sees the request, answers taken whole from gunicorn, and
+    timeouts on clients that stall."""
+    conf = nginx_conf()
+    assert directive(conf, "proxy_request_buffering") == ["on"]
+    assert directive(conf, "proxy_buffering") == ["on"]
+    assert directive(conf, "reset_timedout_connection") == ["on"]
+    for name, most in (("client_header_timeout", 60), ("client_body_timeout", 60), ("send_timeout", 60)):
+        (value,) = directive(conf, name)
+        assert re.fullmatch(r"\d+s", value) and 0 < int(value[:-1]) <= most, (name, value)
+    (temp_file,) = directive(conf, "proxy_max_temp_file_size")
+    assert temp_file != "0" and temp_file.endswith("m") and int(temp_file[:-1]) >= 64  # answers fit
+
+
+class _HeaderEcho:
+    """A stand-in for the app behind nginx: answers 200 and keeps the headers it received."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(dict(self.headers))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def header_echo():
+    from tests.system.servers import nginx_binary
+
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed: `make test` installs it as root (scripts/ensure_nginx.py)")
+    echo = _HeaderEcho()
+    yield echo
+    echo.close()
+
+
+def test_a_client_sent_x_forwarded_proto_does_not_reach_the_app(header_echo):
+    """A real nginx with deploy/nginx.conf: the app sees the scheme of nginx's listener (http),
+    whatever the client claims; a listed TLS terminator's https is kept."""
+    import requests
+
+    from tests.system.servers import Nginx
+
+    with Nginx(header_echo.port) as nginx:
+        for claimed in ("https", "http", None):
+            headers = {"X-Forwarded-Proto": claimed} if claimed else {}
+            assert requests.get(nginx.url + "/healthz", headers=headers, timeout=5).status_code == 200
+        assert [seen["X-Forwarded-Proto"] for seen in header_echo.seen] == ["http", "http", "http"]
+        assert header_echo.seen[0]["X-Forwarded-For"] == "127.0.0.1"
+    header_echo.seen.clear()
+    with Nginx(header_echo.port, trusted_terminator="127.0.0.1") as nginx:  # topology 2
+        for claimed in ("https", "http", None):
+            headers = {"X-Forwarded-Proto": claimed} if claimed else {}
+            assert requests.get(nginx.url + "/healthz", headers=headers, timeout=5).status_code == 200
+        assert [seen["X-Forwarded-Proto"] for seen in header_echo.seen] == ["https", "http", "http"]

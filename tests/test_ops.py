@@ -67,3 +67,84 @@ def test_while_redis_is_down_the_api_answers_503_fast_and_recovers(api, anon, pr
     assert anon.get("/api/tracks/").status_code == 200
     assert anon.get(track_url).status_code == 404  # the data went with that Redis: no stale read
     assert api.post("/api/tracks/", {"title": "c", "artist": "d"}, format="json").status_code == 201
+
+
+# --- Redis full (maxmemory reached with noeviction) ------------------------------------------
+@pytest.fixture
+def small_redis(settings):
+    """A private redis-server with noeviction whose maxmemory the test sets (never the shared
+    Redis's configuration)."""
+    server = PrivateRedis(args=("--maxmemory-policy", "noeviction")).start()
+    settings.REDIS_URL = server.url
+    reset_process_cache()
+    yield server
+    reset_process_cache()
+    server.close()
+
+
+def fill_past_the_limit(client, prefix: str) -> int:
+    """Writes keys under the test's prefix until Redis is past its maxmemory by ~200 KB, so that
+    it refuses every write, however its clients' buffers (tens of KB) come and go; returns how
+    many keys were written. Plain SETs of 32 KB up to ~96 KB below the limit (bounded: 1,000),
+    then one SETRANGE: a few bytes sent, 256 KB allocated, accepted while there was room."""
+    import redis as redis_py
+
+    limit = int(client.info("memory")["maxmemory"])
+    written = 0
+    while written < 1000 and int(client.info("memory")["used_memory"]) < limit - 96 * 1024:
+        client.set(f"{{{prefix}}}:filler:{written}", "x" * 32768)
+        written += 1
+    client.setrange(f"{{{prefix}}}:filler:{written}", 256 * 1024, "x")
+    written += 1
+    assert int(client.info("memory")["used_memory"]) > limit
+    with pytest.raises(redis_py.exceptions.OutOfMemoryError):
+        client.set(f"{{{prefix}}}:filler:last", "x")
+    return written
+
+
+def test_readyz_says_full_and_writes_answer_503_while_redis_refuses_for_memory(api, anon, small_redis, settings):
+    import redis as redis_py
+
+    admin = redis_py.Redis(port=small_redis.port, decode_responses=True)
+    assert anon.get("/readyz").json() == {"redis": "ok", "database": "ok"}
+    created = api.post("/api/tracks/", {"title": "kept", "artist": "b"}, format="json")
+    assert created.status_code == 201
+    # 2 MB of room: what a client's buffers take and give back (tens of KB) stays small beside it
+    admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) + 2 * 2**20)
+    assert anon.get("/readyz").status_code == 200  # a limit with room left is fine
+    written = fill_past_the_limit(admin, settings.QL_REDIS_PREFIX)
+    print(f"filled with {written} keys; info: {admin.info('memory')['used_memory']} of "
+          f"{admin.info('memory')['maxmemory']} bytes")
+
+    ready = anon.get("/readyz")
+    assert ready.status_code == 503 and ready.json() == {"redis": "full", "database": "ok"}
+    assert ready["Retry-After"]
+    refused = api.post("/api/tracks/", {"title": "new", "artist": "b"}, format="json")
+    assert refused.status_code == 503, refused.content
+    assert "full" in refused.json()["detail"] and refused["Retry-After"]
+    patched = api.patch(f"/api/tracks/{created.json()['id']}/", {"notes": "x"}, format="json")
+    assert patched.status_code == 503 and "full" in patched.json()["detail"]
+    # Reads: never a 500. (Redis refuses every command queued in a MULTI while it is out of
+    # memory, reads included, and an anonymous read counts in its throttle, a write: 503 today.)
+    for client in (api, anon):
+        for path in (f"/api/tracks/{created.json()['id']}/", "/api/tracks/"):
+            read = client.get(path)
+            assert read.status_code in (200, 503), (path, read.status_code)
+            assert read.status_code == 200 or "full" in read.json()["detail"]
+
+    for batch in range(0, written + 1, 500):  # room again: ready, and writes land
+        admin.delete(*[f"{{{settings.QL_REDIS_PREFIX}}}:filler:{i}" for i in range(batch, batch + 500)])
+    assert anon.get("/readyz").json() == {"redis": "ok", "database": "ok"}
+    assert api.post("/api/tracks/", {"title": "new", "artist": "b"}, format="json").status_code == 201
+
+
+def test_readyz_is_ok_when_memory_is_unbounded_or_evicting(anon, small_redis, settings):
+    import redis as redis_py
+
+    admin = redis_py.Redis(port=small_redis.port, decode_responses=True)
+    used = int(admin.info("memory")["used_memory"])
+    admin.config_set("maxmemory", 0)
+    assert anon.get("/readyz").json()["redis"] == "ok"
+    admin.config_set("maxmemory-policy", "allkeys-lru")  # writes evict instead of failing
+    admin.config_set("maxmemory", used)
+    assert anon.get("/readyz").json()["redis"] == "ok"

@@ -19,7 +19,7 @@ from django.middleware.common import CommonMiddleware
 from django.urls import NoReverseMatch, get_resolver
 
 from quantumlive.auth import known_token_user
-from quantumlive.errors import redis_down_response
+from quantumlive.errors import is_redis_full, redis_down_response, redis_full_response
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS
 from tracks.views import HOT_READ_TRIED, hot_track_read
 
@@ -65,7 +65,8 @@ class TrackReadMiddleware:
         except REDIS_DOWN_ERRORS:  # what RedisUnavailableMiddleware.process_exception gives views
             response = redis_down_response()
         except Exception as exc:  # the 500 (logged, signalled) Django makes of a view's error
-            response = response_for_exception(request, exc)
+            # (Redis refusing for memory is the views' 503: reads in MULTI are refused too)
+            response = redis_full_response() if is_redis_full(exc) else response_for_exception(request, exc)
         if response is None:
             return self.get_response(request)
         response = self.common.process_response(request, response)  # Content-Length

@@ -119,11 +119,12 @@ class PrivateRedis:
     """A redis-server of the test's own on a free port (AOF with fsync always when asked),
     which the test may stop and start again on the same port."""
 
-    def __init__(self, *, appendonly: bool = False):
+    def __init__(self, *, appendonly: bool = False, args: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="ql-redis-")
         self.appendonly = appendonly
+        self.args = list(args)  # more redis-server options, e.g. ("--maxmemory", "2mb")
         self.process = None
 
     def start(self):
@@ -133,6 +134,7 @@ class PrivateRedis:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
@@ -145,6 +147,135 @@ class PrivateRedis:
             self.process.terminate()
             self.process.wait(timeout=10)
 
+    def kill(self):
+        """SIGKILL: no shutdown, no final fsync (what a crash or the OOM killer does)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- nginx with the repository's deploy/nginx.conf --------------------------------------------
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)), None)
+
+
+def nginx_test_config(upstream_port: int, listen_port: int, run_dir: str, *,
+                      trusted_terminator: str | None = None) -> str:
+    """deploy/nginx.conf as the test runs it: only what ties it to docker-compose.yml (the
+    upstream's host names, port 8000, stdout/stderr logs) and to a root install (pid file,
+    temporary folders, one worker) is replaced; every other setting is the repository's.
+    `trusted_terminator`: an address added to the geo block of TLS terminators."""
+    import re
+
+    text = NGINX_CONF.read_text()
+    substitutions = [
+        (r"^worker_processes [^;]+;", "worker_processes 1;"),
+        (r"server web\d+:8000", f"server 127.0.0.1:{upstream_port}"),
+        (r"^(\s*)listen 8000;", rf"\1listen 127.0.0.1:{listen_port};"),
+        (r"access_log /dev/stdout ql;", f"access_log {run_dir}/access.log ql;"),
+        (r"error_log /dev/stderr warn;", f"error_log {run_dir}/error.log warn;"),
+    ]
+    if trusted_terminator:
+        substitutions.append((r"(geo \$ql_from_terminator \{\n\s*default 0;)",
+                              rf"\1\n        {trusted_terminator} 1;"))
+    for pattern, replacement in substitutions:
+        text, count = re.subn(pattern, replacement, text, flags=re.M)
+        assert count >= 1, f"deploy/nginx.conf no longer has {pattern!r}"
+    temp_paths = "".join(f"    {name}_temp_path {run_dir}/{name};\n"
+                         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    text = text.replace("http {\n", "http {\n" + temp_paths, 1)
+    user = "user root;\n" if os.geteuid() == 0 else ""  # workers may use the run folder
+    return f"{user}daemon off;\npid {run_dir}/nginx.pid;\n" + text
+
+
+class Nginx:
+    """nginx on a free port in front of `upstream_port`, with the repository's settings."""
+
+    def __init__(self, upstream_port: int, **config):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = tempfile.mkdtemp(prefix="ql-nginx-")
+        self.conf = Path(self.dir) / "nginx.conf"
+        self.conf.write_text(nginx_test_config(upstream_port, self.port, self.dir, **config))
+        self.process = None
+
+    def start(self):
+        binary = nginx_binary()
+        assert binary, "nginx is not installed (scripts/ensure_nginx.py installs it)"
+        self.process = subprocess.Popen(
+            [binary, "-p", self.dir, "-c", str(self.conf), "-e", f"{self.dir}/error.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def listening():
+            assert self.process.poll() is None, self.error_log()
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+
+        try:
+            wait_until(listening, timeout=10, what=f"nginx on {self.url}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; its error log: {self.error_log()[-2000:]}") from None
+        return self
+
+    def error_log(self) -> str:
+        path = Path(self.dir) / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # fast shutdown: open connections are closed
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- processes and their connections (Linux /proc) --------------------------------------------
+def child_pids(parent: int) -> list[int]:
+    """The live children of `parent` (a gunicorn master's workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "(comm)": state, ppid, …
+        if fields[0] != "Z" and int(fields[1]) == parent:
+            children.append(int(entry))
+    return children
+
+
+# Where the main thread of a gunicorn sync worker waits for the next connection (select).
+IDLE_WCHAN = "poll_schedule_timeout"
+
+
+def wchan(pid: int) -> str | None:
+    """The kernel function the process's main thread sleeps in ("0": running), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return None
+
+
+def waiting_for_a_connection(pid: int) -> bool:
+    """A gunicorn sync worker idle in its accept loop (so its app is loaded)."""
+    return (wchan(pid) or "").startswith(IDLE_WCHAN)

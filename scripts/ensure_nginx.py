@@ -24,7 +24,7 @@ def main() -> None:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("nginx not found: installing Debian's nginx", file=sys.stderr)
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", RUNLEVEL="1")  # no service start
         subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=sys.stderr, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
                        check=True, stdout=sys.stderr, env=env)

@@ -20,6 +20,8 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
+| `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
+| `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
@@ -105,6 +107,27 @@ def rq_keys_of_prefix(client, prefix: str) -> list[str]:
         if origin == queue:
             found += [name, "rq:results:" + name.rsplit(":", 1)[1]]
     return found
+
+
+def rq_job(job_id: str) -> str:
+    """RQ's hash of one job (RQ's name for it: rq:job:<id>; not under our prefix)."""
+    from rq.job import Job
+
+    return Job.key_for(job_id)
+
+
+def rq_queue() -> str:
+    """RQ's list of the analysis queue's waiting job ids."""
+    from rq.queue import Queue
+
+    return Queue.redis_queue_namespace_prefix + analysis_queue_name()
+
+
+def rq_intermediate_queue() -> str:
+    """RQ's list of the jobs a worker has taken from the queue and not started yet."""
+    from rq.intermediate_queue import IntermediateQueue
+
+    return IntermediateQueue.get_intermediate_queue_key(rq_queue())
 
 
 def analysis_queue_name() -> str:

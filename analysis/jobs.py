@@ -8,8 +8,8 @@ RQ worker processes (analysis/tasks.py), never in a web worker.
 """
 
 import hashlib
-import logging
 import json
+import logging
 import time
 import uuid
 from datetime import timezone
@@ -18,6 +18,7 @@ from django.conf import settings
 
 from analysis.audio import ANALYSER_VERSION
 from quantumlive import keys
+from quantumlive.exceptions import ServiceUnavailable
 from quantumlive.redis_conn import get_redis, make_client, run_script
 from tracks.store import now_iso
 
@@ -168,7 +169,7 @@ def claim(*, digest: str, source: dict, options: dict, job_id: str | None = None
             return job_id, True
         if answer[0] == "held":
             return answer[1], False
-    raise RuntimeError("the analysis digest kept changing hands; submit again")
+    raise ServiceUnavailable("Other submissions of this audio keep changing its job; try again shortly.")
 
 
 def rq_connection(**overrides):

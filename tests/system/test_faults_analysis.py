@@ -217,3 +217,46 @@ def _held(slot: Path) -> bool:
         os.close(fd)
     return False
 
+
+
+def test_eight_waiting_submissions_do_not_stall_a_three_worker_instance(faults_env, database):
+    """Issue 12's finding 5 as reported: eight parallel submissions with `wait` on a 3-worker
+    instance (QL_MAX_WAITERS by default: 3 // 2 = 1). No analysis worker: the job stays queued,
+    so a waiter waits its whole `wait`. One submission waits; the seven others answer 202
+    while it does, and reads are answered meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {k: v for k, v in faults_env["env"].items() if k != "QL_MAX_WAITERS"}
+    write_excerpt(faults_env["audio"] / "same.wav", bpm=120, seconds=2)
+    wait_seconds = 8
+    with Gunicorn(workers=3, database=database, **env) as server:
+        http = requests.Session()
+        http.headers["Authorization"] = f"Token {database.token}"
+
+        def submit(_):
+            started = time.monotonic()
+            response = http.post(f"{server.url}/api/analysis/", json={"path": "same.wav", "wait": wait_seconds},
+                                 timeout=wait_seconds + 30)
+            return response.status_code, time.monotonic() - started, time.monotonic()
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(submit, n) for n in range(8)]
+            reads = []
+            deadline = time.monotonic() + wait_seconds + 30
+            while not all(f.done() for f in futures) and time.monotonic() < deadline and len(reads) < 10_000:
+                started = time.monotonic()
+                status = requests.get(f"{server.url}/api/tracks/", timeout=wait_seconds + 30).status_code
+                reads.append((status, time.monotonic() - started, time.monotonic()))
+                time.sleep(0.05)
+            answers = sorted(f.result() for f in futures)
+    statuses = [a[0] for a in answers]
+    last_answer = max(a[2] for a in answers)
+    durations = sorted(a[1] for a in answers)
+    reads_during_wait = [r for r in reads if r[2] < last_answer - 0.5]
+    print(f"\n8 waiting submissions, 3 workers: statuses {statuses}, seconds {[round(d, 2) for d in durations]}; "
+          f"{len(reads_during_wait)} reads answered while one waited, slowest {max(r[1] for r in reads):.2f} s")
+    assert statuses == [202] * 8
+    assert durations[-1] >= wait_seconds * 0.9  # one waited its whole `wait`
+    assert durations[-2] < 0.5 * durations[-1]  # the others did not
+    assert reads_during_wait and all(r[0] == 200 for r in reads)
+    assert max(r[1] for r in reads) < 0.5 * durations[-1]  # no read waited for a waiter

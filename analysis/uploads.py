@@ -49,7 +49,7 @@ def check_declared_size(request) -> None:
 # "<uuid><suffix>"; "upload-<uuid><suffix>" is the naming of earlier versions (its job is not
 # known). Nothing else in the folder is ever touched.
 _UPLOAD_NAME = re.compile(
-    r"(upload-)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\.[a-z0-9]{1,7})?")
+    r"(upload-)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\.\w{1,7})?")
 
 
 def sweep_orphans(now: float | None = None) -> int:

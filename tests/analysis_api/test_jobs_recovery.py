@@ -277,7 +277,8 @@ def test_the_sweep_removes_old_orphans_only(idle_queue, uploads, settings):
     keep = [file(f"{running}.wav"), file(f"{queued}.mp3"), file("0b9a2c8e-1111-4222-8333-444455556666.flac", aged=False),
             file("notes.txt")]  # not a name of ours: never touched
     gone = [file(f"{done}.wav"), file("0b9a2c8e-1111-4222-8333-444455556666.wav"),  # no job at all
-            file("upload-0b9a2c8e-1111-4222-8333-444455556667.ogg")]  # the earlier naming
+            file("upload-0b9a2c8e-1111-4222-8333-444455556667.ogg"),  # the earlier naming
+            file("0b9a2c8e-1111-4222-8333-444455556668.wäv"), file("0b9a2c8e-1111-4222-8333-444455556669")]
     removed = sweep_orphans()
     assert removed == len(gone)
     assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)
@@ -366,7 +367,8 @@ def test_an_upload_that_cannot_be_stored_leaves_no_partial_file(api, audio_setti
     import signal
 
     settings.QL_UPLOAD_DIR = tmp_path / "partial"
-    big = io.BytesIO(b"\0" * (3 * 2**19))  # held in memory by Django (< 2 MB), 1.5 MB to write
+    # a WAV header (what the submit's sniffing checks), 1.5 MB: held in memory by Django (< 2 MB)
+    big = io.BytesIO(b"RIFF\xd8\x07\x00\x00WAVE" + bytes(3 * 2**19))
     big.name = "big.wav"
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead

@@ -7,6 +7,7 @@ QL_UPLOAD_DIR are swept after an hour; at most QL_MAX_WAITERS submissions wait a
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -335,6 +336,7 @@ def test_past_the_waiter_cap_a_submission_answers_202_at_once(api, audio_setting
         held.release()
     waited = api.post(URL, {"path": "w1.wav", "wait": 30, "beats_per_cue": 4}, format="json")
     assert waited.status_code == 200 and waited.json()["status"] == "done"
+    shutil.rmtree(waiters.instance_dir(), ignore_errors=True)
 
 
 def test_a_killed_waiter_frees_its_slot(tmp_path):

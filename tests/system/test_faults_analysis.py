@@ -14,6 +14,7 @@ Every loop is bounded in count and time; the counts are printed (pytest -s).
 import fcntl
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,7 +48,21 @@ def faults_env(settings, tmp_path, database):
     env = {"DATABASE_URL": database.url, "QL_AUDIO_ROOT": folders["audio"], "QL_UPLOAD_DIR": folders["uploads"],
            "QL_ANALYSIS_JOB_TIMEOUT": JOB_TIMEOUT, "QL_ANALYSIS_HEARTBEAT": 1, "QL_MAX_WAITERS": 1}
     yield {"env": env, **folders}
+    _forget_workers()
     delete_own_keys()
+
+
+def _forget_workers():
+    """A SIGKILLed worker leaves its registration behind: take ours (those of this prefix's
+    queue) out of RQ's global set of workers; their own keys go with the prefix's."""
+    from rq.worker_registration import REDIS_WORKER_KEYS, WORKERS_BY_QUEUE_KEY
+
+    from analysis import jobs
+
+    connection = jobs.rq_connection()
+    for worker_key in connection.smembers(WORKERS_BY_QUEUE_KEY % jobs.queue(connection).name):
+        connection.srem(REDIS_WORKER_KEYS, worker_key)
+        connection.delete(worker_key)
 
 
 class AnalysisWorker:
@@ -200,6 +215,7 @@ def _waiters(server, http, folder: Path, counts: dict) -> tuple[dict, dict]:
     assert answers["second"]["status"] == 202 and answers["first"]["status"] == 202
     assert second_done_while_first_waits and answers["second"]["at"] < answers["first"]["at"]
     assert answers["second"]["seconds"] < 0.5 * answers["first"]["seconds"]
+    shutil.rmtree(slot.parent, ignore_errors=True)  # the instance's slot files
     return answers["first"], answers["second"]
 
 
@@ -249,6 +265,11 @@ def test_eight_waiting_submissions_do_not_stall_a_three_worker_instance(faults_e
                 reads.append((status, time.monotonic() - started, time.monotonic()))
                 time.sleep(0.05)
             answers = sorted(f.result() for f in futures)
+        from analysis import waiters
+        from django.conf import settings
+
+        shutil.rmtree(waiters.instance_dir(prefix=settings.QL_REDIS_PREFIX, master_pid=server.process.pid),
+                      ignore_errors=True)
     statuses = [a[0] for a in answers]
     last_answer = max(a[2] for a in answers)
     durations = sorted(a[1] for a in answers)

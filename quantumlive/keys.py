@@ -19,9 +19,9 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (epoch seconds of its claim: a queued job with no RQ job past a grace is lost) |
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
-| `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
+| `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
@@ -109,6 +109,11 @@ def rq_keys_of_prefix(client, prefix: str) -> list[str]:
     return found
 
 
+def analysis_queue_name() -> str:
+    """The RQ queue's name (RQ keys it as rq:queue:<name>)."""
+    return key("analysis")
+
+
 def rq_job(job_id: str) -> str:
     """RQ's hash of one job (RQ's name for it: rq:job:<id>; not under our prefix)."""
     from rq.job import Job
@@ -128,11 +133,6 @@ def rq_intermediate_queue() -> str:
     from rq.intermediate_queue import IntermediateQueue
 
     return IntermediateQueue.get_intermediate_queue_key(rq_queue())
-
-
-def analysis_queue_name() -> str:
-    """The RQ queue's name (RQ keys it as rq:queue:<name>)."""
-    return key("analysis")
 
 
 def search_result(service: str, limit: int, query_hash: str) -> str:

@@ -244,11 +244,11 @@ def test_the_worker_failing_a_killed_horse_removes_the_upload(idle_queue, upload
     assert not path.exists()
 
 
-def test_the_view_names_the_upload_after_its_job(api, audio_settings, settings, idle_queue):
+def test_the_view_names_the_upload_after_its_job(api, audio_settings, settings, idle_queue, tmp_path):
     """So that the sweep can tell whose it is."""
     buffer = io.BytesIO(write_excerpt(audio_settings["root"] / "named.wav", seconds=2).read_bytes())
     buffer.name = "named.wav"
-    settings.QL_UPLOAD_DIR = audio_settings["uploads"] / "named"
+    settings.QL_UPLOAD_DIR = tmp_path / "named"  # not the session worker's folder
     job = api.post(URL, {"file": buffer}, format="multipart").json()
     assert os.listdir(settings.QL_UPLOAD_DIR) == [f"{job['id']}.wav"]
 

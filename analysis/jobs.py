@@ -10,34 +10,51 @@ RQ worker processes (analysis/tasks.py), never in a web worker.
 import functools
 import hashlib
 import json
+import logging
 import time
 import uuid
+from datetime import timezone
 
 from django.conf import settings
 
 from analysis.audio import ANALYSER_VERSION
 from quantumlive import keys
+from quantumlive.exceptions import ServiceUnavailable
 from quantumlive.redis_conn import get_redis, make_client, run_script
 from tracks.store import now_iso
 
+log = logging.getLogger(__name__)
+
 FINISHED = ("done", "failed")
+UNFINISHED = ("queued", "running")
 WORKER_DIED = "the analysis worker stopped while running this job; submit it again"
+JOB_LOST = "the job was lost before an analysis worker ran it; submit it again"
+# Seconds a queued job may go without the RQ state that proves it alive: its RQ job created
+# after the claim, a started RQ job's task marking it running. Far above the milliseconds
+# either takes, and within the "+ 60 s" of API.md's bound.
+LOST_GRACE = 30.0
+# RQ states in which an RQ job will never run our task again.
+_RQ_ENDED = {"finished", "failed", "stopped", "canceled"}
 
 # Claims the digest for a new job unless a live job holds it (queued, done, or running with
-# its work-horse still beating).
+# its work-horse still beating). KEYS: digest, the new job, the holder's job, the holder's
+# heartbeat (both "" keys when the caller saw no holder). ARGV[1] is the holder the caller
+# saw: if another claim got in between, the answer is {'retry'} and the caller looks again.
 _CLAIM = r"""
-local holder = redis.call('GET', KEYS[1])
-if holder then
-  local status = redis.call('HGET', KEYS[3] .. holder, 'status')
-  local dead = status == 'running' and redis.call('EXISTS', KEYS[4] .. holder) == 0
-  if status and status ~= 'failed' and not dead then return holder end
+local holder = redis.call('GET', KEYS[1]) or ''
+if holder ~= ARGV[7] then return {'retry'} end
+if holder ~= '' then
+  local status = redis.call('HGET', KEYS[3], 'status')
+  local dead = status == 'running' and redis.call('EXISTS', KEYS[4]) == 0
+  if status and status ~= 'failed' and not dead then return {'held', holder} end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('HSET', KEYS[2], 'status', 'queued', 'created', ARGV[2], 'digest', ARGV[4], 'source', ARGV[5],
-           'options', ARGV[6])
+           'options', ARGV[6], 'queued_at', ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return false
+return {'new', ARGV[1]}
 """
+_CLAIM_ATTEMPTS = 8
 
 
 def digest_of(*, audio_sha256: str, options: dict) -> str:
@@ -47,8 +64,9 @@ def digest_of(*, audio_sha256: str, options: dict) -> str:
 
 
 def job_record(job_id: str) -> dict | None:
-    """The job's public record, or None for an unknown (or malformed) id. A running job whose
-    work-horse no longer beats is reported failed."""
+    """The job's public record, or None for an unknown (or malformed) id. A job that can no
+    longer finish is failed here, by whoever reads it first: running with no heartbeat left
+    (its work-horse died), or queued and lost by RQ (see lost_reason)."""
     try:
         job_id = str(uuid.UUID(job_id))
     except ValueError:
@@ -57,8 +75,14 @@ def job_record(job_id: str) -> dict | None:
     raw = redis.hgetall(keys.analysis_job(job_id))
     if not raw:
         return None
+    error = None
     if raw.get("status") == "running" and not redis.exists(keys.analysis_alive(job_id)):
-        finish(job_id, error=WORKER_DIED, only_if_running=True)
+        error, expected = WORKER_DIED, ("running",)
+    elif raw.get("status") == "queued" and (reason := lost_reason(job_id, raw)):
+        log.warning("analysis job %s is lost: %s", job_id, reason)
+        error, expected = JOB_LOST, ("queued",)
+    if error:
+        finish(job_id, error=error, expected=expected)
         raw = redis.hgetall(keys.analysis_job(job_id))
     return {
         "id": job_id,
@@ -68,6 +92,49 @@ def job_record(job_id: str) -> dict | None:
         "created": raw.get("created"),
         "finished": raw.get("finished") or None,
     }
+
+
+def lost_reason(job_id: str, raw: dict) -> str | None:
+    """Why a queued job will never run, or None while it still may. RQ moves a job forward
+    only: waiting in the queue's list, then in its intermediate list (a worker took it), then
+    `started` (a work-horse runs it; our task marks it running at once). The three are read in
+    that order, so a job moving on meanwhile is seen in a later place, never nowhere. Should a
+    reader still fail a job a worker is about to run, mark_running refuses it: a job is failed
+    or run, never both."""
+    try:
+        queued_at = float(raw.get("queued_at") or 0)
+    except ValueError:
+        queued_at = 0.0
+    if time.time() - queued_at < LOST_GRACE:
+        return None  # just claimed: its enqueue may be on the way
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    pipe.lpos(keys.rq_queue(), job_id)
+    pipe.lpos(keys.rq_intermediate_queue(), job_id)
+    pipe.hmget(keys.rq_job(job_id), "status", "started_at")
+    in_queue, taken, (rq_status, started_at) = pipe.execute()
+    if rq_status is None:  # RQ skips an id in its lists whose job is gone
+        return "its RQ job does not exist (never enqueued, or deleted)"
+    if in_queue is not None or taken is not None:
+        return None
+    if rq_status in _RQ_ENDED:
+        return f"RQ ended it ({rq_status}) before the task ran"
+    if rq_status == "queued":
+        return "its RQ job is in no queue (the queue was lost)"
+    if rq_status == "started":
+        started = _rq_time(started_at)
+        if started is None or time.time() - started > LOST_GRACE:
+            return "its work-horse never began the task"
+    return None
+
+
+def _rq_time(text: str | None) -> float | None:
+    from rq.utils import utcparse
+
+    try:
+        return utcparse(text).replace(tzinfo=timezone.utc).timestamp() if text else None
+    except ValueError:
+        return None
 
 
 def finished_result(job_id: str) -> dict:
@@ -82,17 +149,28 @@ def finished_result(job_id: str) -> dict:
     return record["result"]
 
 
-def claim(*, digest: str, source: dict, options: dict) -> tuple[str, bool]:
-    """(job id, new): a new queued job for this digest, or the job that already has it."""
-    job_id = str(uuid.uuid4())
-    holder = run_script(
-        get_redis(), _CLAIM, 4, keys.analysis_digest(digest), keys.analysis_job(job_id), keys.analysis_job(""),
-        keys.analysis_alive(""),
-        job_id, now_iso(), int(settings.QL_ANALYSIS_TTL), digest, json.dumps(source), json.dumps(options),
-    )
-    if holder:
-        return holder, False
-    return job_id, True
+def claim(*, digest: str, source: dict, options: dict, job_id: str | None = None) -> tuple[str, bool]:
+    """(job id, new): a new queued job (`job_id`, or a new id) for this digest, or the job that
+    already has it. A holder that can no longer finish (lost, dead) is failed first and gives
+    the digest up."""
+    job_id = job_id or str(uuid.uuid4())
+    redis = get_redis()
+    for _ in range(_CLAIM_ATTEMPTS):
+        holder = redis.get(keys.analysis_digest(digest)) or ""
+        if holder:
+            job_record(holder)  # settles a lost or dead holder (failed)
+        answer = run_script(
+            redis, _CLAIM, 4, keys.analysis_digest(digest), keys.analysis_job(job_id),
+            keys.analysis_job(holder) if holder else keys.analysis_job(""),
+            keys.analysis_alive(holder) if holder else keys.analysis_alive(""),
+            job_id, now_iso(), int(settings.QL_ANALYSIS_TTL), digest, json.dumps(source), json.dumps(options),
+            holder, repr(time.time()),
+        )
+        if answer[0] == "new":
+            return job_id, True
+        if answer[0] == "held":
+            return answer[1], False
+    raise ServiceUnavailable("Other submissions of this audio keep changing its job; try again shortly.")
 
 
 def rq_connection(**overrides):
@@ -134,36 +212,75 @@ def source_and_options(job_id: str) -> tuple[dict, dict]:
     return json.loads(raw[0]), json.loads(raw[1])
 
 
-def mark_running(job_id: str) -> None:
-    pipe = get_redis().pipeline(transaction=True)
-    pipe.hset(keys.analysis_job(job_id), "status", "running")
-    pipe.set(keys.analysis_alive(job_id), "1", ex=settings.QL_ANALYSIS_HEARTBEAT * 3)
-    pipe.execute()
+# Marks a queued job running and starts its heartbeat; a job already failed (found lost by a
+# reader meanwhile) stays failed and is not run. KEYS: the job, its heartbeat.
+_MARK_RUNNING = r"""
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running')
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return 1
+"""
+
+
+def mark_running(job_id: str) -> bool:
+    """True when the job was queued and is now running (the task may go on)."""
+    return bool(run_script(get_redis(), _MARK_RUNNING, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
+                           settings.QL_ANALYSIS_HEARTBEAT * 3))
 
 
 def beat(job_id: str) -> None:
     get_redis().set(keys.analysis_alive(job_id), "1", ex=settings.QL_ANALYSIS_HEARTBEAT * 3)
 
 
+# Ends a job that is in one of the expected states (ARGV[4], space-separated); a finished job
+# never changes again. Answers the job's source (JSON) when it ended it, else false.
+# KEYS: the job, its heartbeat.
 _FINISH = r"""
-if ARGV[4] == '1' and redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or not string.find(' ' .. ARGV[4] .. ' ', ' ' .. status .. ' ', 1, true) then return false end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'done', 'result', ARGV[1], 'finished', ARGV[3])
 else
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[2], 'finished', ARGV[3])
 end
 redis.call('DEL', KEYS[2])
-return 1
+return redis.call('HGET', KEYS[1], 'source') or ''
 """
 
 
+def max_result_bytes() -> int:
+    return int(getattr(settings, "QL_MAX_RESULT_MB", 4) * 2**20)
+
+
 def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
-           only_if_running: bool = False) -> None:
-    run_script(
-        get_redis(), _FINISH, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
-        json.dumps(result, separators=(",", ":")) if result is not None else "", error or "", now_iso(),
-        "1" if only_if_running else "0",
-    )
+           expected: tuple[str, ...] = UNFINISHED) -> bool:
+    """Ends the job (done with `result`, or failed with `error`) if its status is one of
+    `expected`; True when this call ended it. The job's upload, if any, is removed then:
+    uploads go when their job ends, whoever ends it. A result larger than QL_MAX_RESULT_MB
+    fails the job instead of being stored."""
+    stored = json.dumps(result, separators=(",", ":")) if result is not None else ""
+    if len(stored) > max_result_bytes():
+        error = (f"the analysis result ({len(stored) / 2**20:.1f} MB) is larger than QL_MAX_RESULT_MB "
+                 f"({max_result_bytes() / 2**20:g} MB); ask for fewer cues or waveform points")
+        stored = ""
+    source = run_script(get_redis(), _FINISH, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
+                        stored, error or "", now_iso(), " ".join(expected))
+    if source is None:
+        return False
+    remove_upload_of(source)
+    return True
+
+
+def remove_upload_of(source_json: str) -> None:
+    """Deletes the job's upload (never a file under QL_AUDIO_ROOT that a path named)."""
+    try:
+        source = json.loads(source_json) if source_json else {}
+    except ValueError:
+        return
+    if isinstance(source, dict) and source.get("upload") and source.get("path"):
+        from analysis.sources import remove_upload
+
+        remove_upload(source["path"])
 
 
 # --- backup and restore (tracks/backup.py) --------------------------------------------------

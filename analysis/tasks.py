@@ -13,7 +13,17 @@ log = logging.getLogger(__name__)
 
 def run_analysis(job_id: str) -> None:
     source, options = jobs.source_and_options(job_id)
-    jobs.mark_running(job_id)
+    try:
+        if not jobs.mark_running(job_id):
+            log.warning("analysis job %s is no longer queued (found lost); not run", job_id)
+            return
+        _run(job_id, source, options)
+    finally:
+        if source.get("upload"):
+            remove_upload(source["path"])
+
+
+def _run(job_id: str, source: dict, options: dict) -> None:
     stop = threading.Event()
     heart = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
     heart.start()
@@ -21,18 +31,16 @@ def run_analysis(job_id: str) -> None:
         y, sr = audio.decode(source["path"], max_seconds=settings.QL_MAX_AUDIO_SECONDS)
         result = audio.analyse(y, sr, **options)
     except (audio.AudioError, ValueError) as exc:
-        jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed")
+        jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed", expected=("running",))
     except MemoryError:
-        jobs.finish(job_id, error="the audio is too large to analyse")
+        jobs.finish(job_id, error="the audio is too large to analyse", expected=("running",))
     except Exception:
         log.exception("analysis job %s crashed", job_id)
-        jobs.finish(job_id, error="internal error while analysing; see the worker's log")
+        jobs.finish(job_id, error="internal error while analysing; see the worker's log", expected=("running",))
     else:
-        jobs.finish(job_id, result=result)
+        jobs.finish(job_id, result=result, expected=("running",))
     finally:
         stop.set()
-        if source.get("upload"):
-            remove_upload(source["path"])
 
 
 def _heartbeat(job_id: str, stop: threading.Event) -> None:

@@ -16,9 +16,11 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |
-| `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source |
+| `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (epoch seconds of its claim: a queued job with no RQ job past a grace is lost) |
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
+| `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
+| `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
 | `{p}:backup:<token>:…` | various | scratch keys of one `export_library` / `import_library` run (tracks/backup.py): the export's snapshots of the order, the YouTube list and the analysis job ids; the import's staged tracks, YouTube list and analysis jobs before they are swapped in. Each has a TTL and is deleted when its run ends |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
@@ -127,6 +129,27 @@ def backup_temp_pattern(token: str) -> str:
 def analysis_queue_name() -> str:
     """The RQ queue's name (RQ keys it as rq:queue:<name>)."""
     return key("analysis")
+
+
+def rq_job(job_id: str) -> str:
+    """RQ's hash of one job (RQ's name for it: rq:job:<id>; not under our prefix)."""
+    from rq.job import Job
+
+    return Job.key_for(job_id)
+
+
+def rq_queue() -> str:
+    """RQ's list of the analysis queue's waiting job ids."""
+    from rq.queue import Queue
+
+    return Queue.redis_queue_namespace_prefix + analysis_queue_name()
+
+
+def rq_intermediate_queue() -> str:
+    """RQ's list of the jobs a worker has taken from the queue and not started yet."""
+    from rq.intermediate_queue import IntermediateQueue
+
+    return IntermediateQueue.get_intermediate_queue_key(rq_queue())
 
 
 def search_result(service: str, limit: int, query_hash: str) -> str:

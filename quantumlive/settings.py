@@ -174,6 +174,17 @@ QL_ANALYSIS_TTL = envint("QL_ANALYSIS_TTL", 30 * 24 * 3600, minimum=60)
 QL_ANALYSIS_JOB_TIMEOUT = envint("QL_ANALYSIS_JOB_TIMEOUT", 900, minimum=10)
 QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
+# --- issue 12, workstream "jobs": orphaned uploads, waiters ---------------------------------
+# An upload in QL_UPLOAD_DIR older than this (seconds) that no queued or running job needs is
+# deleted by the analysis workers' sweep, which runs at start and every
+# QL_UPLOAD_SWEEP_INTERVAL seconds (between jobs).
+QL_UPLOAD_SWEEP_AGE = envint("QL_UPLOAD_SWEEP_AGE", 3600, minimum=1)
+QL_UPLOAD_SWEEP_INTERVAL = envint("QL_UPLOAD_SWEEP_INTERVAL", 600, minimum=1)
+# At most this many submissions of one instance (its gunicorn workers together) wait for
+# their job at once (`wait`); past it they answer 202 at once. Default: half the web workers
+# gunicorn.conf.py starts (WEB_WORKERS, default 2 x cores + 1), at least 1; 0: never wait.
+QL_MAX_WAITERS = envint("QL_MAX_WAITERS", max(1, envint("WEB_WORKERS", 2 * (os.cpu_count() or 1) + 1,
+                                                        minimum=1) // 2), minimum=0)
 QL_SEARCH_DEADLINE = envfloat("QL_SEARCH_DEADLINE", 3.0, minimum=0.1)
 QL_SEARCH_CACHE_TTL = envint("QL_SEARCH_CACHE_TTL", 600, minimum=1)
 ITUNES_API_URL = envstr("ITUNES_API_URL", "https://itunes.apple.com")

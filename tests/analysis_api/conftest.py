@@ -50,6 +50,18 @@ def wait_ready(process, log, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def waiter_slots_removed():
+    """Submissions with `wait` take a waiter slot: a file in a folder of this process's own
+    (analysis/waiters.py). It goes at the end of the session."""
+    yield
+    import shutil
+
+    from analysis import waiters
+
+    shutil.rmtree(waiters.instance_dir(), ignore_errors=True)
+
+
 @pytest.fixture
 def audio_settings(settings, analysis_worker):
     settings.QL_AUDIO_ROOT = analysis_worker["root"]

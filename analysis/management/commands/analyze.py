@@ -7,6 +7,7 @@ its tags, else from a "Artist - Title" file name). Adding is idempotent: a file'
 derived from its content.
 """
 
+import threading
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -28,6 +29,15 @@ def _analyse_file(path: str, options: dict, max_seconds: int) -> dict:
 
     y, sr = audio.decode(path, max_seconds=max_seconds)
     return audio.analyse(y, sr, **options)
+
+
+def _heartbeat(job_ids: set, stop: threading.Event) -> None:
+    while not stop.wait(settings.QL_ANALYSIS_HEARTBEAT):
+        for job_id in list(job_ids):
+            try:
+                jobs.beat(job_id)
+            except Exception:
+                pass  # Redis away for a moment: the next beat
 
 
 def _error_text(exc: BaseException) -> str:
@@ -94,12 +104,29 @@ class Command(BaseCommand):
             if not new and record["status"] == "done":
                 rows[path] = {"result": record["result"], "status": "cached", "sha": audio_sha}
             else:
-                pending[path] = (job_id if new else "", audio_sha)
+                pending[path] = (job_id if new and jobs.mark_running(job_id) else "", audio_sha)
 
+        # This command runs its jobs itself (not through RQ): they are `running` with a
+        # heartbeat while it works, so that readers do not take them for lost, and fail when
+        # the command dies.
+        beating = {job_id for job_id, _ in pending.values() if job_id}
+        stop_beating = threading.Event()
+        try:
+            self._analyse(pending, rows, files, analysis_options, options, beating, stop_beating)
+        finally:
+            stop_beating.set()
+
+        if options["add_to_playlist"]:
+            self._add(rows)
+        self._table(folder, files, rows)
+
+    def _analyse(self, pending, rows, files, analysis_options, options, beating, stop_beating) -> None:
         with ProcessPoolExecutor(max_workers=options["jobs"]) as pool, \
                 tqdm(total=len(files), initial=len(rows), unit="file", desc="analysing", file=self.stderr) as bar:
             futures = {pool.submit(_analyse_file, str(path), analysis_options, settings.QL_MAX_AUDIO_SECONDS): path
                        for path in pending}
+            # started after the pool has forked its processes (a thread must not be forked)
+            threading.Thread(target=_heartbeat, args=(beating, stop_beating), daemon=True).start()
             for future in as_completed(futures):
                 path = futures[future]
                 job_id, audio_sha = pending[path]
@@ -108,17 +135,15 @@ class Command(BaseCommand):
                 except Exception as exc:
                     error = _error_text(exc)
                     if job_id:
-                        jobs.finish(job_id, error=error)
+                        beating.discard(job_id)
+                        jobs.finish(job_id, error=error, expected=("running",))
                     rows[path] = {"result": None, "status": f"failed: {error}", "sha": audio_sha}
                 else:
                     if job_id:
-                        jobs.finish(job_id, result=result)
+                        beating.discard(job_id)
+                        jobs.finish(job_id, result=result, expected=("running",))
                     rows[path] = {"result": result, "status": "analysed", "sha": audio_sha}
                 bar.update(1)
-
-        if options["add_to_playlist"]:
-            self._add(rows)
-        self._table(folder, files, rows)
 
     def _add(self, rows: dict[Path, dict]) -> None:
         from tracks import store

@@ -226,3 +226,34 @@ def test_an_entry_read_before_a_forgotten_invalidation_is_still_not_stored(setti
     entry, _, source = store.track_entry(track_id=track_id)
     assert (source, entry.summary["notes"]) == ("miss", "new")
     assert cache.entries[track_id].version == 2
+
+
+# --- a filtered list holds its page, not every summary it reads ---------------------------------
+def list_peak(client, q: str) -> int:
+    """Peak traced memory of one filtered list request (limit 1) above what was traced before."""
+    with tracing():
+        before = traced()
+        tracemalloc.reset_peak()
+        assert client.get(f"/api/tracks/?q={q}&limit=1").status_code == 200
+        return tracemalloc.get_traced_memory()[1] - before
+
+
+def notes_track(number: int) -> dict:
+    """A track whose summary is mostly its 10,000-character notes (quick to write)."""
+    return {**minimal_values(number), "title": f"noted {number}", "notes": f"{number} ".ljust(10000, "n")}
+
+
+def test_a_filtered_list_reads_the_library_in_bounded_memory(settings, anon):
+    """`?q=` reads every summary; a request must not hold them all at once (20,000 maximal
+    tracks would be ~4.6 GB decoded). Its peak with 1,200 tracks is close to its peak with
+    300 (one batch and the page), not 4 times it."""
+    settings.QL_TRACK_CACHE_MB = 1  # the cache holds ~80 of them: it is not what is measured
+    create_tracks(notes_track, 300)
+    caught_up_cache()
+    list_peak(anon, "noted")  # the process's first list (imports, caches) is not measured
+    few = list_peak(anon, "noted")
+    for number in range(300, 1200):
+        store.track_create(values=notes_track(number))
+    many = list_peak(anon, "noted")
+    print(f"\nlist peak: 300 tracks {few / MB:.2f} MB, 1,200 tracks {many / MB:.2f} MB")
+    assert many <= 1.5 * few, (few / MB, many / MB)

@@ -28,6 +28,14 @@ Entries are stamped with the generation read together with their data, and an en
 stored if an invalidation newer than that stamp was already applied (the classic
 fill-after-evict race). When the subscription drops, the cache is emptied and bypassed until
 the subscriber is back; `epoch` catches a Redis that lost its data.
+
+Memory. The cache holds at most QL_TRACK_CACHE_MB as measured (tracemalloc, in
+tests/test_track_cache_memory.py): each entry is counted, once when it is made, for what it
+holds (entry_size: the decoded summary, the cues JSON and the body rendered from it), the
+cached playlist order for its ids and index, and the per-track invalidation stamps
+(`last_inval`) for a reserve of the budget: they are kept for the most recent
+`inval_limit` tracks written, and an entry read before the newest stamp forgotten
+(`forgotten_gen`) is not stored, so forgetting never lets a stale entry in.
 """
 
 import functools
@@ -35,6 +43,7 @@ import logging
 import os
 import select
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -146,10 +155,18 @@ class TrackCache:
         self.sessions = 0
         self.lock = threading.Lock()
         self.entries: OrderedDict[str, Entry] = OrderedDict()
+        # What the entries and the order hold (their counted sizes); they keep within
+        # entry_budget, the budget less the reserve of the invalidation stamps.
         self.bytes = 0
         self.order: list[str] | None = None
         self.order_index: dict[str, int] = {}
-        self.last_inval: dict[str, int] = {}
+        self.order_bytes = 0
+        # track id -> generation of its last invalidation applied, oldest first, for the
+        # `inval_limit` tracks written last; `forgotten_gen`: the newest generation dropped
+        self.last_inval: OrderedDict[str, int] = OrderedDict()
+        self.inval_limit = max(INVAL_MIN, max_bytes // INVAL_SHARE // INVAL_RECORD)
+        self.entry_budget = max_bytes - self.inval_limit * INVAL_RECORD
+        self.forgotten_gen = 0
         self.last_order_inval = 0
         self.floor_gen = 0
         self.seen_gen = 0
@@ -404,6 +421,7 @@ class TrackCache:
             self.epoch = epoch
             self.seen_gen = self.floor_gen = int(gen or 0)
             self.last_inval.clear()
+            self.forgotten_gen = 0
             self.last_order_inval = self.floor_gen
             self.broken = False
             self.healthy = True
@@ -421,8 +439,13 @@ class TrackCache:
     def _clear(self) -> None:
         self.entries.clear()
         self.bytes = 0
+        self._drop_order()
+
+    def _drop_order(self) -> None:
+        self.bytes -= self.order_bytes
         self.order = None
         self.order_index = {}
+        self.order_bytes = 0
 
     def _apply(self, data: str) -> str:
         """Applies one invalidation; returns its writer's ack token ("-": nobody waits)."""
@@ -432,15 +455,25 @@ class TrackCache:
             entry = self.entries.pop(track_id, None)
             if entry is not None:
                 self.bytes -= entry.size
-            self.last_inval[track_id] = gen
+            self._stamp(track_id, gen)
             if kind == "o":
-                self.order = None
-                self.order_index = {}
+                self._drop_order()
                 self.last_order_inval = gen
             if gen > self.seen_gen:
                 self.seen_gen = gen
             self.invalidations += 1
         return ack
+
+    def _stamp(self, track_id: str, gen: int) -> None:
+        """Records the track's invalidation at `gen` (generations arrive in order, so the
+        oldest record is first); past `inval_limit` records the oldest is forgotten, and with
+        it every entry read before its generation (see put)."""
+        last_inval = self.last_inval
+        if last_inval.pop(track_id, None) is None and len(last_inval) >= self.inval_limit:
+            _, forgotten = last_inval.popitem(last=False)
+            if forgotten > self.forgotten_gen:
+                self.forgotten_gen = forgotten
+        last_inval[track_id] = gen
 
     # --- readers --------------------------------------------------------------------------
     def leased(self) -> bool:
@@ -477,16 +510,23 @@ class TrackCache:
         with self.lock:
             if not self.healthy or epoch != self.epoch or stamp < self.floor_gen:
                 return
-            if self.last_inval.get(track_id, 0) > stamp:
+            # an invalidation after `stamp` was applied: the one recorded, or one forgotten
+            if stamp < self.forgotten_gen or self.last_inval.get(track_id, 0) > stamp:
                 return
             old = self.entries.pop(track_id, None)
             if old is not None:
                 self.bytes -= old.size
+            if entry.size > self.entry_budget - self.order_bytes:
+                return  # larger than the whole cache: not kept, and nothing evicted for it
             self.entries[track_id] = entry
             self.bytes += entry.size
-            while self.bytes > self.max_bytes and self.entries:
-                _, evicted = self.entries.popitem(last=False)
-                self.bytes -= evicted.size
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drops the least recently used entries until the cache is within its budget."""
+        while self.bytes > self.entry_budget and self.entries:
+            _, evicted = self.entries.popitem(last=False)
+            self.bytes -= evicted.size
 
     def position(self, track_id: str, entry: Entry) -> int | None:
         """The entry's position if no order change was applied since it was read."""
@@ -507,13 +547,86 @@ class TrackCache:
             return self.order
 
     def put_order(self, order: list[str], *, epoch: str | None, stamp: int) -> None:
+        """Keeps the playlist order (and its index) read at `stamp`, unless it would take more
+        than half the budget (then lists read it from Redis each time)."""
+        if self.last_order_inval > stamp:
+            return  # (checked again below: the cheap early answer of a busy library)
+        index = {track_id: position for position, track_id in enumerate(order)}
+        size = order_size(order, index)
+        if size > self.entry_budget // 2:
+            return
         with self.lock:
             if not self.healthy or epoch != self.epoch or stamp < self.floor_gen:
                 return
             if self.last_order_inval > stamp:
                 return
-            self.order = order
-            self.order_index = {track_id: index for index, track_id in enumerate(order)}
+            self._drop_order()
+            self.order, self.order_index, self.order_bytes = order, index, size
+            self.bytes += size
+            self._evict()
+
+
+# --- what the cache holds -----------------------------------------------------------------
+# Sizes as CPython counts them (sys.getsizeof, which tracemalloc agrees with to a few %), checked
+# against tracemalloc in tests/test_track_cache_memory.py. An entry's size is computed once,
+# when it is made, in time that does not grow with its number of cues (no walk of its marks).
+_getsizeof = sys.getsizeof
+_FLOAT = _getsizeof(0.5)
+_INT = _getsizeof(2**20)
+_ASCII_STR = _getsizeof("")  # + 1 byte a character
+# a cue mark as JSON decodes it: {"name": str, "start": float, "end": float}, and its list slot
+_MARK = _getsizeof({"name": "", "start": 0.0, "end": 0.0}) + 2 * _FLOAT + 8
+# the fewest characters a mark takes in its JSON list, name aside: {"name":"","start":0,"end":0},
+_MARK_SYNTAX = 30
+# the keys one json.loads makes and shares between the marks' dicts
+_MARK_KEYS = 3 * (_ASCII_STR + 5)
+# what every entry holds beside its summary: the Entry and its attributes, its empty
+# `rendered` dict, its position and stamp, its slot in the cache's OrderedDict and its key
+# (measured with tracemalloc on CPython 3.11: 351)
+_ENTRY = 352
+# a rendered body kept in `rendered`: the dict's one key, the (position, bytes) tuple, the header
+_RENDERED = _getsizeof({"body": None}) - _getsizeof({}) + _getsizeof((0, b"")) + _getsizeof(b"")
+# one `last_inval` record (its id, its generation, its OrderedDict slot; measured: ~210)
+INVAL_RECORD = 256
+# the invalidation stamps' reserve: a 32nd of the budget, and at least INVAL_MIN records
+INVAL_SHARE = 32
+INVAL_MIN = 64
+
+
+def summary_size(summary: dict, marks_json: str) -> int:
+    """Bytes a decoded summary holds (tracks/store.py _summary_from_hash), `marks_json` being
+    the JSON its cue marks were decoded from. Strings, genres and sources are measured; the
+    marks (up to 512) are counted from their number and their JSON's length when it is ASCII
+    (a name takes one byte a character, the JSON at least that), else measured."""
+    size = _getsizeof(summary)
+    for value in summary.values():
+        if value is not None:
+            size += _getsizeof(value)
+    size += sum(map(_getsizeof, summary["genres"]))
+    for name, url in summary["sources"].items():
+        size += _getsizeof(name) + _getsizeof(url)
+    marks = summary["cues"]
+    if marks:
+        size += _MARK_KEYS + len(marks) * _MARK
+        if marks_json.isascii():
+            size += len(marks) * _ASCII_STR + max(0, len(marks_json) - len(marks) * _MARK_SYNTAX)
+        else:
+            size += sum(_getsizeof(mark["name"]) for mark in marks)
+    return size
+
+
+def entry_size(summary: dict, marks_json: str, *, cues_json: str | None = None, body: int = 0) -> int:
+    """What an Entry holds in the cache: its summary and, for a full entry, its cues JSON and
+    the `body` bytes of the rendered body kept beside them (counted before it is rendered)."""
+    size = _ENTRY + summary_size(summary, marks_json)
+    if cues_json is not None:
+        size += _getsizeof(cues_json) + _RENDERED + body
+    return size
+
+
+def order_size(order: list[str], index: dict[str, int]) -> int:
+    """What the cached playlist order holds: the list of ids, the ids, the index and its positions."""
+    return _getsizeof(order) + sum(map(_getsizeof, order)) + _getsizeof(index) + len(order) * _INT
 
 
 # How long a subscriber without a lease lets invalidations wait in its socket (a read that

@@ -18,7 +18,7 @@ from django.conf import settings
 from quantumlive import keys
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, run_script
 from tracks import lua
-from tracks.cache import Entry, process_cache
+from tracks.cache import Entry, entry_size, process_cache
 
 # Fields a client may write, each stored JSON-encoded in its own hash field.
 WRITABLE = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "cues")
@@ -80,11 +80,18 @@ def _summary_from_hash(raw: dict) -> dict:
     return summary
 
 
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def _entry_from_hash(raw: dict) -> Entry:
     summary = _summary_from_hash(raw)
     cues_json = raw["cues"]
+    # the body that serializers.rendered_body keeps on the entry: these fields' JSON, the
+    # cues JSON and a few hundred bytes of names, id, dates, version and position
+    body = 256 + _utf8_length(cues_json) + sum(_utf8_length(raw[name]) for name in _JSON_FIELDS)
     return Entry(version=summary["version"], summary=summary, cues_json=cues_json,
-                 size=2 * len(cues_json) + 4096)
+                 size=entry_size(summary, raw["marks"], cues_json=cues_json, body=body))
 
 
 def full_track(entry: Entry) -> dict:
@@ -376,12 +383,20 @@ def _summaries(track_ids: list[str]) -> list[dict]:
         for track_id, values in zip(batch, pipe.execute()):
             if values[0] is None:
                 continue
-            summary = _summary_from_hash(dict(zip(_SUMMARY_FIELDS, values)))
+            raw = dict(zip(_SUMMARY_FIELDS, values))
+            summary = _summary_from_hash(raw)
             found[track_id] = summary
             if cache is not None:  # read after `gen`: stamping it with `gen` is conservative
                 cache.put(track_id, Entry(version=summary["version"], summary=summary, cues_json=None,
-                                          size=1024), epoch=epoch, stamp=int(gen or 0))
+                                          size=entry_size(summary, raw["marks"])),
+                          epoch=epoch, stamp=int(gen or 0))
     return [found[track_id] for track_id in track_ids if track_id in found]
+
+
+# A filtered list reads every summary, this many at a time, and keeps only its page: what a
+# request holds is one batch and the page, however large the library (20,000 maximal tracks'
+# summaries are ~4.6 GB decoded).
+_FILTER_BATCH = 100
 
 
 def track_list(*, offset: int = 0, limit: int = 50, match=None) -> tuple[int, list[dict]]:
@@ -394,11 +409,15 @@ def track_list(*, offset: int = 0, limit: int = 50, match=None) -> tuple[int, li
         positions = {track_id: offset + index for index, track_id in enumerate(page_ids)}
         count = len(order)
     else:
-        index = {track_id: position for position, track_id in enumerate(order)}
-        kept = [s for s in _summaries(order) if match(s)]
-        count = len(kept)
-        page = kept[offset:offset + limit]
-        positions = {s["id"]: index[s["id"]] for s in page}
+        count, page, positions = 0, [], {}
+        for start in range(0, len(order), _FILTER_BATCH):
+            batch = order[start:start + _FILTER_BATCH]
+            for summary in _summaries(batch):
+                if match(summary):
+                    if offset <= count < offset + limit:
+                        page.append(summary)
+                        positions[summary["id"]] = start + batch.index(summary["id"])
+                    count += 1
     result = []
     for summary in page:
         item = dict(summary)

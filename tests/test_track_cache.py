@@ -32,11 +32,14 @@ def leased_cache():
 
 
 def test_a_second_read_is_served_from_the_cache(anon):
+    anon.get("/api/tracks/00000000-0000-4000-8000-000000000000/")  # the process's first request is slow
     leased_cache()
     track = store.track_create(values=VALUES)
     first = anon.get(f"/api/tracks/{track['id']}/")
     second = anon.get(f"/api/tracks/{track['id']}/")
-    assert first["X-Track-Cache"] == "miss" and second["X-Track-Cache"] == "hit"
+    # "hit" under the lease; "checked" (memory after one generation check) when a loaded
+    # machine let the lease lapse between the two reads: memory either way, never Redis
+    assert first["X-Track-Cache"] == "miss" and second["X-Track-Cache"] in ("hit", "checked")
     assert first.content == second.content
 
 
@@ -505,14 +508,23 @@ def test_a_read_whose_catch_up_fails_ends_the_lease_at_once():
     session = cache.session
     real_take = cache._take
 
+    failures = []
+
     def failing(items):
+        failures.append(1)
         raise redis.exceptions.TimeoutError("Timeout writing to socket")
 
     cache._take = failing
     try:
-        cache.catch_up(10**9)  # what a read that finds itself behind does
+        # what a read that finds itself behind does; it skips the catch-up while the
+        # subscriber is draining (a loaded machine), so try until the failure happened
+        for _ in range(200):
+            cache.catch_up(10**9)
+            if failures:
+                break
     finally:
         cache._take = real_take
+    assert failures, "the catch-up never ran"
     assert not cache.leased()
     store.track_update(track_id=track["id"], values={"notes": "new"})
     entry, _, source = store.track_entry(track_id=track["id"])

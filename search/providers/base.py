@@ -154,7 +154,7 @@ def fetch(session: requests.Session, url: str, params: dict, timeout: float):
 def decode_json(raw: bytes):
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
 
 

@@ -9,9 +9,24 @@ Query parameters are text: they use `StringField` and the lenient number fields
 """
 
 import math
+import re
 
 from rest_framework import serializers
 from rest_framework.fields import empty
+
+# The longest name an error repeats as it came (no field name is longer).
+MAX_SHOWN_NAME = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def shown_name(name, limit: int = MAX_SHOWN_NAME) -> str:
+    """A name the client sent (a JSON object's key), as an error may repeat it: its first
+    `limit` characters, and a lone surrogate ("\\ud800" in JSON, which no answer can encode in
+    UTF-8) written as its escape."""
+    name = str(name)
+    if len(name) > limit:
+        name = name[:limit] + "…"
+    return _SURROGATE.sub(lambda found: "\\u%04x" % ord(found.group()), name)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -26,7 +41,7 @@ class StrictSerializer(serializers.Serializer):
         ignored = set(getattr(meta, "ignored", ()))
         unknown = sorted(set(data) - set(self.fields) - ignored)
         if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            raise serializers.ValidationError({shown_name(name): ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
 
 

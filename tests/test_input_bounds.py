@@ -211,3 +211,59 @@ def test_the_right_json_types_are_still_accepted(api):
 def test_query_parameters_are_still_text(anon):
     response = anon.get(TRACKS, {"limit": "5", "offset": "0", "bpm_min": "60", "bpm_max": "180.5"})
     assert response.status_code == 200, response.content
+
+
+# --- odd names: a 400 that names them, never a 500 --------------------------------------------
+# JSON may name a field with a lone surrogate ("\ud800"): json.loads takes it, but the answer
+# cannot be UTF-8 encoded if the error repeats it as it came (500 in DRF's renderer).
+LONE_SURROGATE = "\ud800"
+
+
+def post_json_text(client, url, obj, method="post"):
+    """`obj` as JSON text with \\u escapes (how a client can send a lone surrogate)."""
+    import json
+
+    return getattr(client, method)(url, data=json.dumps(obj).encode(), content_type="application/json")
+
+
+@pytest.mark.parametrize("url, body", [
+    (TRACKS, {**BASE, LONE_SURROGATE: 1}),
+    (TRACKS, {**BASE, "a" + LONE_SURROGATE + "b": 1}),
+    (TRACKS, {**BASE, "cues": [{**CUE, LONE_SURROGATE: 1}]}),
+    (TRACKS, {**BASE, "sources": {LONE_SURROGATE: "https://x.org/"}}),
+    ("/api/youtube/", {LONE_SURROGATE: "x"}),
+    ("/api/search/", {"query": "x", LONE_SURROGATE: 1}),
+    ("/api/analysis/", {"path": "x.wav", LONE_SURROGATE: 1}),
+    ("/api/analysis/", {"path": "x.wav", "intervals": [{"start": 0, "end": 1, LONE_SURROGATE: 1}]}),
+])
+def test_a_field_named_with_a_lone_surrogate_is_400_not_500(api, url, body):
+    api.raise_request_exception = False
+    response = post_json_text(api, url, body)
+    assert response.status_code == 400, response.content[:300]
+    assert "\\ud800" in json_text(response)  # the name, escaped, so that the client can find it
+    assert api.get(TRACKS).json()["count"] == 0
+
+
+@pytest.mark.parametrize("suffix, body", [
+    ("", {LONE_SURROGATE: 1}),
+    ("", {"cues": [{**CUE, LONE_SURROGATE: 1}]}),
+    ("", {"sources": {"web" + LONE_SURROGATE: "https://x.org/"}}),
+    ("move/", {"position": 0, LONE_SURROGATE: 1}),
+    ("apply-analysis/", {"analysis": "x", LONE_SURROGATE: 1}),
+])
+def test_a_write_to_a_track_naming_a_lone_surrogate_is_400_and_changes_nothing(api, track, suffix, body):
+    api.raise_request_exception = False
+    url = f"{TRACKS}{track['id']}/{suffix}"
+    response = post_json_text(api, url, body, method="patch" if not suffix else "post")
+    assert response.status_code == 400, response.content[:300]
+    assert api.get(f"{TRACKS}{track['id']}/").json() == track
+
+
+def test_a_long_unknown_field_name_is_not_echoed_whole(api):
+    response = api.post(TRACKS, {**BASE, "u" * BIG: 1}, format="json")
+    assert response.status_code == 400
+    assert len(response.content) < 1000, response.content[:300]
+
+
+def json_text(response) -> str:
+    return response.content.decode("utf-8")

@@ -83,7 +83,7 @@ def _api_value(name: str, text: str):
         if text.strip().startswith("["):
             try:
                 return json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise _Unparsable("Enter the genres separated by commas, or as a JSON list.") from None
         return [part.strip() for part in text.split(",") if part.strip()]
     if name in _JSON_FIELDS:
@@ -91,8 +91,10 @@ def _api_value(name: str, text: str):
             return {} if name == "sources" else []
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _Unparsable(f"Enter valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}).") from None
+        except (ValueError, RecursionError):  # nested deeper than the parser goes; a huge number
+            raise _Unparsable("Enter valid JSON (nested too deep, or a number too long).") from None
     raise KeyError(name)
 
 

@@ -17,6 +17,7 @@ from quantumlive.fields import (
     StrictSerializer,
     StringField,
     URLStringField,
+    shown_name,
 )
 
 SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
@@ -83,8 +84,8 @@ class SourcesField(serializers.DictField):
         if isinstance(data, dict):
             if len(data) > MAX_SOURCES:
                 raise serializers.ValidationError(f"At most {MAX_SOURCES} sources.")
-            bad_names = {_shown_name(name): ["Service names are 1-32 characters of a-z 0-9 _ -."]
-                         for name in data if not _is_service_name(name)}
+            bad_names = {shown_name(name, MAX_SERVICE_NAME): [
+                "Service names are 1-32 characters of a-z 0-9 _ -."] for name in data if not _is_service_name(name)}
             if bad_names:
                 raise serializers.ValidationError(bad_names)
         sources = super().to_internal_value(data)
@@ -97,11 +98,6 @@ class SourcesField(serializers.DictField):
 
 def _is_service_name(name) -> bool:
     return isinstance(name, str) and len(name) <= MAX_SERVICE_NAME and _SERVICE_NAME.fullmatch(name) is not None
-
-
-def _shown_name(name) -> str:
-    name = str(name)
-    return name if len(name) <= MAX_SERVICE_NAME else name[:MAX_SERVICE_NAME] + "…"
 
 
 class TrackFieldsSerializer(StrictSerializer):

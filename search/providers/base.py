@@ -9,6 +9,7 @@ a `requests` exception, which carries the URL and so the credentials in its quer
 
 import json
 import math
+import re
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -153,7 +154,7 @@ def fetch(session: requests.Session, url: str, params: dict, timeout: float):
 def decode_json(raw: bytes):
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
 
 
@@ -173,10 +174,15 @@ def retry_after(headers, default: int = DEFAULT_COOLDOWN) -> int:
 
 
 # --- small helpers for parse() -----------------------------------------------------------
+# A lone surrogate ("\ud800" in a service's JSON) that json.loads lets through: neither Redis
+# nor the answer can encode it in UTF-8, so it becomes U+FFFD as a UTF-8 decoder would make it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def text(value) -> str | None:
-    """A non-empty string, stripped, or None."""
+    """A non-empty string, stripped, lone surrogates replaced, or None."""
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return _SURROGATE.sub("\ufffd", value.strip())
     return None
 
 
@@ -192,6 +198,7 @@ def make_item(*, service: str, id, title, artist, url, duration=None, artwork_ur
               preview_url=None, genre=None, isrc=None) -> dict | None:
     """The normalized item, or None when the service's record lacks an id, title or URL."""
     item_id = str(id) if isinstance(id, (str, int)) and not isinstance(id, bool) and str(id) else None
+    item_id = item_id and _SURROGATE.sub("\ufffd", item_id)
     title, url = text(title), text(url)
     if item_id is None or title is None or url is None:
         return None

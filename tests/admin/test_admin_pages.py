@@ -229,6 +229,11 @@ def test_every_field_can_be_edited_including_cues_as_json(admin_client):
     ({"cues": '[{"start": 0, "end": 2, "bogus": 1}]'}, "cues", "cue 0: bogus: Unknown field."),
     ({"cues": '[{"start": 0, "end": 2, "waveform": [NaN]}]'}, "cues", "cue 0: waveform: Every item must be a finite number."),
     ({"genres": ", ".join(f"g{i}" for i in range(33))}, "genres", "Ensure this field has no more than 32 elements."),
+    # JSON nested deeper than the parser can go: a message, not a 500
+    ({"cues": "[" * 100_000}, "cues", "Enter valid JSON"),
+    ({"sources": '{"a":' * 100_000}, "sources", "Enter valid JSON"),
+    ({"genres": "[" * 100_000}, "genres", "Enter the genres separated by commas, or as a JSON list."),
+    ({"cues": '[{"start": ' + "9" * 5000 + ', "end": 1}]'}, "cues", "Enter valid JSON"),  # past int's 4,300 digits
 ])
 def test_invalid_values_get_the_api_validation_messages_and_nothing_is_saved(admin_client, changes, field, message):
     track = new_track(title="Valid", bpm=100.0)

@@ -96,3 +96,28 @@ def test_the_linear_patterns_normalize_as_before():
     assert matching.normalize_artist("Artist-Topic") == "artist topic"
     assert ("artist", "title") in matching.recording_keys({"title": "Artist – Title", "artist": "x"})
     assert matching.recording_keys({"title": "A-B", "artist": "x"}) == {("x", "a b")}
+
+
+# --- providers' text that no answer could encode -------------------------------------------
+# A provider's JSON may hold a lone surrogate ("\ud800", e.g. a title cut inside a pair):
+# json.loads takes it, but neither Redis (the shared cache) nor the answer can encode it in
+# UTF-8. It used to end the lookup as "internal error", leave the single flight held for its
+# lease (the next searches of that query waited the whole deadline: "timeout") and, had it
+# been cached, make every answer to that query a 500.
+SURROGATE_ITUNES = (b'{"results": [{"kind": "song", "trackId": "1\\udc01", "trackName": "Night \\ud800Drive",'
+                    b' "artistName": "DJ \\udfff", "trackViewUrl": "https://music.apple.com/x/1?i=\\ud83d",'
+                    b' "primaryGenreName": "House\\udc00"}]}')
+
+
+def test_a_providers_lone_surrogate_is_replaced_and_the_answer_cached(api, fakes):
+    fakes.itunes.answer(raw=SURROGATE_ITUNES)
+    first = api.get("/api/search/", {"q": "night drive", "services": "itunes"})
+    assert first.status_code == 200, first.content[:300]
+    itunes = first.json()["services"]["itunes"]
+    assert itunes["status"] == "ok", itunes
+    item = itunes["results"][0]
+    assert (item["id"], item["title"], item["artist"], item["url"], item["genre"]) == (
+        "1\ufffd", "Night \ufffdDrive", "DJ \ufffd", "https://music.apple.com/x/1?i=\ufffd", "House\ufffd")
+    again = api.get("/api/search/", {"q": "night drive", "services": "itunes"}).json()["services"]["itunes"]
+    assert (again["status"], again["cached"], again["results"]) == ("ok", True, itunes["results"])
+    assert fakes.calls()["itunes"] == 1

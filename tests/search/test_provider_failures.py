@@ -24,9 +24,14 @@ def test_a_500_is_an_error_naming_the_status(fakes, name):
     assert (failure(name).status, failure(name).message) == ("error", "HTTP 500")
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"results": [',
+    b'{"results": ' + b"[" * 100_000,  # deeper than json.loads goes (RecursionError)
+    b'{"results": [' + b"9" * 5000 + b"]}",  # past int's 4,300 digits
+])
 @pytest.mark.parametrize("name", ["itunes", "soundcloud", "youtube"])
-def test_malformed_json_is_a_malformed_response(fakes, name):
-    getattr(fakes, name).answer(raw=b'{"results": [')
+def test_malformed_json_is_a_malformed_response(fakes, name, raw):
+    getattr(fakes, name).answer(raw=raw)
     assert failure(name).message == "malformed response"
 
 

@@ -684,7 +684,8 @@ def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progres
         _swap_tracks(stage, replace, report, progress)
         report.youtube_added, report.youtube_skipped = youtube.youtube_restore_staged(
             list_key=stage.key("youtube-list"), added_key=stage.key("youtube-added"),
-            seen_key=stage.key("youtube-seen"), replace=replace, ttl_ms=STAGE_TTL_MS)
+            seen_key=stage.key("youtube-seen"), before_key=stage.key("youtube-before"), replace=replace,
+            ttl_ms=STAGE_TTL_MS)
         _swap_jobs(stage, replace, report)
     finally:
         _drop_scratch(stage.token)

@@ -209,6 +209,17 @@ def finished_job_records(job_ids: list[str]) -> list[str | None]:
     return records
 
 
+def job_record_sizes(job_ids: list[str]) -> list[int]:
+    """About how many bytes each job's backup record holds (HSTRLEN of its result and options:
+    nothing is read)."""
+    pipe = get_redis().pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hstrlen(keys.analysis_job(job_id), "result")
+        pipe.hstrlen(keys.analysis_job(job_id), "options")
+    lengths = pipe.execute()
+    return [lengths[2 * i] + lengths[2 * i + 1] for i in range(len(job_ids))]
+
+
 def restore_fields(*, digest: str, options: dict, created: str, finished: str, result: dict) -> list[str]:
     """The flat HSET list of a restored finished job's record (as the API and worker write it)."""
     return ["status", "done", "result", json.dumps(result, separators=(",", ":")), "created", created,

@@ -558,3 +558,64 @@ def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings)
     finally:
         with other_prefix(settings):
             pass  # deletes the keys under the other prefix
+
+
+# --- review (h12-backup-review) -------------------------------------------------------------------
+def test_a_youtube_item_without_its_time_is_added_without_replace(tmp_path, settings):
+    """The importer accepts `"added": ""` (the list shows "" for an item without a time): the
+    merge must add it, not fail half-way after the tracks were swapped in."""
+    document = {"format": "quantumlive-library", "version": 1, "exported": "2026-12-06T21:00:00.000Z",
+                "tracks": [], "youtube": [{"video_id": "dQw4w9WgXcQ", "added": ""},
+                                          {"video_id": "9bZkp7q19f0", "added": "2026-12-01T10:00:00.000Z"}],
+                "analysis": [], "playlists": []}
+    path = tmp_path / "no-time.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with other_prefix(settings):
+        assert "YouTube links 2 added" in run_import(path)
+        assert [item["video_id"] for item in get_youtube_list()] == ["dQw4w9WgXcQ", "9bZkp7q19f0"]
+        assert "YouTube links 0 added, 2 already listed" in run_import(path)
+        assert scratch_keys() == []
+
+
+def get_youtube_list():
+    from tracks import youtube
+
+    return youtube.youtube_list()
+
+
+def seed_sized(ids: list[str], points: int) -> None:
+    """Tracks with 8 cues of `points` waveform points each (0: a small track), appended."""
+    from tracks import lua, store
+
+    redis = get_redis()
+    sha = redis.script_load(lua.CREATE)
+    pipe = redis.pipeline(transaction=False)
+    for track_id in ids:
+        values = {"title": "t", "artist": "a", "bpm": 120.0, "key": None, "duration": None, "genres": [],
+                  "sources": {}, "notes": None,
+                  "cues": [{"name": "c", "start": 0.0, "end": 1.0, "waveform": [0.123456] * points}
+                           for _ in range(8 if points else 0)]}
+        fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
+                                      updated=store.now_iso())
+        pipe.evalsha(sha, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
+                     keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+    pipe.execute()
+
+
+def test_export_memory_stays_bounded_when_large_tracks_follow_small_ones(tmp_path, monkeypatch):
+    """Batches are sized from the previous batch: after many small tracks a batch of the
+    largest (up to MAX_BATCH x QL_MAX_BODY_MB) must not be read at once. Peak Python memory
+    of an export with 10 large tracks after 300 small ones against 40 large ones (ratio)."""
+    from tracks import backup
+
+    monkeypatch.setattr(backup, "BATCH_BYTES", 128 * 1024)
+    peaks = {}
+    for large in (10, 40):
+        delete_own_keys()
+        seed_sized([f"{i:08d}-0000-4000-8000-000000000000" for i in range(300)], 0)
+        seed_sized([f"{i:08d}-0000-4000-8000-000000000001" for i in range(large)], 2048)  # ~150 KB each
+        with open(tmp_path / f"{large}.json", "w", encoding="utf-8") as out:
+            peaks[large] = traced_peak(lambda: backup.export_library(out, analysis=False))
+        assert json.loads((tmp_path / f"{large}.json").read_text())["tracks"][-1]["id"].endswith("1")
+    print(peaks)
+    assert peaks[40] <= 1.5 * peaks[10]

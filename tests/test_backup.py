@@ -619,3 +619,16 @@ def test_export_memory_stays_bounded_when_large_tracks_follow_small_ones(tmp_pat
         assert json.loads((tmp_path / f"{large}.json").read_text())["tracks"][-1]["id"].endswith("1")
     print(peaks)
     assert peaks[40] <= 1.5 * peaks[10]
+
+
+def test_replace_releases_the_lock_of_a_track_whose_staged_copy_is_gone(api):
+    """A staged copy that expired (or was removed) during --replace: the import stops with
+    'gone', and must not leave that track locked for QL_LOCK_TTL (writers would wait)."""
+    from tracks import store
+
+    response = api.post("/api/tracks/", {"title": "kept", "artist": "a"}, format="json")
+    track_id = response.json()["id"]
+    missing = keys.backup_temp("0" * 32, "track", track_id)
+    assert store.tracks_swap_in(staged=[(track_id, missing, 0)], replace=True) == ["gone"]
+    assert get_redis().get(keys.track_lock(track_id)) is None
+    assert api.patch(f"/api/tracks/{track_id}/", {"title": "x"}, format="json").status_code == 200

@@ -206,6 +206,7 @@ for i = 1, n do
   local new = redis.call('HMGET', staged, 'version', 'updated')
   if not new[1] then
     out[i] = 'gone'
+    if ARGV[3] == '1' and redis.call('GET', lock) == ARGV[4] then redis.call('DEL', lock) end
   elseif ARGV[3] == '1' then
     if redis.call('GET', lock) ~= ARGV[4] then
       out[i] = 'lost_lock'

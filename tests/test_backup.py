@@ -632,3 +632,20 @@ def test_replace_releases_the_lock_of_a_track_whose_staged_copy_is_gone(api):
     assert store.tracks_swap_in(staged=[(track_id, missing, 0)], replace=True) == ["gone"]
     assert get_redis().get(keys.track_lock(track_id)) is None
     assert api.patch(f"/api/tracks/{track_id}/", {"title": "x"}, format="json").status_code == 200
+
+
+def test_a_restored_job_leaves_the_digest_to_a_live_job_and_takes_it_from_a_failed_one(tmp_path, settings):
+    done = finished_job("d" * 64)
+    finished_job("e" * 64)
+    export(tmp_path)
+    with other_prefix(settings):
+        live, _ = jobs.claim(digest="d" * 64, source={"path": "/z"}, options={"auto_cues": True})
+        failed, _ = jobs.claim(digest="e" * 64, source={"path": "/z"}, options={"auto_cues": True})
+        jobs.finish(failed, error="not audio")
+        assert "analysis results 2 added" in run_import(tmp_path / "backup.json")
+        redis = get_redis()
+        assert redis.get(keys.analysis_digest("d" * 64)) == live
+        restored = redis.get(keys.analysis_digest("e" * 64))
+        assert restored not in (None, failed)
+        assert jobs.job_record(restored)["result"] == RESULT
+        assert jobs.job_record(done)["status"] == "done"

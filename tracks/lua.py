@@ -264,3 +264,15 @@ end
 local waits = bump_many(KEYS[2], ARGV[1], 'o', written, KEYS[3], KEYS[4], ARGV[2])
 return {out, waits}
 """
+
+# The summed lengths of the fields ARGV of each hash KEYS (0 for a hash that is gone), in one
+# call: what an export may read at once is chosen from these before reading the records.
+FIELD_LENGTHS = r"""
+local out = {}
+for i, name in ipairs(KEYS) do
+  local n = 0
+  for j = 1, #ARGV do n = n + redis.call('HSTRLEN', name, ARGV[j]) end
+  out[i] = n
+end
+return out
+"""

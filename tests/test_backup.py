@@ -649,3 +649,16 @@ def test_a_restored_job_leaves_the_digest_to_a_live_job_and_takes_it_from_a_fail
         assert restored not in (None, failed)
         assert jobs.job_record(restored)["result"] == RESULT
         assert jobs.job_record(done)["status"] == "done"
+
+
+def test_redis_refusing_the_swap_is_a_clear_error(tmp_path, api, settings):
+    """Any error Redis answers while the import writes (here WRONGTYPE: a key of another type
+    where a track's hash should be) is a CommandError saying what may have been loaded, not a
+    traceback."""
+    order, _ = make_library(api, count=2)
+    export(tmp_path)
+    with other_prefix(settings):
+        get_redis().set(keys.track(order[0]), "not a hash")
+        with pytest.raises(CommandError, match="run the import again"):
+            run_import(tmp_path / "backup.json")
+        assert scratch_keys() == []

@@ -658,7 +658,10 @@ def test_redis_refusing_the_swap_is_a_clear_error(tmp_path, api, settings):
     order, _ = make_library(api, count=2)
     export(tmp_path)
     with other_prefix(settings):
-        get_redis().set(keys.track(order[0]), "not a hash")
+        get_redis().set(keys.track(order[1]), "not a hash")  # the file's second track
         with pytest.raises(CommandError, match="run the import again"):
             run_import(tmp_path / "backup.json")
         assert scratch_keys() == []
+        # the script refused its batch before writing anything: no track of it landed unannounced
+        assert not get_redis().exists(keys.track(order[0]))
+        assert get_redis().zcard(keys.playlist()) == 0

@@ -199,6 +199,16 @@ end
 RESTORE = _PLACE + _BUMP_MANY + r"""
 local out, written = {}, {}
 local n = (#KEYS - 4) / 3
+-- Redis keeps a script's writes made before an error: refuse the batch before any write if a
+-- key it would write is not a hash (a corrupted key), so nothing lands without its invalidation.
+local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'zset' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. t) end
+for i = 1, n do
+  for _, name in ipairs({KEYS[3 * i + 2], KEYS[3 * i + 3]}) do
+    t = redis.call('TYPE', name).ok
+    if t ~= 'hash' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. t) end
+  end
+end
 for i = 1, n do
   local live, staged, lock = KEYS[3 * i + 2], KEYS[3 * i + 3], KEYS[3 * i + 4]
   local id, score = ARGV[2 * i + 3], ARGV[2 * i + 4]

@@ -326,6 +326,15 @@ def finished_job_records(job_ids: list[str]) -> list[str | None]:
     return records
 
 
+def job_record_sizes(job_ids: list[str]) -> list[int]:
+    """About how many bytes each job's backup record holds (HSTRLEN of its result and options
+    in one script: nothing is read)."""
+    from tracks.lua import FIELD_LENGTHS
+
+    names = [keys.analysis_job(job_id) for job_id in job_ids]
+    return [int(n) for n in run_script(get_redis(), FIELD_LENGTHS, len(names), *names, "result", "options")]
+
+
 def restore_fields(*, digest: str, options: dict, created: str, finished: str, result: dict) -> list[str]:
     """The flat HSET list of a restored finished job's record (as the API and worker write it)."""
     return ["status", "done", "result", json.dumps(result, separators=(",", ":")), "created", created,
@@ -335,13 +344,13 @@ def restore_fields(*, digest: str, options: dict, created: str, finished: str, r
 # Moves staged finished jobs into place (RENAME), each expiring at its time, and points its
 # digest at it unless a live job holds the digest (as _CLAIM decides). Add ('0'): an existing
 # job is left alone ('unchanged' when it is done with the same finish time, else 'conflict').
-# KEYS: per job: record, staged record, digest. ARGV: replace, job key prefix, alive key prefix,
-# then per job: id, expires at (unix seconds).
+# KEYS: job key prefix, alive key prefix (as _CLAIM), then per job: record, staged record, digest.
+# ARGV: replace, then per job: id, expires at (unix seconds).
 _RESTORE_JOBS = r"""
 local out = {}
-for i = 1, #KEYS / 3 do
-  local live, staged, digest = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local id, at = ARGV[2 * i + 2], ARGV[2 * i + 3]
+for i = 1, (#KEYS - 2) / 3 do
+  local live, staged, digest = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
+  local id, at = ARGV[2 * i], ARGV[2 * i + 1]
   local was = redis.call('HMGET', live, 'status', 'finished')
   local finished = redis.call('HGET', staged, 'finished')
   if not finished then
@@ -355,8 +364,8 @@ for i = 1, #KEYS / 3 do
     local holder = redis.call('GET', digest)
     local keep = false
     if holder and holder ~= id then
-      local status = redis.call('HGET', ARGV[2] .. holder, 'status')
-      local dead = status == 'running' and redis.call('EXISTS', ARGV[3] .. holder) == 0
+      local status = redis.call('HGET', KEYS[1] .. holder, 'status')
+      local dead = status == 'running' and redis.call('EXISTS', KEYS[2] .. holder) == 0
       keep = status and status ~= 'failed' and not dead
     end
     if not keep then
@@ -373,7 +382,7 @@ return out
 def jobs_swap_in(*, staged: list[tuple[str, str, str, int]], replace: bool) -> list[str]:
     """Brings staged finished jobs (`(job id, staged key, digest, expires at)`) in, in one
     script. Returns per job "created", "replaced", "unchanged", "conflict" or "gone"."""
-    names, args = [], ["1" if replace else "0", keys.analysis_job(""), keys.analysis_alive("")]
+    names, args = [keys.analysis_job(""), keys.analysis_alive("")], ["1" if replace else "0"]
     for job_id, staged_key, digest, expires_at in staged:
         names += [keys.analysis_job(job_id), staged_key, keys.analysis_digest(digest)]
         args += [job_id, expires_at]

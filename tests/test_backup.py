@@ -558,3 +558,110 @@ def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings)
     finally:
         with other_prefix(settings):
             pass  # deletes the keys under the other prefix
+
+
+# --- review (h12-backup-review) -------------------------------------------------------------------
+def test_a_youtube_item_without_its_time_is_added_without_replace(tmp_path, settings):
+    """The importer accepts `"added": ""` (the list shows "" for an item without a time): the
+    merge must add it, not fail half-way after the tracks were swapped in."""
+    document = {"format": "quantumlive-library", "version": 1, "exported": "2026-12-06T21:00:00.000Z",
+                "tracks": [], "youtube": [{"video_id": "dQw4w9WgXcQ", "added": ""},
+                                          {"video_id": "9bZkp7q19f0", "added": "2026-12-01T10:00:00.000Z"}],
+                "analysis": [], "playlists": []}
+    path = tmp_path / "no-time.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with other_prefix(settings):
+        assert "YouTube links 2 added" in run_import(path)
+        assert [item["video_id"] for item in get_youtube_list()] == ["dQw4w9WgXcQ", "9bZkp7q19f0"]
+        assert "YouTube links 0 added, 2 already listed" in run_import(path)
+        assert scratch_keys() == []
+
+
+def get_youtube_list():
+    from tracks import youtube
+
+    return youtube.youtube_list()
+
+
+def seed_sized(ids: list[str], points: int) -> None:
+    """Tracks with 8 cues of `points` waveform points each (0: a small track), appended."""
+    from tracks import lua, store
+
+    redis = get_redis()
+    sha = redis.script_load(lua.CREATE)
+    pipe = redis.pipeline(transaction=False)
+    for track_id in ids:
+        values = {"title": "t", "artist": "a", "bpm": 120.0, "key": None, "duration": None, "genres": [],
+                  "sources": {}, "notes": None,
+                  "cues": [{"name": "c", "start": 0.0, "end": 1.0, "waveform": [0.123456] * points}
+                           for _ in range(8 if points else 0)]}
+        fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
+                                      updated=store.now_iso())
+        pipe.evalsha(sha, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
+                     keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+    pipe.execute()
+
+
+def test_export_memory_stays_bounded_when_large_tracks_follow_small_ones(tmp_path, monkeypatch):
+    """Batches are sized from the previous batch: after many small tracks a batch of the
+    largest (up to MAX_BATCH x QL_MAX_BODY_MB) must not be read at once. Peak Python memory
+    of an export with 10 large tracks after 300 small ones against 40 large ones (ratio)."""
+    from tracks import backup
+
+    monkeypatch.setattr(backup, "BATCH_BYTES", 128 * 1024)
+    peaks = {}
+    for large in (10, 40):
+        delete_own_keys()
+        seed_sized([f"{i:08d}-0000-4000-8000-000000000000" for i in range(300)], 0)
+        seed_sized([f"{i:08d}-0000-4000-8000-000000000001" for i in range(large)], 2048)  # ~150 KB each
+        with open(tmp_path / f"{large}.json", "w", encoding="utf-8") as out:
+            peaks[large] = traced_peak(lambda: backup.export_library(out, analysis=False))
+        assert json.loads((tmp_path / f"{large}.json").read_text())["tracks"][-1]["id"].endswith("1")
+    print(peaks)
+    assert peaks[40] <= 1.5 * peaks[10]
+
+
+def test_replace_releases_the_lock_of_a_track_whose_staged_copy_is_gone(api):
+    """A staged copy that expired (or was removed) during --replace: the import stops with
+    'gone', and must not leave that track locked for QL_LOCK_TTL (writers would wait)."""
+    from tracks import store
+
+    response = api.post("/api/tracks/", {"title": "kept", "artist": "a"}, format="json")
+    track_id = response.json()["id"]
+    missing = keys.backup_temp("0" * 32, "track", track_id)
+    assert store.tracks_swap_in(staged=[(track_id, missing, 0)], replace=True) == ["gone"]
+    assert get_redis().get(keys.track_lock(track_id)) is None
+    assert api.patch(f"/api/tracks/{track_id}/", {"title": "x"}, format="json").status_code == 200
+
+
+def test_a_restored_job_leaves_the_digest_to_a_live_job_and_takes_it_from_a_failed_one(tmp_path, settings):
+    done = finished_job("d" * 64)
+    finished_job("e" * 64)
+    export(tmp_path)
+    with other_prefix(settings):
+        live, _ = jobs.claim(digest="d" * 64, source={"path": "/z"}, options={"auto_cues": True})
+        failed, _ = jobs.claim(digest="e" * 64, source={"path": "/z"}, options={"auto_cues": True})
+        jobs.finish(failed, error="not audio")
+        assert "analysis results 2 added" in run_import(tmp_path / "backup.json")
+        redis = get_redis()
+        assert redis.get(keys.analysis_digest("d" * 64)) == live
+        restored = redis.get(keys.analysis_digest("e" * 64))
+        assert restored not in (None, failed)
+        assert jobs.job_record(restored)["result"] == RESULT
+        assert jobs.job_record(done)["status"] == "done"
+
+
+def test_redis_refusing_the_swap_is_a_clear_error(tmp_path, api, settings):
+    """Any error Redis answers while the import writes (here WRONGTYPE: a key of another type
+    where a track's hash should be) is a CommandError saying what may have been loaded, not a
+    traceback."""
+    order, _ = make_library(api, count=2)
+    export(tmp_path)
+    with other_prefix(settings):
+        get_redis().set(keys.track(order[1]), "not a hash")  # the file's second track
+        with pytest.raises(CommandError, match="run the import again"):
+            run_import(tmp_path / "backup.json")
+        assert scratch_keys() == []
+        # the script refused its batch before writing anything: no track of it landed unannounced
+        assert not get_redis().exists(keys.track(order[0]))
+        assert get_redis().zcard(keys.playlist()) == 0

@@ -124,21 +124,35 @@ class ExportReport:
                 f"{self.analysis} analysis results in {self.seconds:.1f} s ({rate:.0f} tracks/s)")
 
 
-def _pages(fetch_ids: Callable[[int, int], list], read: Callable[[list], list], touch: Callable[[], None]
-           ) -> Iterator[list]:
+def _pages(fetch_ids: Callable[[int, int], list], read: Callable[[list], list], touch: Callable[[], None],
+           sizes: Callable[[list], list] | None = None) -> Iterator[list]:
     """Batches of records: ids `start`..`stop` from `fetch_ids`, their records from `read`;
-    each batch sized so that it holds about BATCH_BYTES (from the previous batch's size)."""
+    each batch sized so that it holds about BATCH_BYTES (from the previous batch's size), and,
+    given `sizes` (each record's bytes, asked before it is read), never more than BATCH_BYTES
+    but for a single record: large records after small ones are not read MAX_BATCH at once."""
     start, size = 0, 16
     while True:
         ids = fetch_ids(start, start + size - 1)
         if not ids:
             return
+        if sizes is not None:
+            ids = ids[:_within_budget(sizes(ids))]
         records = read(ids)
         yield records
         start += len(ids)
         held = sum(len(record) for record in records if record) or 1
         size = max(1, min(MAX_BATCH, int(BATCH_BYTES * len(ids) / held)))
         touch()
+
+
+def _within_budget(sizes: list[int]) -> int:
+    """How many of the first records fit in BATCH_BYTES (at least one)."""
+    held = 0
+    for count, size in enumerate(sizes):
+        held += size
+        if held > BATCH_BYTES and count:
+            return count
+    return len(sizes)
 
 
 def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _no_progress) -> ExportReport:
@@ -169,7 +183,8 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
                   % (FORMAT, VERSION, json.dumps(store.now_iso())))
         bar = progress("export", total)
         sep = "\n"
-        for records in _pages(lambda a, b: redis.zrange(order, a, b), store.track_records, touch(order)):
+        for records in _pages(lambda a, b: redis.zrange(order, a, b), store.track_records, touch(order),
+                              store.track_record_sizes):
             for record in records:
                 if record is None:
                     report.deleted_meanwhile += 1
@@ -194,7 +209,7 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
         sep = "\n"
         if jobs_total:
             for records in _pages(lambda a, b: redis.zrange(job_ids, a, b), jobs.finished_job_records,
-                                  touch(job_ids)):
+                                  touch(job_ids), jobs.job_record_sizes):
                 for record in records:
                     if record is not None:
                         out.write(sep + record)
@@ -684,7 +699,8 @@ def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progres
         _swap_tracks(stage, replace, report, progress)
         report.youtube_added, report.youtube_skipped = youtube.youtube_restore_staged(
             list_key=stage.key("youtube-list"), added_key=stage.key("youtube-added"),
-            seen_key=stage.key("youtube-seen"), replace=replace, ttl_ms=STAGE_TTL_MS)
+            seen_key=stage.key("youtube-seen"), before_key=stage.key("youtube-before"), replace=replace,
+            ttl_ms=STAGE_TTL_MS)
         _swap_jobs(stage, replace, report)
     finally:
         _drop_scratch(stage.token)

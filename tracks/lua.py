@@ -199,6 +199,16 @@ end
 RESTORE = _PLACE + _BUMP_MANY + r"""
 local out, written = {}, {}
 local n = (#KEYS - 4) / 3
+-- Redis keeps a script's writes made before an error: refuse the batch before any write if a
+-- key it would write is not a hash (a corrupted key), so nothing lands without its invalidation.
+local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'zset' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. t) end
+for i = 1, n do
+  for _, name in ipairs({KEYS[3 * i + 2], KEYS[3 * i + 3]}) do
+    t = redis.call('TYPE', name).ok
+    if t ~= 'hash' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. t) end
+  end
+end
 for i = 1, n do
   local live, staged, lock = KEYS[3 * i + 2], KEYS[3 * i + 3], KEYS[3 * i + 4]
   local id, score = ARGV[2 * i + 3], ARGV[2 * i + 4]
@@ -206,6 +216,7 @@ for i = 1, n do
   local new = redis.call('HMGET', staged, 'version', 'updated')
   if not new[1] then
     out[i] = 'gone'
+    if ARGV[3] == '1' and redis.call('GET', lock) == ARGV[4] then redis.call('DEL', lock) end
   elseif ARGV[3] == '1' then
     if redis.call('GET', lock) ~= ARGV[4] then
       out[i] = 'lost_lock'
@@ -262,4 +273,16 @@ for i = 1, n do
 end
 local waits = bump_many(KEYS[2], ARGV[1], 'o', written, KEYS[3], KEYS[4], ARGV[2])
 return {out, waits}
+"""
+
+# The summed lengths of the fields ARGV of each hash KEYS (0 for a hash that is gone), in one
+# call: what an export may read at once is chosen from these before reading the records.
+FIELD_LENGTHS = r"""
+local out = {}
+for i, name in ipairs(KEYS) do
+  local n = 0
+  for j = 1, #ARGV do n = n + redis.call('HSTRLEN', name, ARGV[j]) end
+  out[i] = n
+end
+return out
 """

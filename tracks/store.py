@@ -463,6 +463,14 @@ def track_records(track_ids: list[str]) -> list[str | None]:
     return records
 
 
+def track_record_sizes(track_ids: list[str]) -> list[int]:
+    """About how many bytes each track's backup record holds (the lengths of its stored
+    fields, HSTRLEN in one script: nothing is read), 0 for a track that is gone: what an
+    export may read at once is chosen from these before the records are read."""
+    names = [keys.track(track_id) for track_id in track_ids]
+    return [int(n) for n in run_script(get_redis(), lua.FIELD_LENGTHS, len(names), *names, *WRITABLE)]
+
+
 def restore_fields(*, track_id: str, values: dict, version: int, created: str, updated: str) -> list[str]:
     """The flat HSET list of a restored track's hash (as track_create writes it, with the
     backup's version and times)."""

@@ -138,17 +138,26 @@ def youtube_compact() -> int:
 # --- backup and restore (tracks/backup.py) --------------------------------------------------
 # Add the staged items ARGV[1]..ARGV[2] (list indexes) to the list: an id the list held before
 # this import began (one not in `seen`) is skipped; the others are appended, with their
-# repeats, and their added time. KEYS: list, added, staged list, staged added, seen.
+# repeats, and their added time (if the file gave one: an item without one stays without).
+# An id is listed when it has a time or is in `before` (the list's ids, collected by the first
+# batch: an item may have no time). KEYS: list, added, staged list, staged added, seen, before.
 # ARGV: start, stop, ttl_ms. Returns {added, skipped}.
 _MERGE_STAGED = r"""
+if ARGV[1] == '0' then
+  local listed = redis.call('LRANGE', KEYS[1], 0, -1)
+  for i = 1, #listed, 1000 do redis.call('SADD', KEYS[6], unpack(listed, i, math.min(i + 999, #listed))) end
+  redis.call('PEXPIRE', KEYS[6], ARGV[3])
+end
 local ids = redis.call('LRANGE', KEYS[3], ARGV[1], ARGV[2])
 local added, skipped = 0, 0
 for _, id in ipairs(ids) do
-  if redis.call('HEXISTS', KEYS[2], id) == 1 and redis.call('SISMEMBER', KEYS[5], id) == 0 then
+  local listed = redis.call('HEXISTS', KEYS[2], id) == 1 or redis.call('SISMEMBER', KEYS[6], id) == 1
+  if listed and redis.call('SISMEMBER', KEYS[5], id) == 0 then
     skipped = skipped + 1
   else
     redis.call('RPUSH', KEYS[1], id)
-    redis.call('HSETNX', KEYS[2], id, redis.call('HGET', KEYS[4], id))
+    local at = redis.call('HGET', KEYS[4], id)
+    if at then redis.call('HSETNX', KEYS[2], id, at) end
     redis.call('SADD', KEYS[5], id)
     added = added + 1
   end
@@ -199,7 +208,7 @@ def youtube_stage(pipe, *, list_key: str, added_key: str, video_id: str, added: 
     pipe.pexpire(added_key, ttl_ms)
 
 
-def youtube_restore_staged(*, list_key: str, added_key: str, seen_key: str, replace: bool,
+def youtube_restore_staged(*, list_key: str, added_key: str, seen_key: str, before_key: str, replace: bool,
                            batch: int = 1000, ttl_ms: int = 3_600_000) -> tuple[int, int]:
     """Brings the staged list in: with `replace` it becomes the list (one atomic swap); else
     the ids not listed yet are appended in the staged order. Returns (added, skipped)."""
@@ -210,8 +219,8 @@ def youtube_restore_staged(*, list_key: str, added_key: str, seen_key: str, repl
     total = redis.llen(list_key)
     added = skipped = 0
     for start in range(0, total, batch):
-        got, left = run_script(redis, _MERGE_STAGED, 5, keys.youtube_list(), keys.youtube_added(),
-                               list_key, added_key, seen_key, start, start + batch - 1, ttl_ms)
+        got, left = run_script(redis, _MERGE_STAGED, 6, keys.youtube_list(), keys.youtube_added(),
+                               list_key, added_key, seen_key, before_key, start, start + batch - 1, ttl_ms)
         added += int(got)
         skipped += int(left)
     return added, skipped

@@ -2,6 +2,7 @@
 
 import sys
 
+import redis
 from django.core.management.base import BaseCommand, CommandError
 
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS
@@ -48,3 +49,6 @@ class Command(BaseCommand):
         except store.LockTimeout as exc:
             raise CommandError(f"track {exc} stayed locked by writers: part of the file may have been "
                                "loaded; run the import again") from None
+        except redis.exceptions.RedisError as exc:  # (after REDIS_DOWN_ERRORS: e.g. OOM, WRONGTYPE)
+            raise CommandError(f"Redis refused a write of the import ({type(exc).__name__}: {str(exc)[:200]}): "
+                               "part of the file may have been loaded; run the import again") from None

@@ -40,6 +40,8 @@ _RQ_ENDED = {"finished", "failed", "stopped", "canceled"}
 # its work-horse still beating). KEYS: digest, the new job, the holder's job, the holder's
 # heartbeat (both "" keys when the caller saw no holder). ARGV[1] is the holder the caller
 # saw: if another claim got in between, the answer is {'retry'} and the caller looks again.
+# `queued_at` is Redis's clock (TIME), as every age lost_reason measures: web hosts' clocks
+# may differ by more than LOST_GRACE.
 _CLAIM = r"""
 local holder = redis.call('GET', KEYS[1]) or ''
 if holder ~= ARGV[7] then return {'retry'} end
@@ -48,9 +50,10 @@ if holder ~= '' then
   local dead = status == 'running' and redis.call('EXISTS', KEYS[4]) == 0
   if status and status ~= 'failed' and not dead then return {'held', holder} end
 end
+local now = redis.call('TIME')
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('HSET', KEYS[2], 'status', 'queued', 'created', ARGV[2], 'digest', ARGV[4], 'source', ARGV[5],
-           'options', ARGV[6], 'queued_at', ARGV[8])
+           'options', ARGV[6], 'queued_at', now[1] .. '.' .. string.format('%06d', tonumber(now[2])))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {'new', ARGV[1]}
 """
@@ -100,22 +103,31 @@ def lost_reason(job_id: str, raw: dict) -> str | None:
     `started` (a work-horse runs it; our task marks it running at once). The three are read in
     that order, so a job moving on meanwhile is seen in a later place, never nowhere. Should a
     reader still fail a job a worker is about to run, mark_running refuses it: a job is failed
-    or run, never both."""
+    or run, never both. Ages are measured on Redis's clock (TIME), never a host's."""
     try:
         queued_at = float(raw.get("queued_at") or 0)
     except ValueError:
         queued_at = 0.0
-    if time.time() - queued_at < LOST_GRACE:
-        return None  # just claimed: its enqueue may be on the way
     redis = get_redis()
     pipe = redis.pipeline(transaction=False)
+    pipe.time()
     pipe.lpos(keys.rq_queue(), job_id)
     pipe.lpos(keys.rq_intermediate_queue(), job_id)
     pipe.hmget(keys.rq_job(job_id), "status", "started_at")
-    in_queue, taken, (rq_status, started_at) = pipe.execute()
+    (seconds, micros), in_queue, taken, (rq_status, started_at) = pipe.execute()
+    now = seconds + micros / 1e6
+    if now - queued_at < LOST_GRACE:
+        return None  # just claimed: its enqueue may be on the way
     if rq_status is None:  # RQ skips an id in its lists whose job is gone
         return "its RQ job does not exist (never enqueued, or deleted)"
-    if in_queue is not None or taken is not None:
+    if in_queue is not None:
+        return None  # waiting its turn, however long
+    if taken is not None and rq_status == "queued":
+        # A live worker starts what it took within milliseconds; one killed in between leaves
+        # it there until another worker's maintenance (minutes, or never).
+        seen = run_script(redis, _SEEN_TAKEN, 1, keys.analysis_job(job_id), repr(now))
+        if seen is not None and now - float(seen) > LOST_GRACE:
+            return "a worker took it from the queue and never started it"
         return None
     if rq_status in _RQ_ENDED:
         return f"RQ ended it ({rq_status}) before the task ran"
@@ -123,9 +135,19 @@ def lost_reason(job_id: str, raw: dict) -> str | None:
         return "its RQ job is in no queue (the queue was lost)"
     if rq_status == "started":
         started = _rq_time(started_at)
-        if started is None or time.time() - started > LOST_GRACE:
+        if started is None or now - started > LOST_GRACE:
             return "its work-horse never began the task"
     return None
+
+
+# Records (once) when a queued job was first seen in RQ's intermediate list; answers that time,
+# or nil when the job is no longer queued (it never recreates a finished or expired record).
+# KEYS: the job. ARGV: now (Redis TIME, seconds).
+_SEEN_TAKEN = r"""
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return false end
+redis.call('HSETNX', KEYS[1], 'taken_seen', ARGV[1])
+return redis.call('HGET', KEYS[1], 'taken_seen')
+"""
 
 
 def _rq_time(text: str | None) -> float | None:
@@ -164,7 +186,7 @@ def claim(*, digest: str, source: dict, options: dict, job_id: str | None = None
             keys.analysis_job(holder) if holder else keys.analysis_job(""),
             keys.analysis_alive(holder) if holder else keys.analysis_alive(""),
             job_id, now_iso(), int(settings.QL_ANALYSIS_TTL), digest, json.dumps(source), json.dumps(options),
-            holder, repr(time.time()),
+            holder,
         )
         if answer[0] == "new":
             return job_id, True

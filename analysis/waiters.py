@@ -14,6 +14,7 @@ worker, and an instance id to key it by.)
 import fcntl
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -57,10 +58,12 @@ def acquire(directory: Path | None = None, capacity: int | None = None) -> Slot 
 
         capacity = settings.QL_MAX_WAITERS
     try:
-        directory = directory or instance_dir()
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if directory is None:
+            directory = instance_dir()
+            _private_folder(directory.parent)  # $TMPDIR may be shared: the per-user folder first
+        _private_folder(directory)
         for index in range(capacity):
-            fd = os.open(directory / f"slot-{index}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(directory / f"slot-{index}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -73,3 +76,17 @@ def acquire(directory: Path | None = None, capacity: int | None = None) -> Slot 
     except OSError:
         log.warning("waiter slots in %s cannot be used; answering without waiting", directory, exc_info=True)
     return None
+
+
+def _private_folder(path: Path) -> None:
+    """Creates `path` (mode 0700) unless it exists, then makes sure it is a real folder of this
+    user that no one else may write: in a shared /tmp another local user could have made it
+    first (theirs, world-writable, or a symlink elsewhere) to hold, swap or redirect the slot
+    files. OSError when it is not."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise PermissionError(f"{path} is not a folder of uid {os.getuid()} that only it may write")

@@ -16,7 +16,7 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |
-| `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (epoch seconds of its claim: a queued job with no RQ job past a grace is lost) |
+| `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (Redis TIME of its claim: a queued job with no RQ job past a grace is lost), taken_seen (Redis TIME a reader first saw it in RQ's intermediate list: still there past the grace, its worker died) |
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |

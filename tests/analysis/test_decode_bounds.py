@@ -50,3 +50,24 @@ def test_the_pyav_path_refuses_many_channels_before_demuxing(tmp_path):
     path = silent(tmp_path / "twelve.wav", channels=12, rate=SR, subtype="PCM_16")
     with open(path, "rb") as handle, pytest.raises(AudioError, match=r"12 channels, more than the 8 accepted"):
         audio._decode_pyav(handle, containers.WAV, SR, None)
+
+
+def test_an_mp4_with_bloated_sample_tables_is_refused_before_ffmpeg_parses_them(tmp_path):
+    """10 MB of stz2 (4-bit sizes, 20 M samples) made FFmpeg's mov demuxer take ~820 MB
+    (sizes and index entries, ~80x the file) before failing: 200 MB would take ~16 GB."""
+    from tests.analysis.mp4_bomb import write_sample_table_bomb
+
+    path = write_sample_table_bomb(tmp_path / "bomb.m4a", samples=20_000_000)
+    with pytest.raises(containers.NotAudio, match=r"sample tables"):
+        containers.sniff_path(path)
+    with pytest.raises(AudioError, match=r"sample tables"):
+        decode(path)
+
+
+def test_an_ordinary_m4a_passes_the_sample_table_check(tmp_path):
+    from tests.analysis.mp4_bomb import write_sample_table_bomb
+
+    path = write_sample_table_bomb(tmp_path / "small.m4a", samples=None)
+    assert containers.sniff_path(path) is containers.MP4
+    y, rate = decode(path)
+    assert rate == SR and len(y) > 0

@@ -23,7 +23,9 @@ MAX_ID3_TAGS = 8  # consecutive ID3v2 tags skipped at most
 #: holds ~28 bytes per sample they list (4-bit stz2: 2 samples a byte), so 10 MB of tables
 #: cost ~800 MB; 30 min of AAC needs ~0.3 MB of them, 4 hours ~2.5 MB.
 MAX_MP4_SAMPLE_TABLES = 4 * 2**20
-MAX_MP4_BOXES = 512  # box headers read at most while looking for the sample tables
+#: Box headers read at most while looking for the sample tables (~0.1 s); a file with more
+#: is refused, so padding cannot hide its tables (a 30-min fragmented M4A has ~2,000).
+MAX_MP4_BOXES = 65_536
 
 ALLOWED = "WAV, AIFF, FLAC, MP3, Ogg (Vorbis/Opus), MP4/M4A (AAC/ALAC)"
 
@@ -163,8 +165,11 @@ def _iso_media(handle: BinaryIO, start: int, head: bytes) -> Container:
     if head[8:12] in _IMAGE_BRANDS:
         raise _refuse("an image (HEIF/AVIF/JPEG 2000)")
     handle.seek(0, 2)
+    budget = [MAX_MP4_BOXES]
     tables = _sample_table_bytes(handle, start, handle.tell(), path=(b"moov", b"trak", b"mdia", b"minf"),
-                                 budget=[MAX_MP4_BOXES])
+                                 budget=budget)
+    if budget[0] <= 0:
+        raise _refuse(f"an MP4 of more than {MAX_MP4_BOXES} boxes")
     if tables > MAX_MP4_SAMPLE_TABLES:
         raise _refuse(f"an MP4 whose sample tables take {tables} bytes, more than the "
                       f"{MAX_MP4_SAMPLE_TABLES} accepted")

@@ -71,3 +71,29 @@ def test_an_ordinary_m4a_passes_the_sample_table_check(tmp_path):
     assert containers.sniff_path(path) is containers.MP4
     y, rate = decode(path)
     assert rate == SR and len(y) > 0
+
+
+def pad_with_free_boxes(path, count):
+    """The same MP4 with ``count`` empty ``free`` boxes between its ftyp and the rest."""
+    data = path.read_bytes()
+    ftyp = int.from_bytes(data[:4], "big")
+    path.write_bytes(data[:ftyp] + b"\x00\x00\x00\x08free" * count + data[ftyp:])
+    return path
+
+
+def test_free_boxes_before_the_moov_do_not_hide_bloated_sample_tables(tmp_path):
+    from tests.analysis.mp4_bomb import write_sample_table_bomb
+
+    path = pad_with_free_boxes(write_sample_table_bomb(tmp_path / "bomb.m4a", samples=10_000_000), 600)
+    with pytest.raises(containers.NotAudio, match=r"sample tables"):
+        containers.sniff_path(path)
+
+
+def test_an_mp4_of_too_many_boxes_to_check_is_refused(tmp_path):
+    from tests.analysis.mp4_bomb import write_sample_table_bomb
+
+    path = pad_with_free_boxes(write_sample_table_bomb(tmp_path / "many.m4a", samples=None), 70_000)
+    with pytest.raises(containers.NotAudio, match=r"more than 65536 boxes"):
+        containers.sniff_path(path)
+    small = pad_with_free_boxes(write_sample_table_bomb(tmp_path / "some.m4a", samples=None), 1000)
+    assert containers.sniff_path(small) is containers.MP4

@@ -49,6 +49,12 @@ MIN_CUE_POINTS = 128  # the smallest max_cue_samples the API takes
 #: The smallest budget that always fits: the overview and MAX_CUES cues of MIN_CUE_POINTS.
 MIN_RESULT_POINTS = WAVEFORM_POINTS + MAX_CUES * MIN_CUE_POINTS
 
+# Bounds of the decoded input: the cost of one second of audio is its channels times its
+# rate. A few KB of silent 255-channel Vorbis otherwise cost ~800 MB and ~20 s of CPU a
+# minute, and PyAV crashes the process on a planar frame of more than 8 channels.
+MAX_CHANNELS = 8  # 7.1 surround; FLAC's and ALAC's own limit
+MAX_SAMPLE_RATE = 192_000  # Hz: the highest rate of music as it is sold
+
 
 class AudioError(ValueError):
     """The input cannot be analysed: undecodable, empty, silent or too long."""
@@ -120,6 +126,14 @@ def _too_long(seconds: float, max_seconds: float) -> AudioError:
     return AudioError(f"audio is {seconds:.1f} s long, longer than the {max_seconds:g} s limit")
 
 
+def _check_format(channels: int, rate: int) -> None:
+    """AudioError for a channel count or sample rate over what is decoded (see MAX_CHANNELS)."""
+    if channels > MAX_CHANNELS:
+        raise AudioError(f"audio has {channels} channels, more than the {MAX_CHANNELS} accepted")
+    if rate > MAX_SAMPLE_RATE:
+        raise AudioError(f"audio's sample rate of {rate} Hz is over the {MAX_SAMPLE_RATE} Hz accepted")
+
+
 def _check_decoded(y: np.ndarray) -> np.ndarray:
     if y.size == 0:
         raise AudioError("audio is empty: no samples decoded")
@@ -170,6 +184,7 @@ def _decode_soundfile(src, target_sr: int, max_seconds: float | None) -> np.ndar
     with f:
         if f.samplerate <= 0:
             raise AudioError("audio header has no valid sample rate")
+        _check_format(f.channels, f.samplerate)
         if max_seconds is not None and f.frames > 0 and f.frames / f.samplerate > max_seconds:
             raise _too_long(f.frames / f.samplerate, max_seconds)
         mono = _Mono(f.samplerate, target_sr, max_seconds)
@@ -225,6 +240,7 @@ def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | 
                          f"({_reason(exc)})") from exc
     with media:
         stream = _audio_stream(media, container)
+        _check_format(stream.codec_context.channels, stream.codec_context.sample_rate or 0)
         if max_seconds is not None:
             seconds = None
             if stream.duration is not None and stream.time_base is not None:
@@ -238,6 +254,7 @@ def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | 
         try:
             for packet in media.demux(stream):
                 for frame in packet.decode():
+                    _check_format(frame.layout.nb_channels, frame.sample_rate)  # before to_ndarray
                     for out in resampler.resample(frame):
                         planes = out.to_ndarray()  # (channels, samples) float32
                         if mono is None:

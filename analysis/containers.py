@@ -19,6 +19,13 @@ __all__ = ["Container", "NotAudio", "ALLOWED", "sniff", "sniff_path"]
 HEAD = 4096  # bytes read at the start of the file
 MPEG_SCAN = 4096  # after ID3 tags, how far the first MPEG frame may lie
 MAX_ID3_TAGS = 8  # consecutive ID3v2 tags skipped at most
+#: MP4: the most bytes of sample tables (every track's stbl together). FFmpeg's mov demuxer
+#: holds ~28 bytes per sample they list (4-bit stz2: 2 samples a byte), so 10 MB of tables
+#: cost ~800 MB; 30 min of AAC needs ~0.3 MB of them, 4 hours ~2.5 MB.
+MAX_MP4_SAMPLE_TABLES = 4 * 2**20
+#: Box headers read at most while looking for the sample tables (~0.1 s); a file with more
+#: is refused, so padding cannot hide its tables (a 30-min fragmented M4A has ~2,000).
+MAX_MP4_BOXES = 65_536
 
 ALLOWED = "WAV, AIFF, FLAC, MP3, Ogg (Vorbis/Opus), MP4/M4A (AAC/ALAC)"
 
@@ -108,7 +115,7 @@ def _sniff(handle: BinaryIO, start: int) -> Container:
     if head[:4] == b"OggS":
         return _ogg(head)
     if head[4:8] == b"ftyp":
-        return _iso_media(head)
+        return _iso_media(handle, start, head)
     if head[:3] == b"ID3":
         return _mp3_after_id3(handle, start, head)
     if _mpeg_frames_at(head, 0):
@@ -148,15 +155,60 @@ def _ogg(head: bytes) -> Container:
     raise _refuse("an Ogg stream of another codec")
 
 
-def _iso_media(head: bytes) -> Container:
-    """ISO base media (MP4/M4A/MOV) starting with its ftyp box; HEIF/AVIF images refused.
-    Whether it holds an AAC or ALAC audio track (not only video) is checked on opening."""
+def _iso_media(handle: BinaryIO, start: int, head: bytes) -> Container:
+    """ISO base media (MP4/M4A/MOV) starting with its ftyp box; HEIF/AVIF images refused, and
+    sample tables over MAX_MP4_SAMPLE_TABLES (a memory bomb for the demuxer). Whether it
+    holds an AAC or ALAC audio track (not only video) is checked on opening."""
     size = int.from_bytes(head[:4], "big")
     if size < 16 and size != 1:
         raise _refuse("a malformed MP4 file")
     if head[8:12] in _IMAGE_BRANDS:
         raise _refuse("an image (HEIF/AVIF/JPEG 2000)")
+    handle.seek(0, 2)
+    budget = [MAX_MP4_BOXES]
+    tables = _sample_table_bytes(handle, start, handle.tell(), path=(b"moov", b"trak", b"mdia", b"minf"),
+                                 budget=budget)
+    if budget[0] <= 0:
+        raise _refuse(f"an MP4 of more than {MAX_MP4_BOXES} boxes")
+    if tables > MAX_MP4_SAMPLE_TABLES:
+        raise _refuse(f"an MP4 whose sample tables take {tables} bytes, more than the "
+                      f"{MAX_MP4_SAMPLE_TABLES} accepted")
     return MP4
+
+
+def _boxes(handle: BinaryIO, begin: int, end: int, budget: list[int]):
+    """(type, body start, body end) of the ISO boxes between ``begin`` and ``end``, reading
+    only their headers; stops at a malformed box or when ``budget[0]`` headers are read."""
+    at = begin
+    while at + 8 <= end and budget[0] > 0:
+        budget[0] -= 1
+        handle.seek(at)
+        header = handle.read(16)
+        if len(header) < 8:
+            return
+        size, kind, body = int.from_bytes(header[:4], "big"), header[4:8], at + 8
+        if size == 1:
+            if len(header) < 16:
+                return
+            size, body = int.from_bytes(header[8:16], "big"), at + 16
+        elif size == 0:
+            size = end - at
+        if size < body - at:
+            return
+        yield kind, body, min(at + size, end)
+        at += size
+
+
+def _sample_table_bytes(handle: BinaryIO, begin: int, end: int, *, path: tuple[bytes, ...],
+                        budget: list[int]) -> int:
+    """Bytes of the stbl boxes under moov/trak/mdia/minf (summed over every track)."""
+    total = 0
+    for kind, body, box_end in _boxes(handle, begin, end, budget):
+        if path and kind == path[0]:
+            total += _sample_table_bytes(handle, body, box_end, path=path[1:], budget=budget)
+        elif not path and kind == b"stbl":
+            total += box_end - body
+    return total
 
 
 # --- MPEG audio ---------------------------------------------------------------------------

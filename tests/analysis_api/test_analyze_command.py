@@ -49,3 +49,31 @@ def test_it_analyses_a_folder_and_adds_tracks_once(tmp_path, anon):
 def test_a_missing_folder_is_an_error(tmp_path):
     with pytest.raises(CommandError, match="not a folder"):
         run(str(tmp_path / "nope"))
+
+
+def test_it_bounds_results_like_the_api_and_shares_their_cache(tmp_path, api, settings):
+    """A non-default QL_MAX_RESULT_POINTS bounds the command's results too, and is part of
+    their options: a later API submission of the same file answers from the stored result."""
+    settings.QL_MAX_RESULT_POINTS = 67_536
+    settings.QL_AUDIO_ROOT = str(tmp_path)
+    write_excerpt(tmp_path / "long.wav", bpm=126, seconds=20)
+
+    out, _ = run(str(tmp_path), "--beats-per-cue", "1")
+    assert "analysed" in next(line for line in out.splitlines() if line.startswith("long.wav"))
+
+    answer = api.post("/api/analysis/", {"path": "long.wav", "beats_per_cue": 1}, format="json")
+    assert answer.status_code == 200, answer.content
+    result = answer.json()["result"]
+    assert len(result["cues"]) > 32  # 2,048 points each would be over the budget
+    assert len(result["waveform"]) + sum(len(cue["waveform"]) for cue in result["cues"]) <= 67_536
+
+
+def test_a_result_over_ql_max_result_mb_fails_and_is_not_stored(tmp_path, settings):
+    settings.QL_MAX_RESULT_MB = 0.01  # 10 KB
+    write_excerpt(tmp_path / "big.wav", bpm=118, seconds=10)
+
+    out, _ = run(str(tmp_path), "--beats-per-cue", "2")
+    line = next(line for line in out.splitlines() if line.startswith("big.wav"))
+    assert "failed: the analysis result is" in line and "(QL_MAX_RESULT_MB)" in line
+    again, _ = run(str(tmp_path), "--beats-per-cue", "2")  # the failed job holds no result
+    assert "failed: the analysis result is" in next(l for l in again.splitlines() if l.startswith("big.wav"))

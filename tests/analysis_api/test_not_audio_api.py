@@ -136,3 +136,13 @@ def test_a_video_only_mp4_ends_failed(api, audio_settings, tmp_path):
     assert record["status"] == "failed" and "video-only" in record["error"]
     assert os.listdir(audio_settings["uploads"]) == []
     assert jobs.job_record(record["id"])["result"] is None
+
+
+def test_an_uploaded_mp4_with_bloated_sample_tables_is_400_and_not_stored(api, audio_settings, tmp_path):
+    from tests.analysis.mp4_bomb import write_sample_table_bomb
+
+    bomb = write_sample_table_bomb(tmp_path / "bomb.m4a", samples=10_000_000)
+    response = upload(api, bomb.read_bytes(), "song.m4a")
+    assert_refused_as_not_audio(response, "file")
+    assert "sample tables" in " ".join(response.json()["file"])
+    assert os.listdir(audio_settings["uploads"]) == []

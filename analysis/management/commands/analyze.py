@@ -17,18 +17,22 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from analysis import jobs
+from analysis.audio import MAX_RESULT_POINTS
 from analysis.sources import sha256_of_file
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".opus"}
 TRACK_NAMESPACE = uuid.UUID("5b0f3c1e-6a51-4d8e-9a43-0c1d5e7f9a21")
 
 
-def _analyse_file(path: str, options: dict, max_seconds: int) -> dict:
-    """Runs in a pool process: plain decode + analyse, no Redis."""
+def _analyse_file(path: str, options: dict, max_seconds: int, max_result_bytes: int) -> dict:
+    """Runs in a pool process: plain decode + analyse, no Redis. A result over
+    ``max_result_bytes`` as stored JSON is ResultTooLarge (QL_MAX_RESULT_MB), as in the API."""
     from analysis import audio
 
     y, sr = audio.decode(path, max_seconds=max_seconds)
-    return audio.analyse(y, sr, **options)
+    result = audio.analyse(y, sr, **options)
+    audio.result_json(result, max_bytes=max_result_bytes)
+    return result
 
 
 def _heartbeat(job_ids: set, stop: threading.Event) -> None:
@@ -90,6 +94,8 @@ class Command(BaseCommand):
             raise CommandError("--beats-per-cue must be 1-256")
         analysis_options = {"auto_cues": not options["no_auto_cues"], "beats_per_cue": options["beats_per_cue"],
                             "intervals": None, "max_cue_samples": 2048, "bpm_range": [70.0, 180.0]}
+        if settings.QL_MAX_RESULT_POINTS != MAX_RESULT_POINTS:  # as AnalysisSubmitSerializer does
+            analysis_options["max_result_points"] = settings.QL_MAX_RESULT_POINTS
         files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         if not files:
             self.stdout.write(f"no audio files below {folder}")
@@ -123,7 +129,8 @@ class Command(BaseCommand):
     def _analyse(self, pending, rows, files, analysis_options, options, beating, stop_beating) -> None:
         with ProcessPoolExecutor(max_workers=options["jobs"]) as pool, \
                 tqdm(total=len(files), initial=len(rows), unit="file", desc="analysing", file=self.stderr) as bar:
-            futures = {pool.submit(_analyse_file, str(path), analysis_options, settings.QL_MAX_AUDIO_SECONDS): path
+            futures = {pool.submit(_analyse_file, str(path), analysis_options, settings.QL_MAX_AUDIO_SECONDS,
+                                   int(settings.QL_MAX_RESULT_MB * 2**20)): path
                        for path in pending}
             # started after the pool has forked its processes (a thread must not be forked)
             threading.Thread(target=_heartbeat, args=(beating, stop_beating), daemon=True).start()

@@ -76,26 +76,23 @@ class FormBooleanField(FormTextMixin, serializers.BooleanField):
         self.fail("invalid", input=data if len(str(data)) <= BOOLEAN_TEXT else "(too long)")
 
 
-class FormIntegerField(FormTextMixin, StrictIntegerField):
+class FormNumberMixin(FormTextMixin):
+    """A JSON number refuses text; a multipart number is its (length-checked) text."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not self.from_form:
+                self.fail("invalid")
+            self.check_text(data)
+        return super().to_internal_value(data)
+
+
+class FormIntegerField(FormNumberMixin, StrictIntegerField):
     """A JSON integer (not "1", 1.5 or true), or in multipart its digits."""
 
-    def to_internal_value(self, data):
-        if isinstance(data, str):
-            if not self.from_form:
-                self.fail("invalid")
-            self.check_text(data)
-        return super().to_internal_value(data)
 
-
-class FormFloatField(FormTextMixin, FiniteFloatField):
+class FormFloatField(FormNumberMixin, FiniteFloatField):
     """A finite JSON number (not "1" or true), or in multipart its text."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, str):
-            if not self.from_form:
-                self.fail("invalid")
-            self.check_text(data)
-        return super().to_internal_value(data)
 
 
 class JSONNumberField(FiniteFloatField):

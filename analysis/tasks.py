@@ -28,7 +28,11 @@ def _run(job_id: str, source: dict, options: dict) -> None:
     heart = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
     heart.start()
     try:
-        y, sr = audio.decode(source["path"], max_seconds=settings.QL_MAX_AUDIO_SECONDS)
+        try:
+            y, sr = audio.decode(source["path"], max_seconds=settings.QL_MAX_AUDIO_SECONDS)
+        finally:
+            if source.get("upload"):  # decoded or not, the upload is no longer needed: it goes
+                remove_upload(source["path"])  # before the job can read finished
         result = audio.analyse(y, sr, **options)
     except (audio.AudioError, ValueError) as exc:
         jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed", expected=("running",))

@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
-from analysis.serializers import AnalysisSubmitSerializer
+from analysis.serializers import BPM_RANGE_TEXT, INTERVALS_TEXT, AnalysisSubmitSerializer
 from tracks.openapi import CAMELOT, KEYS, CueOutSerializer
 
 
@@ -26,8 +26,9 @@ class AnalysisUploadRequestSerializer(AnalysisSubmitSerializer):
 
     path = None
     file = serializers.FileField(allow_empty_file=False, help_text="The audio (at most QL_MAX_UPLOAD_MB).")
-    intervals = serializers.CharField(required=False, help_text='JSON text: `[{"start": 0, "end": 8}]`.')
-    bpm_range = serializers.CharField(required=False, help_text="JSON text: `[70, 180]`.")
+    intervals = serializers.CharField(required=False, max_length=INTERVALS_TEXT,
+                                      help_text='JSON text: `[{"start": 0, "end": 8}]`.')
+    bpm_range = serializers.CharField(required=False, max_length=BPM_RANGE_TEXT, help_text="JSON text: `[70, 180]`.")
 
     class Meta:
         ref_name = "AnalysisUpload"

@@ -5,7 +5,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -114,12 +113,6 @@ def _storage_failed(exc: BaseException) -> bool:
 
 _STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
                    errno.ENOTDIR, errno.EFBIG, errno.EIO}
-
-
-def move_upload(path: Path, job_id: str) -> Path:
-    target = path.with_name(job_id + path.suffix)
-    shutil.move(str(path), target)
-    return target
 
 
 def remove_upload(path: str | os.PathLike) -> None:

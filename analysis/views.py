@@ -2,9 +2,6 @@
 
 import logging
 import uuid
-from pathlib import Path
-
-from django.conf import settings
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -83,15 +80,11 @@ def _submit_upload(uploaded, options: dict) -> str:
     tell whose it is) and goes when the job ends, or at once when the audio is (being)
     analysed already or anything fails."""
     job_id = str(uuid.uuid4())
-    try:
+    try:  # store_upload leaves no partial file, whatever fails
         upload_path, audio_sha = sources.store_upload(uploaded, job_id)
     except OSError:
-        _remove_uploads_of(job_id)  # a partial file
         log.warning("an upload could not be stored in QL_UPLOAD_DIR", exc_info=True)
         raise ServiceUnavailable("The upload could not be stored; try again later.") from None
-    except BaseException:
-        _remove_uploads_of(job_id)
-        raise
     try:
         digest = jobs.digest_of(audio_sha256=audio_sha, options=options)
         holder, new = jobs.claim(digest=digest, source={"path": str(upload_path), "upload": True},
@@ -104,11 +97,6 @@ def _submit_upload(uploaded, options: dict) -> str:
     except BaseException:
         sources.remove_upload(upload_path)
         raise
-
-
-def _remove_uploads_of(job_id: str) -> None:
-    for path in Path(settings.QL_UPLOAD_DIR).glob(f"{job_id}*"):
-        sources.remove_upload(path)
 
 
 def _enqueue(job_id: str) -> None:

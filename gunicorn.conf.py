@@ -17,7 +17,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 # Nothing that opens a Redis connection or starts a thread may run before the fork:
 # the app is loaded in each worker (no preload), and the track cache's subscriber starts
-# here, after the fork, in the worker itself.
+# here, after the fork, in the worker itself, and fills the cache in bulk while the worker
+# serves (tracks/cache: warm start).
 preload_app = False
 
 
@@ -25,10 +26,10 @@ def post_worker_init(worker):
     from django.conf import settings
 
     if settings.QL_TRACK_CACHE:
-        from tracks.cache import process_cache
+        from tracks.store import track_cache_warm
 
         try:
-            process_cache()
+            track_cache_warm()
         except Exception:  # Redis down at start: the cache comes up when Redis does
             worker.log.warning("track cache not started yet")
 

@@ -71,10 +71,13 @@ def encode_fields(values: dict) -> list[str]:
 
 
 def _summary_from_hash(raw: dict) -> dict:
+    # one json.loads of the fields as one array: a fraction of the cost of one call each
+    values = json.loads("[" + ",".join([raw[name] for name in _JSON_FIELDS]) + "," + raw["marks"] + "]")
+    if len(values) != len(_JSON_FIELDS) + 1:
+        raise ValueError(f"track {raw['id']}: a field holds more than one JSON value")
     summary = {"id": raw["id"]}
-    for name in _JSON_FIELDS:
-        summary[name] = json.loads(raw[name])
-    summary["cues"] = json.loads(raw["marks"])
+    summary.update(zip(_JSON_FIELDS, values))
+    summary["cues"] = values[-1]
     summary["version"] = int(raw["version"])
     summary["created"] = raw["created"]
     summary["updated"] = raw["updated"]
@@ -333,9 +336,10 @@ def _load_tracks(client, track_ids: list[str]) -> tuple[Stamp, dict[str, Entry]]
     return _stamp(epoch, generation), entries
 
 
-def track_cache_warm() -> None:
-    """Fills this process's track cache in bulk (a web worker that starts)."""
-    cache.warm_start(load_order=_load_order, load_batch=_load_tracks)
+def track_cache_warm(*, wait: float = 0.0) -> bool:
+    """Fills this process's track cache in bulk (a web worker that starts), waiting up to
+    `wait` seconds for it to be filled; whether it is."""
+    return cache.warm_start(load_order=_load_order, load_batch=_load_tracks, wait=wait)
 
 
 def track_entry(*, track_id: str) -> Found | None:

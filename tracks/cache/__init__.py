@@ -27,6 +27,7 @@ Leases, measured (bench/RESULTS-tracks.md, "Leases" section): see LEASE_DECISION
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -115,6 +116,20 @@ class TrackCache:
         """Fills the cache in bulk (playlist order, within the budget) from now, and after
         every reconnection."""
         self.subscriber.warm(load_order, load_batch)
+
+    def wait_warm(self, timeout: float) -> bool:
+        """Waits (at most `timeout` seconds, 2 if the subscriber is not subscribed by then)
+        until the warm start has filled the cache; whether it has."""
+        deadline = time.monotonic() + timeout
+        subscribed_by = time.monotonic() + min(timeout, 2.0)
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status.subscribed and not status.warming:
+                return True
+            if not status.subscribed and time.monotonic() > subscribed_by:
+                return False
+            time.sleep(0.02)
+        return False
 
     def clear(self) -> None:
         """Empties the cache; it fills again from reads made from now on."""
@@ -295,8 +310,11 @@ def read_summaries(track_ids: list[str], load: SummariesLoader) -> list[dict]:
     return [entries[track_id].summary for track_id in track_ids if track_id in entries]
 
 
-def warm_start(*, load_order: OrderLoader, load_batch: BatchLoader) -> None:
-    """Fills this process's cache in bulk (a worker that starts); nothing without a cache."""
+def warm_start(*, load_order: OrderLoader, load_batch: BatchLoader, wait: float = 0.0) -> bool:
+    """Fills this process's cache in bulk (a worker that starts), waiting up to `wait` seconds
+    for it; whether it is filled (False without a cache)."""
     cache = process_cache()
-    if cache is not None:
-        cache.warm(load_order=load_order, load_batch=load_batch)
+    if cache is None:
+        return False
+    cache.warm(load_order=load_order, load_batch=load_batch)
+    return cache.wait_warm(wait) if wait > 0 else False

@@ -97,7 +97,11 @@ def _ack_connection(name: str):
 # Each is given the subscriber's own client.
 OrderLoader = Callable[[redis.Redis], tuple[Stamp, list[str]]]
 BatchLoader = Callable[[redis.Redis, list[str]], tuple[Stamp, dict[str, Entry]]]
-WARM_BATCH = 100
+WARM_BATCH = 20
+# What share of the process's time the warm start may take while the process serves reads:
+# after a batch during which reads came it pauses for as long as the batch took over that
+# share, so a request waiting for the interpreter (the GIL) gets it within a batch's time.
+WARM_SHARE = 0.5
 
 
 class Subscriber:
@@ -123,6 +127,7 @@ class Subscriber:
         self.warm_queue: list[str] | None = None  # ids still to load, in playlist order
         self.warm_order_stamp = -1
         self.warm_positions: dict[str, int] = {}
+        self.warm_started = 0.0
 
     # --- its life ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -380,7 +385,9 @@ class Subscriber:
             self.warm_queue = list(reversed(order))  # (popped from the end)
             self.warm_order_stamp = stamp.generation
             self.warm_positions = {track_id: position for position, track_id in enumerate(order)}
+            self.warm_started = time.monotonic()
             return
+        started, reads = time.monotonic(), self.policy.reads
         batch = [self.warm_queue.pop() for _ in range(min(WARM_BATCH, len(self.warm_queue)))]
         stamp, entries = load_batch(commands, batch)
         for track_id, entry in entries.items():
@@ -390,3 +397,7 @@ class Subscriber:
                 break
         if not self.warm_queue:
             self.warm_positions = {}
+            log.info("track cache warm: %s entries in %.1f s (pid %s)", storage.usage().entries,
+                     time.monotonic() - self.warm_started, os.getpid())
+        if self.policy.reads != reads:
+            self.stopping.wait((time.monotonic() - started) * (1 - WARM_SHARE) / WARM_SHARE)

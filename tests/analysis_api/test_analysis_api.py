@@ -107,6 +107,21 @@ def test_a_running_job_whose_worker_died_reads_failed(anon):
     assert record["status"] == "failed" and record["error"] == jobs.WORKER_DIED
 
 
+def test_a_running_job_whose_worker_died_does_not_hold_its_audio():
+    from analysis import jobs
+
+    first, new = jobs.claim(digest="d" * 64, source={"path": "/x.wav"}, options={})
+    assert new
+    jobs.mark_running(first)
+    assert jobs.claim(digest="d" * 64, source={"path": "/x.wav"}, options={}) == (first, False)
+    from quantumlive import keys
+    from quantumlive.redis_conn import get_redis
+
+    get_redis().delete(keys.analysis_alive(first))  # its work-horse stopped beating
+    second, new = jobs.claim(digest="d" * 64, source={"path": "/x.wav"}, options={})
+    assert new and second != first
+
+
 @pytest.mark.parametrize("path, code", [
     ("/etc/passwd", 400), ("../secret.wav", 400), ("a/../../x.wav", 400), ("missing.wav", 404),
     ("", 400), ("C:\\x.wav", 400),
@@ -121,6 +136,13 @@ def test_a_symlink_leaving_the_root_is_refused(api, audio_settings, tmp_path):
     if not link.exists():
         link.symlink_to(outside)
     response = submit(api, path="escape.wav")
+    assert response.status_code == 400 and "path" in response.json()
+
+
+def test_a_loop_of_links_under_the_audio_root_is_400(api, settings, tmp_path):
+    settings.QL_AUDIO_ROOT = tmp_path
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    response = api.post("/api/analysis/", {"path": "loop/x.wav"}, format="json")
     assert response.status_code == 400 and "path" in response.json()
 
 
@@ -187,3 +209,14 @@ def test_apply_analysis_of_an_unknown_job_is_400(api, analysis):
     track = api.post("/api/tracks/", {"title": "t", "artist": "a"}, format="json").json()
     response = api.post(f"/api/tracks/{track['id']}/apply-analysis/", {"analysis": analysis}, format="json")
     assert response.status_code == 400 and "analysis" in response.json()
+
+
+def test_an_analysis_with_more_cues_than_a_track_holds_is_400(api):
+    from analysis import jobs
+
+    job_id, _ = jobs.claim(digest="c" * 64, source={"path": "/x.wav"}, options={})
+    cues = [{"name": f"cue_{i}", "start": float(i), "end": i + 1.0, "waveform": []} for i in range(600)]
+    jobs.finish(job_id, result={"bpm": 120.0, "key": "A minor", "camelot": "8A", "duration": 601.0,
+                                "sample_rate": 22050, "beats": [], "waveform": [], "cues": cues})
+    response = api.post("/api/tracks/", {"title": "a", "artist": "b", "analysis": job_id}, format="json")
+    assert response.status_code == 400 and "512" in response.json()["analysis"][0]

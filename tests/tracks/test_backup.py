@@ -543,7 +543,7 @@ def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings)
     from pathlib import Path
 
     make_library(api, count=2)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, QL_REDIS_PREFIX=settings.QL_REDIS_PREFIX, REDIS_URL=settings.REDIS_URL,
                DJANGO_SETTINGS_MODULE="quantumlive.settings")
     exported = subprocess.run([sys.executable, "manage.py", "export_library", "-"], cwd=root, env=env,

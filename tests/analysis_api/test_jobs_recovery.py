@@ -404,7 +404,7 @@ def test_the_analyze_command_keeps_its_jobs_alive_while_it_works(tmp_path, idle_
                 job_id = name.rsplit(":", 1)[1]
                 backdate(job_id, jobs.LOST_GRACE + 1)  # as if it had been at it for a while
                 seen.append(jobs.job_record(job_id)["status"])
-            time.sleep(0.02)
+            time.sleep(0.02)  # the pace of this reader's looks, not a wait
 
     thread = threading.Thread(target=reader)
     thread.start()

@@ -1,5 +1,5 @@
 # QuantumLive: `make run` sets up everything and serves; `make test` sets up and tests;
-# `make test-fast` leaves out the system tier (tests/system/, real processes) while you edit.
+# `make test-fast` leaves out the system tier (real processes) and the slow tests, while you edit.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -36,7 +36,7 @@ test: setup
 
 test-fast: setup
 	@$(TEST_SERVICES) && \
-	$(PY) -m pytest -m "not system" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not system and not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/tracks_bench.py

@@ -384,6 +384,7 @@ def test_an_upload_that_cannot_be_stored_leaves_no_partial_file(api, audio_setti
     assert os.listdir(settings.QL_UPLOAD_DIR) == []
 
 
+@pytest.mark.slow
 def test_the_analyze_command_keeps_its_jobs_alive_while_it_works(tmp_path, idle_queue):
     """`manage.py analyze` runs its jobs itself, not through RQ: they must not look lost to a
     reader (after the grace, with no RQ job), and its results must be stored."""

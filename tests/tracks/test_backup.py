@@ -515,6 +515,7 @@ def traced_peak(run) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_export_and_import_memory_does_not_grow_with_the_library(tmp_path, settings):
     """Peak Python memory of an export and of an import, 300 tracks against 3,000 (ratio)."""
     from tracks import backup
@@ -535,6 +536,7 @@ def test_export_and_import_memory_does_not_grow_with_the_library(tmp_path, setti
     assert peaks[3000][1] <= 1.5 * peaks[300][1]
 
 
+@pytest.mark.slow
 def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings):
     """`export_library - | import_library -` between real processes: the document on stdout
     only (summary on stderr), read from stdin by the import."""

@@ -15,6 +15,7 @@ def submit(api, **body):
     return api.post(URL, body, format="json")
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_path_is_analysed_by_the_worker(api, anon, audio_settings):
     write_excerpt(audio_settings["root"] / "house.wav", bpm=124, seconds=9.5)
     response = submit(api, path="house.wav", beats_per_cue=8)
@@ -38,6 +39,7 @@ def test_a_path_is_analysed_by_the_worker(api, anon, audio_settings):
     assert record["finished"] and record["error"] is None
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_wait_answers_200_with_the_finished_job_and_a_repeat_answers_at_once(api, audio_settings):
     write_excerpt(audio_settings["root"] / "again.wav", bpm=128, seconds=8)
     first = submit(api, path="again.wav", wait=30)
@@ -49,6 +51,7 @@ def test_wait_answers_200_with_the_finished_job_and_a_repeat_answers_at_once(api
     assert other_options.status_code == 202 and other_options.json()["id"] != first.json()["id"]
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_an_upload_is_analysed_and_removed(api, audio_settings):
     buffer = io.BytesIO()
     path = write_excerpt(audio_settings["root"] / "up.flac", bpm=100, seconds=8, fmt="FLAC")
@@ -63,6 +66,7 @@ def test_an_upload_is_analysed_and_removed(api, audio_settings):
     assert os.listdir(audio_settings["uploads"]) == []
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_intervals_make_the_cues_clipped_to_the_audio(api, audio_settings):
     write_excerpt(audio_settings["root"] / "iv.wav", seconds=8)
     response = submit(api, path="iv.wav", wait=30, intervals=[
@@ -72,6 +76,7 @@ def test_intervals_make_the_cues_clipped_to_the_audio(api, audio_settings):
         ("cue_0", 1.0, 2.0), ("cue_1", 7.0, pytest.approx(8.0, abs=0.01))]
 
 
+@pytest.mark.usefixtures("analysis_worker")
 @pytest.mark.parametrize("name, writer, error", [
     ("silent.wav", write_silence, "silent"),
     ("noise.wav", lambda p: p.write_bytes(b"RIFF this is not audio at all" * 50), ""),
@@ -86,6 +91,7 @@ def test_audio_that_cannot_be_analysed_ends_failed_with_a_clear_error(api, audio
     assert error in record["error"] and len(record["error"]) < 300
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_audio_longer_than_the_limit_fails(api, audio_settings):
     write_excerpt(audio_settings["root"] / "long.wav", seconds=12)  # the worker's limit: 10 s
     record = submit(api, path="long.wav", wait=30).json()
@@ -178,6 +184,7 @@ def test_submitting_needs_a_token_and_reading_does_not(anon, api, audio_settings
     assert anon.get(f"{URL}nope/").status_code == 404
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_track_takes_a_finished_analysis(api, audio_settings):
     write_excerpt(audio_settings["root"] / "t.wav", bpm=120, seconds=8)
     job = submit(api, path="t.wav", wait=30).json()
@@ -189,6 +196,7 @@ def test_a_track_takes_a_finished_analysis(api, audio_settings):
     assert track["cues"][0]["waveform"] == job["result"]["cues"][0]["waveform"]
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_apply_analysis_keeps_what_was_set_by_hand_unless_overwrite(api, audio_settings):
     write_excerpt(audio_settings["root"] / "a.wav", bpm=120, seconds=8)
     job = submit(api, path="a.wav", wait=30).json()

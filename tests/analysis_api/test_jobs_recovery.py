@@ -175,6 +175,7 @@ def test_a_finished_job_stays_finished(idle_queue):
     assert jobs.job_record(job_id)["status"] == "done"
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_resubmission_after_a_lost_job_starts_a_new_job(api, audio_settings):
     """End to end with the session's worker: a lost job's audio is analysed again."""
     from analysis import jobs
@@ -321,6 +322,7 @@ def test_a_result_over_the_size_bound_fails_the_job(idle_queue, settings):
 
 
 # --- 5: waiters ----------------------------------------------------------------------------
+@pytest.mark.usefixtures("analysis_worker")
 def test_past_the_waiter_cap_a_submission_answers_202_at_once(api, audio_settings, settings):
     from analysis import waiters
 

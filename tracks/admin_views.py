@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from analysis.keys import camelot
+from quantumlive.musical_keys import camelot
 from tracks import store, youtube
 from tracks.forms import MoveForm, TrackAddForm, TrackForm, YouTubeAddForm, parse_version
 from tracks.serializers import TrackFilterSerializer, matcher

@@ -60,9 +60,9 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
-from analysis.keys import camelot, canonical_key
 from quantumlive import keys
 from quantumlive.fields import BoundedListField, NumberListField
+from quantumlive.musical_keys import camelot, canonical_key
 from quantumlive.redis_conn import get_redis
 from tracks import store, youtube
 from tracks.serializers import CueSerializer, TrackCreateSerializer, TrackFieldsSerializer

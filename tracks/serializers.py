@@ -5,7 +5,6 @@ import re
 
 from rest_framework import serializers
 
-from analysis.keys import MAX_KEY_TEXT, camelot, canonical_key
 from quantumlive.fields import (
     BoundedListField,
     FiniteFloatField,
@@ -19,6 +18,7 @@ from quantumlive.fields import (
     URLStringField,
     shown_name,
 )
+from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key
 
 SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
 MAX_SERVICE_NAME = 32

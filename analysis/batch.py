@@ -17,7 +17,7 @@ from django.conf import settings
 from tqdm import tqdm
 
 from analysis import jobs
-from analysis.audio import MAX_RESULT_POINTS
+from analysis.serializers import result_budget_option
 from analysis.sources import sha256_of_file
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".opus"}
@@ -39,13 +39,10 @@ def audio_files(folder: Path) -> list[Path]:
 
 
 def batch_options(*, auto_cues: bool, beats_per_cue: int) -> dict:
-    """The analysis options of a batch: the API's defaults, bounded by QL_MAX_RESULT_POINTS as
-    AnalysisSubmitSerializer bounds a submission (so that both give the same digest)."""
-    options = {"auto_cues": auto_cues, "beats_per_cue": beats_per_cue, "intervals": None,
-               "max_cue_samples": 2048, "bpm_range": [70.0, 180.0]}
-    if settings.QL_MAX_RESULT_POINTS != MAX_RESULT_POINTS:
-        options["max_result_points"] = settings.QL_MAX_RESULT_POINTS
-    return options
+    """The analysis options of a batch: the API's defaults, with the result's budget as
+    AnalysisSubmitSerializer gives it (so that both give the same digest)."""
+    return {"auto_cues": auto_cues, "beats_per_cue": beats_per_cue, "intervals": None,
+            "max_cue_samples": 2048, "bpm_range": [70.0, 180.0], **result_budget_option()}
 
 
 def batch_analyse(files: list[Path], *, options: dict, processes: int, progress: TextIO) -> dict[Path, FileAnalysis]:

@@ -70,6 +70,12 @@ def _require(allowed: bool) -> None:
         raise PermissionDenied
 
 
+def _permitted_track(track_id: str, allowed: bool) -> dict | None:
+    """The track (None when it is gone) for a user `allowed` to see it; else PermissionDenied."""
+    _require(allowed)
+    return store.track_get(track_id=track_id)
+
+
 def _gone(request, model_admin, track_id: str):
     messages.warning(request, f"There is no track with id “{track_id}”. Perhaps it was deleted?")
     return HttpResponseRedirect(_url("track_changelist"))
@@ -255,8 +261,7 @@ def _versioned_write(model_admin, request, track: dict, write, *, version: int, 
 
 def track_change(model_admin, request, object_id: str):
     track_id = track_id_or_404(object_id)
-    _require(model_admin.has_view_or_change_permission(request))
-    track = store.track_get(track_id=track_id)
+    track = _permitted_track(track_id, model_admin.has_view_or_change_permission(request))
     if track is None:
         return _gone(request, model_admin, track_id)
     if request.method != "POST":
@@ -295,8 +300,7 @@ def track_move(model_admin, request, object_id: str):
     track_id = track_id_or_404(object_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    _require(model_admin.has_change_permission(request))
-    track = store.track_get(track_id=track_id)
+    track = _permitted_track(track_id, model_admin.has_change_permission(request))
     if track is None:
         return _gone(request, model_admin, track_id)
     version = parse_version(request.POST.get("version"))
@@ -339,8 +343,7 @@ def track_add(model_admin, request):
 
 def track_delete(model_admin, request, object_id: str):
     track_id = track_id_or_404(object_id)
-    _require(model_admin.has_delete_permission(request))
-    track = store.track_get(track_id=track_id)
+    track = _permitted_track(track_id, model_admin.has_delete_permission(request))
     if track is None:
         return _gone(request, model_admin, track_id)
     errornote, status = None, 200

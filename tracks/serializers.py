@@ -19,6 +19,7 @@ from quantumlive.fields import (
     shown_name,
 )
 from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key
+from tracks import youtube
 
 SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
 MAX_SERVICE_NAME = 32
@@ -162,6 +163,16 @@ class MoveSerializer(StrictSerializer):
 class ApplyAnalysisSerializer(StrictSerializer):
     analysis = StringField(max_length=64)
     overwrite = JSONBooleanField(default=False)
+
+
+class YouTubeAddSerializer(StrictSerializer):
+    url = StringField(max_length=youtube.MAX_URL)
+
+    def validate_url(self, value):
+        try:
+            return youtube.video_id_from(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class TrackFilterSerializer(serializers.Serializer):

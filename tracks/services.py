@@ -5,7 +5,7 @@ import uuid
 from pathlib import Path
 
 from tracks import store
-from tracks.analysis_values import values_from_result
+from tracks.analysis_values import analysis_values, values_from_result
 from tracks.serializers import TrackCreateSerializer
 
 #: The namespace of the ids of tracks made from audio files: uuid5 of the audio's sha-256.
@@ -27,6 +27,23 @@ def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
     except store.TrackExists:
         return False
     return True
+
+
+def track_apply_analysis(*, track_id: str, job_id: str, overwrite: bool, expected_version: int | None = None) -> dict:
+    """Fills a track from a finished analysis job: every field the analysis gives with
+    `overwrite`, else only the fields the track has no value for. store.TrackNotFound when
+    there is no such track, ValueError (with a clear message) when the job cannot fill a
+    track; the store's VersionMismatch and LockTimeout as any write."""
+    if store.track_get(track_id=track_id) is None:
+        raise store.TrackNotFound(track_id)
+    found = analysis_values(job_id)
+
+    def fill(current: dict) -> dict:
+        if overwrite:
+            return found
+        return {name: value for name, value in found.items() if current[name] in (None, [])}
+
+    return store.track_apply(track_id=track_id, fill=fill, expected_version=expected_version)
 
 
 def title_and_artist(path: Path) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from analysis.audio import ANALYSER_VERSION
 from quantumlive import keys
 from quantumlive.exceptions import ServiceUnavailable
 from quantumlive.redis_conn import get_redis, make_client, run_script
-from tracks.store import now_iso
+from quantumlive.clock import now_iso
 
 log = logging.getLogger(__name__)
 

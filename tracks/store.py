@@ -11,11 +11,11 @@ import json
 import random
 import time
 import uuid
-from datetime import datetime, timezone
 
 from django.conf import settings
 
 from quantumlive import keys
+from quantumlive.clock import now_iso
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, run_script
 from tracks import lua
 from tracks.cache import Entry, entry_size, process_cache
@@ -46,10 +46,6 @@ class TrackExists(Exception):
 
 
 # --- encoding ----------------------------------------------------------------------------
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 

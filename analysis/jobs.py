@@ -20,10 +20,10 @@ from django.conf import settings
 from analysis.audio import ANALYSER_VERSION
 from quantumlive import keys
 from quantumlive.exceptions import ServiceUnavailable
+from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
 from quantumlive.redis_conn import get_redis, make_client
 from quantumlive.scripts import Script
-from tracks.store import now_iso
 
 log = logging.getLogger(__name__)
 

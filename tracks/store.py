@@ -12,11 +12,11 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 from django.conf import settings
 
 from quantumlive import keys
+from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from tracks import lua
@@ -48,10 +48,6 @@ class TrackExists(Exception):
 
 
 # --- encoding ----------------------------------------------------------------------------
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 

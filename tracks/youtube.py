@@ -9,9 +9,9 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from quantumlive import keys
+from quantumlive.clock import now_iso
 from quantumlive.redis_conn import get_redis
 from quantumlive.scripts import Script
-from tracks.store import now_iso
 
 MAX_URL = 2048  # longer text is refused before it is parsed
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")

@@ -6,8 +6,8 @@ stay valid on Redis Cluster. RQ's keys are named by RQ: they are read from RQ he
 spelled again.
 
 The names of the current deployment come from the functions below; those that settings.py
-needs before Django is set up (`django_cache_prefix`, `analysis_queue_name`) take the prefix
-and read no setting.
+needs before Django is set up (`key_under`, `django_cache_prefix`, `analysis_queue_name`)
+take the prefix as an argument and then read no setting.
 
 | key | type | what |
 | --- | --- | --- |
@@ -38,7 +38,6 @@ and read no setting.
 | `{p}:search:units:<service>:<day>:<user id>` | string (int) | quota units a user's calls spent on that Pacific day (YouTube; expires an hour after the day ends) |
 """
 
-
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -66,7 +65,7 @@ def key(*parts: str) -> str:
     global _tag
     tag = _tag
     if tag is None:
-        tag = _tag = "{%s}" % settings.QL_REDIS_PREFIX
+        tag = _tag = key_under(settings.QL_REDIS_PREFIX)
     return ":".join((tag, *parts))
 
 

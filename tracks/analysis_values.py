@@ -1,13 +1,12 @@
 """What a finished analysis contributes to a track (bpm, key, duration, cues)."""
 
 from analysis.jobs import finished_result
+from tracks.serializers import TrackFieldsSerializer
 
 
 def values_from_result(result: dict) -> dict:
     """The track fields of an analysis result, checked against the track's own limits (an
     analysis may have more cues than a track holds); ValueError when they do not fit."""
-    from tracks.serializers import TrackFieldsSerializer
-
     values = {
         "bpm": result["bpm"],
         "key": result["key"],

@@ -1,0 +1,45 @@
+"""tracks/services.py: an analysed file becomes a track once, named from its tags or file name."""
+
+import hashlib
+import uuid
+
+import pytest
+
+from tracks import store
+from tracks.services import ANALYSED_TRACK_NAMESPACE, title_and_artist, track_add_analysed
+
+RESULT = {"bpm": 124.0, "key": "A minor", "camelot": "8A", "duration": 8.0, "sample_rate": 22050,
+          "beats": [0.5, 1.0], "waveform": [0.1, 0.5],
+          "cues": [{"name": "cue_0", "start": 0.5, "end": 4.0, "waveform": [0.2, 0.9]}]}
+
+
+def test_an_analysed_file_is_added_once_under_an_id_from_its_content(tmp_path):
+    path = tmp_path / "DJ Test - Night Drive.wav"
+    audio_sha = hashlib.sha256(b"the audio").hexdigest()
+    assert track_add_analysed(path=path, result=RESULT, audio_sha256=audio_sha) is True
+    assert track_add_analysed(path=path, result=RESULT, audio_sha256=audio_sha) is False
+
+    track = store.track_get(track_id=str(uuid.uuid5(ANALYSED_TRACK_NAMESPACE, audio_sha)))
+    assert (track["title"], track["artist"]) == ("Night Drive", "DJ Test")
+    assert (track["bpm"], track["key"], track["duration"]) == (124.0, "A minor", 8.0)
+    assert track["cues"] == RESULT["cues"]
+    assert store.track_list()[0] == 1
+
+
+def test_an_analysis_that_does_not_fit_a_track_is_not_added(tmp_path):
+    too_many_cues = {**RESULT, "cues": [{"name": f"c{i}", "start": i, "end": i + 1, "waveform": []}
+                                        for i in range(513)]}
+    with pytest.raises(ValueError, match="does not fit a track"):
+        track_add_analysed(path=tmp_path / "x.wav", result=too_many_cues, audio_sha256="0" * 64)
+    assert store.track_list()[0] == 0
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Artist - Title.wav", ("Title", "Artist")),
+    ("some_file.flac", ("some file", "Unknown artist")),
+    ("A - B - C.mp3", ("B - C", "A")),
+])
+def test_an_untagged_file_is_named_from_its_file_name(tmp_path, name, expected):
+    path = tmp_path / name
+    path.write_bytes(b"not audio")
+    assert title_and_artist(path) == expected

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from tests.analysis.synth import make_excerpt
-from tests.system.servers import ROOT, base_env
+from tests.system.servers import ROOT, base_env, wait_until
 
 
 def pytest_collection_modifyitems(items):
@@ -96,10 +96,8 @@ def write_silence(path: Path, seconds=5.0) -> Path:
 
 
 def wait_done(client, job_url: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished_record():
         record = client.get(job_url).json()
-        if record["status"] in ("done", "failed"):
-            return record
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_url} not finished in {timeout}s")
+        return record if record["status"] in ("done", "failed") else None
+
+    return wait_until(finished_record, timeout=timeout, interval=0.1, what=f"job {job_url} to finish")

@@ -16,7 +16,7 @@ def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
     """Adds an analysed audio file to the library: the analysis's fields, title and artist from
     the file's tags (else from an "Artist - Title" file name). The track's id is derived from
     the audio's content, so adding a file again adds nothing: True when the track was added,
-    False when it is there already. ValueError when the analysis does not fit a track."""
+    False when it is there already. AnalysisUnusable when the analysis does not fit a track."""
     values = dict(TrackCreateSerializer.DEFAULTS)
     values.update(values_from_result(result))
     title, artist = title_and_artist(path)
@@ -32,8 +32,8 @@ def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
 def track_apply_analysis(*, track_id: str, job_id: str, overwrite: bool, expected_version: int | None = None) -> dict:
     """Fills a track from a finished analysis job: every field the analysis gives with
     `overwrite`, else only the fields the track has no value for. store.TrackNotFound when
-    there is no such track, ValueError (with a clear message) when the job cannot fill a
-    track; the store's VersionMismatch and LockTimeout as any write."""
+    there is no such track, AnalysisUnusable (with a clear message) when the job cannot fill
+    a track; the store's VersionMismatch and LockTimeout as any write."""
     if store.track_get(track_id=track_id) is None:
         raise store.TrackNotFound(track_id)
     found = analysis_values(job_id)

@@ -16,7 +16,7 @@ from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 from tracks import openapi as docs
 from tracks import store
-from tracks.analysis_values import analysis_values
+from tracks.analysis_values import AnalysisUnusable, analysis_values
 from tracks.serializers import (
     ApplyAnalysisSerializer,
     MoveSerializer,
@@ -161,7 +161,7 @@ class TrackListView(StoreErrorsMixin, APIView):
         if analysis_id is not None:
             try:
                 values.update(analysis_values(analysis_id))
-            except ValueError as exc:
+            except AnalysisUnusable as exc:
                 raise ValidationError({"analysis": [str(exc)]}) from None
         values.update(data)
         track = store.track_create(values=values, position=position)
@@ -215,7 +215,7 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
             try:
                 return track_apply_analysis(track_id=track_id, job_id=body["analysis"], overwrite=body["overwrite"],
                                             expected_version=expected)
-            except ValueError as exc:
+            except AnalysisUnusable as exc:
                 raise ValidationError({"analysis": [str(exc)]}) from None
 
         return _write_track(request, track_id, ApplyAnalysisSerializer, apply)

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from tracks import store
+from tracks.analysis_values import AnalysisUnusable
 from tracks.services import ANALYSED_TRACK_NAMESPACE, title_and_artist, track_add_analysed
 
 RESULT = {"bpm": 124.0, "key": "A minor", "camelot": "8A", "duration": 8.0, "sample_rate": 22050,
@@ -29,7 +30,7 @@ def test_an_analysed_file_is_added_once_under_an_id_from_its_content(tmp_path):
 def test_an_analysis_that_does_not_fit_a_track_is_not_added(tmp_path):
     too_many_cues = {**RESULT, "cues": [{"name": f"c{i}", "start": i, "end": i + 1, "waveform": []}
                                         for i in range(513)]}
-    with pytest.raises(ValueError, match="does not fit a track"):
+    with pytest.raises(AnalysisUnusable, match="does not fit a track"):
         track_add_analysed(path=tmp_path / "x.wav", result=too_many_cues, audio_sha256="0" * 64)
     assert store.track_list()[0] == 0
 

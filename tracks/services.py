@@ -12,6 +12,18 @@ from tracks.serializers import TrackCreateSerializer
 ANALYSED_TRACK_NAMESPACE = uuid.UUID("5b0f3c1e-6a51-4d8e-9a43-0c1d5e7f9a21")
 
 
+def track_add(*, values: dict, position: int | None, analysis_job_id: str | None) -> dict:
+    """Adds a track at `position` (None: at the end) and returns it: the fields a new track
+    starts with, then those of the finished analysis job `analysis_job_id` (when not None),
+    then `values`, which win. AnalysisUnusable when the job cannot fill a track: nothing is
+    added."""
+    fields = dict(TrackCreateSerializer.DEFAULTS)
+    if analysis_job_id is not None:
+        fields.update(analysis_values(analysis_job_id))
+    fields.update(values)
+    return store.track_create(values=fields, position=position)
+
+
 def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
     """Adds an analysed audio file to the library: the analysis's fields, title and artist from
     the file's tags (else from an "Artist - Title" file name). The track's id is derived from

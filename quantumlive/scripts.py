@@ -19,8 +19,9 @@ a script never builds a key name itself). A name ending in `*` takes a list of a
 must be the last of its kind: `keys=("tracks*",)` passes every item as a key.
 
 Scripts run by EVALSHA; the text is sent once per Redis (again after a restart or SCRIPT
-FLUSH). Queued on a pipeline or transaction they run by EVAL, whose reply comes with the
-pipeline's.
+FLUSH). Queued on a pipeline or transaction, a script's reply comes with the pipeline's; redis-py
+loads the pipeline's scripts that Redis lacks before it sends the pipeline (as it does for its
+own `register_script` objects), so a batch of thousands of calls sends the text at most once.
 """
 
 import hashlib
@@ -38,6 +39,11 @@ class Script:
         self.key_names = tuple(keys)
         self.arg_names = tuple(args)
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    @property
+    def script(self) -> str:
+        """The text, under the name redis-py's Pipeline.load_scripts reads."""
+        return self.source
 
     def _flatten(self, names: tuple[str, ...], given: dict) -> list:
         values = []
@@ -64,7 +70,8 @@ class Script:
         arguments given by name."""
         script_keys, script_args = self._keys_and_args(given)
         if isinstance(client, redis.client.Pipeline):
-            return client.eval(self.source, len(script_keys), *script_keys, *script_args)
+            client.scripts.add(self)  # loaded, if Redis lacks it, when the pipeline executes
+            return client.evalsha(self.sha, len(script_keys), *script_keys, *script_args)
         try:
             return client.evalsha(self.sha, len(script_keys), *script_keys, *script_args)
         except redis.exceptions.NoScriptError:

@@ -489,7 +489,6 @@ def seed_tracks(count: int) -> None:
     from tracks import lua, store
 
     redis = get_redis()
-    sha = redis.script_load(lua.CREATE)
     for start in range(0, count, 500):
         pipe = redis.pipeline(transaction=False)
         for i in range(start, min(count, start + 500)):
@@ -499,8 +498,7 @@ def seed_tracks(count: int) -> None:
                           {"name": "c", "start": 0.0, "end": 1.0, "waveform": [0.5] * 256}]}
             fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
                                           updated=store.now_iso())
-            pipe.evalsha(sha, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-                         keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+            lua.create_track(pipe, track_id=track_id, ack="-", position=None, fields=fields)
         pipe.execute()
 
 
@@ -588,7 +586,6 @@ def seed_sized(ids: list[str], points: int) -> None:
     from tracks import lua, store
 
     redis = get_redis()
-    sha = redis.script_load(lua.CREATE)
     pipe = redis.pipeline(transaction=False)
     for track_id in ids:
         values = {"title": "t", "artist": "a", "bpm": 120.0, "key": None, "duration": None, "genres": [],
@@ -597,8 +594,7 @@ def seed_sized(ids: list[str], points: int) -> None:
                            for _ in range(8 if points else 0)]}
         fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
                                       updated=store.now_iso())
-        pipe.evalsha(sha, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-                     keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+        lua.create_track(pipe, track_id=track_id, ack="-", position=None, fields=fields)
     pipe.execute()
 
 
@@ -649,6 +645,21 @@ def test_a_restored_job_leaves_the_digest_to_a_live_job_and_takes_it_from_a_fail
         assert restored not in (None, failed)
         assert jobs.job_record(restored)["result"] == RESULT
         assert jobs.job_record(done)["status"] == "done"
+
+
+def test_of_two_restored_jobs_with_one_digest_the_first_in_the_file_keeps_it(tmp_path, settings):
+    """The second job of a batch sees the first, restored a moment before in the same script,
+    as the digest's live holder."""
+    first = finished_job("f" * 64)
+    get_redis().delete(keys.analysis_digest("f" * 64))  # expired: the same audio analysed again
+    second = finished_job("f" * 64)
+    data, _ = export(tmp_path)
+    in_file = [job["id"] for job in data["analysis"]]
+    assert sorted(in_file) == sorted([first, second])
+    with other_prefix(settings):
+        assert "analysis results 2 added" in run_import(tmp_path / "backup.json")
+        assert get_redis().get(keys.analysis_digest("f" * 64)) == in_file[0]
+        assert jobs.job_record(in_file[1])["status"] == "done"
 
 
 def test_redis_refusing_the_swap_is_a_clear_error(tmp_path, api, settings):

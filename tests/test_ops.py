@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from quantumlive import keys
 from tests.system.servers import PrivateRedis
 from tracks.cache import reset_process_cache
 
@@ -92,13 +93,13 @@ def fill_past_the_limit(client, prefix: str) -> int:
     limit = int(client.info("memory")["maxmemory"])
     written = 0
     while written < 1000 and int(client.info("memory")["used_memory"]) < limit - 96 * 1024:
-        client.set(f"{{{prefix}}}:filler:{written}", "x" * 32768)
+        client.set(keys.key_under(prefix, "filler", str(written)), "x" * 32768)
         written += 1
-    client.setrange(f"{{{prefix}}}:filler:{written}", 256 * 1024, "x")
+    client.setrange(keys.key_under(prefix, "filler", str(written)), 256 * 1024, "x")
     written += 1
     assert int(client.info("memory")["used_memory"]) > limit
     with pytest.raises(redis_py.exceptions.OutOfMemoryError):
-        client.set(f"{{{prefix}}}:filler:last", "x")
+        client.set(keys.key_under(prefix, "filler", "last"), "x")
     return written
 
 
@@ -133,7 +134,7 @@ def test_readyz_says_full_and_writes_answer_503_while_redis_refuses_for_memory(a
             assert read.status_code == 200 or "full" in read.json()["detail"]
 
     for batch in range(0, written + 1, 500):  # room again: ready, and writes land
-        admin.delete(*[f"{{{settings.QL_REDIS_PREFIX}}}:filler:{i}" for i in range(batch, batch + 500)])
+        admin.delete(*[keys.key_under(settings.QL_REDIS_PREFIX, "filler", str(i)) for i in range(batch, batch + 500)])
     assert anon.get("/readyz").json() == {"redis": "ok", "database": "ok"}
     assert api.post("/api/tracks/", {"title": "new", "artist": "b"}, format="json").status_code == 201
 

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from quantumlive import keys
-from quantumlive.redis_conn import get_redis, key
+from quantumlive.keys import key
+from quantumlive.redis_conn import get_redis
 from quantumlive.scripts import Script
 
 # Sets a key to an argument and answers with what it held before; the source is new to this

@@ -15,7 +15,6 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 
-from quantumlive import keys
 from quantumlive.redis_conn import get_redis
 from tests.conftest import delete_own_keys
 from tests.system.servers import Gunicorn
@@ -31,7 +30,6 @@ def seed(count: int) -> list[str]:
     """`count` tracks written with the store's CREATE script, pipelined (no server runs yet)."""
     rng = random.Random(12)
     redis = get_redis()
-    sha = redis.script_load(lua.CREATE)
     ids = []
     for start in range(0, count, 500):
         pipe = redis.pipeline(transaction=False)
@@ -44,9 +42,7 @@ def seed(count: int) -> list[str]:
                                 "waveform": [round(rng.random(), 4) for _ in range(32)]} for c in range(2)]}
             fields = store.restore_fields(track_id=track_id, values=values, version=1,
                                           created=store.now_iso(), updated=store.now_iso())
-            pipe.evalsha(sha, 5,
-                         keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-                         keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+            lua.create_track(pipe, track_id=track_id, ack="-", position=None, fields=fields)
             ids.append(track_id)
         pipe.execute()
     return ids

@@ -41,14 +41,16 @@ def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
     return True
 
 
-def track_apply_analysis(*, track_id: str, job_id: str, overwrite: bool, expected_version: int | None = None) -> dict:
-    """Fills a track from a finished analysis job: every field the analysis gives with
-    `overwrite`, else only the fields the track has no value for. store.TrackNotFound when
-    there is no such track, AnalysisUnusable (with a clear message) when the job cannot fill
-    a track; the store's VersionMismatch and LockTimeout as any write."""
+def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool,
+                         expected_version: int | None = None) -> dict:
+    """Fills a track from the finished analysis job `analysis_job_id`: every field the analysis
+    gives with `overwrite`, else only the fields the track has no value for.
+    store.TrackNotFound when there is no such track, AnalysisUnusable (with a clear message)
+    when the job cannot fill a track; the store's VersionMismatch and LockTimeout as any
+    write."""
     if store.track_get(track_id=track_id) is None:
         raise store.TrackNotFound(track_id)
-    found = analysis_values(job_id)
+    found = analysis_values(analysis_job_id)
 
     def fill(current: dict) -> dict:
         if overwrite:

@@ -209,8 +209,8 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
     def post(self, request, track_id: str):
         def apply(track_id: str, body: dict, expected: int | None) -> dict:
             try:
-                return track_apply_analysis(track_id=track_id, job_id=body["analysis"], overwrite=body["overwrite"],
-                                            expected_version=expected)
+                return track_apply_analysis(track_id=track_id, analysis_job_id=body["analysis"],
+                                            overwrite=body["overwrite"], expected_version=expected)
             except AnalysisUnusable as exc:
                 raise ValidationError({"analysis": [str(exc)]}) from None
 

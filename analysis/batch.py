@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from django.conf import settings
 from tqdm import tqdm
@@ -25,11 +25,19 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".aif
 
 @dataclass
 class FileAnalysis:
-    """What became of one file: its result (None when it failed), and how it was had:
-    "cached", "analysed" or "failed: <why>"."""
+    """What became of one file: its result (None when it failed), its status ("cached",
+    "analysed" or "failed: <why>") and its audio's sha-256."""
 
     result: dict | None
     status: str
+    audio_sha256: str
+
+
+class _PendingFile(NamedTuple):
+    """A file the pool analyses: the id of the job this run holds for it ("" when another
+    client holds the job: the result is that client's to store), and its audio's sha-256."""
+
+    held_job_id: str
     audio_sha256: str
 
 
@@ -50,7 +58,7 @@ def batch_analyse(files: list[Path], *, options: dict, processes: int, progress:
     every file's outcome, by path. A file whose job another client holds (queued or running)
     is analysed here too, but its result is that client's job to store."""
     outcomes: dict[Path, FileAnalysis] = {}
-    pending: dict[Path, tuple[str, str]] = {}  # path -> (the job this run holds, or "", audio sha-256)
+    pending: dict[Path, _PendingFile] = {}
     for path in files:
         audio_sha = sha256_of_file(path)
         digest = jobs.digest_of(audio_sha256=audio_sha, options=options)
@@ -59,9 +67,10 @@ def batch_analyse(files: list[Path], *, options: dict, processes: int, progress:
         if not new and record["status"] == "done":
             outcomes[path] = FileAnalysis(result=record["result"], status="cached", audio_sha256=audio_sha)
         else:
-            pending[path] = (job_id if new and jobs.mark_running(job_id) else "", audio_sha)
+            held_job_id = job_id if new and jobs.mark_running(job_id) else ""
+            pending[path] = _PendingFile(held_job_id=held_job_id, audio_sha256=audio_sha)
 
-    beating = {job_id for job_id, _ in pending.values() if job_id}
+    beating = {file.held_job_id for file in pending.values() if file.held_job_id}
     stop_beating = threading.Event()
     try:
         _run_pool(pending, outcomes, total=len(files), options=options, processes=processes, progress=progress,
@@ -71,7 +80,7 @@ def batch_analyse(files: list[Path], *, options: dict, processes: int, progress:
     return outcomes
 
 
-def _run_pool(pending: dict[Path, tuple[str, str]], outcomes: dict[Path, FileAnalysis], *, total: int,
+def _run_pool(pending: dict[Path, _PendingFile], outcomes: dict[Path, FileAnalysis], *, total: int,
               options: dict, processes: int, progress: TextIO, beating: set, stop_beating: threading.Event) -> None:
     with ProcessPoolExecutor(max_workers=processes) as pool, \
             tqdm(total=total, initial=len(outcomes), unit="file", desc="analysing", file=progress) as bar:

@@ -35,20 +35,12 @@ class AnalysisUploadRequestSerializer(AnalysisSubmitSerializer):
         ref_name = "AnalysisUpload"
 
 
-class CueMarkSerializer(serializers.Serializer):
-    """A cue as list results carry it: without its waveform."""
+class CueOutSerializer(serializers.Serializer):
+    """A cue as a track's own answer carries it: with its waveform."""
 
     name = serializers.CharField()
     start = serializers.FloatField()
     end = serializers.FloatField()
-
-    class Meta:
-        ref_name = "CueMark"
-
-
-class CueOutSerializer(CueMarkSerializer):
-    """A cue as a track's own answer carries it: with its waveform."""
-
     waveform = serializers.ListField(child=serializers.FloatField())
 
     class Meta:

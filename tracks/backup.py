@@ -61,6 +61,7 @@ from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
 from quantumlive import keys
+from quantumlive.clock import now_iso
 from quantumlive.fields import BoundedListField, NumberListField
 from quantumlive.musical_keys import camelot, canonical_key
 from quantumlive.redis_conn import get_redis
@@ -185,7 +186,7 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
             return refresh
 
         out.write('{"format":"%s","version":%d,"exported":%s,\n"tracks":['
-                  % (FORMAT, VERSION, json.dumps(store.now_iso())))
+                  % (FORMAT, VERSION, json.dumps(now_iso())))
         bar = progress("export", total)
         sep = "\n"
         for records in _pages(lambda a, b: redis.zrange(order, a, b), store.track_records, touch(order),

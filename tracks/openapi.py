@@ -6,9 +6,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
-from analysis.openapi import CueMarkSerializer, CueOutSerializer
+from analysis.openapi import CueOutSerializer
 from quantumlive.musical_keys import CAMELOT_CODES, KEY_NAMES
 from tracks.serializers import SourcesField
+
+
+class CueMarkSerializer(CueOutSerializer):
+    """A cue as list results carry it: without its waveform."""
+
+    waveform = None
+
+    class Meta:
+        ref_name = "CueMark"
 
 
 class _TrackBase(serializers.Serializer):

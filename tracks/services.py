@@ -12,11 +12,23 @@ from tracks.serializers import TrackCreateSerializer
 ANALYSED_TRACK_NAMESPACE = uuid.UUID("5b0f3c1e-6a51-4d8e-9a43-0c1d5e7f9a21")
 
 
+def track_add(*, values: dict, position: int | None, analysis_job_id: str | None) -> dict:
+    """Adds a track at `position` (None: at the end) and returns it: the fields a new track
+    starts with, then those of the finished analysis job `analysis_job_id` (when not None),
+    then `values`, which win. AnalysisUnusable when the job cannot fill a track: nothing is
+    added."""
+    fields = dict(TrackCreateSerializer.DEFAULTS)
+    if analysis_job_id is not None:
+        fields.update(analysis_values(analysis_job_id))
+    fields.update(values)
+    return store.track_create(values=fields, position=position)
+
+
 def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
     """Adds an analysed audio file to the library: the analysis's fields, title and artist from
     the file's tags (else from an "Artist - Title" file name). The track's id is derived from
     the audio's content, so adding a file again adds nothing: True when the track was added,
-    False when it is there already. ValueError when the analysis does not fit a track."""
+    False when it is there already. AnalysisUnusable when the analysis does not fit a track."""
     values = dict(TrackCreateSerializer.DEFAULTS)
     values.update(values_from_result(result))
     title, artist = title_and_artist(path)
@@ -29,14 +41,16 @@ def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
     return True
 
 
-def track_apply_analysis(*, track_id: str, job_id: str, overwrite: bool, expected_version: int | None = None) -> dict:
-    """Fills a track from a finished analysis job: every field the analysis gives with
-    `overwrite`, else only the fields the track has no value for. store.TrackNotFound when
-    there is no such track, ValueError (with a clear message) when the job cannot fill a
-    track; the store's VersionMismatch and LockTimeout as any write."""
+def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool,
+                         expected_version: int | None = None) -> dict:
+    """Fills a track from the finished analysis job `analysis_job_id`: every field the analysis
+    gives with `overwrite`, else only the fields the track has no value for.
+    store.TrackNotFound when there is no such track, AnalysisUnusable (with a clear message)
+    when the job cannot fill a track; the store's VersionMismatch and LockTimeout as any
+    write."""
     if store.track_get(track_id=track_id) is None:
         raise store.TrackNotFound(track_id)
-    found = analysis_values(job_id)
+    found = analysis_values(analysis_job_id)
 
     def fill(current: dict) -> dict:
         if overwrite:

@@ -16,7 +16,7 @@ from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 from tracks import openapi as docs
 from tracks import store
-from tracks.analysis_values import analysis_values
+from tracks.analysis_values import AnalysisUnusable
 from tracks.serializers import (
     ApplyAnalysisSerializer,
     MoveSerializer,
@@ -27,7 +27,7 @@ from tracks.serializers import (
     rendered_body,
     track_body,
 )
-from tracks.services import track_apply_analysis
+from tracks.services import track_add, track_apply_analysis
 
 _TAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
 # Longer If-Match/If-None-Match headers name no tag (a version is at most 18 digits; a
@@ -154,17 +154,13 @@ class TrackListView(StoreErrorsMixin, APIView):
     def post(self, request):
         body = TrackCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
-        position = data.pop("position", None)
-        analysis_id = data.pop("analysis", None)
-        values = dict(TrackCreateSerializer.DEFAULTS)
-        if analysis_id is not None:
-            try:
-                values.update(analysis_values(analysis_id))
-            except ValueError as exc:
-                raise ValidationError({"analysis": [str(exc)]}) from None
-        values.update(data)
-        track = store.track_create(values=values, position=position)
+        values = dict(body.validated_data)
+        position = values.pop("position", None)
+        analysis_job_id = values.pop("analysis", None)
+        try:
+            track = track_add(values=values, position=position, analysis_job_id=analysis_job_id)
+        except AnalysisUnusable as exc:
+            raise ValidationError({"analysis": [str(exc)]}) from None
         response = Response(track_body(track), status=status.HTTP_201_CREATED)
         response["Location"] = reverse("track-detail", args=[track["id"]], request=request)
         return _with_etag(response, track["version"])
@@ -213,9 +209,9 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
     def post(self, request, track_id: str):
         def apply(track_id: str, body: dict, expected: int | None) -> dict:
             try:
-                return track_apply_analysis(track_id=track_id, job_id=body["analysis"], overwrite=body["overwrite"],
-                                            expected_version=expected)
-            except ValueError as exc:
+                return track_apply_analysis(track_id=track_id, analysis_job_id=body["analysis"],
+                                            overwrite=body["overwrite"], expected_version=expected)
+            except AnalysisUnusable as exc:
                 raise ValidationError({"analysis": [str(exc)]}) from None
 
         return _write_track(request, track_id, ApplyAnalysisSerializer, apply)

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.batch import FileAnalysis, audio_files, batch_analyse, batch_options
+from tracks.analysis_values import AnalysisUnusable
 from tracks.services import track_add_analysed
 
 
@@ -68,6 +69,6 @@ def _added_status(path: Path, outcome: FileAnalysis) -> str:
         return ""
     try:
         added = track_add_analysed(path=path, result=outcome.result, audio_sha256=outcome.audio_sha256)
-    except ValueError as exc:
+    except AnalysisUnusable as exc:
         return f", not added: {exc}"
     return ", added" if added else ", already in the playlist"

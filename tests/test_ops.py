@@ -5,7 +5,7 @@ import time
 import pytest
 
 from quantumlive import keys
-from tests.system.servers import PrivateRedis
+from tests.system.servers import PrivateRedis, wait_until
 from tracks.cache import reset_process_cache
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_while_redis_is_down_the_api_answers_503_fast_and_recovers(api, anon, pr
     for call in calls:
         started = time.monotonic()
         response = call()
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 2  # a refused connection answers at once: catches retries or hangs
         assert response.status_code == 503
         assert response["Retry-After"]
         assert "detail" in response.json()
@@ -62,9 +62,7 @@ def test_while_redis_is_down_the_api_answers_503_fast_and_recovers(api, anon, pr
     assert ready.status_code == 503 and ready.json() == {"redis": "down", "database": "ok"}
 
     private_redis.start()  # same port; this Redis kept nothing
-    deadline = time.monotonic() + 10
-    while anon.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: anon.get("/readyz").status_code == 200, timeout=10, interval=0.1, what="Redis ready again")
     assert anon.get("/api/tracks/").status_code == 200
     assert anon.get(track_url).status_code == 404  # the data went with that Redis: no stale read
     assert api.post("/api/tracks/", {"title": "c", "artist": "d"}, format="json").status_code == 201

@@ -5,7 +5,6 @@ user per Pacific day in Redis; only a call sent upstream spends them (a cached a
 single-flight follower do not)."""
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -20,6 +19,7 @@ from search.quota import (
     user_units_charge, user_units_spent,
 )
 from tests.search.fakes import sample
+from tests.system.servers import wait_until
 
 URL = "/api/search/"
 SEARCH_UNITS = 100
@@ -97,9 +97,7 @@ def test_a_follower_of_another_users_flight_spends_nothing_even_past_its_share(f
     leader = {}
     thread = threading.Thread(target=lambda: leader.update(answer=youtube("same", user_id=2)))
     thread.start()
-    deadline = time.monotonic() + 2
-    while fakes.youtube.active == 0 and time.monotonic() < deadline:  # user 2's call is upstream
-        time.sleep(0.005)
+    wait_until(lambda: fakes.youtube.active > 0, timeout=5, interval=0.005, what="user 2's call upstream")
     follower = youtube("same", user_id=1)
     thread.join(timeout=5)
     assert leader["answer"] == ("ok", False, None)

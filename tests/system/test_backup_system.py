@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from quantumlive.redis_conn import get_redis
 from tests.conftest import delete_own_keys
-from tests.system.servers import Gunicorn
+from tests.system.servers import Gunicorn, wait_until
 from tracks import lua, store
 from tracks.cache import reset_process_cache
 
@@ -121,9 +121,8 @@ def test_a_backup_taken_under_writes_restores_every_track(database, tmp_path, re
         before = records(ids)
         assert len(before) == TRACKS
         with Writer(server.url, database.token, ids) as writer:
-            deadline = time.monotonic() + 10
-            while writer.acknowledged < 20 and time.monotonic() < deadline:
-                time.sleep(0.01)  # the writes are under way before the export starts
+            wait_until(lambda: writer.acknowledged >= 20, timeout=10, interval=0.01,
+                       what="the writes under way before the export starts")
             at_start = writer.acknowledged
             out = io.StringIO()
             call_command("export_library", str(path), stdout=out)

@@ -513,6 +513,7 @@ def traced_peak(run) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_export_and_import_memory_does_not_grow_with_the_library(tmp_path, settings):
     """Peak Python memory of an export and of an import, 300 tracks against 3,000 (ratio)."""
     from tracks import backup
@@ -533,6 +534,7 @@ def test_export_and_import_memory_does_not_grow_with_the_library(tmp_path, setti
     assert peaks[3000][1] <= 1.5 * peaks[300][1]
 
 
+@pytest.mark.slow
 def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings):
     """`export_library - | import_library -` between real processes: the document on stdout
     only (summary on stderr), read from stdin by the import."""
@@ -541,7 +543,7 @@ def test_the_commands_pipe_into_each_other_as_processes(tmp_path, api, settings)
     from pathlib import Path
 
     make_library(api, count=2)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, QL_REDIS_PREFIX=settings.QL_REDIS_PREFIX, REDIS_URL=settings.REDIS_URL,
                DJANGO_SETTINGS_MODULE="quantumlive.settings")
     exported = subprocess.run([sys.executable, "manage.py", "export_library", "-"], cwd=root, env=env,

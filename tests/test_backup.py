@@ -89,7 +89,7 @@ def without_time(document: dict) -> dict:
 
 
 def scratch_keys() -> list:
-    return list(get_redis().scan_iter(match=keys.key("backup", "*")))
+    return list(get_redis().scan_iter(match=keys.backup_temp_pattern("*")))
 
 
 def library_state(anon) -> tuple:

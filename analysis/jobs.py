@@ -62,7 +62,9 @@ redis.call('HSET', KEYS[2], 'status', 'queued', 'created', ARGV[2], 'digest', AR
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {'new', ARGV[1]}
 """)
-_CLAIM_ATTEMPTS = 8
+# How often a claim or a restore reads a digest's holder again when another claim changed it
+# between that read and the script, before it gives up (ServiceUnavailable).
+_HOLDER_READ_ATTEMPTS = 8
 
 
 def digest_of(*, audio_sha256: str, options: dict) -> str:
@@ -182,7 +184,7 @@ def claim(*, digest: str, source: dict, options: dict, job_id: str | None = None
     the digest up."""
     job_id = job_id or str(uuid.uuid4())
     redis = get_redis()
-    for _ in range(_CLAIM_ATTEMPTS):
+    for _ in range(_HOLDER_READ_ATTEMPTS):
         holder = redis.get(keys.analysis_digest(digest)) or ""
         if holder:
             job_record(holder)  # settles a lost or dead holder (failed)
@@ -421,7 +423,7 @@ def jobs_swap_in(*, staged: list[tuple[str, str, str, int]], replace: bool) -> l
     """Brings staged finished jobs (`(job id, staged key, digest, expires at)`) in, in one
     script. Returns per job "created", "replaced", "unchanged", "conflict" or "gone"."""
     redis = get_redis()
-    for _ in range(_CLAIM_ATTEMPTS):
+    for _ in range(_HOLDER_READ_ATTEMPTS):
         holders = redis.mget([keys.analysis_digest(digest) for _, _, digest, _ in staged]) if staged else []
         job_keys, job_args = [], []
         for (job_id, staged_key, digest, expires_at), holder in zip(staged, holders):

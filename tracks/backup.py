@@ -134,7 +134,7 @@ def _pages(fetch_ids: Callable[[int, int], list], read: Callable[[list], list], 
            sizes: Callable[[list], list] | None = None) -> Iterator[list]:
     """Batches of records: ids `start`..`stop` from `fetch_ids`, their records from `read`;
     each batch sized so that it holds about BATCH_BYTES (from the previous batch's size), and,
-    given `sizes` (each record's bytes, asked before it is read), never more than BATCH_BYTES
+    given `sizes` (each record's bytes, measured before it is read), never more than BATCH_BYTES
     but for a single record: large records after small ones are not read MAX_BATCH at once."""
     start, size = 0, 16
     while True:
@@ -735,10 +735,10 @@ def _swap_tracks(stage: _Stage, replace: bool, report: ImportReport, progress: P
             elif outcome == "unchanged":
                 report.tracks_unchanged += 1
             elif outcome.startswith("conflict:"):
-                _, current, wanted = outcome.split(":")
+                _, version_here, version_in_file = outcome.split(":")
                 report.conflicts += 1
                 if len(report.conflict_list) < report.MAX_LISTED:
-                    report.conflict_list.append((track_id, int(current), int(wanted)))
+                    report.conflict_list.append((track_id, int(version_here), int(version_in_file)))
             else:
                 raise ImportFailed(f"track {track_id}: its staged copy expired during the import")
         bar.update(len(ids))

@@ -234,8 +234,9 @@ def release_lock(client: redis.Redis, *, track_id: str, lock_token: str) -> None
 
 
 # A cache's acknowledgements: it has applied these writes' invalidations. Takes its session
-# out of each write's `want` set; the last one out tells the writer (`done` list).
-# KEYS: want1, done1, want2, done2, … ARGV: session, ttl_ms.
+# out of each write's set of pending sessions (keys.ack_wanted); the last one out tells the
+# writer (its list keys.ack_done).
+# KEYS: pending1, done1, pending2, done2, … ARGV: session, ttl_ms.
 ACK = r"""
 for i = 1, #KEYS, 2 do
   if redis.call('SREM', KEYS[i], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then

@@ -24,6 +24,7 @@ import pytest
 import redis as redis_py
 import requests
 
+from quantumlive import keys
 from tests.system.servers import (Gunicorn, Nginx, PrivateRedis, child_pids, nginx_binary, wait_until,
                                   waiting_for_a_connection)
 
@@ -170,7 +171,7 @@ class LockWatch:
         deadline = time.monotonic() + seconds
         while not self.stop.is_set() and time.monotonic() < deadline:
             asked = time.monotonic()
-            names = list(self.client.scan_iter(match="*:lock:track:*", count=1000))
+            names = list(self.client.scan_iter(match=keys.track_lock("*"), count=1000))
             if names:
                 pipe = self.client.pipeline(transaction=False)
                 for name in names:

@@ -89,7 +89,7 @@ def without_time(document: dict) -> dict:
 
 
 def scratch_keys() -> list:
-    return list(get_redis().scan_iter(match=keys.key("backup", "*")))
+    return list(get_redis().scan_iter(match=keys.backup_temp_pattern("*")))
 
 
 def library_state(anon) -> tuple:
@@ -283,6 +283,56 @@ def test_import_bumps_the_generation_and_publishes_one_invalidation_per_written_
     assert int(redis.get(keys.generation())) == generation + 3
     assert [int(m.split()[0]) for m in messages] == [generation + 1, generation + 2, generation + 3]
     assert all(m.split()[1] == "o" for m in messages)
+
+
+@pytest.mark.parametrize("step", ["swap in", "drop absent"])
+def test_an_import_step_answers_only_after_every_leased_cache_applied_it(step):
+    """As a single write: a cache under a read lease answers from memory without asking Redis,
+    so the import's writes wait for its acknowledgement (here a lease of no real cache, and
+    its acknowledgement given by hand)."""
+    import threading
+    import time
+    import uuid
+
+    from tracks import store
+
+    redis = get_redis()
+    track_id = str(uuid.uuid4())
+    values = {"title": "t", "artist": "a", "bpm": None, "key": None, "duration": None, "genres": [],
+              "sources": {}, "notes": None, "cues": []}
+    fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
+                                  updated=store.now_iso())
+    staged = [(track_id, keys.backup_temp("leased", "track", track_id), 0)]
+    redis.hset(staged[0][1], mapping=dict(zip(fields[::2], fields[1::2])))
+    if step == "swap in":
+        def run():
+            return store.tracks_swap_in(staged=staged, replace=False)
+    else:
+        store.tracks_swap_in(staged=staged, replace=False)
+
+        def run():
+            return store.tracks_drop_absent(track_ids=[track_id], kept=keys.backup_temp("leased", "kept"))
+    seconds, micros = redis.time()
+    redis.zadd(keys.leases(), {"slow-worker": seconds * 1000 + micros // 1000 + 20000})
+    pubsub = redis.pubsub()
+    pubsub.subscribe(keys.invalidation_channel())
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(answer=run(), at=time.monotonic()))
+    thread.start()
+    message = pubsub.get_message(timeout=5)
+    pubsub.close()
+    assert message and message["type"] == "message"
+    token = message["data"].split(" ")[3]
+    time.sleep(0.5)
+    assert thread.is_alive(), "the import answered before the leased cache acknowledged it"
+    acknowledged = time.monotonic()
+    # what that cache does once it has applied the invalidation (tracks/lua.py ACK)
+    redis.srem(keys.ack_wanted(token), "slow-worker")
+    redis.rpush(keys.ack_done(token), "1")
+    thread.join(timeout=10)
+    assert not thread.is_alive() and outcome["answer"] in (["created"], 1)
+    assert outcome["at"] - acknowledged < 10  # answered on the acknowledgement, not when the lease ran out
 
 
 # --- malformed files change nothing -------------------------------------------------------------

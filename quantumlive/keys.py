@@ -228,12 +228,17 @@ def keys_of_prefix(client, prefix: str) -> list[str]:
     from rq.results import Result
 
     queue = analysis_queue_name(prefix)
-    found = list(client.scan_iter(match=key_under(prefix, "*"), count=1000))
+    # One pass per pattern over the whole keyspace: a large COUNT keeps it to a few round trips
+    # when the Redis is shared with other (large) data sets.
+    found = list(client.scan_iter(match=key_under(prefix, "*"), count=10000))
     # the queue's lists and registries: RQ names each `rq:<kind>:<queue name>[:…]`
-    found += client.scan_iter(match="%s:*%s*" % (RQ_KEY_PREFIX, key_under(prefix)), count=1000)
-    for name in client.scan_iter(match=Job.redis_job_namespace_prefix + "*", count=1000):
+    found += client.scan_iter(match="%s:*%s*" % (RQ_KEY_PREFIX, key_under(prefix)), count=10000)
+    job_keys = list(client.scan_iter(match=Job.redis_job_namespace_prefix + "*", count=10000))
+    pipe = client.pipeline(transaction=False)
+    for name in job_keys:
+        pipe.hget(name, "origin")
+    for name, origin in zip(job_keys, pipe.execute()):
         name = name.decode() if isinstance(name, bytes) else name
-        origin = client.hget(name, "origin")
         origin = origin.decode() if isinstance(origin, bytes) else origin
         if origin == queue:
             job_id = name[len(Job.redis_job_namespace_prefix):]

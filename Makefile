@@ -1,10 +1,14 @@
-# QuantumLive: `make run` sets up everything and serves; `make test` sets up and tests.
+# QuantumLive: `make run` sets up everything and serves; `make test` sets up and tests;
+# `make test-fast` leaves out the system tier (real processes) and the slow tests, while you edit.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
+# nginx for the tests of deploy/nginx.conf, and a Redis at REDIS_URL (a private one if none answers)
+TEST_SERVICES = $(PY) scripts/ensure_nginx.py >/dev/null && \
+	REDIS_URL=$$($(PY) scripts/ensure_redis.py) && export REDIS_URL
 
-.PHONY: run serve test setup migrate bench clean
+.PHONY: run serve test test-fast setup migrate bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
@@ -27,9 +31,12 @@ serve:
 	exec $(PY) scripts/serve.py
 
 test: setup
-	@$(PY) scripts/ensure_nginx.py >/dev/null && \
-	REDIS_URL=$$($(PY) scripts/ensure_redis.py) && export REDIS_URL && \
+	@$(PY) scripts/ensure_chromium.py >/dev/null && $(TEST_SERVICES) && \
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	@$(TEST_SERVICES) && \
+	$(PY) -m pytest -m "not system and not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/tracks_bench.py

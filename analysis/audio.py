@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from .keys import camelot, key_from_index
+from quantumlive.musical_keys import camelot, key_from_index
 
 __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "decode", "analyse", "result_json", "warm_up"]
 

@@ -20,8 +20,10 @@ from django.conf import settings
 from analysis.audio import ANALYSER_VERSION
 from quantumlive import keys
 from quantumlive.exceptions import ServiceUnavailable
-from quantumlive.redis_conn import get_redis, make_client, run_script
-from tracks.store import now_iso
+from quantumlive.clock import now_iso
+from quantumlive.hash_sizes import hash_field_lengths
+from quantumlive.redis_conn import get_redis, make_client
+from quantumlive.scripts import Script
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,15 @@ LOST_GRACE = 30.0
 _RQ_ENDED = {"finished", "failed", "stopped", "canceled"}
 
 # Claims the digest for a new job unless a live job holds it (queued, done, or running with
-# its work-horse still beating). KEYS: digest, the new job, the holder's job, the holder's
-# heartbeat (both "" keys when the caller saw no holder). ARGV[1] is the holder the caller
-# saw: if another claim got in between, the answer is {'retry'} and the caller looks again.
+# its work-horse still beating). The holder's record and heartbeat are the keys of the holder
+# the caller saw (`seen_holder`; keys of job "" when it saw none): if another claim got in
+# between, the answer is {'retry'} and the caller looks again.
 # `queued_at` is Redis's clock (TIME), as every age lost_reason measures: web hosts' clocks
 # may differ by more than LOST_GRACE.
-_CLAIM = r"""
+_CLAIM = Script(
+    keys=("digest_key", "job", "holder_job", "holder_alive"),
+    args=("job_id", "created", "ttl", "digest", "source", "options", "seen_holder"),
+    source=r"""
 local holder = redis.call('GET', KEYS[1]) or ''
 if holder ~= ARGV[7] then return {'retry'} end
 if holder ~= '' then
@@ -56,8 +61,10 @@ redis.call('HSET', KEYS[2], 'status', 'queued', 'created', ARGV[2], 'digest', AR
            'options', ARGV[6], 'queued_at', now[1] .. '.' .. string.format('%06d', tonumber(now[2])))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {'new', ARGV[1]}
-"""
-_CLAIM_ATTEMPTS = 8
+""")
+# How often a claim or a restore reads a digest's holder again when another claim changed it
+# between that read and the script, before it gives up (ServiceUnavailable).
+_HOLDER_READ_ATTEMPTS = 8
 
 
 def digest_of(*, audio_sha256: str, options: dict) -> str:
@@ -125,7 +132,7 @@ def lost_reason(job_id: str, raw: dict) -> str | None:
     if taken is not None and rq_status == "queued":
         # A live worker starts what it took within milliseconds; one killed in between leaves
         # it there until another worker's maintenance (minutes, or never).
-        seen = run_script(redis, _SEEN_TAKEN, 1, keys.analysis_job(job_id), repr(now))
+        seen = _SEEN_TAKEN(redis, job=keys.analysis_job(job_id), now=repr(now))
         if seen is not None and now - float(seen) > LOST_GRACE:
             return "a worker took it from the queue and never started it"
         return None
@@ -142,12 +149,12 @@ def lost_reason(job_id: str, raw: dict) -> str | None:
 
 # Records (once) when a queued job was first seen in RQ's intermediate list; answers that time,
 # or nil when the job is no longer queued (it never recreates a finished or expired record).
-# KEYS: the job. ARGV: now (Redis TIME, seconds).
-_SEEN_TAKEN = r"""
+# `now`: Redis TIME, seconds.
+_SEEN_TAKEN = Script(keys=("job",), args=("now",), source=r"""
 if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return false end
 redis.call('HSETNX', KEYS[1], 'taken_seen', ARGV[1])
 return redis.call('HGET', KEYS[1], 'taken_seen')
-"""
+""")
 
 
 def _rq_time(text: str | None) -> float | None:
@@ -177,16 +184,15 @@ def claim(*, digest: str, source: dict, options: dict, job_id: str | None = None
     the digest up."""
     job_id = job_id or str(uuid.uuid4())
     redis = get_redis()
-    for _ in range(_CLAIM_ATTEMPTS):
+    for _ in range(_HOLDER_READ_ATTEMPTS):
         holder = redis.get(keys.analysis_digest(digest)) or ""
         if holder:
             job_record(holder)  # settles a lost or dead holder (failed)
-        answer = run_script(
-            redis, _CLAIM, 4, keys.analysis_digest(digest), keys.analysis_job(job_id),
-            keys.analysis_job(holder) if holder else keys.analysis_job(""),
-            keys.analysis_alive(holder) if holder else keys.analysis_alive(""),
-            job_id, now_iso(), int(settings.QL_ANALYSIS_TTL), digest, json.dumps(source), json.dumps(options),
-            holder,
+        answer = _CLAIM(
+            redis, digest_key=keys.analysis_digest(digest), job=keys.analysis_job(job_id),
+            holder_job=keys.analysis_job(holder), holder_alive=keys.analysis_alive(holder),
+            job_id=job_id, created=now_iso(), ttl=int(settings.QL_ANALYSIS_TTL), digest=digest,
+            source=json.dumps(source), options=json.dumps(options), seen_holder=holder,
         )
         if answer[0] == "new":
             return job_id, True
@@ -235,29 +241,29 @@ def source_and_options(job_id: str) -> tuple[dict, dict]:
 
 
 # Marks a queued job running and starts its heartbeat; a job already failed (found lost by a
-# reader meanwhile) stays failed and is not run. KEYS: the job, its heartbeat.
-_MARK_RUNNING = r"""
+# reader meanwhile) stays failed and is not run.
+_MARK_RUNNING = Script(keys=("job", "alive"), args=("heartbeat_ttl",), source=r"""
 if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return 1
-"""
+""")
 
 
 def mark_running(job_id: str) -> bool:
     """True when the job was queued and is now running (the task may go on)."""
-    return bool(run_script(get_redis(), _MARK_RUNNING, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
-                           settings.QL_ANALYSIS_HEARTBEAT * 3))
+    return bool(_MARK_RUNNING(get_redis(), job=keys.analysis_job(job_id), alive=keys.analysis_alive(job_id),
+                              heartbeat_ttl=settings.QL_ANALYSIS_HEARTBEAT * 3))
 
 
 def beat(job_id: str) -> None:
     get_redis().set(keys.analysis_alive(job_id), "1", ex=settings.QL_ANALYSIS_HEARTBEAT * 3)
 
 
-# Ends a job that is in one of the expected states (ARGV[4], space-separated); a finished job
-# never changes again. Answers the job's source (JSON) when it ended it, else false.
-# KEYS: the job, its heartbeat.
-_FINISH = r"""
+# Ends a job that is in one of the expected states (space-separated); a finished job never
+# changes again: done with `result` (JSON) when it is not empty, else failed with `error`.
+# Answers the job's source (JSON) when it ended it, else false.
+_FINISH = Script(keys=("job", "alive"), args=("result", "error", "finished", "expected"), source=r"""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or not string.find(' ' .. ARGV[4] .. ' ', ' ' .. status .. ' ', 1, true) then return false end
 if ARGV[1] ~= '' then
@@ -267,7 +273,7 @@ else
 end
 redis.call('DEL', KEYS[2])
 return redis.call('HGET', KEYS[1], 'source') or ''
-"""
+""")
 
 
 def max_result_bytes() -> int:
@@ -285,8 +291,8 @@ def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
         error = (f"the analysis result ({len(stored) / 2**20:.1f} MB) is larger than QL_MAX_RESULT_MB "
                  f"({max_result_bytes() / 2**20:g} MB); ask for fewer cues or waveform points")
         stored = ""
-    source = run_script(get_redis(), _FINISH, 2, keys.analysis_job(job_id), keys.analysis_alive(job_id),
-                        stored, error or "", now_iso(), " ".join(expected))
+    source = _FINISH(get_redis(), job=keys.analysis_job(job_id), alive=keys.analysis_alive(job_id),
+                     result=stored, error=error or "", finished=now_iso(), expected=" ".join(expected))
     if source is None:
         return False
     remove_upload_of(source)
@@ -351,10 +357,7 @@ def finished_job_records(job_ids: list[str]) -> list[str | None]:
 def job_record_sizes(job_ids: list[str]) -> list[int]:
     """About how many bytes each job's backup record holds (HSTRLEN of its result and options
     in one script: nothing is read)."""
-    from tracks.lua import FIELD_LENGTHS
-
-    names = [keys.analysis_job(job_id) for job_id in job_ids]
-    return [int(n) for n in run_script(get_redis(), FIELD_LENGTHS, len(names), *names, "result", "options")]
+    return hash_field_lengths(hashes=[keys.analysis_job(job_id) for job_id in job_ids], fields=("result", "options"))
 
 
 def restore_fields(*, digest: str, options: dict, created: str, finished: str, result: dict) -> list[str]:
@@ -364,15 +367,27 @@ def restore_fields(*, digest: str, options: dict, created: str, finished: str, r
 
 
 # Moves staged finished jobs into place (RENAME), each expiring at its time, and points its
-# digest at it unless a live job holds the digest (as _CLAIM decides). Add ('0'): an existing
-# job is left alone ('unchanged' when it is done with the same finish time, else 'conflict').
-# KEYS: job key prefix, alive key prefix (as _CLAIM), then per job: record, staged record, digest.
-# ARGV: replace, then per job: id, expires at (unix seconds).
-_RESTORE_JOBS = r"""
+# digest at it unless a live job holds the digest (as _CLAIM decides). Add (replace '0'): an
+# existing job is left alone ('unchanged' when it is done with the same finish time, else
+# 'conflict').
+# job_keys, per job: its record, its heartbeat, its staged record, its digest, and the record
+# and heartbeat of the digest's holder as the caller read it (job "" when none).
+# job_args, per job: its id, when it expires (unix seconds), that holder's id ('' when none).
+# Every key is passed in: the caller reads the holders first, and the script checks, before it
+# writes anything, that each digest still has that holder; else it answers {'retry'} (nothing
+# written) and the caller reads them again. A script runs alone, so past that check the only
+# other holders a digest can get are jobs of this very batch, restored a moment earlier: their
+# keys are in job_keys too.
+_RESTORE_JOBS = Script(keys=("job_keys*",), args=("replace", "job_args*"), source=r"""
+local n = #KEYS / 6
+for i = 1, n do
+  if (redis.call('GET', KEYS[6 * i - 2]) or '') ~= ARGV[3 * i + 1] then return {'retry'} end
+end
+local restored = {}
 local out = {}
-for i = 1, (#KEYS - 2) / 3 do
-  local live, staged, digest = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
-  local id, at = ARGV[2 * i], ARGV[2 * i + 1]
+for i = 1, n do
+  local live, alive, staged, digest = KEYS[6 * i - 5], KEYS[6 * i - 4], KEYS[6 * i - 3], KEYS[6 * i - 2]
+  local id, at, seen = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
   local was = redis.call('HMGET', live, 'status', 'finished')
   local finished = redis.call('HGET', staged, 'finished')
   if not finished then
@@ -383,11 +398,14 @@ for i = 1, (#KEYS - 2) / 3 do
   else
     redis.call('RENAME', staged, live)
     redis.call('EXPIREAT', live, at)
+    restored[id] = {live, alive}
     local holder = redis.call('GET', digest)
     local keep = false
     if holder and holder ~= id then
-      local status = redis.call('HGET', KEYS[1] .. holder, 'status')
-      local dead = status == 'running' and redis.call('EXISTS', KEYS[2] .. holder) == 0
+      local holder_keys = restored[holder]
+      if holder == seen then holder_keys = {KEYS[6 * i - 1], KEYS[6 * i]} end
+      local status = redis.call('HGET', holder_keys[1], 'status')
+      local dead = status == 'running' and redis.call('EXISTS', holder_keys[2]) == 0
       keep = status and status ~= 'failed' and not dead
     end
     if not keep then
@@ -398,14 +416,22 @@ for i = 1, (#KEYS - 2) / 3 do
   end
 end
 return out
-"""
+""")
 
 
 def jobs_swap_in(*, staged: list[tuple[str, str, str, int]], replace: bool) -> list[str]:
     """Brings staged finished jobs (`(job id, staged key, digest, expires at)`) in, in one
     script. Returns per job "created", "replaced", "unchanged", "conflict" or "gone"."""
-    names, args = [keys.analysis_job(""), keys.analysis_alive("")], ["1" if replace else "0"]
-    for job_id, staged_key, digest, expires_at in staged:
-        names += [keys.analysis_job(job_id), staged_key, keys.analysis_digest(digest)]
-        args += [job_id, expires_at]
-    return list(run_script(get_redis(), _RESTORE_JOBS, len(names), *names, *args))
+    redis = get_redis()
+    for _ in range(_HOLDER_READ_ATTEMPTS):
+        holders = redis.mget([keys.analysis_digest(digest) for _, _, digest, _ in staged]) if staged else []
+        job_keys, job_args = [], []
+        for (job_id, staged_key, digest, expires_at), holder in zip(staged, holders):
+            holder = holder or ""
+            job_keys += [keys.analysis_job(job_id), keys.analysis_alive(job_id), staged_key,
+                         keys.analysis_digest(digest), keys.analysis_job(holder), keys.analysis_alive(holder)]
+            job_args += [job_id, expires_at, holder]
+        outcomes = _RESTORE_JOBS(redis, job_keys=job_keys, replace="1" if replace else "0", job_args=job_args)
+        if outcomes != ["retry"]:
+            return list(outcomes)
+    raise ServiceUnavailable("Analysis submissions of these jobs' audio keep changing their digests; try again.")

@@ -1,12 +1,13 @@
 """Analysis requests and answers, for the OpenAPI document (the view validates with
-analysis/serializers.py and answers the job record of analysis/jobs.py as a dict)."""
+analysis/serializers.py and answers the job record of analysis/jobs.py as a dict), and the
+shape of a cue, which tracks carry as the analysis made it."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 from analysis.serializers import BPM_RANGE_TEXT, INTERVALS_TEXT, AnalysisSubmitSerializer
-from tracks.openapi import CAMELOT, KEYS, CueOutSerializer
+from quantumlive.musical_keys import CAMELOT_CODES, KEY_NAMES
 
 
 class AnalysisPathRequestSerializer(AnalysisSubmitSerializer):
@@ -34,10 +35,22 @@ class AnalysisUploadRequestSerializer(AnalysisSubmitSerializer):
         ref_name = "AnalysisUpload"
 
 
+class CueOutSerializer(serializers.Serializer):
+    """A cue as a track's own answer carries it: with its waveform."""
+
+    name = serializers.CharField()
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    waveform = serializers.ListField(child=serializers.FloatField())
+
+    class Meta:
+        ref_name = "Cue"
+
+
 class AnalysisResultSerializer(serializers.Serializer):
     bpm = serializers.FloatField(help_text="Within the requested bpm_range.")
-    key = serializers.ChoiceField(choices=KEYS, allow_null=True)
-    camelot = serializers.ChoiceField(choices=CAMELOT, allow_null=True)
+    key = serializers.ChoiceField(choices=KEY_NAMES, allow_null=True)
+    camelot = serializers.ChoiceField(choices=CAMELOT_CODES, allow_null=True)
     duration = serializers.FloatField(help_text="Seconds.")
     sample_rate = serializers.IntegerField()
     beats = serializers.ListField(child=serializers.FloatField(), help_text="Beat times, seconds.")

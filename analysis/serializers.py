@@ -209,9 +209,15 @@ class AnalysisSubmitSerializer(StrictSerializer):
             "max_cue_samples": data["max_cue_samples"],
             "bpm_range": list(data["bpm_range"]),
         }
-        if settings.QL_MAX_RESULT_POINTS != MAX_RESULT_POINTS:
-            options["max_result_points"] = settings.QL_MAX_RESULT_POINTS
-        return options
+        return {**options, **result_budget_option()}
+
+
+def result_budget_option() -> dict:
+    """The result's budget of waveform numbers as an analysis option: {} at the default (so
+    that results stay shared with the default options), else QL_MAX_RESULT_POINTS."""
+    if settings.QL_MAX_RESULT_POINTS != MAX_RESULT_POINTS:
+        return {"max_result_points": settings.QL_MAX_RESULT_POINTS}
+    return {}
 
 
 def upload_limit_bytes() -> int:

@@ -45,7 +45,7 @@ def check_declared_size(request) -> None:
         raise too_large()
 
 
-# What the upload of job <uuid> is called in QL_UPLOAD_DIR (analysis/views.py names it so):
+# What the upload of job <uuid> is called in QL_UPLOAD_DIR (analysis/services.py names it so):
 # "<uuid><suffix>"; "upload-<uuid><suffix>" is the naming of earlier versions (its job is not
 # known). Nothing else in the folder is ever touched.
 _UPLOAD_NAME = re.compile(

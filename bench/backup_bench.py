@@ -46,13 +46,11 @@ def reset_peak() -> None:
 def seed(count: int, analysed_every: int) -> None:
     """`count` tracks (every `analysed_every`-th with 8 cues x 2,048-point waveforms, as an analysed
     track; the others 2 cues x 32 points), written with the store's CREATE script, pipelined."""
-    from quantumlive import keys
     from quantumlive.redis_conn import get_redis
     from tracks import lua, store
 
     rng = random.Random(5)
     redis = get_redis()
-    sha = redis.script_load(lua.CREATE)
     for start in range(0, count, 200):
         pipe = redis.pipeline(transaction=False)
         for i in range(start, min(count, start + 200)):
@@ -66,8 +64,7 @@ def seed(count: int, analysed_every: int) -> None:
             track_id = str(uuid.uuid4())
             fields = store.restore_fields(track_id=track_id, values=values, version=1 + i % 5,
                                           created=store.now_iso(), updated=store.now_iso())
-            pipe.evalsha(sha, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-                         keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+            lua.create_track(pipe, track_id=track_id, ack="-", position=None, fields=fields)
         pipe.execute()
 
 

@@ -22,11 +22,11 @@ def setup() -> None:
 
 def delete_own_keys() -> None:
     """This run's keys, and RQ's keys of its queue."""
-    from quantumlive.keys import rq_keys_of_prefix
+    from quantumlive import keys
     from quantumlive.redis_conn import get_redis
 
     redis = get_redis()
-    found = list(redis.scan_iter(match="{%s}*" % PREFIX, count=2000)) + rq_keys_of_prefix(redis, PREFIX)
-    redis.srem("rq:queues", "rq:queue:{%s}:analysis" % PREFIX)
+    found = keys.keys_of_prefix(redis, PREFIX)
+    redis.srem(keys.rq_queue_registry(), keys.rq_queue(PREFIX))
     for start in range(0, len(found), 1000):
         redis.unlink(*found[start:start + 1000])

@@ -1,7 +1,13 @@
 """Every Redis key and channel this application uses, in one place.
 
-All live under the deployment's prefix inside a hash tag (`{ql}:…`), so two deployments or
-test runs never collide and multi-key commands and scripts stay valid on Redis Cluster.
+All live under the deployment's prefix (QL_REDIS_PREFIX, `{p}` below) inside a hash tag
+(`{ql}:…`), so two deployments or test runs never collide and multi-key commands and scripts
+stay valid on Redis Cluster. RQ's keys are named by RQ: they are read from RQ here, never
+spelled again.
+
+The names of the current deployment come from the functions below; those that settings.py
+needs before Django is set up (`key_under`, `django_cache_prefix`, `analysis_queue_name`)
+take the prefix as an argument and then read no setting.
 
 | key | type | what |
 | --- | --- | --- |
@@ -9,7 +15,7 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:playlist` | sorted set | track ids; the score orders the playlist, the rank is `position` |
 | `{p}:gen` | string (int) | global generation: +1 on every track write, with an invalidation |
 | `{p}:epoch` | string | random id of this Redis's data set; changes if the data is lost |
-| `{p}:invalidations` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order). (Renamed from `{p}:inval` with the ack token: a worker of the old code, mid rolling deploy, hears nothing, so its generation check fails and it reads Redis.) |
+| `{p}:invalidations` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order) |
 | `{p}:leases` | sorted set | read leases of the track caches: subscriber session -> expiry (ms, Redis `TIME`) |
 | `{p}:ack:<token>` | set | the leased caches one write still waits for (each takes itself out when it has applied the invalidation; expires) |
 | `{p}:acked:<token>` | list | gets an item when that set is empty: the writer's wake-up (expires) |
@@ -21,7 +27,7 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
-| `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix) |
+| `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
 | `{p}:backup:<token>:…` | various | scratch keys of one `export_library` / `import_library` run (tracks/backup.py): the export's snapshots of the order, the YouTube list and the analysis job ids; the import's staged tracks, YouTube list and analysis jobs before they are swapped in. Each has a TTL and is deleted when its run ends |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
@@ -32,9 +38,42 @@ test runs never collide and multi-key commands and scripts stay valid on Redis C
 | `{p}:search:units:<service>:<day>:<user id>` | string (int) | quota units a user's calls spent on that Pacific day (YouTube; expires an hour after the day ends) |
 """
 
-from quantumlive.redis_conn import key
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+# The deployment's hash tag, read once per process (hot path: settings are lazy objects) and
+# dropped when a test overrides the prefix.
+_tag: str | None = None
 
 
+@receiver(setting_changed)
+def _forget_tag(setting, **kwargs):
+    global _tag
+    if setting == "QL_REDIS_PREFIX":
+        _tag = None
+
+
+def key_under(prefix: str, *parts: str) -> str:
+    """A key of the deployment with this prefix: key_under("ql", "track", id) ->
+    "{ql}:track:<id>". Reads no setting."""
+    return ":".join(("{%s}" % prefix, *parts))
+
+
+def key(*parts: str) -> str:
+    """A key of this deployment (QL_REDIS_PREFIX): key("track", id) -> "{ql}:track:<id>"."""
+    global _tag
+    tag = _tag
+    if tag is None:
+        tag = _tag = key_under(settings.QL_REDIS_PREFIX)
+    return ":".join((tag, *parts))
+
+
+def _prefix(prefix: str | None) -> str:
+    return settings.QL_REDIS_PREFIX if prefix is None else prefix
+
+
+# --- tracks ----------------------------------------------------------------------------------
 def track(track_id: str) -> str:
     return key("track", track_id)
 
@@ -79,43 +118,7 @@ def youtube_added() -> str:
     return key("youtube", "added")
 
 
-def prefix_pattern() -> str:
-    """SCAN pattern matching every key of this deployment."""
-    return key("*")
-
-
-def analysis_job(job_id: str) -> str:
-    return key("analysis", "job", job_id)
-
-
-def analysis_digest(digest: str) -> str:
-    return key("analysis", "digest", digest)
-
-
-def analysis_alive(job_id: str) -> str:
-    return key("analysis", "alive", job_id)
-
-
-def rq_keys_of_prefix(client, prefix: str) -> list[str]:
-    """RQ's keys that belong to the deployment (or test run) with this prefix: those named
-    after its queue, and its jobs' (RQ keys a job by id alone; its `origin` names the queue).
-    For clean-ups of test and benchmark runs."""
-    queue = "{%s}:analysis" % prefix
-    found = list(client.scan_iter(match="rq:*{%s}*" % prefix, count=1000))
-    for name in client.scan_iter(match="rq:job:*", count=1000):
-        name = name.decode() if isinstance(name, bytes) else name
-        origin = client.hget(name, "origin")
-        origin = origin.decode() if isinstance(origin, bytes) else origin
-        if origin == queue:
-            found += [name, "rq:results:" + name.rsplit(":", 1)[1]]
-    return found
-
-
-def analysis_job_pattern() -> str:
-    """SCAN pattern of every analysis job record."""
-    return key("analysis", "job", "*")
-
-
+# --- backup and restore ----------------------------------------------------------------------
 def backup_temp(token: str, *parts: str) -> str:
     """A scratch key of one backup or restore run (tracks/backup.py)."""
     return key("backup", token, *parts)
@@ -126,23 +129,43 @@ def backup_temp_pattern(token: str) -> str:
     return key("backup", token, "*")
 
 
-def analysis_queue_name() -> str:
-    """The RQ queue's name (RQ keys it as rq:queue:<name>)."""
-    return key("analysis")
+# --- analysis --------------------------------------------------------------------------------
+def analysis_job(job_id: str) -> str:
+    return key("analysis", "job", job_id)
 
 
+def analysis_job_pattern() -> str:
+    """SCAN pattern of every analysis job record."""
+    return key("analysis", "job", "*")
+
+
+def analysis_digest(digest: str) -> str:
+    return key("analysis", "digest", digest)
+
+
+def analysis_alive(job_id: str) -> str:
+    return key("analysis", "alive", job_id)
+
+
+def analysis_queue_name(prefix: str | None = None) -> str:
+    """The RQ queue's name (RQ keys it as rq:queue:<name>) for the deployment with this prefix
+    (default: this one's)."""
+    return key_under(_prefix(prefix), "analysis")
+
+
+# --- RQ's names (RQ spells them; these ask RQ) -----------------------------------------------
 def rq_job(job_id: str) -> str:
-    """RQ's hash of one job (RQ's name for it: rq:job:<id>; not under our prefix)."""
+    """RQ's hash of one job (not under our prefix: RQ keys a job by its id alone)."""
     from rq.job import Job
 
     return Job.key_for(job_id)
 
 
-def rq_queue() -> str:
+def rq_queue(prefix: str | None = None) -> str:
     """RQ's list of the analysis queue's waiting job ids."""
     from rq.queue import Queue
 
-    return Queue.redis_queue_namespace_prefix + analysis_queue_name()
+    return Queue.redis_queue_namespace_prefix + analysis_queue_name(prefix)
 
 
 def rq_intermediate_queue() -> str:
@@ -152,6 +175,14 @@ def rq_intermediate_queue() -> str:
     return IntermediateQueue.get_intermediate_queue_key(rq_queue())
 
 
+def rq_queue_registry() -> str:
+    """RQ's set of every queue's key (`rq_queue()` is a member once the queue was used)."""
+    from rq.queue import Queue
+
+    return Queue.redis_queues_keys
+
+
+# --- search ----------------------------------------------------------------------------------
 def search_result(service: str, limit: int, query_hash: str) -> str:
     return key("search", "result", service, str(limit), query_hash)
 
@@ -174,3 +205,42 @@ def search_rate(service: str) -> str:
 
 def search_user_units(service: str, day: str, user_id: str) -> str:
     return key("search", "units", service, day, str(user_id))
+
+
+# --- Django ----------------------------------------------------------------------------------
+def django_cache_prefix(prefix: str) -> str:
+    """KEY_PREFIX of Django's cache (settings.CACHES) for the deployment with this prefix."""
+    return key_under(prefix, "cache")
+
+
+# --- the whole deployment (clean-ups of test and benchmark runs) -----------------------------
+def prefix_pattern() -> str:
+    """SCAN pattern matching every key of this deployment under its prefix."""
+    return key("*")
+
+
+def keys_of_prefix(client, prefix: str) -> list[str]:
+    """Every key of the deployment (or test run) with this prefix: those under its tag, RQ's
+    keys named after its queue, and its RQ jobs' (RQ keys a job by id alone; the job's
+    `origin` names the queue). For clean-ups of test and benchmark runs."""
+    from rq.defaults import RQ_KEY_PREFIX
+    from rq.job import Job
+    from rq.results import Result
+
+    queue = analysis_queue_name(prefix)
+    # One pass per pattern over the whole keyspace: a large COUNT keeps it to a few round trips
+    # when the Redis is shared with other (large) data sets.
+    found = list(client.scan_iter(match=key_under(prefix, "*"), count=10000))
+    # the queue's lists and registries: RQ names each `rq:<kind>:<queue name>[:…]`
+    found += client.scan_iter(match="%s:*%s*" % (RQ_KEY_PREFIX, key_under(prefix)), count=10000)
+    job_keys = list(client.scan_iter(match=Job.redis_job_namespace_prefix + "*", count=10000))
+    pipe = client.pipeline(transaction=False)
+    for name in job_keys:
+        pipe.hget(name, "origin")
+    for name, origin in zip(job_keys, pipe.execute()):
+        name = name.decode() if isinstance(name, bytes) else name
+        origin = origin.decode() if isinstance(origin, bytes) else origin
+        if origin == queue:
+            job_id = name[len(Job.redis_job_namespace_prefix):]
+            found += [name, Result.get_key(job_id)]
+    return found

@@ -15,10 +15,9 @@ from django.dispatch import receiver
 from django_redis.exceptions import ConnectionInterrupted
 
 _lock = threading.Lock()
-# (pid, client) for settings.REDIS_URL; the prefix's hash tag. Both read once per process (hot
-# path: settings are lazy objects) and dropped when a test overrides the setting.
+# (pid, client) for settings.REDIS_URL, made once per process and dropped when a test
+# overrides a setting it depends on.
 _client: tuple[int, redis.Redis] | None = None
-_tag: str | None = None
 
 # What "Redis is unreachable" looks like to redis-py.
 REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionInterrupted)
@@ -38,10 +37,9 @@ def get_redis() -> redis.Redis:
 
 @receiver(setting_changed)
 def _forget(setting, **kwargs):
-    global _client, _tag
-    if setting in ("REDIS_URL", "QL_REDIS_PREFIX", "QL_REDIS_CONNECT_TIMEOUT", "QL_REDIS_SOCKET_TIMEOUT"):
+    global _client
+    if setting in ("REDIS_URL", "QL_REDIS_CONNECT_TIMEOUT", "QL_REDIS_SOCKET_TIMEOUT"):
         _client = None
-        _tag = None
 
 
 def make_client(url: str, **overrides) -> redis.Redis:
@@ -58,16 +56,6 @@ def make_client(url: str, **overrides) -> redis.Redis:
     # No silent retries: a call on a dead Redis fails once, fast.
     client.connection_pool.connection_kwargs["retry"] = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
     return client
-
-
-def key(*parts: str) -> str:
-    """A key under this deployment's prefix, inside a hash tag so multi-key calls stay valid on
-    Redis Cluster: key("track", id) -> "{ql}:track:<id>"."""
-    global _tag
-    tag = _tag
-    if tag is None:
-        tag = _tag = "{%s}" % settings.QL_REDIS_PREFIX
-    return ":".join((tag, *parts))
 
 
 _shas: dict[str, str] = {}

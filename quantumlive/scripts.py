@@ -19,8 +19,16 @@ a script never builds a key name itself). A name ending in `*` takes a list of a
 must be the last of its kind: `keys=("tracks*",)` passes every item as a key.
 
 Scripts run by EVALSHA; the text is sent once per Redis (again after a restart or SCRIPT
-FLUSH). Queued on a pipeline or transaction they run by EVAL, whose reply comes with the
-pipeline's.
+FLUSH). Queued on a pipeline, a script's reply comes with the pipeline's: redis-py loads the
+pipeline's scripts that Redis lacks before it sends the pipeline (as it does for its own
+`register_script` objects), so a batch of thousands of calls sends the text at most once.
+Should Redis lose them between that load and the batch (SCRIPT FLUSH, a failover), those calls
+fail with NoScriptError while the pipeline's other commands land, as any failing command of a
+pipeline would.
+Queued on a transaction (MULTI … EXEC), a script runs by EVAL, its text sent with it: a script
+missing at EXEC would fail alone while the transaction's other commands ran, and a transaction
+is all or nothing. Between WATCH and MULTI a pipeline runs each call at once: a script runs
+there as on a client.
 """
 
 import hashlib
@@ -38,6 +46,11 @@ class Script:
         self.key_names = tuple(keys)
         self.arg_names = tuple(args)
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    @property
+    def script(self) -> str:
+        """The text, under the name redis-py's Pipeline.load_scripts reads."""
+        return self.source
 
     def _flatten(self, names: tuple[str, ...], given: dict) -> list:
         values = []
@@ -63,10 +76,19 @@ class Script:
         """Runs the script on `client` (a client, pipeline or transaction) with its keys and
         arguments given by name."""
         script_keys, script_args = self._keys_and_args(given)
-        if isinstance(client, redis.client.Pipeline):
-            return client.eval(self.source, len(script_keys), *script_keys, *script_args)
+        if _queues(client):
+            if client.transaction or client.explicit_transaction:
+                return client.eval(self.source, len(script_keys), *script_keys, *script_args)
+            client.scripts.add(self)  # loaded, if Redis lacks it, when the pipeline executes
+            return client.evalsha(self.sha, len(script_keys), *script_keys, *script_args)
         try:
             return client.evalsha(self.sha, len(script_keys), *script_keys, *script_args)
         except redis.exceptions.NoScriptError:
             client.script_load(self.source)
             return client.evalsha(self.sha, len(script_keys), *script_keys, *script_args)
+
+
+def _queues(client: redis.Redis) -> bool:
+    """True when `client` is a pipeline that queues calls (not one between WATCH and MULTI,
+    which runs them at once)."""
+    return isinstance(client, redis.client.Pipeline) and (client.explicit_transaction or not client.watching)

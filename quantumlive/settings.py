@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 
 from quantumlive.env import envbool, envfloat, envint, envlist, envpercent, envrate, envstr
+from quantumlive.keys import analysis_queue_name, django_cache_prefix
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -131,7 +132,7 @@ CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "{%s}:cache" % QL_REDIS_PREFIX,
+        "KEY_PREFIX": django_cache_prefix(QL_REDIS_PREFIX),
         "OPTIONS": {
             "SOCKET_CONNECT_TIMEOUT": QL_REDIS_CONNECT_TIMEOUT,
             "SOCKET_TIMEOUT": QL_REDIS_SOCKET_TIMEOUT,
@@ -139,10 +140,10 @@ CACHES = {
     }
 }
 
-# The analysis queue (its name carries the prefix; see quantumlive/keys.py), for django-rq's
-# admin dashboard. The app itself talks to RQ through analysis/jobs.py.
+# The analysis queue (its name carries the prefix), for django-rq's admin dashboard. The app
+# itself talks to RQ through analysis/jobs.py.
 RQ_QUEUES = {
-    "{%s}:analysis" % QL_REDIS_PREFIX: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900},
+    analysis_queue_name(QL_REDIS_PREFIX): {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900},
 }
 
 # --- QuantumLive -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ again switches the service off again at once (half-open); a success clears the c
 
 from quantumlive import keys
 from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 
 FAILURES_TO_TRIP = 5
 TRIP_SECONDS = 60
@@ -15,7 +16,8 @@ TRIP_REASON = "repeated failures"
 # The count forgets failures after an hour without any.
 FAILURES_TTL = 3600
 
-_RECORD_FAILURE = r"""
+_RECORD_FAILURE = Script(keys=("failures", "off"), args=("failures_to_trip", "failures_ttl", "reason", "off_seconds"),
+                         source=r"""
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if n >= tonumber(ARGV[1]) then
@@ -23,22 +25,18 @@ if n >= tonumber(ARGV[1]) then
   return 1
 end
 return 0
-"""
-
-
-def off_key(service: str) -> str:
-    return keys.search_off(service)
+""")
 
 
 def service_switch_off(*, service: str, reason: str, seconds: int) -> None:
-    get_redis().set(off_key(service), reason, ex=max(1, int(seconds)))
+    get_redis().set(keys.search_off(service), reason, ex=max(1, int(seconds)))
 
 
 def breaker_record_failure(*, service: str) -> bool:
     """Counts a failed call; True when it switched the service off."""
-    script = get_redis().register_script(_RECORD_FAILURE)
-    tripped = script(keys=[keys.search_failures(service), off_key(service)],
-                     args=[FAILURES_TO_TRIP, FAILURES_TTL, TRIP_REASON, TRIP_SECONDS])
+    tripped = _RECORD_FAILURE(get_redis(), failures=keys.search_failures(service), off=keys.search_off(service),
+                              failures_to_trip=FAILURES_TO_TRIP, failures_ttl=FAILURES_TTL, reason=TRIP_REASON,
+                              off_seconds=TRIP_SECONDS)
     return bool(tripped)
 
 

@@ -1,13 +1,8 @@
 """The shared cache of provider answers: one JSON string per (service, limit, normalized
-query) in Redis, kept QL_SEARCH_CACHE_TTL seconds. Only successful answers are stored."""
+query) in Redis (`keys.search_result`), kept QL_SEARCH_CACHE_TTL seconds. Only successful
+answers are stored."""
 
 import json
-
-from quantumlive import keys
-
-
-def cache_key(*, service: str, limit: int, query_hash: str) -> str:
-    return keys.search_result(service, limit, query_hash)
 
 
 def encode_items(items: list[dict]) -> str:

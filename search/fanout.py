@@ -1,4 +1,4 @@
-"""The fan-out: every asked service's answer within one deadline (QL_SEARCH_DEADLINE).
+"""The fan-out: every requested service's answer within one deadline (QL_SEARCH_DEADLINE).
 
 What Redis already knows (cached answers, switched-off services) is read in one round trip
 by the calling thread; the rest runs on the process's thread pool (search/pool.py) and is
@@ -13,10 +13,10 @@ from concurrent.futures import wait
 
 from django.conf import settings
 
+from quantumlive import keys
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from search import pool
-from search.breaker import off_key
-from search.cache import cache_key, decode_items
+from search.cache import decode_items
 from search.lookup import outcome, provider_answer
 from search.providers import PROVIDERS
 from search.query import normalize_query, query_hash
@@ -81,8 +81,8 @@ def entry(result: dict, elapsed_seconds: float) -> dict:
 
 def _known_answers(providers, *, limit: int, query_hash: str) -> dict[str, dict]:
     """Outcomes Redis already holds: cached answers first, then switched-off services."""
-    names = [cache_key(service=p.name, limit=limit, query_hash=query_hash) for p in providers]
-    names += [off_key(p.name) for p in providers]
+    names = [keys.search_result(p.name, limit, query_hash) for p in providers]
+    names += [keys.search_off(p.name) for p in providers]
     values = get_redis().mget(names)
     cached, off = values[: len(providers)], values[len(providers):]
     known = {}

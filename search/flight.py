@@ -12,8 +12,9 @@ import json
 
 from quantumlive import keys
 from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 
-_JOIN = r"""
+_JOIN = Script(keys=("result", "flight", "off"), args=("token", "lease_ms", "seen"), source=r"""
 local cached = redis.call('GET', KEYS[1])
 if cached then return {'cached', cached} end
 local off = redis.call('GET', KEYS[3])
@@ -28,9 +29,12 @@ if flight then
 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return {'lead', ''}
-"""
+""")
 
-_FINISH = r"""
+# `outcome` 'ok': `payload` is the items' JSON, cached; else the failure's JSON, left on the
+# flight key for its waiters.
+_FINISH = Script(keys=("result", "flight"), args=("token", "outcome", "payload", "cache_ttl", "done_ttl_ms"),
+                 source=r"""
 if ARGV[2] == 'ok' then redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end
 if redis.call('GET', KEYS[2]) == ARGV[1] then
   if ARGV[2] == 'ok' then
@@ -40,31 +44,28 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then
   end
 end
 return 1
-"""
+""")
 
-_RELEASE = r"""
+_RELEASE = Script(keys=("flight",), args=("token",), source=r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
-"""
+""")
 
 
-def flight_key(*, service: str, limit: int, query_hash: str) -> str:
-    return keys.search_flight(service, limit, query_hash)
-
-
-def flight_join(*, cache_key: str, flight_key: str, off_key: str, token: str, seen: str,
+def flight_join(*, service: str, limit: int, query_hash: str, token: str, seen: str,
                 lease_ms: int) -> tuple[str, str]:
     """One step of a lookup. Returns (kind, value):
     `cached` (value: the cached JSON), `off` (the reason the service is switched off),
     `done` (the JSON failure of the flight `seen` this caller waited on),
     `wait` (another caller leads: value is its token, pass it as `seen` next time),
     `lead` (the caller now leads, under `token`, for `lease_ms`)."""
-    script = get_redis().register_script(_JOIN)
-    kind, value = script(keys=[cache_key, flight_key, off_key], args=[token, lease_ms, seen])
+    kind, value = _JOIN(get_redis(), result=keys.search_result(service, limit, query_hash),
+                        flight=keys.search_flight(service, limit, query_hash), off=keys.search_off(service),
+                        token=token, lease_ms=lease_ms, seen=seen)
     return kind, value
 
 
-def flight_finish(*, cache_key: str, flight_key: str, token: str, items_json: str = "",
+def flight_finish(*, service: str, limit: int, query_hash: str, token: str, items_json: str = "",
                   failure: dict | None = None, cache_ttl: int, done_ttl_ms: int) -> None:
     """The leader's end: a success is cached (for everyone) and the flight ends; a failure
     is left on the flight key for this flight's waiters only."""
@@ -72,12 +73,12 @@ def flight_finish(*, cache_key: str, flight_key: str, token: str, items_json: st
         kind, payload = "ok", items_json
     else:
         kind, payload = "fail", json.dumps(failure, separators=(",", ":"))
-    script = get_redis().register_script(_FINISH)
-    script(keys=[cache_key, flight_key], args=[token, kind, payload, cache_ttl, done_ttl_ms])
+    _FINISH(get_redis(), result=keys.search_result(service, limit, query_hash),
+            flight=keys.search_flight(service, limit, query_hash), token=token, outcome=kind, payload=payload,
+            cache_ttl=cache_ttl, done_ttl_ms=done_ttl_ms)
 
 
-def flight_release(*, flight_key: str, token: str) -> None:
+def flight_release(*, service: str, limit: int, query_hash: str, token: str) -> None:
     """The leader gives the flight up without an answer (it may not call: its user's share
     is spent): waiters take the lead themselves, as when a lease ends, but at once."""
-    script = get_redis().register_script(_RELEASE)
-    script(keys=[flight_key], args=[token])
+    _RELEASE(get_redis(), flight=keys.search_flight(service, limit, query_hash), token=token)

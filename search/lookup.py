@@ -10,16 +10,15 @@ import uuid
 
 from django.conf import settings
 
+from quantumlive import keys
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from search import pool
-from search.breaker import (
-    breaker_record_failure, breaker_record_success, off_key, service_switch_off,
-)
-from search.cache import cache_key, decode_items, encode_items
-from search.flight import flight_finish, flight_join, flight_key, flight_release
+from search.breaker import breaker_record_failure, breaker_record_success, service_switch_off
+from search.cache import decode_items, encode_items
+from search.flight import flight_finish, flight_join, flight_release
 from search.providers.base import Provider, ProviderError, ProviderQueryError, ProviderUnavailable
-from search.quota import USER_QUOTA_EXCEEDED, user_units_take
-from search.ratelimit import rate_take
+from search.quota import USER_QUOTA_EXCEEDED, user_units_charge
+from search.ratelimit import rate_limit_admit
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +41,17 @@ def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: i
     caller's flight at most until `deadline_at` (time.monotonic()). A call sent upstream is
     charged to `user_id` (None: to nobody), a cached answer or another's flight is free."""
     where = dict(service=provider.name, limit=limit, query_hash=query_hash)
-    names = {"cache_key": cache_key(**where), "flight_key": flight_key(**where),
-             "off_key": off_key(provider.name)}
     token = uuid.uuid4().hex
     lease_ms = int((provider.call_timeout() + LEASE_MARGIN_SECONDS) * 1000)
     seen = ""
     steps = int(max(0.0, deadline_at - time.monotonic()) / POLL_SECONDS) + 3
     for _ in range(steps):
-        kind, value = flight_join(**names, token=token, seen=seen, lease_ms=lease_ms)
+        kind, value = flight_join(**where, token=token, seen=seen, lease_ms=lease_ms)
         if kind == "cached":
             items = decode_items(value)
             if items is not None:
                 return outcome("ok", results=items, cached=True)
-            get_redis().delete(names["cache_key"])  # unreadable: drop it, and look again
+            get_redis().delete(keys.search_result(**where))  # unreadable: drop it, and look again
             continue
         if kind == "off":
             return outcome("unavailable", error=value)
@@ -62,8 +59,7 @@ def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: i
             failure = json.loads(value)
             return outcome(failure["status"], error=failure["error"])
         if kind == "lead":
-            return _lead(provider, query=query, limit=limit, token=token, user_id=user_id,
-                         cache_key=names["cache_key"], flight_key=names["flight_key"])
+            return _lead(provider, query=query, query_hash=query_hash, limit=limit, token=token, user_id=user_id)
         seen = value
         remaining = deadline_at - time.monotonic()
         if remaining <= 0:
@@ -72,20 +68,20 @@ def provider_answer(*, provider: Provider, query: str, query_hash: str, limit: i
     return outcome("timeout", error="timed out")
 
 
-def _lead(provider: Provider, *, query: str, limit: int, token: str, user_id, cache_key: str,
-          flight_key: str) -> dict:
+def _lead(provider: Provider, *, query: str, query_hash: str, limit: int, token: str, user_id) -> dict:
+    where = dict(service=provider.name, limit=limit, query_hash=query_hash)
     try:
         result = _call(provider, query=query, limit=limit, user_id=user_id)
     except REDIS_DOWN_ERRORS:
         raise
     except _UserShareSpent:
         # Not an answer to hand to this flight's waiters (other users): they lead instead.
-        flight_release(flight_key=flight_key, token=token)
+        flight_release(**where, token=token)
         return outcome("unavailable", error=USER_QUOTA_EXCEEDED)
     except Exception as exc:  # a bug must still end the flight, for the waiters
         log.error("search %s: unexpected %s", provider.name, type(exc).__name__)
         result = outcome("error", error="internal error")
-    finish = dict(cache_key=cache_key, flight_key=flight_key, token=token,
+    finish = dict(**where, token=token,
                   cache_ttl=settings.QL_SEARCH_CACHE_TTL,
                   done_ttl_ms=int((settings.QL_SEARCH_DEADLINE + 1) * 1000))
     if result["status"] == "ok":
@@ -101,7 +97,7 @@ def _call(provider: Provider, *, query: str, limit: int, user_id) -> dict:
     rate = provider.rate_limit
     if rate is not None:
         calls, seconds = rate
-        if not rate_take(service=provider.name, calls=calls, seconds=seconds):
+        if not rate_limit_admit(service=provider.name, calls=calls, seconds=seconds):
             return outcome("unavailable", error="rate limited")
     if not _charge(provider, user_id=user_id):
         raise _UserShareSpent()
@@ -130,5 +126,5 @@ def _charge(provider: Provider, *, user_id) -> bool:
     cap = provider.user_units_cap()
     if user_id is None or not provider.units_per_call or cap is None:
         return True
-    return user_units_take(service=provider.name, user_id=user_id, units=provider.units_per_call,
+    return user_units_charge(service=provider.name, user_id=user_id, units=provider.units_per_call,
                            cap=cap)

@@ -17,6 +17,7 @@ from django.conf import settings
 
 from quantumlive import keys
 from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 # A day's counter outlives the day by this much (clocks of app hosts and Redis may differ a
@@ -24,13 +25,13 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 SECONDS_KEPT_AFTER_RESET = 3600
 USER_QUOTA_EXCEEDED = "user quota exceeded"
 
-_TAKE = r"""
+_CHARGE = Script(keys=("spent",), args=("units", "cap", "ttl"), source=r"""
 local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 if spent + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
 redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
-"""
+""")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -57,15 +58,14 @@ def user_share_units() -> int:
     return int(settings.QL_YOUTUBE_DAILY_UNITS * percent / 100)
 
 
-def user_units_take(*, service: str, user_id, units: int, cap: int,
-                    now: datetime | None = None) -> bool:
+def user_units_charge(*, service: str, user_id, units: int, cap: int,
+                     now: datetime | None = None) -> bool:
     """Counts `units` spent by the user today and answers True, unless that would take the
     day's count past `cap`: then nothing is counted and the answer is False."""
     now = _now(now)  # one reading: the day named and its expiry must agree across midnight
-    script = get_redis().register_script(_TAKE)
     name = keys.search_user_units(service, quota_day(now), str(user_id))
     ttl = seconds_until_quota_reset(now) + SECONDS_KEPT_AFTER_RESET
-    return bool(script(keys=[name], args=[units, cap, ttl]))
+    return bool(_CHARGE(get_redis(), spent=name, units=units, cap=cap, ttl=ttl))
 
 
 def user_units_spent(*, service: str, user_id, now: datetime | None = None) -> int:

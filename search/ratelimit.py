@@ -5,8 +5,11 @@ import uuid
 
 from quantumlive import keys
 from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 
-_TAKE = r"""
+# Counts the call (a unique member, at Redis's time in ms) when fewer than `calls` were counted
+# in the last `window_ms`.
+_ADMIT = Script(keys=("calls_sent",), args=("calls", "window_ms", "call_id"), source=r"""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
@@ -15,11 +18,11 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
 return 1
-"""
+""")
 
 
-def rate_take(*, service: str, calls: int, seconds: int) -> bool:
+def rate_limit_admit(*, service: str, calls: int, seconds: int) -> bool:
     """True (and the call is counted) when one more call is allowed now."""
-    script = get_redis().register_script(_TAKE)
-    allowed = script(keys=[keys.search_rate(service)], args=[calls, seconds * 1000, uuid.uuid4().hex])
+    allowed = _ADMIT(get_redis(), calls_sent=keys.search_rate(service), calls=calls, window_ms=seconds * 1000,
+                     call_id=uuid.uuid4().hex)
     return bool(allowed)

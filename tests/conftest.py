@@ -7,14 +7,13 @@ from django.conf import settings
 
 
 def delete_own_keys(client=None) -> None:
-    from quantumlive.keys import prefix_pattern, rq_keys_of_prefix
+    from quantumlive import keys
     from quantumlive.redis_conn import get_redis
 
     client = client or get_redis()
     assert settings.QL_REDIS_PREFIX.startswith("qltest"), "tests only delete their own keys"
-    batch = list(client.scan_iter(match=prefix_pattern(), count=1000))
-    batch += rq_keys_of_prefix(client, settings.QL_REDIS_PREFIX)
-    client.srem("rq:queues", "rq:queue:{%s}:analysis" % settings.QL_REDIS_PREFIX)
+    batch = keys.keys_of_prefix(client, settings.QL_REDIS_PREFIX)
+    client.srem(keys.rq_queue_registry(), keys.rq_queue(settings.QL_REDIS_PREFIX))
     for start in range(0, len(batch), 500):
         client.unlink(*batch[start:start + 500])
 

@@ -24,6 +24,18 @@ def test_malformed_json_is_400(api, body):
     assert count(api) == 0
 
 
+def test_deeply_nested_json_is_400(api):
+    body = b"[" * 100000 + b"]" * 100000
+    response = api.generic("POST", "/api/tracks/", body, content_type="application/json")
+    assert response.status_code == 400 and "detail" in response.json()
+
+
+def test_a_charset_that_is_no_text_codec_is_400(api):
+    response = api.generic("POST", "/api/tracks/", b'{"title": "a", "artist": "b"}',
+                           content_type="application/json; charset=rot13")
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize("body, field", [
     ({"title": "a", "artist": "b", "colour": "red"}, "colour"),
     ({"title": "a", "artist": "b", "cues": [{"start": 0, "end": 1, "colour": "red"}]}, "cues"),
@@ -66,6 +78,12 @@ def test_invalid_fields_are_400_naming_the_field(api, body, field):
     assert response.status_code == 400, response.content
     assert field in response.json()
     assert count(api) == 0
+
+
+def test_an_integer_too_large_for_a_float_in_a_waveform_is_400(api):
+    body = b'{"title": "a", "artist": "b", "cues": [{"start": 0, "end": 1, "waveform": [1' + b"0" * 400 + b"]}]}"
+    response = api.generic("POST", "/api/tracks/", body, content_type="application/json")
+    assert response.status_code == 400 and "cues" in response.json()
 
 
 def test_the_largest_allowed_values_are_accepted(api):

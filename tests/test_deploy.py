@@ -33,6 +33,7 @@ CONFIGURATION = (
 
 
 # --- production settings -----------------------------------------------------------------
+# The tests that start a Django process of their own (a second or more each) are marked slow.
 def production_env(**extra) -> dict:
     import os
 
@@ -55,18 +56,21 @@ def run_check(*args: str, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_djangos_security_checks_in_production():
     result = run_check("--tag", "security")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_every_check_at_warning_level():
     """Django's checks, DRF's and drf-spectacular's (schema warnings count too)."""
     result = run_check()
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_production_refuses_to_start_without_a_secret_key():
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -75,6 +79,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", [
     "replace-me-with-50-random-characters",  # .env.example's
     "replace-me-" + "x" * 60,
@@ -91,6 +96,7 @@ def test_production_refuses_to_start_with_a_placeholder_secret_key(key):
     assert "at least 50 characters" in result.stderr and key not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_placeholder_secret_key_is_accepted_in_debug_mode():
     """Development (DJANGO_DEBUG=1) keeps its fixed key and takes any other."""
     result = subprocess.run(
@@ -108,6 +114,7 @@ def test_the_docker_build_does_not_use_a_fixed_secret_key():
     assert "DJANGO_SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_urlsafe(50))')\"" in text
 
 
+@pytest.mark.slow
 def test_production_has_no_debug_and_no_default_hosts():
     script = (
         "from django.conf import settings as s;import json;"
@@ -254,6 +261,7 @@ def test_env_example_lists_every_configuration_variable_without_real_secrets():
     assert values["POSTGRES_PASSWORD"] in values["DATABASE_URL"]
 
 
+@pytest.mark.slow
 def test_env_example_values_are_accepted_by_the_settings():
     """The example file, as the containers get it, loads (with a key filled in)."""
     values = {}

@@ -127,6 +127,13 @@ def test_a_big_value_is_not_echoed_in_the_error(api):
     assert len(response.content) < 1000, response.content[:300]
 
 
+def test_an_oversized_list_is_refused_before_its_items_are_validated(api):
+    response = api.post("/api/tracks/", {"title": "a", "artist": "b", "cues": [{"start": -1}] * 20000},
+                        format="json")
+    assert response.status_code == 400
+    assert response.json() == {"cues": ["Ensure this field has no more than 512 elements."]}
+
+
 # --- finding 10: strict JSON types ----------------------------------------------------------
 BASE = {"title": "t", "artist": "a"}
 CUE = {"start": 0, "end": 1}

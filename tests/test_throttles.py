@@ -38,3 +38,9 @@ def test_search_and_analysis_have_their_own_throttles(api, settings):
     assert api.post("/api/analysis/", {"path": "missing.wav"}, format="json").status_code == 429
     # writes to tracks are counted separately
     assert api.post("/api/tracks/", {"title": "a", "artist": "b"}, format="json").status_code == 201
+
+
+def test_a_spoofed_x_forwarded_for_does_not_escape_the_anonymous_throttle(anon, settings):
+    settings.QL_THROTTLE_ANON = "2/min"
+    statuses = [anon.get("/api/tracks/", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code for n in range(3)]
+    assert statuses == [200, 200, 429]

@@ -9,6 +9,7 @@ own login), with Django's per-model view/add/change/delete permissions.
 from functools import update_wrapper
 
 from django.contrib import admin
+from django.http import Http404
 from django.urls import path
 from django.views.generic import RedirectView
 
@@ -53,11 +54,11 @@ class TrackAdmin(_StoreAdmin):
     def get_object(self, request, object_id, from_field=None):
         """The track as an unsaved stand-in (for the history page), or None."""
         try:
-            track_id = admin_views._track_id(object_id)
-        except Exception:
+            track_id = admin_views.track_id_or_404(object_id)
+        except Http404:
             return None
         track = store.track_get(track_id=track_id)
-        return admin_views._stand_in(self, track) if track is not None else None
+        return Track.stand_in(track) if track is not None else None
 
 
 @admin.register(YouTubeLink)

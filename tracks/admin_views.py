@@ -12,19 +12,19 @@ import uuid
 from django.contrib import messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.utils.safestring import mark_safe
 
-from analysis.keys import camelot
+from quantumlive.musical_keys import camelot
 from tracks import store, youtube
+from tracks.admin_pagination import PAGE_PARAM, PER_PAGE, BadPage, first_row, page_navigation, requested_page
 from tracks.forms import MoveForm, TrackAddForm, TrackForm, YouTubeAddForm, parse_version
+from tracks.models import Track
 from tracks.serializers import TrackFilterSerializer, matcher
+from tracks.sparkline import sparkline_svg
 
-PER_PAGE = 100
 FILTERS = ("q", "genre", "bpm_min", "bpm_max", "key")
 # Quick BPM ranges for the filter sidebar (inclusive bounds, as the API's bpm_min/bpm_max).
 BPM_RANGES = (
@@ -38,7 +38,8 @@ ACTION_DELETE = "delete_selected"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _track_id(object_id: str) -> str:
+def track_id_or_404(object_id: str) -> str:
+    """The track id of an admin URL, canonical; Http404 when it is not a UUID."""
     try:
         return str(uuid.UUID(object_id))
     except ValueError:
@@ -69,61 +70,19 @@ def _require(allowed: bool) -> None:
         raise PermissionDenied
 
 
+def _permitted_track(track_id: str, allowed: bool) -> dict | None:
+    """The track (None when it is gone) for a user `allowed` to see it; else PermissionDenied."""
+    _require(allowed)
+    return store.track_get(track_id=track_id)
+
+
 def _gone(request, model_admin, track_id: str):
     messages.warning(request, f"There is no track with id “{track_id}”. Perhaps it was deleted?")
     return HttpResponseRedirect(_url("track_changelist"))
 
 
-def _stand_in(model_admin, track: dict):
-    """An unsaved model instance for the admin's action log (never saved: no table)."""
-    return model_admin.model(id=track["id"], title=f"{track['title']} — {track['artist']}")
-
-
 def track_label(track: dict) -> str:
     return f"“{track['title']}” by {track['artist']}"
-
-
-def sparkline_svg(values, *, width: int = 240, height: int = 36) -> str:
-    """A waveform as a small inline SVG: one column per pixel (min/max of the samples that
-    fall in it); amplitudes (no negative values) are mirrored around the middle line."""
-    count = len(values)
-    if count == 0:
-        return mark_safe(
-            f'<svg class="ql-spark ql-spark-empty" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="no waveform">'
-            f'<line x1="0" y1="{height / 2}" x2="{width}" y2="{height / 2}" stroke="#bbb" '
-            f'stroke-dasharray="3 3"/></svg>'
-        )
-    columns = min(count, width)
-    lows, highs = [], []
-    for column in range(columns):
-        chunk = values[column * count // columns:max((column + 1) * count // columns, column * count // columns + 1)]
-        lows.append(min(chunk))
-        highs.append(max(chunk))
-    low, high = min(lows), max(highs)
-    step = (width - 1) / (columns - 1) if columns > 1 else 0.0
-    pad = 1.0
-    if low >= 0:  # amplitudes: mirror around the middle
-        scale = (height / 2 - pad) / (high or 1.0)
-        middle = height / 2
-        top = [middle - h * scale for h in highs]
-        bottom = [middle + h * scale for h in highs]
-    else:
-        span = (high - low) or 1.0
-        top = [pad + (high - h) / span * (height - 2 * pad) for h in highs]
-        bottom = [pad + (high - lo) / span * (height - 2 * pad) for lo in lows]
-    if columns == 1:
-        xs = [0.0, float(width)]
-        top, bottom = top * 2, bottom * 2
-    else:
-        xs = [index * step for index in range(columns)]
-    points = [f"{x:.1f},{y:.1f}" for x, y in zip(xs, top)]
-    points += [f"{x:.1f},{y:.1f}" for x, y in zip(reversed(xs), reversed(bottom))]
-    return mark_safe(
-        f'<svg class="ql-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="waveform of {count} points">'
-        f'<polygon points="{" ".join(points)}" fill="#79aec8" stroke="#417690" stroke-width="0.6"/></svg>'
-    )
 
 
 def _cue_rows(track: dict) -> list[dict]:
@@ -146,16 +105,6 @@ def _row(summary: dict) -> dict:
     }
 
 
-class _Counted:
-    """Lets Django's Paginator compute page ranges from a count alone."""
-
-    def __init__(self, count: int):
-        self.count_ = count
-
-    def __len__(self):
-        return self.count_
-
-
 def _query(params: dict, **changes) -> str:
     merged = {k: v for k, v in params.items() if v not in ("", None)}
     for name, value in changes.items():
@@ -172,36 +121,26 @@ def track_changelist(model_admin, request):
     if request.method == "POST":
         return _track_action(model_admin, request)
 
+    try:
+        page_number = requested_page(request)
+    except BadPage as exc:
+        return _bad_request(model_admin, request, str(exc))
     params = {name: request.GET[name] for name in FILTERS if request.GET.get(name, "") != ""}
     errors: list[str] = []
-    raw_page = request.GET.get("p", "1")
-    page_number = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 10 else 0
-    if page_number < 1:
-        errors.append("p: Enter a page number (1, 2, …).")
-        page_number = 1
-    body = TrackFilterSerializer(data={**params, "offset": (page_number - 1) * PER_PAGE, "limit": PER_PAGE})
+    body = TrackFilterSerializer(data={**params, "offset": first_row(page_number), "limit": PER_PAGE})
     count, page, total = 0, [], None
-    if body.is_valid() and not errors:
+    if body.is_valid():
         filters = body.validated_data
         match = matcher(filters)
         count, page = store.track_list(offset=filters["offset"], limit=PER_PAGE, match=match)
         total = count if match is None else store.track_list(offset=0, limit=0)[0]
-        if page_number > 1 and not page:
-            raise Http404(f"There is no page {page_number}: {count} tracks.")
     else:
-        for name, value in (body.errors if not body.is_valid() else {}).items():
+        page_number = 1
+        for name, value in body.errors.items():
             for line in value if isinstance(value, list) else [value]:
                 errors.append(f"{name}: {line}" if name != "non_field_errors" else str(line))
-
-    paginator = Paginator(_Counted(count), PER_PAGE)
-    number = min(page_number, paginator.num_pages)
-    page_links = []
-    if paginator.num_pages > 1:
-        for item in paginator.get_elided_page_range(number, on_each_side=2, on_ends=1):
-            page_links.append({
-                "number": item, "ellipsis": item == paginator.ELLIPSIS, "current": item == number,
-                "url": _query(params, p=None if item == 1 else item) if item != paginator.ELLIPSIS else "",
-            })
+    navigation = page_navigation(number=page_number, count=count,
+                                 url_of=lambda number: _query(params, p=None if number == 1 else number))
     ranges = [
         {"label": label, "url": _query(params, bpm_min=low, bpm_max=high, p=None),
          "selected": params.get("bpm_min") == low and params.get("bpm_max") == high}
@@ -211,10 +150,7 @@ def track_changelist(model_admin, request):
         model_admin, request,
         title="Tracks", subtitle=None,
         rows=[_row(summary) for summary in page],
-        count=count, total=total, params=params, errors=errors,
-        page_links=page_links, page_number=number, num_pages=paginator.num_pages,
-        previous_url=_query(params, p=number - 1 if number > 2 else None) if number > 1 else None,
-        next_url=_query(params, p=number + 1) if number < paginator.num_pages else None,
+        count=count, total=total, params=params, errors=errors, **navigation,
         bpm_ranges=ranges, any_filter=bool(params), clear_url="?",
         genre_filter_cleared=_query(params, genre=None, p=None),
         bpm_filter_cleared=_query(params, bpm_min=None, bpm_max=None, p=None),
@@ -263,7 +199,7 @@ def _track_action(model_admin, request):
             continue
         deleted.append(track)
     if deleted:
-        model_admin.log_deletions(request, [_stand_in(model_admin, t) for t in deleted])
+        model_admin.log_deletions(request, [Track.stand_in(t) for t in deleted])
         messages.success(request, f"Successfully deleted {len(deleted)} track{'s' if len(deleted) != 1 else ''}.")
     else:
         messages.warning(request, "No track was deleted: the selected tracks are gone already.")
@@ -324,9 +260,8 @@ def _versioned_write(model_admin, request, track: dict, write, *, version: int, 
 
 
 def track_change(model_admin, request, object_id: str):
-    track_id = _track_id(object_id)
-    _require(model_admin.has_view_or_change_permission(request))
-    track = store.track_get(track_id=track_id)
+    track_id = track_id_or_404(object_id)
+    track = _permitted_track(track_id, model_admin.has_view_or_change_permission(request))
     if track is None:
         return _gone(request, model_admin, track_id)
     if request.method != "POST":
@@ -355,18 +290,17 @@ def track_change(model_admin, request, object_id: str):
     if refused is not None:
         return refused
     changed = sorted(form.values)
-    model_admin.log_change(request, _stand_in(model_admin, updated), [{"changed": {"fields": changed}}])
+    model_admin.log_change(request, Track.stand_in(updated), [{"changed": {"fields": changed}}])
     messages.success(request, f"The track {track_label(updated)} was changed successfully "
                               f"({', '.join(changed)}; now version {updated['version']}).")
     return HttpResponseRedirect(next_url)
 
 
 def track_move(model_admin, request, object_id: str):
-    track_id = _track_id(object_id)
+    track_id = track_id_or_404(object_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    _require(model_admin.has_change_permission(request))
-    track = store.track_get(track_id=track_id)
+    track = _permitted_track(track_id, model_admin.has_change_permission(request))
     if track is None:
         return _gone(request, model_admin, track_id)
     version = parse_version(request.POST.get("version"))
@@ -382,7 +316,7 @@ def track_move(model_admin, request, object_id: str):
         write=lambda: store.track_move(track_id=track_id, position=move_form.position, expected_version=version))
     if refused is not None:
         return refused
-    model_admin.log_change(request, _stand_in(model_admin, moved), f"Moved to position {moved['position']}.")
+    model_admin.log_change(request, Track.stand_in(moved), f"Moved to position {moved['position']}.")
     messages.success(request, f"The track {track_label(moved)} is now at position {moved['position']}.")
     return HttpResponseRedirect(_url("track_change", quote(track_id)))
 
@@ -394,7 +328,7 @@ def track_add(model_admin, request):
     if request.method == "POST":
         if form.is_valid():
             track = store.track_create(values=form.values, position=form.position)
-            model_admin.log_addition(request, _stand_in(model_admin, track), [{"added": {}}])
+            model_admin.log_addition(request, Track.stand_in(track), [{"added": {}}])
             messages.success(request, f"The track {track_label(track)} was added at position {track['position']}.")
             if "_continue" in request.POST:
                 return HttpResponseRedirect(_url("track_change", quote(track["id"])))
@@ -408,9 +342,8 @@ def track_add(model_admin, request):
 
 
 def track_delete(model_admin, request, object_id: str):
-    track_id = _track_id(object_id)
-    _require(model_admin.has_delete_permission(request))
-    track = store.track_get(track_id=track_id)
+    track_id = track_id_or_404(object_id)
+    track = _permitted_track(track_id, model_admin.has_delete_permission(request))
     if track is None:
         return _gone(request, model_admin, track_id)
     errornote, status = None, 200
@@ -431,7 +364,7 @@ def track_delete(model_admin, request, object_id: str):
             except store.TrackNotFound:
                 return _gone(request, model_admin, track_id)
             else:
-                model_admin.log_deletions(request, [_stand_in(model_admin, track)])
+                model_admin.log_deletions(request, [Track.stand_in(track)])
                 messages.success(request, f"The track {track_label(track)} was deleted.")
                 return HttpResponseRedirect(_url("track_changelist"))
         track = store.track_get(track_id=track_id) or track
@@ -443,35 +376,29 @@ def track_delete(model_admin, request, object_id: str):
 # --- the YouTube list ------------------------------------------------------------------------
 def youtube_changelist(model_admin, request, *, form=None, status: int = 200):
     _require(model_admin.has_view_or_change_permission(request))
+    try:
+        page_number = requested_page(request)
+    except BadPage as exc:
+        return _bad_request(model_admin, request, str(exc))
     items = youtube.youtube_list()
-    raw_page = request.GET.get("p", "1")
-    if not (raw_page.isdigit() and 0 < len(raw_page) < 10 and int(raw_page) >= 1):
-        return _bad_request(model_admin, request, "p: Enter a page number (1, 2, …).")
-    paginator = Paginator(items, PER_PAGE)
-    if int(raw_page) > paginator.num_pages:
-        raise Http404(f"There is no page {raw_page}.")
-    page = paginator.page(int(raw_page))
+    navigation = page_navigation(number=page_number, count=len(items),
+                                 url_of=lambda number: f"?{PAGE_PARAM}={number}" if number > 1 else "?")
     seen: set[str] = set()
     first_index = {}
     for index, item in enumerate(items):
         if item["video_id"] not in seen:
             seen.add(item["video_id"])
             first_index[item["video_id"]] = index
-    offset = (page.number - 1) * PER_PAGE
+    offset = first_row(page_number)
     rows = [
         {**item, "index": offset + i, "repeat": first_index[item["video_id"]] != offset + i,
          "delete_url": _url("youtubelink_delete", item["video_id"])}
-        for i, item in enumerate(page.object_list)
+        for i, item in enumerate(items[offset:offset + PER_PAGE])
     ]
-    page_links = [
-        {"number": n, "ellipsis": n == paginator.ELLIPSIS, "current": n == page.number,
-         "url": f"?p={n}" if n != paginator.ELLIPSIS else ""}
-        for n in paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
-    ] if paginator.num_pages > 1 else []
     context = _context(
         model_admin, request, title="YouTube links", subtitle=None,
         rows=rows, count=len(items), unique=len(seen), repeats=len(items) - len(seen),
-        form=form or YouTubeAddForm(), page_links=page_links,
+        form=form or YouTubeAddForm(), **navigation,
         add_url=_url("youtubelink_add"), compact_url=_url("youtubelink_compact"),
     )
     return TemplateResponse(request, "admin/tracks/youtubelink/change_list.html", context, status=status)

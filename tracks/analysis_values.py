@@ -1,13 +1,17 @@
 """What a finished analysis contributes to a track (bpm, key, duration, cues)."""
 
 from analysis.jobs import finished_result
+from tracks.serializers import TrackFieldsSerializer
+
+
+class AnalysisUnusable(ValueError):
+    """The analysis cannot fill a track: the job is unknown, failed or not finished, or its
+    result does not fit a track. Its message says which, for the client."""
 
 
 def values_from_result(result: dict) -> dict:
     """The track fields of an analysis result, checked against the track's own limits (an
-    analysis may have more cues than a track holds); ValueError when they do not fit."""
-    from tracks.serializers import TrackFieldsSerializer
-
+    analysis may have more cues than a track holds); AnalysisUnusable when they do not fit."""
     values = {
         "bpm": result["bpm"],
         "key": result["key"],
@@ -21,11 +25,16 @@ def values_from_result(result: dict) -> dict:
     if not check.is_valid():
         field, problems = next(iter(check.errors.items()))
         detail = problems[0] if isinstance(problems, list) and problems else problems
-        raise ValueError(f"The analysis does not fit a track ({field}: {detail}).")
+        raise AnalysisUnusable(f"The analysis does not fit a track ({field}: {detail}).")
     return dict(check.validated_data)
 
 
 def analysis_values(job_id: str) -> dict:
-    """The track fields a finished analysis job provides; ValueError (with a clear message)
-    when the job is unknown, failed or not finished, or its result does not fit a track."""
-    return values_from_result(finished_result(job_id))
+    """The track fields a finished analysis job provides; AnalysisUnusable (with a clear
+    message) when the job is unknown, failed or not finished, or its result does not fit a
+    track."""
+    try:
+        result = finished_result(job_id)
+    except ValueError as exc:
+        raise AnalysisUnusable(str(exc)) from None
+    return values_from_result(result)

@@ -60,9 +60,10 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
-from analysis.keys import camelot, canonical_key
 from quantumlive import keys
+from quantumlive.clock import now_iso
 from quantumlive.fields import BoundedListField, NumberListField
+from quantumlive.musical_keys import camelot, canonical_key
 from quantumlive.redis_conn import get_redis
 from tracks import store, youtube
 from tracks.serializers import CueSerializer, TrackCreateSerializer, TrackFieldsSerializer
@@ -118,17 +119,22 @@ class ExportReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        rate = self.tracks / self.seconds if self.seconds else 0.0
         gone = f" ({self.deleted_meanwhile} deleted during the export left out)" if self.deleted_meanwhile else ""
         return (f"exported {self.tracks} tracks{gone}, {self.youtube} YouTube links, "
-                f"{self.analysis} analysis results in {self.seconds:.1f} s ({rate:.0f} tracks/s)")
+                f"{self.analysis} analysis results {_pace(self.tracks, self.seconds)}")
+
+
+def _pace(tracks: int, seconds: float) -> str:
+    """How long a backup or restore took, as its summary says it: "in 1.5 s (6667 tracks/s)"."""
+    rate = tracks / seconds if seconds else 0.0
+    return f"in {seconds:.1f} s ({rate:.0f} tracks/s)"
 
 
 def _pages(fetch_ids: Callable[[int, int], list], read: Callable[[list], list], touch: Callable[[], None],
            sizes: Callable[[list], list] | None = None) -> Iterator[list]:
     """Batches of records: ids `start`..`stop` from `fetch_ids`, their records from `read`;
     each batch sized so that it holds about BATCH_BYTES (from the previous batch's size), and,
-    given `sizes` (each record's bytes, asked before it is read), never more than BATCH_BYTES
+    given `sizes` (each record's bytes, measured before it is read), never more than BATCH_BYTES
     but for a single record: large records after small ones are not read MAX_BATCH at once."""
     start, size = 0, 16
     while True:
@@ -180,7 +186,7 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
             return refresh
 
         out.write('{"format":"%s","version":%d,"exported":%s,\n"tracks":['
-                  % (FORMAT, VERSION, json.dumps(store.now_iso())))
+                  % (FORMAT, VERSION, json.dumps(now_iso())))
         bar = progress("export", total)
         sep = "\n"
         for records in _pages(lambda a, b: redis.zrange(order, a, b), store.track_records, touch(order),
@@ -663,13 +669,12 @@ class ImportReport:
 
     def summary(self) -> str:
         tracks = self.tracks_created + self.tracks_replaced + self.tracks_unchanged
-        rate = tracks / self.seconds if self.seconds else 0.0
         return (f"imported: tracks {self.tracks_created} created, {self.tracks_replaced} replaced, "
                 f"{self.tracks_unchanged} unchanged, {self.conflicts} conflicts, {self.tracks_removed} removed; "
                 f"YouTube links {self.youtube_added} added, {self.youtube_skipped} already listed; "
                 f"analysis results {self.analysis_added} added, {self.analysis_unchanged} unchanged, "
                 f"{self.analysis_conflicts} conflicts, {self.analysis_expired} expired; "
-                f"in {self.seconds:.1f} s ({rate:.0f} tracks/s)")
+                f"{_pace(tracks, self.seconds)}")
 
 
 def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progress = _no_progress) -> ImportReport:
@@ -730,10 +735,10 @@ def _swap_tracks(stage: _Stage, replace: bool, report: ImportReport, progress: P
             elif outcome == "unchanged":
                 report.tracks_unchanged += 1
             elif outcome.startswith("conflict:"):
-                _, current, wanted = outcome.split(":")
+                _, version_here, version_in_file = outcome.split(":")
                 report.conflicts += 1
                 if len(report.conflict_list) < report.MAX_LISTED:
-                    report.conflict_list.append((track_id, int(current), int(wanted)))
+                    report.conflict_list.append((track_id, int(version_here), int(version_in_file)))
             else:
                 raise ImportFailed(f"track {track_id}: its staged copy expired during the import")
         bar.update(len(ids))

@@ -10,7 +10,7 @@ import json
 
 from django import forms
 
-from tracks.serializers import MoveSerializer, TrackCreateSerializer, TrackPatchSerializer
+from tracks.serializers import MoveSerializer, TrackCreateSerializer, TrackPatchSerializer, YouTubeAddSerializer
 from tracks.store import WRITABLE
 
 _JSON_FIELDS = ("sources", "cues")
@@ -238,8 +238,6 @@ class YouTubeAddForm(forms.Form):
                                     "or an 11-character id.")
 
     def clean(self):
-        from tracks.youtube_views import YouTubeAddSerializer
-
         cleaned = super().clean()
         body = YouTubeAddSerializer(data={"url": cleaned.get("url") or ""})
         if body.is_valid():

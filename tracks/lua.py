@@ -1,4 +1,5 @@
-"""The track store's Lua scripts: every write of a track lands atomically in one of these.
+"""The track store's writes in Redis: every write of a track lands atomically in one of these
+scripts, each declared once (quantumlive/scripts.py) and run through one typed function below.
 
 Each write bumps the track's version, the global generation, and publishes an invalidation
 (`"<gen> t <id> <ack>"` for field changes, `"<gen> o <id> <ack>"` when the playlist order
@@ -6,8 +7,17 @@ changes; `<ack>` names the write's acknowledgement keys, `-` when no lease is al
 answers with the read leases alive at that moment (see tracks/cache.py): the writer waits
 until each of those caches has acknowledged (ACK) before it answers its client.
 Fencing: a write lands only while its writer still holds the track's lock, or when the
-version it read (the `expected` argument) is still current.
+version it read (`expected_version`) is still current.
 """
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import redis
+
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 
 # Places member ARGV id at 0-based position `pos` (negative or past the end: last) of the
 # sorted set `z` by choosing a score between its neighbours; renumbers when floats run out.
@@ -48,24 +58,24 @@ end
 
 # bump: the generation and the invalidation, with the leases that have not expired (Redis's
 # clock, ms), returned as {now, session, expiry, …} and recorded as the set of sessions whose
-# acknowledgement the write waits for. With no lease alive the message names no ack keys
+# acknowledgement the write waits for (the write's `ack_pending` key). With no lease alive the message names no ack keys
 # ("-"): nobody acknowledges, nobody is waited for.
 _BUMP = _NOW + r"""
-local function live(leases_key, want_key)
+local function live_leases(leases_key, pending_key)
   local now = now_ms()
   local found = redis.call('ZRANGE', leases_key, '(' .. string.format('%d', now), '+inf', 'BYSCORE', 'WITHSCORES')
   local last = now
   for i = 1, #found, 2 do
-    redis.call('SADD', want_key, found[i])
+    redis.call('SADD', pending_key, found[i])
     last = math.max(last, tonumber(found[i + 1]))
   end
   -- kept until 10 s after the last of these leases runs out: the writer may wait that long
-  if #found > 0 then redis.call('PEXPIRE', want_key, string.format('%d', last - now + 10000)) end
+  if #found > 0 then redis.call('PEXPIRE', pending_key, string.format('%d', last - now + 10000)) end
   table.insert(found, 1, string.format('%d', now))
   return found
 end
-local function bump(gen_key, channel, kind, id, leases_key, want_key, ack)
-  local found = live(leases_key, want_key)
+local function bump(gen_key, channel, kind, id, leases_key, pending_key, ack)
+  local found = live_leases(leases_key, pending_key)
   if #found == 1 then ack = '-' end
   local g = redis.call('INCR', gen_key)
   redis.call('PUBLISH', channel, g .. ' ' .. kind .. ' ' .. id .. ' ' .. ack)
@@ -92,8 +102,11 @@ local function guard(hkey, lkey, expected, token)
 end
 """
 
-# KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token, updated, k1, v1, …
-UPDATE = _BUMP + _GUARD + r"""
+# Keys and arguments common to the writes of one track; the Lua reads them in this order.
+_TRACK_KEYS = ("track", "playlist", "generation", "lock", "leases", "ack_pending")
+_TRACK_ARGS = ("track_id", "channel", "ack", "expected_version", "lock_token")
+
+_UPDATE = Script(keys=_TRACK_KEYS, args=(*_TRACK_ARGS, "updated", "fields*"), source=_BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
@@ -102,10 +115,9 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 local waits = bump(KEYS[3], ARGV[2], 't', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
 return {'ok', redis.call('HGETALL', KEYS[1]), redis.call('ZRANK', KEYS[2], ARGV[1]), waits}
-"""
+""")
 
-# KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token, updated, position
-MOVE = _PLACE + _BUMP + _GUARD + r"""
+_MOVE = Script(keys=_TRACK_KEYS, args=(*_TRACK_ARGS, "updated", "position"), source=_PLACE + _BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -115,10 +127,9 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
 return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
-"""
+""")
 
-# KEYS: hash, playlist, gen, lock, leases, want. ARGV: id, channel, ack, expected, token
-DELETE = _BUMP + _GUARD + r"""
+_DELETE = Script(keys=_TRACK_KEYS, args=_TRACK_ARGS, source=_BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 redis.call('DEL', KEYS[1])
@@ -126,21 +137,106 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
 return {'ok', waits}
-"""
+""")
 
-# KEYS: hash, playlist, gen, leases, want. ARGV: id, channel, ack, position, k1, v1, … (all fields)
-# An existing id is left alone ('exists'): imports are idempotent.
-CREATE = _PLACE + _BUMP + r"""
+# An existing id is left alone ('exists'): imports are idempotent. `fields`: every field.
+_CREATE = Script(
+    keys=("track", "playlist", "generation", "leases", "ack_pending"),
+    args=("track_id", "channel", "ack", "position", "fields*"),
+    source=_PLACE + _BUMP + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[4]))
 local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[4], KEYS[5], ARGV[3])
 return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
-"""
+""")
+
+_RELEASE = Script(keys=("lock",), args=("lock_token",), source=r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+""")
+
+
+class Written(NamedTuple):
+    """What a write of one track answers."""
+
+    status: str  # "ok", or why nothing changed: "missing", "conflict", "lost_lock", "exists"
+    current_version: int | None = None  # "conflict" and "lost_lock": the track's version
+    track_hash: dict | None = None  # "ok" of a create, update or move: the hash as written
+    position: int | None = None  # with `track_hash`
+    # "ok": Redis's time (ms), then session, expiry, … of each lease alive then: the caches
+    # whose acknowledgement the write waits for
+    live_leases: Sequence = ()
+
+    @classmethod
+    def of(cls, reply: list) -> "Written":
+        status = reply[0]
+        if status in ("conflict", "lost_lock"):
+            return cls(status, current_version=int(reply[1]))
+        if status != "ok":
+            return cls(status)
+        if len(reply) == 2:  # a delete
+            return cls(status, live_leases=reply[1])
+        flat = reply[1]
+        return cls(status, track_hash=dict(zip(flat[::2], flat[1::2])), position=int(reply[2]),
+                   live_leases=reply[3])
+
+
+def _track_keys(track_id: str, ack: str) -> dict:
+    return dict(track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
+                lock=keys.track_lock(track_id), leases=keys.leases(), ack_pending=keys.ack_wanted(ack))
+
+
+def _track_args(track_id: str, ack: str, expected_version: int | None, lock_token: str) -> dict:
+    return dict(track_id=track_id, channel=keys.invalidation_channel(), ack=ack,
+                expected_version="" if expected_version is None else str(expected_version),
+                lock_token=lock_token)
+
+
+def update_fields(*, track_id: str, ack: str, expected_version: int | None, lock_token: str, updated: str,
+                  fields: list[str]) -> Written:
+    """Sets `fields` (flat [name, value, …]) and `updated`, bumping the version; lands while
+    `lock_token` holds the track's lock, or, with `expected_version`, while it is current."""
+    return Written.of(_UPDATE(get_redis(), **_track_keys(track_id, ack),
+                              **_track_args(track_id, ack, expected_version, lock_token),
+                              updated=updated, fields=fields))
+
+
+def move_track(*, track_id: str, ack: str, expected_version: int | None, lock_token: str, updated: str,
+               position: int) -> Written:
+    """Places the track at `position` (negative or past the end: last); fenced as update_fields."""
+    return Written.of(_MOVE(get_redis(), **_track_keys(track_id, ack),
+                            **_track_args(track_id, ack, expected_version, lock_token),
+                            updated=updated, position=position))
+
+
+def delete_track(*, track_id: str, ack: str, expected_version: int | None, lock_token: str) -> Written:
+    """Deletes the track and its place in the playlist; fenced as update_fields."""
+    return Written.of(_DELETE(get_redis(), **_track_keys(track_id, ack),
+                              **_track_args(track_id, ack, expected_version, lock_token)))
+
+
+def create_track(client: redis.Redis, *, track_id: str, ack: str, position: int | None,
+                 fields: list[str]) -> Written | None:
+    """Writes a new track's hash (`fields`: all of them, flat) at `position` (None: last).
+    Queued on a pipeline (a seed of many tracks) it answers None: the reply comes with the
+    pipeline's."""
+    reply = _CREATE(client, track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
+                    leases=keys.leases(), ack_pending=keys.ack_wanted(ack), track_id=track_id,
+                    channel=keys.invalidation_channel(), ack=ack, position=-1 if position is None else position,
+                    fields=fields)
+    return None if isinstance(client, redis.client.Pipeline) else Written.of(reply)
+
+
+def release_lock(client: redis.Redis, *, track_id: str, lock_token: str) -> None:
+    """Deletes the track's lock if `lock_token` still holds it (on a pipeline: queued)."""
+    _RELEASE(client, lock=keys.track_lock(track_id), lock_token=lock_token)
+
 
 # A cache's acknowledgements: it has applied these writes' invalidations. Takes its session
-# out of each write's `want` set; the last one out tells the writer (`done` list).
-# KEYS: want1, done1, want2, done2, … ARGV: session, ttl_ms.
+# out of each write's set of pending sessions (keys.ack_wanted); the last one out tells the
+# writer (its list keys.ack_done).
+# KEYS: pending1, done1, pending2, done2, … ARGV: session, ttl_ms.
 ACK = r"""
 for i = 1, #KEYS, 2 do
   if redis.call('SREM', KEYS[i], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then
@@ -164,20 +260,14 @@ redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[3])), ARGV[1
 return 1
 """
 
-# Releases a lock only if it is still ours. KEYS: lock. ARGV: token
-RELEASE = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 # --- backup and restore (tracks/backup.py) -------------------------------------------------
 # bump_many: one invalidation per written track (each its own generation, as single writes
 # do), published in order; only the last names the ack keys, so a cache acknowledges once it
 # has applied all of them. No track written: no lease is waited for.
 _BUMP_MANY = _BUMP + r"""
-local function bump_many(gen_key, channel, kind, ids, leases_key, want_key, ack)
+local function bump_many(gen_key, channel, kind, ids, leases_key, pending_key, ack)
   if #ids == 0 then return {string.format('%d', now_ms())} end
-  local found = live(leases_key, want_key)
+  local found = live_leases(leases_key, pending_key)
   if #found == 1 then ack = '-' end
   for i, id in ipairs(ids) do
     local g = redis.call('INCR', gen_key)
@@ -190,13 +280,15 @@ end
 """
 
 # Moves staged track hashes into the library (RENAME: no copy), keeping their version and times.
-# Add ('0'): only where the id is free, placed last; an existing track is left alone and
-# reported 'unchanged' (same version and updated time) or 'conflict:<its version>:<staged>'.
+# Add (replace '0'): only where the id is free, placed last; an existing track is left alone
+# and reported 'unchanged' (same version and updated time) or 'conflict:<its version>:<staged>'.
 # Replace ('1'): written over what is there, under the track's lock (our token, or
 # 'lost_lock' and nothing happens to that track), at the score given (its file position).
-# KEYS: playlist, gen, leases, want, then per track: hash, staged hash, lock.
-# ARGV: channel, ack, replace, token, then per track: id, score.
-RESTORE = _PLACE + _BUMP_MANY + r"""
+# track_keys: per track its hash, staged hash, lock; track_args: per track its id, score.
+_SWAP_IN = Script(
+    keys=("playlist", "generation", "leases", "ack_pending", "track_keys*"),
+    args=("channel", "ack", "replace", "lock_token", "track_args*"),
+    source=_PLACE + _BUMP_MANY + r"""
 local out, written = {}, {}
 local n = (#KEYS - 4) / 3
 -- Redis keeps a script's writes made before an error: refuse the batch before any write if a
@@ -244,13 +336,32 @@ for i = 1, n do
 end
 local waits = bump_many(KEYS[2], ARGV[1], 'o', written, KEYS[3], KEYS[4], ARGV[2])
 return {out, waits}
-"""
+""")
+
+
+def swap_in_staged(*, staged: list[tuple[str, str, int]], replace: bool, lock_token: str,
+                   ack: str) -> tuple[list[str], list]:
+    """Moves the staged hashes (`(track_id, staged key, position)`) into the library in one
+    script (see _SWAP_IN). Returns each track's outcome and the leases alive (Written)."""
+    track_keys, track_args = [], []
+    for track_id, staged_key, position in staged:
+        track_keys += [keys.track(track_id), staged_key, keys.track_lock(track_id)]
+        track_args += [track_id, position]
+    outcomes, live_leases = _SWAP_IN(
+        get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
+        ack_pending=keys.ack_wanted(ack), track_keys=track_keys, channel=keys.invalidation_channel(), ack=ack,
+        replace="1" if replace else "0", lock_token=lock_token, track_args=track_args,
+    )
+    return outcomes, live_leases
+
 
 # Deletes, under their locks (our token), the tracks whose id is not a field of `kept` (the
 # ids of the file an import --replace loads): 'deleted', 'kept', 'absent' or 'lost_lock'.
-# KEYS: playlist, gen, leases, want, kept, then per track: hash, lock.
-# ARGV: channel, ack, token, then per track: id.
-DROP_ABSENT = _BUMP_MANY + r"""
+# track_keys: per track its hash, lock.
+_DROP_ABSENT = Script(
+    keys=("playlist", "generation", "leases", "ack_pending", "kept", "track_keys*"),
+    args=("channel", "ack", "lock_token", "track_ids*"),
+    source=_BUMP_MANY + r"""
 local out, written = {}, {}
 local n = (#KEYS - 5) / 2
 for i = 1, n do
@@ -273,16 +384,18 @@ for i = 1, n do
 end
 local waits = bump_many(KEYS[2], ARGV[1], 'o', written, KEYS[3], KEYS[4], ARGV[2])
 return {out, waits}
-"""
+""")
 
-# The summed lengths of the fields ARGV of each hash KEYS (0 for a hash that is gone), in one
-# call: what an export may read at once is chosen from these before reading the records.
-FIELD_LENGTHS = r"""
-local out = {}
-for i, name in ipairs(KEYS) do
-  local n = 0
-  for j = 1, #ARGV do n = n + redis.call('HSTRLEN', name, ARGV[j]) end
-  out[i] = n
-end
-return out
-"""
+
+def drop_absent(*, track_ids: list[str], kept: str, lock_token: str, ack: str) -> tuple[list[str], list]:
+    """Deletes those of these tracks whose id is not a field of the hash `kept` (see
+    _DROP_ABSENT). Returns each track's outcome and the leases alive (Written)."""
+    track_keys = []
+    for track_id in track_ids:
+        track_keys += [keys.track(track_id), keys.track_lock(track_id)]
+    outcomes, live_leases = _DROP_ABSENT(
+        get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
+        ack_pending=keys.ack_wanted(ack), kept=kept, track_keys=track_keys, channel=keys.invalidation_channel(),
+        ack=ack, lock_token=lock_token, track_ids=track_ids,
+    )
+    return outcomes, live_leases

@@ -6,31 +6,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
-from analysis.keys import TONICS
+from analysis.openapi import CueOutSerializer
+from quantumlive.musical_keys import CAMELOT_CODES, KEY_NAMES
 from tracks.serializers import SourcesField
 
-KEYS = [f"{tonic} {mode}" for mode in ("major", "minor") for tonic in TONICS]
-CAMELOT = [f"{number}{letter}" for letter in ("A", "B") for number in range(1, 13)]
 
-
-class CueMarkSerializer(serializers.Serializer):
+class CueMarkSerializer(CueOutSerializer):
     """A cue as list results carry it: without its waveform."""
 
-    name = serializers.CharField()
-    start = serializers.FloatField()
-    end = serializers.FloatField()
+    waveform = None
 
     class Meta:
         ref_name = "CueMark"
-
-
-class CueOutSerializer(CueMarkSerializer):
-    """A cue as a track's own answer carries it: with its waveform."""
-
-    waveform = serializers.ListField(child=serializers.FloatField())
-
-    class Meta:
-        ref_name = "Cue"
 
 
 class _TrackBase(serializers.Serializer):
@@ -38,8 +25,8 @@ class _TrackBase(serializers.Serializer):
     title = serializers.CharField()
     artist = serializers.CharField()
     bpm = serializers.FloatField(allow_null=True)
-    key = serializers.ChoiceField(choices=KEYS, allow_null=True, help_text="Canonical spelling.")
-    camelot = serializers.ChoiceField(choices=CAMELOT, allow_null=True, help_text="Derived from `key`.")
+    key = serializers.ChoiceField(choices=KEY_NAMES, allow_null=True, help_text="Canonical spelling.")
+    camelot = serializers.ChoiceField(choices=CAMELOT_CODES, allow_null=True, help_text="Derived from `key`.")
     duration = serializers.FloatField(allow_null=True, help_text="Seconds.")
     genres = serializers.ListField(child=serializers.CharField())
     sources = serializers.DictField(child=serializers.URLField(), help_text="service name -> URL")

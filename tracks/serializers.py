@@ -5,7 +5,6 @@ import re
 
 from rest_framework import serializers
 
-from analysis.keys import MAX_KEY_TEXT, camelot, canonical_key
 from quantumlive.fields import (
     BoundedListField,
     FiniteFloatField,
@@ -19,6 +18,8 @@ from quantumlive.fields import (
     URLStringField,
     shown_name,
 )
+from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key
+from tracks import youtube
 
 SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
 MAX_SERVICE_NAME = 32
@@ -162,6 +163,16 @@ class MoveSerializer(StrictSerializer):
 class ApplyAnalysisSerializer(StrictSerializer):
     analysis = StringField(max_length=64)
     overwrite = JSONBooleanField(default=False)
+
+
+class YouTubeAddSerializer(StrictSerializer):
+    url = StringField(max_length=youtube.MAX_URL)
+
+    def validate_url(self, value):
+        try:
+            return youtube.video_id_from(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class TrackFilterSerializer(serializers.Serializer):

@@ -11,12 +11,14 @@ import json
 import random
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Sequence
 
 from django.conf import settings
 
 from quantumlive import keys
-from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, run_script
+from quantumlive.clock import now_iso
+from quantumlive.hash_sizes import hash_field_lengths
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from quantumlive.scripts import Script
 from tracks import cache, lua
 from tracks.cache import Entry, Found, Loaded, Stamp, entry_size
@@ -47,10 +49,6 @@ class TrackExists(Exception):
 
 
 # --- encoding ----------------------------------------------------------------------------
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -104,10 +102,6 @@ def full_track(entry: Entry) -> dict:
     return track
 
 
-def _pairs(flat: list) -> dict:
-    return dict(zip(flat[::2], flat[1::2]))
-
-
 # --- locks -------------------------------------------------------------------------------
 def _acquire(track_id: str) -> str:
     """Takes the track's lock (expires after QL_LOCK_TTL) or raises LockTimeout."""
@@ -126,7 +120,7 @@ def _acquire(track_id: str) -> str:
 
 
 def _release(track_id: str, token: str) -> None:
-    run_script(get_redis(), lua.RELEASE, 1, keys.track_lock(track_id), token)
+    lua.release_lock(get_redis(), track_id=track_id, lock_token=token)
 
 
 # --- acknowledgements ---------------------------------------------------------------------
@@ -134,23 +128,24 @@ def _release(track_id: str, token: str) -> None:
 _ACK_SLICE = 0.1
 
 
-def _await_acks(ack: str, live: list) -> None:
-    """Returns once every cache whose lease was alive when the write landed (`live`: Redis's
-    now in ms, then session, expiry, …; the same sessions are in the write's `ack` set) has
-    acknowledged its invalidation, or once that lease has expired or been retired. Until then
-    the write must not answer: those caches answer reads from memory without asking Redis
-    (tracks/cache.py)."""
-    if len(live) < 3:
+def _await_acks(ack: str, live_leases: Sequence) -> None:
+    """Returns once every cache whose lease was alive when the write landed (`live_leases`:
+    Redis's now in ms, then session, expiry, …; the same sessions are in the write's
+    `ack_pending` set) has acknowledged its invalidation, or once that lease has expired or
+    been retired. Until then the write must not answer: those caches answer reads from memory
+    without asking Redis (tracks/cache.py)."""
+    if len(live_leases) < 3:
         return
     started = time.monotonic()
-    now_ms = int(live[0])
+    now_ms = int(live_leases[0])
     # Deadlines by this clock: measured from `started`, later than Redis's `now` was read,
     # so they are late, never early.
-    deadlines = {live[i]: started + (int(float(live[i + 1])) - now_ms) / 1000 for i in range(1, len(live), 2)}
+    deadlines = {live_leases[i]: started + (int(float(live_leases[i + 1])) - now_ms) / 1000
+                 for i in range(1, len(live_leases), 2)}
     redis = get_redis()
     try:
         while True:
-            # the last cache to acknowledge pushes onto `acked` (tracks/lua.py ACK)
+            # the last cache to acknowledge pushes onto `ack_done` (tracks/lua.py ACK)
             # (at least 10 ms: Redis reads a timeout that rounds to 0 ms as "block forever")
             # (and below the socket timeout, or the wait would read as "Redis is down")
             block = max(0.01, min(_ACK_SLICE, settings.QL_REDIS_SOCKET_TIMEOUT / 2,
@@ -171,38 +166,34 @@ def _await_acks(ack: str, live: list) -> None:
         time.sleep(max(0.0, max(deadlines.values()) - time.monotonic()))
 
 
-def _run_locked(script: str, track_id: str, expected: int | None, *args):
-    """Runs a guarded write script under the track's lock; retries when the lock expired
-    under us (fencing refused the write). Answers once the caches have applied it."""
-    redis = get_redis()
+def _run_locked(write, *, track_id: str, expected_version: int | None, **arguments) -> lua.Written:
+    """Runs `write` (a guarded write of tracks/lua.py) under the track's lock; retries when
+    the lock expired under us (fencing refused the write). Answers once the caches have
+    applied it."""
     for _ in range(3):
         token = _acquire(track_id)
         ack = uuid.uuid4().hex
         try:
-            reply = run_script(
-                redis, script, 6, keys.track(track_id), keys.playlist(), keys.generation(),
-                keys.track_lock(track_id), keys.leases(), keys.ack_wanted(ack),
-                track_id, keys.invalidation_channel(), ack,
-                "" if expected is None else str(expected), token, *args,
-            )
+            written = write(track_id=track_id, ack=ack, expected_version=expected_version, lock_token=token,
+                            **arguments)
         except BaseException:
             _release(track_id, token)
             raise
-        status = reply[0]
-        if status == "missing":
+        if written.status == "missing":
             raise TrackNotFound(track_id)
-        if status == "conflict":
-            raise VersionMismatch(int(reply[1]))
-        if status == "lost_lock":
+        if written.status == "conflict":
+            raise VersionMismatch(written.current_version)
+        if written.status == "lost_lock":
             continue
-        _await_acks(ack, reply[-1])
-        return reply
+        _await_acks(ack, written.live_leases)
+        return written
     raise LockTimeout(track_id)
 
 
-def _written(reply) -> dict:
-    track = full_track(_entry_from_hash(_pairs(reply[1])))
-    track["position"] = int(reply[2])
+def _track_written(written: lua.Written) -> dict:
+    """The track as a write left it, with its position."""
+    track = full_track(_entry_from_hash(written.track_hash))
+    track["position"] = written.position
     return track
 
 
@@ -216,29 +207,28 @@ def track_create(*, values: dict, position: int | None = None, track_id: str | N
     fields = ["id", track_id, "version", "1", "created", created or stamp, "updated", updated or stamp]
     fields += encode_fields({name: values[name] for name in WRITABLE})
     ack = uuid.uuid4().hex
-    reply = run_script(
-        get_redis(), lua.CREATE, 5, keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-        keys.ack_wanted(ack), track_id, keys.invalidation_channel(), ack, -1 if position is None else position, *fields,
-    )
-    if reply[0] == "exists":
+    written = lua.create_track(get_redis(), track_id=track_id, ack=ack, position=position, fields=fields)
+    if written.status == "exists":
         raise TrackExists(track_id)
-    _await_acks(ack, reply[-1])
-    return _written(reply)
+    _await_acks(ack, written.live_leases)
+    return _track_written(written)
 
 
 def track_update(*, track_id: str, values: dict, expected_version: int | None = None) -> dict:
     """Sets the given writable fields (only those), bumping the version."""
-    reply = _run_locked(lua.UPDATE, track_id, expected_version, now_iso(), *encode_fields(values))
-    return _written(reply)
+    written = _run_locked(lua.update_fields, track_id=track_id, expected_version=expected_version,
+                          updated=now_iso(), fields=encode_fields(values))
+    return _track_written(written)
 
 
 def track_move(*, track_id: str, position: int, expected_version: int | None = None) -> dict:
-    reply = _run_locked(lua.MOVE, track_id, expected_version, now_iso(), position)
-    return _written(reply)
+    written = _run_locked(lua.move_track, track_id=track_id, expected_version=expected_version,
+                          updated=now_iso(), position=position)
+    return _track_written(written)
 
 
 def track_delete(*, track_id: str, expected_version: int | None = None) -> None:
-    _run_locked(lua.DELETE, track_id, expected_version)
+    _run_locked(lua.delete_track, track_id=track_id, expected_version=expected_version)
 
 
 def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> dict:
@@ -252,13 +242,13 @@ def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> 
         if expected_version is not None and current["version"] != expected_version:
             raise VersionMismatch(current["version"])
         try:
-            reply = _run_locked(lua.UPDATE, track_id, current["version"], now_iso(),
-                                *encode_fields(fill(current)))
+            written = _run_locked(lua.update_fields, track_id=track_id, expected_version=current["version"],
+                                  updated=now_iso(), fields=encode_fields(fill(current)))
         except VersionMismatch:
             if expected_version is not None:
                 raise
             continue
-        return _written(reply)
+        return _track_written(written)
     raise LockTimeout(track_id)
 
 
@@ -294,7 +284,7 @@ def _load_track(track_id: str, *, with_entry: bool) -> Loaded:
     epoch, generation, rank, flat = _TRACK_READ(
         get_redis(), epoch=keys.epoch(), generation=keys.generation(), track=keys.track(track_id),
         playlist=keys.playlist(), track_id=track_id, with_entry="1" if with_entry else "0")
-    entry = _entry_from_hash(_pairs(flat)) if flat else None
+    entry = _entry_from_hash(dict(zip(flat[::2], flat[1::2]))) if flat else None
     return Loaded(_stamp(epoch, generation), entry, rank)
 
 
@@ -439,8 +429,7 @@ def track_record_sizes(track_ids: list[str]) -> list[int]:
     """About how many bytes each track's backup record holds (the lengths of its stored
     fields, HSTRLEN in one script: nothing is read), 0 for a track that is gone: what an
     export may read at once is chosen from these before the records are read."""
-    names = [keys.track(track_id) for track_id in track_ids]
-    return [int(n) for n in run_script(get_redis(), lua.FIELD_LENGTHS, len(names), *names, *WRITABLE)]
+    return hash_field_lengths(hashes=[keys.track(track_id) for track_id in track_ids], fields=WRITABLE)
 
 
 def restore_fields(*, track_id: str, values: dict, version: int, created: str, updated: str) -> list[str]:
@@ -477,7 +466,7 @@ def _acquire_many(track_ids: list[str], token: str) -> None:
 def _release_many(track_ids: list[str], token: str) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for track_id in track_ids:
-        pipe.eval(lua.RELEASE, 1, keys.track_lock(track_id), token)
+        lua.release_lock(pipe, track_id=track_id, lock_token=token)
     try:
         pipe.execute()
     except Exception:
@@ -486,12 +475,11 @@ def _release_many(track_ids: list[str], token: str) -> None:
 
 def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list[str]:
     """Moves staged track hashes (`(track_id, staged key, position)`) into the library in one
-    script, with the invalidations and acknowledgements of any write (tracks/lua.py RESTORE).
+    script, with the invalidations and acknowledgements of any write (tracks/lua.py).
     Without `replace` a track is added (last) only where its id is free; with it, each is
     written over what is there (under the tracks' locks) and given its position's score.
     Returns per track "created", "replaced", "unchanged" (same version and time) or
     "conflict:<library's version>:<staged version>"."""
-    redis = get_redis()
     outcomes: dict[str, str] = {}
     pending = list(staged)
     for _ in range(5):
@@ -499,19 +487,13 @@ def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list
         if replace:
             _acquire_many([track_id for track_id, _, _ in pending], token)
         ack = uuid.uuid4().hex
-        names = [keys.playlist(), keys.generation(), keys.leases(), keys.ack_wanted(ack)]
-        args = [keys.invalidation_channel(), ack, "1" if replace else "0", token]
-        for track_id, staged_key, position in pending:
-            names += [keys.track(track_id), staged_key, keys.track_lock(track_id)]
-            args += [track_id, position]
         try:
-            reply = run_script(redis, lua.RESTORE, len(names), *names, *args)
+            results, live_leases = lua.swap_in_staged(staged=pending, replace=replace, lock_token=token, ack=ack)
         except BaseException:
             if replace:
                 _release_many([track_id for track_id, _, _ in pending], token)
             raise
-        results, waits = reply
-        _await_acks(ack, waits)
+        _await_acks(ack, live_leases)
         retry = []
         for item, result in zip(pending, results):
             if result == "lost_lock":
@@ -527,7 +509,6 @@ def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list
 def tracks_drop_absent(*, track_ids: list[str], kept: str) -> int:
     """Deletes, under their locks, those of these tracks whose id is not a field of the hash
     `kept` (an import with --replace: the tracks its file does not hold). Returns how many."""
-    redis = get_redis()
     dropped = 0
     pending = list(track_ids)
     for _ in range(5):
@@ -536,17 +517,12 @@ def tracks_drop_absent(*, track_ids: list[str], kept: str) -> int:
         token = uuid.uuid4().hex
         _acquire_many(pending, token)
         ack = uuid.uuid4().hex
-        names = [keys.playlist(), keys.generation(), keys.leases(), keys.ack_wanted(ack), kept]
-        args = [keys.invalidation_channel(), ack, token]
-        for track_id in pending:
-            names += [keys.track(track_id), keys.track_lock(track_id)]
-            args.append(track_id)
         try:
-            results, waits = run_script(redis, lua.DROP_ABSENT, len(names), *names, *args)
+            results, live_leases = lua.drop_absent(track_ids=pending, kept=kept, lock_token=token, ack=ack)
         except BaseException:
             _release_many(pending, token)
             raise
-        _await_acks(ack, waits)
+        _await_acks(ack, live_leases)
         dropped += sum(1 for result in results if result == "deleted")
         pending = [track_id for track_id, result in zip(pending, results) if result == "lost_lock"]
     if pending:

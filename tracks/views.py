@@ -16,7 +16,7 @@ from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 from tracks import openapi as docs
 from tracks import store
-from tracks.analysis_values import analysis_values
+from tracks.analysis_values import AnalysisUnusable
 from tracks.serializers import (
     ApplyAnalysisSerializer,
     MoveSerializer,
@@ -27,6 +27,7 @@ from tracks.serializers import (
     rendered_body,
     track_body,
 )
+from tracks.services import track_add, track_apply_analysis
 
 _TAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
 # Longer If-Match/If-None-Match headers name no tag (a version is at most 18 digits; a
@@ -77,6 +78,17 @@ def expected_version(request, track_id: str) -> int | None:
 def _with_etag(response, version: int):
     response["ETag"] = f'"{version}"'
     return response
+
+
+def _write_track(request, track_id: str, body_class, write) -> Response:
+    """A write to one track, conditioned on If-Match: validates the body with `body_class`,
+    calls `write(track_id, validated body, expected version or None)` and answers the track
+    it returns, with its ETag."""
+    track_id = _valid_id(track_id)
+    body = body_class(data=request.data)
+    body.is_valid(raise_exception=True)
+    track = write(track_id, body.validated_data, expected_version(request, track_id))
+    return _with_etag(Response(track_body(track)), track["version"])
 
 
 def _track_response(request, entry, position: int, source: str) -> HttpResponse:
@@ -142,17 +154,13 @@ class TrackListView(StoreErrorsMixin, APIView):
     def post(self, request):
         body = TrackCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
-        position = data.pop("position", None)
-        analysis_id = data.pop("analysis", None)
-        values = dict(TrackCreateSerializer.DEFAULTS)
-        if analysis_id is not None:
-            try:
-                values.update(analysis_values(analysis_id))
-            except ValueError as exc:
-                raise ValidationError({"analysis": [str(exc)]}) from None
-        values.update(data)
-        track = store.track_create(values=values, position=position)
+        values = dict(body.validated_data)
+        position = values.pop("position", None)
+        analysis_job_id = values.pop("analysis", None)
+        try:
+            track = track_add(values=values, position=position, analysis_job_id=analysis_job_id)
+        except AnalysisUnusable as exc:
+            raise ValidationError({"analysis": [str(exc)]}) from None
         response = Response(track_body(track), status=status.HTTP_201_CREATED)
         response["Location"] = reverse("track-detail", args=[track["id"]], request=request)
         return _with_etag(response, track["version"])
@@ -171,14 +179,10 @@ class TrackDetailView(StoreErrorsMixin, APIView):
                    responses=docs.TrackSerializer, parameters=[docs.TRACK_ID, docs.IF_MATCH, docs.ETAG],
                    examples=[docs.PATCH_TRACK, docs.TRACK])
     def patch(self, request, track_id: str):
-        track_id = _valid_id(track_id)
-        body = TrackPatchSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        track = store.track_update(
-            track_id=track_id, values=dict(body.validated_data),
-            expected_version=expected_version(request, track_id),
-        )
-        return _with_etag(Response(track_body(track)), track["version"])
+        def update(track_id: str, body: dict, expected: int | None) -> dict:
+            return store.track_update(track_id=track_id, values=dict(body), expected_version=expected)
+
+        return _write_track(request, track_id, TrackPatchSerializer, update)
 
     @extend_schema(operation_id="tracks_destroy", responses={204: None},
                    parameters=[docs.TRACK_ID, docs.IF_MATCH])
@@ -192,14 +196,10 @@ class TrackMoveView(StoreErrorsMixin, APIView):
     @extend_schema(request=MoveSerializer, operation_id="tracks_move", responses=docs.TrackSerializer,
                    parameters=[docs.TRACK_ID, docs.IF_MATCH, docs.ETAG], examples=[docs.MOVE, docs.TRACK])
     def post(self, request, track_id: str):
-        track_id = _valid_id(track_id)
-        body = MoveSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        track = store.track_move(
-            track_id=track_id, position=body.validated_data["position"],
-            expected_version=expected_version(request, track_id),
-        )
-        return _with_etag(Response(track_body(track)), track["version"])
+        def move(track_id: str, body: dict, expected: int | None) -> dict:
+            return store.track_move(track_id=track_id, position=body["position"], expected_version=expected)
+
+        return _write_track(request, track_id, MoveSerializer, move)
 
 
 class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
@@ -207,25 +207,14 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
                    responses=docs.TrackSerializer, parameters=[docs.TRACK_ID, docs.IF_MATCH, docs.ETAG],
                    examples=[docs.APPLY, docs.TRACK])
     def post(self, request, track_id: str):
-        track_id = _valid_id(track_id)
-        body = ApplyAnalysisSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        expected = expected_version(request, track_id)
-        if store.track_get(track_id=track_id) is None:
-            raise NotFound("No track with this id.")
-        try:
-            found = analysis_values(body.validated_data["analysis"])
-        except ValueError as exc:
-            raise ValidationError({"analysis": [str(exc)]}) from None
-        overwrite = body.validated_data["overwrite"]
+        def apply(track_id: str, body: dict, expected: int | None) -> dict:
+            try:
+                return track_apply_analysis(track_id=track_id, analysis_job_id=body["analysis"],
+                                            overwrite=body["overwrite"], expected_version=expected)
+            except AnalysisUnusable as exc:
+                raise ValidationError({"analysis": [str(exc)]}) from None
 
-        def fill(current: dict) -> dict:
-            if overwrite:
-                return found
-            return {name: value for name, value in found.items() if current[name] in (None, [])}
-
-        track = store.track_apply(track_id=track_id, fill=fill, expected_version=expected)
-        return _with_etag(Response(track_body(track)), track["version"])
+        return _write_track(request, track_id, ApplyAnalysisSerializer, apply)
 
 
 _drf_detail = TrackDetailView.as_view()

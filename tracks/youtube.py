@@ -9,39 +9,43 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis, run_script
-from tracks.store import now_iso
+from quantumlive.clock import now_iso
+from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 
 MAX_URL = 2048  # longer text is refused before it is parsed
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _WATCH_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
 _EMBED_HOSTS = _WATCH_HOSTS | {"youtube-nocookie.com", "www.youtube-nocookie.com"}
 
-_ADD = r"""
+# The list and its times: the keys every script of this module names first.
+_LIST_KEYS = ("video_list", "video_added")
+
+_ADD = Script(keys=_LIST_KEYS, args=("video_id", "added"), source=r"""
 local added = redis.call('HGET', KEYS[2], ARGV[1])
 if added then return {0, added} end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return {1, ARGV[2]}
-"""
+""")
 
-# Seed imports: make the id appear ARGV[3] times (the seed file's repeats), appending only
-# what is missing, so importing the same file twice adds nothing.
-_IMPORT = r"""
+# Seed imports: make the id appear `occurrences` times (the seed file's repeats), appending
+# only what is missing, so importing the same file twice adds nothing.
+_IMPORT = Script(keys=_LIST_KEYS, args=("video_id", "added", "occurrences"), source=r"""
 local present = redis.call('LPOS', KEYS[1], ARGV[1], 'COUNT', 0)
 local missing = tonumber(ARGV[3]) - #present
 for i = 1, missing do redis.call('RPUSH', KEYS[1], ARGV[1]) end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
 return math.max(missing, 0)
-"""
+""")
 
-_DELETE = r"""
+_DELETE = Script(keys=_LIST_KEYS, args=("video_id",), source=r"""
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('LREM', KEYS[1], 0, ARGV[1])
 return 1
-"""
+""")
 
-_COMPACT = r"""
+_COMPACT = Script(keys=("video_list",), source=r"""
 local ids = redis.call('LRANGE', KEYS[1], 0, -1)
 local seen, kept = {}, {}
 for _, id in ipairs(ids) do
@@ -54,7 +58,7 @@ if #kept < #ids then
   end
 end
 return #ids - #kept
-"""
+""")
 
 
 def video_id_from(text: str) -> str:
@@ -104,22 +108,23 @@ def _item(video_id: str, added: str) -> dict:
     return {"video_id": video_id, "url": canonical_url(video_id), "added": added}
 
 
+def _list_keys() -> dict:
+    return dict(video_list=keys.youtube_list(), video_added=keys.youtube_added())
+
+
 def youtube_add(*, video_id: str) -> tuple[dict, bool]:
     """(item, created): the new item, or the one already listed."""
-    created, added = run_script(get_redis(), _ADD, 2, keys.youtube_list(), keys.youtube_added(),
-                                video_id, now_iso())
+    created, added = _ADD(get_redis(), **_list_keys(), video_id=video_id, added=now_iso())
     return _item(video_id, added), bool(created)
 
 
 def youtube_import(*, video_id: str, occurrences: int) -> int:
     """Makes the id appear `occurrences` times, as in a seed file; returns how many were added."""
-    return int(run_script(
-        get_redis(), _IMPORT, 2, keys.youtube_list(), keys.youtube_added(), video_id, now_iso(), occurrences,
-    ))
+    return int(_IMPORT(get_redis(), **_list_keys(), video_id=video_id, added=now_iso(), occurrences=occurrences))
 
 
 def youtube_delete(*, video_id: str) -> bool:
-    return bool(run_script(get_redis(), _DELETE, 2, keys.youtube_list(), keys.youtube_added(), video_id))
+    return bool(_DELETE(get_redis(), **_list_keys(), video_id=video_id))
 
 
 def youtube_list() -> list[dict]:
@@ -132,17 +137,18 @@ def youtube_list() -> list[dict]:
 
 def youtube_compact() -> int:
     """Removes repeated entries (keeping the first); returns how many went."""
-    return int(run_script(get_redis(), _COMPACT, 1, keys.youtube_list()))
+    return int(_COMPACT(get_redis(), video_list=keys.youtube_list()))
 
 
 # --- backup and restore (tracks/backup.py) --------------------------------------------------
-# Add the staged items ARGV[1]..ARGV[2] (list indexes) to the list: an id the list held before
+# Add the staged items `start`..`stop` (list indexes) to the list: an id the list held before
 # this import began (one not in `seen`) is skipped; the others are appended, with their
 # repeats, and their added time (if the file gave one: an item without one stays without).
 # An id is listed when it has a time or is in `before` (the list's ids, collected by the first
-# batch: an item may have no time). KEYS: list, added, staged list, staged added, seen, before.
-# ARGV: start, stop, ttl_ms. Returns {added, skipped}.
-_MERGE_STAGED = r"""
+# batch: an item may have no time). Returns {added, skipped}.
+_MERGE_STAGED = Script(
+    keys=(*_LIST_KEYS, "staged_list", "staged_added", "seen", "before"), args=("start", "stop", "ttl_ms"),
+    source=r"""
 if ARGV[1] == '0' then
   local listed = redis.call('LRANGE', KEYS[1], 0, -1)
   for i = 1, #listed, 1000 do redis.call('SADD', KEYS[6], unpack(listed, i, math.min(i + 999, #listed))) end
@@ -164,11 +170,10 @@ for _, id in ipairs(ids) do
 end
 redis.call('PEXPIRE', KEYS[5], ARGV[3])
 return {added, skipped}
-"""
+""")
 
-# The staged list and times replace the live ones at once. KEYS: list, added, staged list,
-# staged added. Returns the new length.
-_REPLACE_STAGED = r"""
+# The staged list and times replace the live ones at once. Returns the new length.
+_REPLACE_STAGED = Script(keys=(*_LIST_KEYS, "staged_list", "staged_added"), source=r"""
 for i = 1, 2 do
   if redis.call('EXISTS', KEYS[i + 2]) == 1 then
     redis.call('RENAME', KEYS[i + 2], KEYS[i])
@@ -178,7 +183,7 @@ for i = 1, 2 do
   end
 end
 return redis.call('LLEN', KEYS[1])
-"""
+""")
 
 
 def youtube_snapshot_into(pipe, *, list_target: str, added_target: str, ttl_ms: int) -> None:
@@ -214,13 +219,13 @@ def youtube_restore_staged(*, list_key: str, added_key: str, seen_key: str, befo
     the ids not listed yet are appended in the staged order. Returns (added, skipped)."""
     redis = get_redis()
     if replace:
-        return int(run_script(redis, _REPLACE_STAGED, 4, keys.youtube_list(), keys.youtube_added(),
-                              list_key, added_key)), 0
+        return int(_REPLACE_STAGED(redis, **_list_keys(), staged_list=list_key, staged_added=added_key)), 0
     total = redis.llen(list_key)
     added = skipped = 0
     for start in range(0, total, batch):
-        got, left = run_script(redis, _MERGE_STAGED, 6, keys.youtube_list(), keys.youtube_added(),
-                               list_key, added_key, seen_key, before_key, start, start + batch - 1, ttl_ms)
+        got, left = _MERGE_STAGED(redis, **_list_keys(), staged_list=list_key, staged_added=added_key,
+                                  seen=seen_key, before=before_key, start=start, stop=start + batch - 1,
+                                  ttl_ms=ttl_ms)
         added += int(got)
         skipped += int(left)
     return added, skipped

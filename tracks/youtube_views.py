@@ -1,24 +1,14 @@
 """YouTube list API."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from quantumlive.fields import StrictSerializer, StringField
 from tracks import openapi as docs
 from tracks import youtube
-
-
-class YouTubeAddSerializer(StrictSerializer):
-    url = StringField(max_length=youtube.MAX_URL)
-
-    def validate_url(self, value):
-        try:
-            return youtube.video_id_from(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+from tracks.serializers import YouTubeAddSerializer
 
 
 def _listing() -> dict:

@@ -159,7 +159,7 @@ def decode_json(raw: bytes):
 
 
 def retry_after(headers, default: int = DEFAULT_COOLDOWN) -> int:
-    """Seconds asked by a Retry-After header (seconds or an HTTP date), else `default`."""
+    """Seconds a Retry-After header asks for (seconds or an HTTP date), else `default`."""
     value = (headers.get("Retry-After") or "").strip()
     if value.isdigit():
         return max(1, min(int(value), MAX_COOLDOWN))

@@ -2,9 +2,10 @@
 against a real gunicorn. A curator logs in, lists, searches, edits a track (and sees the
 change through the API), meets a conflict, deletes one track and then two in bulk.
 
-The test installs Chromium and its driver with apt-get when they are missing, and skips,
-saying why, only where they cannot be installed. It leaves a screenshot of the tracks list in
-bench/admin_tracks.png."""
+Chromium and its driver come from the set-up: `make test` runs scripts/ensure_chromium.py
+(Debian's `chromium` and `chromium-driver`); where they are missing the test skips, saying
+why. The screenshots go to a temporary folder, or to QL_SCREENSHOT_DIR when it is set
+(`QL_SCREENSHOT_DIR=bench` refreshes bench/admin_tracks.png)."""
 
 import os
 import shutil
@@ -20,7 +21,6 @@ from tests.system.servers import ROOT, Database, Gunicorn, base_env
 
 pytestmark = pytest.mark.system
 
-SCREENSHOT = ROOT / "bench" / "admin_tracks.png"
 PASSWORD = "browser-test-Pw-9431"
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,48 +31,33 @@ CHROMIUM_FLAGS = (
 )
 
 
-def _apt(*args: str, timeout: int) -> subprocess.CompletedProcess:
-    return subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-
-
-def ensure_chromium() -> tuple[str, str]:
-    """(chromium, chromedriver): found, or installed from Debian's packages; else a skip."""
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium and driver:
-        return chromium, driver
-    if not shutil.which("apt-get"):
-        pytest.skip("Chromium is not installed and this system has no apt-get to install it")
-    if os.geteuid() != 0:
-        pytest.skip("Chromium is not installed and installing it needs root (apt-get install chromium chromium-driver)")
-    try:
-        update = _apt("update", "-q", timeout=600)
-        install = _apt("install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver", timeout=1800)
-    except subprocess.TimeoutExpired:
-        pytest.skip("apt-get could not install chromium chromium-driver in time")
+def chromium_and_driver() -> tuple[str, str]:
+    """(chromium, chromedriver) as the set-up installed them; else a skip saying how to."""
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        tail = (update.stderr + install.stdout + install.stderr)[-800:]
-        pytest.skip(f"apt-get could not install chromium chromium-driver: {tail}")
+        pytest.skip("Chromium is not installed: `make test` installs it as root "
+                    "(scripts/ensure_chromium.py: apt-get install chromium chromium-driver)")
     return chromium, driver
 
 
 @pytest.fixture(scope="module")
 def selenium_webdriver():
-    try:
-        from selenium import webdriver
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements.txt")],
-                       check=False, timeout=600)
-        webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt)")
-    return webdriver
+    return pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt)")
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    """Where the test's screenshots go: QL_SCREENSHOT_DIR for a person to look at, else a
+    temporary folder (a run never writes into the checkout unasked)."""
+    configured = os.environ.get("QL_SCREENSHOT_DIR")
+    return Path(configured) if configured else tmp_path
 
 
 @pytest.fixture(scope="module")
 def browser(selenium_webdriver):
     from selenium.webdriver.chrome.service import Service
 
-    chromium, chromedriver = ensure_chromium()
+    chromium, chromedriver = chromium_and_driver()
     profile = tempfile.mkdtemp(prefix="ql-chromium-")
     options = selenium_webdriver.ChromeOptions()
     options.binary_location = chromium
@@ -136,7 +121,7 @@ def seed_playlist():
     return created
 
 
-def test_a_curator_lists_searches_edits_and_deletes_tracks_in_a_browser(site, browser):
+def test_a_curator_lists_searches_edits_and_deletes_tracks_in_a_browser(site, browser, screenshot_dir):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -164,8 +149,8 @@ def test_a_curator_lists_searches_edits_and_deletes_tracks_in_a_browser(site, br
     assert first.find_element(By.CSS_SELECTOR, ".field-key").text == "A minor (8A)"
     assert first.find_element(By.CSS_SELECTOR, ".field-position").text == "0"
     assert "house" in first.find_element(By.CSS_SELECTOR, ".field-genres").text
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    assert browser.save_screenshot(str(SCREENSHOT))
+    screenshot_dir.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(screenshot_dir / "admin_tracks.png"))
 
     # Search on title/artist, then a genre + BPM filter from the sidebar.
     search = browser.find_element(By.ID, "searchbar")
@@ -190,10 +175,9 @@ def test_a_curator_lists_searches_edits_and_deletes_tracks_in_a_browser(site, br
     wait.until(EC.presence_of_element_located((By.ID, "track_form")))
     sparks = browser.find_elements(By.CSS_SELECTOR, "#track-cues svg.ql-spark polygon")
     assert len(sparks) == 3 and all(s.size["width"] > 100 for s in sparks)
-    if os.environ.get("QL_SCREENSHOT_DIR"):  # more pictures for a person to look at
-        browser.execute_script("document.getElementById('track-cues').scrollIntoView()")
-        browser.save_screenshot(str(Path(os.environ["QL_SCREENSHOT_DIR"]) / "admin_track_change.png"))
-        browser.execute_script("window.scrollTo(0, 0)")
+    browser.execute_script("document.getElementById('track-cues').scrollIntoView()")
+    assert browser.save_screenshot(str(screenshot_dir / "admin_track_change.png"))
+    browser.execute_script("window.scrollTo(0, 0)")
     assert browser.find_element(By.NAME, "version").get_attribute("value") == "1"
     title = browser.find_element(By.ID, "id_title")
     title.clear()

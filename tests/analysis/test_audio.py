@@ -18,6 +18,8 @@ from analysis import audio
 from analysis.audio import AudioError, analyse, decode
 from tests.analysis.synth import make_excerpt, write_pyav
 
+pytestmark = pytest.mark.slow  # librosa's analysis of many synthesized excerpts
+
 SR = 22050
 RESULT_KEYS = {"bpm", "key", "camelot", "duration", "sample_rate", "beats", "waveform", "cues"}
 

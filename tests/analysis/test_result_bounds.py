@@ -17,6 +17,8 @@ from analysis import audio
 from analysis.audio import MAX_CUES, MAX_RESULT_POINTS, ResultTooLarge, analyse, result_json
 from tests.analysis.synth import make_excerpt
 
+pytestmark = pytest.mark.slow  # librosa's analysis of 5- and 30-minute tracks in this process
+
 SR = 22050
 
 

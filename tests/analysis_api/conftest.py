@@ -10,16 +10,29 @@ import pytest
 import soundfile
 
 from tests.analysis.synth import make_excerpt
-from tests.system.servers import ROOT, base_env
+from tests.system.servers import ROOT, base_env, wait_until
+
+
+def pytest_collection_modifyitems(items):
+    """A test whose jobs the real worker runs is slow (the worker loads librosa's kernels
+    first, then analyses): `make test-fast` leaves it out, `make test` runs it."""
+    for item in items:
+        if "analysis_worker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
-def analysis_worker(tmp_path_factory):
+def audio_folders(tmp_path_factory) -> dict:
+    """The session's QL_AUDIO_ROOT and QL_UPLOAD_DIR, shared by the web side and the worker."""
+    return {"root": tmp_path_factory.mktemp("audio-root"), "uploads": tmp_path_factory.mktemp("uploads")}
+
+
+@pytest.fixture(scope="session")
+def analysis_worker(tmp_path_factory, audio_folders):
     """One worker for the session, with the test run's REDIS_URL and key prefix; its
-    QL_AUDIO_ROOT/QL_UPLOAD_DIR are the session's temporary folders; it refuses audio over
+    QL_AUDIO_ROOT/QL_UPLOAD_DIR are the session's audio folders; it refuses audio over
     10 seconds."""
-    root = tmp_path_factory.mktemp("audio-root")
-    uploads = tmp_path_factory.mktemp("uploads")
+    root, uploads = audio_folders["root"], audio_folders["uploads"]
     log = open(tmp_path_factory.mktemp("logs") / "worker.log", "w+")
     process = subprocess.Popen([sys.executable, "manage.py", "analysis_worker"], cwd=ROOT,
                                env=base_env(QL_AUDIO_ROOT=root, QL_UPLOAD_DIR=uploads, QL_MAX_AUDIO_SECONDS=10),
@@ -63,10 +76,12 @@ def waiter_slots_removed():
 
 
 @pytest.fixture
-def audio_settings(settings, analysis_worker):
-    settings.QL_AUDIO_ROOT = analysis_worker["root"]
-    settings.QL_UPLOAD_DIR = analysis_worker["uploads"]
-    return analysis_worker
+def audio_settings(settings, audio_folders):
+    """The web side on the session's audio folders. A test whose jobs must run also asks for
+    `analysis_worker`."""
+    settings.QL_AUDIO_ROOT = audio_folders["root"]
+    settings.QL_UPLOAD_DIR = audio_folders["uploads"]
+    return audio_folders
 
 
 def write_excerpt(path: Path, *, style="house", bpm=124.0, seconds=12.0, key="A minor", fmt=None) -> Path:
@@ -81,10 +96,8 @@ def write_silence(path: Path, seconds=5.0) -> Path:
 
 
 def wait_done(client, job_url: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished_record():
         record = client.get(job_url).json()
-        if record["status"] in ("done", "failed"):
-            return record
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_url} not finished in {timeout}s")
+        return record if record["status"] in ("done", "failed") else None
+
+    return wait_until(finished_record, timeout=timeout, interval=0.1, what=f"job {job_url} to finish")

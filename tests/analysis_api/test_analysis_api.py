@@ -15,6 +15,7 @@ def submit(api, **body):
     return api.post(URL, body, format="json")
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_path_is_analysed_by_the_worker(api, anon, audio_settings):
     write_excerpt(audio_settings["root"] / "house.wav", bpm=124, seconds=9.5)
     response = submit(api, path="house.wav", beats_per_cue=8)
@@ -38,6 +39,7 @@ def test_a_path_is_analysed_by_the_worker(api, anon, audio_settings):
     assert record["finished"] and record["error"] is None
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_wait_answers_200_with_the_finished_job_and_a_repeat_answers_at_once(api, audio_settings):
     write_excerpt(audio_settings["root"] / "again.wav", bpm=128, seconds=8)
     first = submit(api, path="again.wav", wait=30)
@@ -49,6 +51,7 @@ def test_wait_answers_200_with_the_finished_job_and_a_repeat_answers_at_once(api
     assert other_options.status_code == 202 and other_options.json()["id"] != first.json()["id"]
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_an_upload_is_analysed_and_removed(api, audio_settings):
     buffer = io.BytesIO()
     path = write_excerpt(audio_settings["root"] / "up.flac", bpm=100, seconds=8, fmt="FLAC")
@@ -63,6 +66,7 @@ def test_an_upload_is_analysed_and_removed(api, audio_settings):
     assert os.listdir(audio_settings["uploads"]) == []
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_intervals_make_the_cues_clipped_to_the_audio(api, audio_settings):
     write_excerpt(audio_settings["root"] / "iv.wav", seconds=8)
     response = submit(api, path="iv.wav", wait=30, intervals=[
@@ -72,6 +76,7 @@ def test_intervals_make_the_cues_clipped_to_the_audio(api, audio_settings):
         ("cue_0", 1.0, 2.0), ("cue_1", 7.0, pytest.approx(8.0, abs=0.01))]
 
 
+@pytest.mark.usefixtures("analysis_worker")
 @pytest.mark.parametrize("name, writer, error", [
     ("silent.wav", write_silence, "silent"),
     ("noise.wav", lambda p: p.write_bytes(b"RIFF this is not audio at all" * 50), ""),
@@ -86,6 +91,7 @@ def test_audio_that_cannot_be_analysed_ends_failed_with_a_clear_error(api, audio
     assert error in record["error"] and len(record["error"]) < 300
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_audio_longer_than_the_limit_fails(api, audio_settings):
     write_excerpt(audio_settings["root"] / "long.wav", seconds=12)  # the worker's limit: 10 s
     record = submit(api, path="long.wav", wait=30).json()
@@ -107,6 +113,21 @@ def test_a_running_job_whose_worker_died_reads_failed(anon):
     assert record["status"] == "failed" and record["error"] == jobs.WORKER_DIED
 
 
+def test_a_running_job_whose_worker_died_does_not_hold_its_audio():
+    from analysis import jobs
+
+    first, new = jobs.claim(digest="d" * 64, source={"path": "/x.wav"}, options={})
+    assert new
+    jobs.mark_running(first)
+    assert jobs.claim(digest="d" * 64, source={"path": "/x.wav"}, options={}) == (first, False)
+    from quantumlive import keys
+    from quantumlive.redis_conn import get_redis
+
+    get_redis().delete(keys.analysis_alive(first))  # its work-horse stopped beating
+    second, new = jobs.claim(digest="d" * 64, source={"path": "/x.wav"}, options={})
+    assert new and second != first
+
+
 @pytest.mark.parametrize("path, code", [
     ("/etc/passwd", 400), ("../secret.wav", 400), ("a/../../x.wav", 400), ("missing.wav", 404),
     ("", 400), ("C:\\x.wav", 400),
@@ -121,6 +142,13 @@ def test_a_symlink_leaving_the_root_is_refused(api, audio_settings, tmp_path):
     if not link.exists():
         link.symlink_to(outside)
     response = submit(api, path="escape.wav")
+    assert response.status_code == 400 and "path" in response.json()
+
+
+def test_a_loop_of_links_under_the_audio_root_is_400(api, settings, tmp_path):
+    settings.QL_AUDIO_ROOT = tmp_path
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    response = api.post("/api/analysis/", {"path": "loop/x.wav"}, format="json")
     assert response.status_code == 400 and "path" in response.json()
 
 
@@ -156,6 +184,7 @@ def test_submitting_needs_a_token_and_reading_does_not(anon, api, audio_settings
     assert anon.get(f"{URL}nope/").status_code == 404
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_track_takes_a_finished_analysis(api, audio_settings):
     write_excerpt(audio_settings["root"] / "t.wav", bpm=120, seconds=8)
     job = submit(api, path="t.wav", wait=30).json()
@@ -167,6 +196,7 @@ def test_a_track_takes_a_finished_analysis(api, audio_settings):
     assert track["cues"][0]["waveform"] == job["result"]["cues"][0]["waveform"]
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_apply_analysis_keeps_what_was_set_by_hand_unless_overwrite(api, audio_settings):
     write_excerpt(audio_settings["root"] / "a.wav", bpm=120, seconds=8)
     job = submit(api, path="a.wav", wait=30).json()
@@ -187,3 +217,14 @@ def test_apply_analysis_of_an_unknown_job_is_400(api, analysis):
     track = api.post("/api/tracks/", {"title": "t", "artist": "a"}, format="json").json()
     response = api.post(f"/api/tracks/{track['id']}/apply-analysis/", {"analysis": analysis}, format="json")
     assert response.status_code == 400 and "analysis" in response.json()
+
+
+def test_an_analysis_with_more_cues_than_a_track_holds_is_400(api):
+    from analysis import jobs
+
+    job_id, _ = jobs.claim(digest="c" * 64, source={"path": "/x.wav"}, options={})
+    cues = [{"name": f"cue_{i}", "start": float(i), "end": i + 1.0, "waveform": []} for i in range(600)]
+    jobs.finish(job_id, result={"bpm": 120.0, "key": "A minor", "camelot": "8A", "duration": 601.0,
+                                "sample_rate": 22050, "beats": [], "waveform": [], "cues": cues})
+    response = api.post("/api/tracks/", {"title": "a", "artist": "b", "analysis": job_id}, format="json")
+    assert response.status_code == 400 and "512" in response.json()["analysis"][0]

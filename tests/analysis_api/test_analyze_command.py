@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from tests.analysis_api.conftest import write_excerpt, write_silence
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # analyses folders in this process
 
 
 def run(*args) -> tuple[str, str]:

@@ -175,6 +175,7 @@ def test_a_finished_job_stays_finished(idle_queue):
     assert jobs.job_record(job_id)["status"] == "done"
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_resubmission_after_a_lost_job_starts_a_new_job(api, audio_settings):
     """End to end with the session's worker: a lost job's audio is analysed again."""
     from analysis import jobs
@@ -321,6 +322,7 @@ def test_a_result_over_the_size_bound_fails_the_job(idle_queue, settings):
 
 
 # --- 5: waiters ----------------------------------------------------------------------------
+@pytest.mark.usefixtures("analysis_worker")
 def test_past_the_waiter_cap_a_submission_answers_202_at_once(api, audio_settings, settings):
     from analysis import waiters
 
@@ -384,6 +386,7 @@ def test_an_upload_that_cannot_be_stored_leaves_no_partial_file(api, audio_setti
     assert os.listdir(settings.QL_UPLOAD_DIR) == []
 
 
+@pytest.mark.slow
 def test_the_analyze_command_keeps_its_jobs_alive_while_it_works(tmp_path, idle_queue):
     """`manage.py analyze` runs its jobs itself, not through RQ: they must not look lost to a
     reader (after the grace, with no RQ job), and its results must be stored."""
@@ -404,7 +407,7 @@ def test_the_analyze_command_keeps_its_jobs_alive_while_it_works(tmp_path, idle_
                 job_id = name.rsplit(":", 1)[1]
                 backdate(job_id, jobs.LOST_GRACE + 1)  # as if it had been at it for a while
                 seen.append(jobs.job_record(job_id)["status"])
-            time.sleep(0.02)
+            time.sleep(0.02)  # the pace of this reader's looks, not a wait
 
     thread = threading.Thread(target=reader)
     thread.start()

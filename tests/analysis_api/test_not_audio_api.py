@@ -103,6 +103,7 @@ def test_other_plain_non_audio_uploads_are_400_naming_what_they_are(api, audio_s
     assert os.listdir(audio_settings["uploads"]) == []
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_audio_with_a_wrong_name_is_still_analysed(api, audio_settings, tmp_path):
     """The bytes decide, not the name: an MP3 uploaded as .wav is decoded as MP3."""
     excerpt = write_excerpt(tmp_path / "x.wav", seconds=6)
@@ -116,6 +117,7 @@ def test_audio_with_a_wrong_name_is_still_analysed(api, audio_settings, tmp_path
     assert os.listdir(audio_settings["uploads"]) == []
 
 
+@pytest.mark.usefixtures("analysis_worker")
 def test_a_video_only_mp4_ends_failed(api, audio_settings, tmp_path):
     """Plain to the bytes it is an MP4: its lack of audio shows on opening, in the worker."""
     import av

@@ -8,10 +8,11 @@ from the real response samples in ./samples, so field names and nesting are the 
 import copy
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests.system.servers import wait_until
 
 SAMPLES = Path(__file__).parent / "samples"
 CLIENT_ID = "sc-client-id-SECRET-4f1d9"
@@ -154,9 +155,7 @@ class FakeService:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
-        deadline = time.monotonic() + 5
-        while self.active and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: not self.active, timeout=5, interval=0.01, what="the fake's calls to end")
 
 
 class Fakes:

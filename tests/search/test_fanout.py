@@ -56,7 +56,9 @@ def test_the_same_query_spelled_differently_is_answered_from_the_shared_cache(fa
     assert statuses(second) == {name: ("ok", True, None) for name in ALL}
     assert [second[n]["results"] for n in ALL] == [first[n]["results"] for n in ALL]
     assert fakes.calls() == {"itunes": 1, "soundcloud": 1, "youtube": 1}
-    assert all(second[name]["elapsed_ms"] < 50 for name in ALL)
+    # Served from the cache, not after waiting for a flight or the deadline (1 s): half of it
+    # leaves a loaded machine room (a Redis read takes a millisecond).
+    assert all(second[name]["elapsed_ms"] < DEADLINE * 1000 / 2 for name in ALL)
 
 
 def test_the_normalized_query_is_what_is_sent_upstream(fakes):
@@ -101,20 +103,22 @@ def test_a_service_that_never_answers_is_a_timeout_and_the_others_answer_on_time
     started = time.monotonic()
     answer = run()
     took = time.monotonic() - started
-    assert DEADLINE - 0.05 <= took <= DEADLINE + 0.25
+    # Not before the deadline, and not waiting for the silent service (it is held 30 s) nor
+    # for a second deadline: a whole deadline of margin for a loaded machine.
+    assert DEADLINE - 0.05 <= took < 2 * DEADLINE
     assert statuses(answer) == {"itunes": ("ok", False, None), "soundcloud": ("ok", False, None),
                                 "youtube": ("timeout", False, "timed out")}
     assert answer["youtube"]["results"] == []
-    assert 200 <= answer["itunes"]["elapsed_ms"] < 600
+    assert 200 <= answer["itunes"]["elapsed_ms"] < DEADLINE * 1000  # its own 0.2 s, not the fan-out's wait
     assert answer["youtube"]["elapsed_ms"] >= DEADLINE * 1000 - 50
 
 
 def test_a_slow_service_is_not_waited_for_past_the_deadline(fakes, settings):
     settings.QL_SEARCH_DEADLINE = 0.3
-    fakes.soundcloud.answer(delay=0.6)
+    fakes.soundcloud.answer(delay=3.0)  # released when the test ends
     started = time.monotonic()
     answer = run()
-    assert time.monotonic() - started <= 0.3 + 0.25
+    assert time.monotonic() - started < 0.3 + 1.5  # catches waiting for the slow service (3 s)
     assert answer["soundcloud"]["status"] == "timeout"
 
 
@@ -229,10 +233,14 @@ def test_the_waiters_of_a_failed_flight_share_its_error_but_later_queries_call_a
 def test_a_flight_whose_leader_vanished_is_taken_over_when_its_lease_ends(fakes):
     flight = keys.search_flight("itunes", 3, query_hash("afro house"))
     get_redis().set(flight, "a-crashed-leader", px=300)
+    from django.test import override_settings
+
     started = time.monotonic()
-    answer = run(services=["itunes"])
+    with override_settings(QL_SEARCH_DEADLINE=3 * DEADLINE):
+        answer = run(services=["itunes"])
     assert statuses(answer)["itunes"] == ("ok", False, None)
-    assert 0.25 <= time.monotonic() - started < DEADLINE
+    # Taken over when the lease ends (0.3 s), not after waiting out the deadline (3 s here).
+    assert 0.25 <= time.monotonic() - started < 2 * DEADLINE
     assert fakes.itunes.calls == 1
 
 

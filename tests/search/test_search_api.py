@@ -190,7 +190,7 @@ def test_while_redis_is_unreachable_search_answers_503(api, fakes, settings):
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     started = time.monotonic()
     response = api.get(URL, {"q": "x"})
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 2  # a refused connection answers at once: catches retries or hangs
     assert response.status_code == 503
     assert response["Retry-After"] == "2"
     assert "Redis" in response.json()["detail"]

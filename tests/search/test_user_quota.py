@@ -5,7 +5,6 @@ user per Pacific day in Redis; only a call sent upstream spends them (a cached a
 single-flight follower do not)."""
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,9 +16,10 @@ from quantumlive.redis_conn import get_redis
 from search.fanout import fanout_search
 from search.quota import (
     SECONDS_KEPT_AFTER_RESET, quota_day, seconds_until_quota_reset, user_share_units,
-    user_units_spent, user_units_take,
+    user_units_charge, user_units_spent,
 )
 from tests.search.fakes import sample
+from tests.system.servers import wait_until
 
 URL = "/api/search/"
 SEARCH_UNITS = 100
@@ -97,9 +97,7 @@ def test_a_follower_of_another_users_flight_spends_nothing_even_past_its_share(f
     leader = {}
     thread = threading.Thread(target=lambda: leader.update(answer=youtube("same", user_id=2)))
     thread.start()
-    deadline = time.monotonic() + 2
-    while fakes.youtube.active == 0 and time.monotonic() < deadline:  # user 2's call is upstream
-        time.sleep(0.005)
+    wait_until(lambda: fakes.youtube.active > 0, timeout=5, interval=0.005, what="user 2's call upstream")
     follower = youtube("same", user_id=1)
     thread.join(timeout=5)
     assert leader["answer"] == ("ok", False, None)
@@ -179,15 +177,15 @@ def test_the_quota_day_is_the_pacific_date():
 
 def test_the_count_starts_again_on_the_next_pacific_day(settings):
     take = dict(service="youtube", user_id=7, units=100, cap=200)
-    assert [user_units_take(**take, now=PST_LATE) for _ in range(3)] == [True, True, False]
+    assert [user_units_charge(**take, now=PST_LATE) for _ in range(3)] == [True, True, False]
     next_day = PST_LATE + timedelta(minutes=1)
-    assert [user_units_take(**take, now=next_day) for _ in range(3)] == [True, True, False]
+    assert [user_units_charge(**take, now=next_day) for _ in range(3)] == [True, True, False]
     assert user_units_spent(service="youtube", user_id=7, now=PST_LATE) == 200
     assert user_units_spent(service="youtube", user_id=7, now=next_day) == 200
 
 
 def test_a_days_count_expires_after_that_day_ends():
-    user_units_take(service="youtube", user_id=7, units=100, cap=200, now=PST_LATE)
+    user_units_charge(service="youtube", user_id=7, units=100, cap=200, now=PST_LATE)
     ttl = get_redis().ttl(keys.search_user_units("youtube", "2026-01-14", "7"))
     assert abs(ttl - (seconds_until_quota_reset(PST_LATE) + SECONDS_KEPT_AFTER_RESET)) <= 2
 
@@ -206,7 +204,7 @@ def test_a_take_at_midnight_reads_the_clock_once(monkeypatch):
             return next(readings)
 
     monkeypatch.setattr(quota, "datetime", Clock)
-    assert user_units_take(service="youtube", user_id=7, units=100, cap=200)
+    assert user_units_charge(service="youtube", user_id=7, units=100, cap=200)
     ttl = get_redis().ttl(keys.search_user_units("youtube", "2026-01-14", "7"))
     assert 0 < ttl <= 1 + SECONDS_KEPT_AFTER_RESET
 

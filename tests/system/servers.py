@@ -23,11 +23,14 @@ def free_port() -> int:
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """The first truthy value of predicate(), polled every `interval` s (an exception counts
+    as not yet); TimeoutError naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if predicate():
-                return
+            value = predicate()
+            if value:
+                return value
         except Exception:
             pass
         time.sleep(interval)

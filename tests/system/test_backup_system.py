@@ -15,10 +15,9 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 
-from quantumlive import keys
 from quantumlive.redis_conn import get_redis
 from tests.conftest import delete_own_keys
-from tests.system.servers import Gunicorn
+from tests.system.servers import Gunicorn, wait_until
 from tracks import lua, store
 from tracks.cache import reset_process_cache
 
@@ -31,7 +30,6 @@ def seed(count: int) -> list[str]:
     """`count` tracks written with the store's CREATE script, pipelined (no server runs yet)."""
     rng = random.Random(12)
     redis = get_redis()
-    sha = redis.script_load(lua.CREATE)
     ids = []
     for start in range(0, count, 500):
         pipe = redis.pipeline(transaction=False)
@@ -44,9 +42,7 @@ def seed(count: int) -> list[str]:
                                 "waveform": [round(rng.random(), 4) for _ in range(32)]} for c in range(2)]}
             fields = store.restore_fields(track_id=track_id, values=values, version=1,
                                           created=store.now_iso(), updated=store.now_iso())
-            pipe.evalsha(sha, 5,
-                         keys.track(track_id), keys.playlist(), keys.generation(), keys.leases(),
-                         keys.ack_wanted("seed"), track_id, keys.invalidation_channel(), "-", -1, *fields)
+            lua.create_track(pipe, track_id=track_id, ack="-", position=None, fields=fields)
             ids.append(track_id)
         pipe.execute()
     return ids
@@ -125,9 +121,8 @@ def test_a_backup_taken_under_writes_restores_every_track(database, tmp_path, re
         before = records(ids)
         assert len(before) == TRACKS
         with Writer(server.url, database.token, ids) as writer:
-            deadline = time.monotonic() + 10
-            while writer.acknowledged < 20 and time.monotonic() < deadline:
-                time.sleep(0.01)  # the writes are under way before the export starts
+            wait_until(lambda: writer.acknowledged >= 20, timeout=10, interval=0.01,
+                       what="the writes under way before the export starts")
             at_start = writer.acknowledged
             out = io.StringIO()
             call_command("export_library", str(path), stdout=out)

@@ -277,7 +277,7 @@ def test_a_redis_restart_answers_503_then_resumes_with_nothing_lost(private_pair
             answer = client.call("GET", "/api/tracks/")
             assert answer.status_code == 503 and answer.headers["Retry-After"]
             down["503 while down"] += 1
-        time.sleep(1.0)
+        time.sleep(1.0)  # the scenario: Redis stays down a while under the readers and writers
         server.start()
 
     counts, tracks, acks = stale_read_run(urls, database.token, reads=3000, seconds=120, during=restart,

@@ -263,7 +263,7 @@ def test_eight_waiting_submissions_do_not_stall_a_three_worker_instance(faults_e
                 started = time.monotonic()
                 status = requests.get(f"{server.url}/api/tracks/", timeout=wait_seconds + 30).status_code
                 reads.append((status, time.monotonic() - started, time.monotonic()))
-                time.sleep(0.05)
+                time.sleep(0.05)  # the pace of the reads beside the waiters, not a wait
             answers = sorted(f.result() for f in futures)
         from analysis import waiters
         from django.conf import settings

@@ -9,7 +9,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import uuid
 import warnings
 from types import SimpleNamespace
@@ -164,10 +163,5 @@ def test_the_postgres_database_is_dropped_afterwards():
     except psycopg.OperationalError as exc:
         pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
     with admin:
-        deadline = time.monotonic() + 5
-        while True:
-            left = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ql_multi_%'").fetchall()
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-    assert left == []
+        wait_until(lambda: not admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ql_multi_%'")
+                   .fetchall(), timeout=5, interval=0.2, what="no ql_multi_ database left")

@@ -31,9 +31,9 @@ class Command(BaseCommand):
                     report = self._run(stream, options["replace"])
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc}; nothing was changed") from None
-        for track_id, current, wanted in report.conflict_list:
-            self.stdout.write(f"conflict: track {track_id} is at version {current} here, "
-                              f"{wanted} in the file: left as it is")
+        for track_id, version_here, version_in_file in report.conflict_list:
+            self.stdout.write(f"conflict: track {track_id} is at version {version_here} here, "
+                              f"{version_in_file} in the file: left as it is")
         if report.conflicts > len(report.conflict_list):
             self.stdout.write(f"… and {report.conflicts - len(report.conflict_list)} more conflicts")
         self.stdout.write(report.summary())

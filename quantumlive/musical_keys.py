@@ -1,10 +1,16 @@
-"""Musical key names: canonical spelling and the Camelot wheel.
+"""The musical-key vocabulary: tonics, canonical spelling and the Camelot wheel.
+
+Both apps speak it (the analysis names the key it finds, tracks store and filter by key), and
+neither owns it: it lives here, beside the other shared building blocks of `quantumlive`.
 
 A canonical key is ``"<tonic> major"`` or ``"<tonic> minor"`` with the tonic one of
 ``C C# D Eb E F F# G Ab A Bb B``. :func:`canonical_key` accepts any letter case,
 ``#``/``♯``/``b``/``♭`` (also doubled), every enharmonic spelling (``Db``, ``A#``, ``Cb``,
 ``E#``, ``B#``, ``Fb``...) and the short forms ``Am``, ``Amin``, ``A min``, ``A`` (major),
 ``Amaj``, ``A maj``, ``A minor``, ``F♯m``. No Django in here.
+
+:data:`KEY_NAMES` and :data:`CAMELOT_CODES` are every canonical key and Camelot code, in the
+order the OpenAPI document lists them.
 
 Cost is bounded whatever the input: text longer than :data:`MAX_KEY_TEXT` is refused before
 anything reads it, and the pattern runs in linear time (anchored, possessive repeats over
@@ -15,13 +21,20 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_KEY_TEXT", "TONICS", "canonical_key", "camelot", "key_from_index"]
+__all__ = ["CAMELOT_CODES", "KEY_NAMES", "KEY_PATTERN", "MAX_KEY_TEXT", "TONICS", "camelot", "canonical_key",
+           "key_from_index"]
 
 #: The longest text read as a key (the longest spelling, "C## minor" with spaces, is far less).
 MAX_KEY_TEXT = 32
 
 #: The 12 canonical tonics, index = semitones above C.
 TONICS: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+#: Every canonical key name: the 12 major keys, then the 12 minor keys, by tonic.
+KEY_NAMES: tuple[str, ...] = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in TONICS)
+
+#: Every Camelot code: 1A-12A (minor keys), then 1B-12B (major keys).
+CAMELOT_CODES: tuple[str, ...] = tuple(f"{number}{letter}" for letter in ("A", "B") for number in range(1, 13))
 
 _LETTER_SEMITONE = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 _ACCIDENTAL = {"#": 1, "♯": 1, "b": -1, "♭": -1, "x": 2, "𝄪": 2, "𝄫": -2}
@@ -31,10 +44,10 @@ _MODES = {"": "major", "maj": "major", "major": "major", "m": "minor", "min": "m
 # Applied with fullmatch to the stripped text: letter, accidentals (the "b" of "Bb" is read as
 # an accidental because it follows the letter), optional space/underscore/dash, mode word.
 # Every repeat is possessive (`*+`: never gives back what it took). No mode word starts with
-# an accidental ("b", "x"), so giving one back could never make a key: the old pattern, which
-# tried every split of "Abbb...b!" between accidentals and mode word, and of "A   ...!"
-# between separator and trailing space, took quadratic time (8,000 characters: ~1 s).
-_KEY_RE = re.compile(r"([A-Ga-g])([#♯b♭x𝄪𝄫]*+)[\s_-]*+([A-Za-z]*+)")
+# an accidental ("b", "x"), so giving one back could never make a key. Repeats that give back
+# would try every split of "Abbb...b!" between accidentals and mode word, and of "A   ...!"
+# between separator and trailing space: quadratic time (8,000 characters: ~1 s).
+KEY_PATTERN = re.compile(r"([A-Ga-g])([#♯b♭x𝄪𝄫]*+)[\s_-]*+([A-Za-z]*+)")
 
 # Camelot numbers by tonic semitone: major keys are "B", minor keys "A".
 _CAMELOT_MAJOR = {0: 8, 7: 9, 2: 10, 9: 11, 4: 12, 11: 1, 6: 2, 1: 3, 8: 4, 3: 5, 10: 6, 5: 7}
@@ -50,7 +63,7 @@ def _parse(text: object) -> tuple[int, str]:
         raise ValueError(f"a key must be a string, not {type(text).__name__}")
     if len(text) > MAX_KEY_TEXT:
         raise ValueError(f"a key has at most {MAX_KEY_TEXT} characters, e.g. 'A minor', 'F# major', 'Am'")
-    m = _KEY_RE.fullmatch(text.strip())
+    m = KEY_PATTERN.fullmatch(text.strip())
     if not m:
         raise ValueError(
             f"{text!r} is not a key: expected '<tonic> major' or '<tonic> minor' "

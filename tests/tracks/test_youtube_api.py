@@ -92,7 +92,7 @@ def test_delete_removes_and_a_readd_gets_a_new_added_time(api):
     first = api.post(URL, {"url": VIDEO}, format="json").json()
     assert api.delete(f"{URL}{VIDEO}/").status_code == 204
     assert api.get(URL).json()["count"] == 0
-    time.sleep(0.002)  # `added` has millisecond resolution
+    time.sleep(0.002)  # the scenario: a later time; `added` has millisecond resolution
     again = api.post(URL, {"url": VIDEO}, format="json")
     assert again.status_code == 201 and again.json()["added"] != first["added"]
 

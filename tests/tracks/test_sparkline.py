@@ -2,7 +2,7 @@
 
 import re
 
-from tracks.admin_views import sparkline_svg
+from tracks.sparkline import sparkline_svg
 
 
 def points(svg: str) -> list[tuple[float, float]]:

@@ -1,8 +1,8 @@
-"""Key names: canonical spelling and Camelot codes."""
+"""quantumlive/musical_keys.py: canonical spelling and Camelot codes of musical keys."""
 
 import pytest
 
-from analysis.keys import TONICS, camelot, canonical_key, key_from_index
+from quantumlive.musical_keys import TONICS, camelot, canonical_key, key_from_index
 
 
 @pytest.mark.parametrize(
@@ -168,11 +168,11 @@ def test_a_long_key_error_does_not_repeat_the_text():
 def test_the_key_pattern_takes_linear_time(make):
     """The pattern itself, without the length check in front of it: 20,000 characters cost
     about what 10 x 2,000 do (quadratic: 10 times more)."""
-    from analysis.keys import _KEY_RE
+    from quantumlive.musical_keys import KEY_PATTERN
 
     def read(text, times):
         for _ in range(times):
-            _KEY_RE.fullmatch(text)
+            KEY_PATTERN.fullmatch(text)
 
     small = _fastest(read, make(2_000), 10, runs=3)  # as many characters as the large one
     large = _fastest(read, make(20_000), 1, runs=3)

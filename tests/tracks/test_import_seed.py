@@ -87,7 +87,7 @@ def test_youtube_lines_keep_repeats_and_skip_what_is_not_youtube(tmp_path, anon)
 def test_the_seeds_own_sample_files_import(anon):
     from pathlib import Path
 
-    seed = Path(__file__).resolve().parents[2] / "shared" / "samples" / "seed"
+    seed = Path(__file__).resolve().parents[3] / "shared" / "samples" / "seed"
     if not seed.exists():
         pytest.skip("shared/samples/seed is not beside this checkout")
     out = StringIO()

@@ -1,0 +1,84 @@
+"""Library use cases that take more than one store call or another app's output, as
+`<entity>_<action>` functions (the store's track_create/update/move/delete are the plain ones)."""
+
+import uuid
+from pathlib import Path
+
+from tracks import store
+from tracks.analysis_values import analysis_values, values_from_result
+from tracks.serializers import TrackCreateSerializer
+
+#: The namespace of the ids of tracks made from audio files: uuid5 of the audio's sha-256.
+ANALYSED_TRACK_NAMESPACE = uuid.UUID("5b0f3c1e-6a51-4d8e-9a43-0c1d5e7f9a21")
+
+
+def track_add(*, values: dict, position: int | None, analysis_job_id: str | None) -> dict:
+    """Adds a track at `position` (None: at the end) and returns it: the fields a new track
+    starts with, then those of the finished analysis job `analysis_job_id` (when not None),
+    then `values`, which win. AnalysisUnusable when the job cannot fill a track: nothing is
+    added."""
+    fields = dict(TrackCreateSerializer.DEFAULTS)
+    if analysis_job_id is not None:
+        fields.update(analysis_values(analysis_job_id))
+    fields.update(values)
+    return store.track_create(values=fields, position=position)
+
+
+def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
+    """Adds an analysed audio file to the library: the analysis's fields, title and artist from
+    the file's tags (else from an "Artist - Title" file name). The track's id is derived from
+    the audio's content, so adding a file again adds nothing: True when the track was added,
+    False when it is there already. AnalysisUnusable when the analysis does not fit a track."""
+    values = dict(TrackCreateSerializer.DEFAULTS)
+    values.update(values_from_result(result))
+    title, artist = title_and_artist(path)
+    values.update(title=title, artist=artist)
+    track_id = str(uuid.uuid5(ANALYSED_TRACK_NAMESPACE, audio_sha256))
+    try:
+        store.track_create(values=values, track_id=track_id)
+    except store.TrackExists:
+        return False
+    return True
+
+
+def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool,
+                         expected_version: int | None = None) -> dict:
+    """Fills a track from the finished analysis job `analysis_job_id`: every field the analysis
+    gives with `overwrite`, else only the fields the track has no value for.
+    store.TrackNotFound when there is no such track, AnalysisUnusable (with a clear message)
+    when the job cannot fill a track; the store's VersionMismatch and LockTimeout as any
+    write."""
+    if store.track_get(track_id=track_id) is None:
+        raise store.TrackNotFound(track_id)
+    found = analysis_values(analysis_job_id)
+
+    def fill(current: dict) -> dict:
+        if overwrite:
+            return found
+        return {name: value for name, value in found.items() if current[name] in (None, [])}
+
+    return store.track_apply(track_id=track_id, fill=fill, expected_version=expected_version)
+
+
+def title_and_artist(path: Path) -> tuple[str, str]:
+    """An audio file's title and artist: its tags', else an "Artist - Title" file name's, else
+    the file name and "Unknown artist"; each at most 300 characters."""
+    try:
+        import mutagen
+
+        tags = mutagen.File(path, easy=True)
+    except Exception:
+        tags = None
+    title = artist = None
+    if tags is not None and tags.tags is not None:
+        title = (tags.get("title") or [None])[0]
+        artist = (tags.get("artist") or [None])[0]
+    if not title or not artist:
+        stem = path.stem.replace("_", " ").strip()
+        if " - " in stem:
+            name_artist, name_title = (part.strip() for part in stem.split(" - ", 1))
+        else:
+            name_artist, name_title = "Unknown artist", stem
+        title = title or name_title or path.name
+        artist = artist or name_artist
+    return title[:300], artist[:300]

@@ -27,14 +27,16 @@ track_cache_warm_wait = float(os.environ.get("QL_TRACK_CACHE_WARM_WAIT", "10"))
 def post_worker_init(worker):
     from django.conf import settings
 
-    warm = False
-    if settings.QL_TRACK_CACHE:
-        from tracks.store import track_cache_warm
+    if not settings.QL_TRACK_CACHE:
+        worker.log.info("worker ready (no track cache)")
+        return
+    from tracks.store import track_cache_warm
 
-        try:
-            warm = track_cache_warm(wait=track_cache_warm_wait)
-        except Exception:  # Redis down at start: the cache comes up when Redis does
-            worker.log.warning("track cache not started yet")
+    warm = False
+    try:
+        warm = track_cache_warm(wait=track_cache_warm_wait)
+    except Exception:  # Redis down at start: the cache comes up when Redis does
+        worker.log.warning("track cache not started yet")
     worker.log.info("worker ready (track cache %s)", "warm" if warm else "filling as it serves")
 
 

@@ -17,20 +17,27 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 # Nothing that opens a Redis connection or starts a thread may run before the fork:
 # the app is loaded in each worker (no preload), and the track cache's subscriber starts
-# here, after the fork, in the worker itself.
+# here, after the fork, in the worker itself, and fills the cache in bulk (tracks/cache: warm
+# start) before the worker serves, for up to QL_TRACK_CACHE_WARM_WAIT seconds (then the rest
+# while it serves; 0: all of it while it serves).
 preload_app = False
+track_cache_warm_wait = float(os.environ.get("QL_TRACK_CACHE_WARM_WAIT", "10"))
 
 
 def post_worker_init(worker):
     from django.conf import settings
 
-    if settings.QL_TRACK_CACHE:
-        from tracks.cache import process_cache
+    if not settings.QL_TRACK_CACHE:
+        worker.log.info("worker ready (no track cache)")
+        return
+    from tracks.store import track_cache_warm
 
-        try:
-            process_cache()
-        except Exception:  # Redis down at start: the cache comes up when Redis does
-            worker.log.warning("track cache not started yet")
+    warm = False
+    try:
+        warm = track_cache_warm(wait=track_cache_warm_wait)
+    except Exception:  # Redis down at start: the cache comes up when Redis does
+        worker.log.warning("track cache not started yet")
+    worker.log.info("worker ready (track cache %s)", "warm" if warm else "filling as it serves")
 
 
 def worker_exit(server, worker):

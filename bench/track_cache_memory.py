@@ -47,7 +47,7 @@ def fields_of(values: dict, track_id: str, stamp: str) -> dict:
 def write_library(count: int) -> list[str]:
     from quantumlive import keys
     from quantumlive.redis_conn import get_redis
-    from tests.test_track_cache_memory import maximal_values
+    from tests.tracks.test_track_cache_memory import maximal_values
     from tracks import store
 
     redis = get_redis()
@@ -71,7 +71,7 @@ def redis_bytes_per_track() -> list[tuple[str, int, int]]:
     growth) for a typical, a maximal and a maximal analysed track."""
     from quantumlive import keys
     from quantumlive.redis_conn import get_redis
-    from tests.test_track_cache_memory import maximal_values, typical_values
+    from tests.tracks.test_track_cache_memory import maximal_values, typical_values
     from tracks import store
 
     redis = get_redis()
@@ -109,15 +109,16 @@ def main() -> None:
 
         cache = process_cache()
         deadline = time.monotonic() + 10
-        while not cache.healthy and time.monotonic() < deadline:
+        while not cache.status().subscribed and time.monotonic() < deadline:
             time.sleep(0.05)
         match = matcher({"q": "maximal"})
         started = time.monotonic()
         count, page = store.track_list(offset=0, limit=50, match=match)
         assert count == args.tracks, count
+        status = cache.status()
         print(f"list ?q=maximal (limit 50) over {count:,} tracks: {time.monotonic() - started:.1f} s; cache: "
-              f"{len(cache.entries):,} entries, counted {cache.bytes / 2**20:.1f} MB of "
-              f"{args.cache_mb} MB ({cache.entry_budget / 2**20:.1f} MB for entries and order), "
+              f"{status.entries:,} entries, counted {status.bytes / 2**20:.1f} MB of "
+              f"{args.cache_mb} MB ({status.budget / 2**20:.1f} MB for entries and order), "
               f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
         del page
         if not args.no_trace:
@@ -126,10 +127,8 @@ def main() -> None:
             store.track_list(offset=0, limit=50, match=match)  # replaces every entry (LRU, cyclic scan)
             gc.collect()
             held, peak = tracemalloc.get_traced_memory()
-            entries, counted = len(cache.entries), cache.bytes
-            with cache.lock:
-                cache._clear()
-                cache.last_inval.clear()
+            entries, counted = cache.status().entries, cache.status().bytes
+            cache.clear()
             gc.collect()
             retained = held - tracemalloc.get_traced_memory()[0]
             tracemalloc.stop()

@@ -5,6 +5,14 @@ throughout, load from wrk, every figure measured side by side in one run.
     .venv/bin/python bench/tracks_bench.py [--tracks 10000] [--workers 4] [--seconds 5] [--rounds 3]
 
 Writes bench/RESULTS-tracks.md. Uses its own Redis key prefix and deletes only its keys.
+
+    .venv/bin/python bench/tracks_bench.py --structure --old /tmp/wt-old [--rounds 4]
+
+Issue 13 side by side, each instance started fresh every round: the code at another worktree
+(`--old`, an older commit) and this one, with and without read leases, and a plain Django view
+that reads one Redis hash (bench/plain_view.py): single-connection reads in an instance's first
+10 seconds and once every worker has read every track, reads and writes under load. Writes
+bench/RESULTS-tracks-structure.md.
 """
 
 import argparse
@@ -30,7 +38,7 @@ import requests  # noqa: E402
 
 from quantumlive import keys  # noqa: E402
 from quantumlive.redis_conn import get_redis  # noqa: E402
-from tests.system.servers import Database, Gunicorn  # noqa: E402
+from tests.system.servers import Database, Gunicorn, wait_until  # noqa: E402
 from tracks import store  # noqa: E402
 
 GET_LUA = """
@@ -101,7 +109,7 @@ def run_wrk(url: str, script: str, env: dict, seconds: int, connections: int = 8
         handle.write(script)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
+        out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, url],
                              capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 30)
     finally:
         os.unlink(handle.name)
@@ -130,12 +138,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def measure_read(server, script: str, env: dict, seconds: int, redis_pid: int) -> tuple[float, float]:
+def measure_read(server, script: str, env: dict, seconds: int, redis_pid: int,
+                 connections: int = 8) -> tuple[float, float]:
     """wrk's rate, and the CPU per request (µs) of everything serving it: the instance's
     workers, Redis and wrk. CPU time moves less with a busy neighbour than a rate does."""
     pids = worker_pids(server.process.pid) + [redis_pid]
     before = cpu_seconds(pids)
-    count, rate, wrk_cpu = run_wrk(server.url, script, env, seconds)
+    count, rate, wrk_cpu = run_wrk(server.url, script, env, seconds, connections)
     return rate, (cpu_seconds(pids) - before + wrk_cpu) / count * 1e6
 
 
@@ -318,6 +327,139 @@ def median(values):
     return statistics.median(values)
 
 
+# --- issue 13: old code vs new, warm start, leases, a plain view ------------------------------
+class InstanceAt(Gunicorn):
+    """A gunicorn instance of the code in `root` (this repository, or another worktree)."""
+
+    def __init__(self, root: Path, **kwargs):
+        super().__init__(**kwargs)
+        self.root = root
+        self.env["PYTHONPATH"] = str(root)
+
+    def start(self):
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "quantumlive.wsgi:application"],
+            cwd=self.root, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: requests.get(self.url + "/healthz", timeout=1).status_code == 200,
+                   timeout=120, what=f"gunicorn on {self.url}")
+        return self
+
+    def wait_for_workers(self, workers: int) -> float:
+        """Until every worker has booted (it logs "worker ready" once it has loaded the app
+        and filled its cache; code without that line, "track cache subscriber ready" once it
+        has loaded the app); seconds since the start."""
+        def booted():
+            log = self.output()
+            return (log.count("worker ready") or log.count("track cache subscriber ready")) >= workers
+
+        wait_until(booted, timeout=120, what="every worker booted")
+        return time.monotonic() - self.started
+
+
+START_SECONDS = 10  # "the first 10 seconds" of an instance, and the steady single-connection round
+
+
+def measure_fresh_instance(server, plain: dict, analysed: dict, plain_ids: list[str], auth: str,
+                           seconds: int, redis_pid: int, workers: int) -> dict[str, float]:
+    """Figures of an instance just started: single-connection GETs over the plain tracks in its
+    first START_SECONDS, then (once wrk -c16 has read every track through every worker) the
+    same steady, then 8 connections (with the CPU per request of the workers, Redis and wrk),
+    a paced writer's latency under that read load, and PATCH."""
+    found = {"boot, s (every worker ready)": server.wait_for_workers(workers)}
+    found.update({"first 10 s, 1 connection": wrk(server.url, GET_LUA, plain, START_SECONDS, connections=1)})
+    wrk(server.url, GET_LUA, plain, 12, connections=16)
+    wrk(server.url, GET_LUA, analysed, 3)
+    found["steady, 1 connection"], found["steady, 1 connection, CPU µs / request"] = measure_read(
+        server, GET_LUA, plain, START_SECONDS, redis_pid, connections=1)
+    found["GET plain, 8 connections"], found["GET plain, 8 connections, CPU µs / request"] = measure_read(
+        server, GET_LUA, plain, seconds, redis_pid)
+    found["GET analysed, 8 connections"], found["GET analysed, 8 connections, CPU µs / request"] = measure_read(
+        server, GET_LUA, analysed, seconds, redis_pid)
+    with PacedWriter(server.url, plain_ids, auth) as writer:
+        found["GET plain under paced writes"] = wrk(server.url, GET_LUA, plain, seconds)
+    found["PATCH latency under reads, median ms"] = median(writer.latencies_ms)
+    found["PATCH latency under reads, p90 ms"] = percentile(writer.latencies_ms, 0.9)
+    found["PATCH, 8 connections"] = wrk(server.url, PATCH_LUA, plain, seconds)
+    return found
+
+
+def measure_structure(args, database, plain: dict, analysed: dict, plain_ids: list[str], auth: str):
+    """Every round starts each instance fresh, in an order that alternates between rounds."""
+    instances = [("old", Path(args.old), {}), ("new", ROOT, {}), ("new, no lease", ROOT, {"QL_TRACK_LEASE": "0"})]
+    if not args.old:
+        instances = instances[1:]
+    redis_pid = get_redis().info("server")["process_id"]  # the Redis on this machine
+    results: dict[str, dict[str, list[float]]] = {}
+    for number in range(args.rounds):
+        for name, root, env in (instances if number % 2 == 0 else instances[::-1]):
+            with InstanceAt(root, workers=args.workers, database=database, **env) as server:
+                for figure, value in measure_fresh_instance(server, plain, analysed, plain_ids, auth,
+                                                            args.seconds, redis_pid, args.workers).items():
+                    results.setdefault(name, {}).setdefault(figure, []).append(value)
+            print(f"round {number + 1}, {name}: " + ", ".join(
+                f"{figure} {values[-1]:,.1f}" for figure, values in results[name].items()), file=sys.stderr)
+        with InstanceAt(ROOT, workers=args.workers, database=database,
+                        DJANGO_SETTINGS_MODULE="bench.plain_view") as server:
+            wrk(server.url, GET_LUA, plain, 3, connections=1)
+            rate = wrk(server.url, GET_LUA, plain, START_SECONDS, connections=1)
+            results.setdefault("plain view", {}).setdefault("steady, 1 connection", []).append(rate)
+            print(f"round {number + 1}, plain view: {rate:,.0f}", file=sys.stderr)
+    return results
+
+
+def report_structure(args, results) -> str:
+    def rounds(name: str, figure: str) -> str:
+        return ", ".join(f"{value:,.1f}" if value < 100 else f"{value:,.0f}" for value in results[name][figure])
+
+    figures = list(results["new"])
+    names = [name for name in ("old", "new", "new, no lease") if name in results]
+    med = {name: {figure: median(values) for figure, values in results[name].items()} for name in results}
+    new, plain_view = med["new"], med["plain view"]["steady, 1 connection"]
+    lines = [
+        "## Tracks: structure (issue 13), warm start, leases",
+        "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on this shared 2-core machine: "
+        f"`.venv/bin/python bench/tracks_bench.py --structure --old {args.old or '-'} --tracks {args.tracks} "
+        f"--analysed {args.analysed} --workers {args.workers} --seconds {args.seconds} --rounds {args.rounds}`. "
+        f"{args.tracks} tracks ({args.analysed} analysed), gunicorn with {args.workers} sync workers, every "
+        "instance started fresh in every round (the order alternating between rounds), one at a time: "
+        "`old` is the code at the `--old` worktree, `new` this one (its workers fill their caches in bulk "
+        "when they start), `new, no lease` the same with `QL_TRACK_LEASE=0`, `plain view` a Django view "
+        "that reads one Redis hash (bench/plain_view.py) through the same middleware. GETs: random plain "
+        "tracks with a token. `boot`: from the start until every worker is ready (its app loaded; new: its "
+        "cache filled, up to QL_TRACK_CACHE_WARM_WAIT); `first 10 s`: wrk -c1 from then; "
+        "`steady`: wrk -c1 again once wrk -c16 has read every track through every worker. Paced writes: "
+        "one client PATCHes 20 times a second while wrk GETs. Medians of the rounds (every round in brackets).",
+        "",
+        "| figure | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---:" for _ in names) + " |",
+        *[f"| {figure} | " + " | ".join(f"{med[name][figure]:,.1f} ({rounds(name, figure)})" if med[name][figure] < 100
+                                         else f"{med[name][figure]:,.0f} ({rounds(name, figure)})" for name in names) + " |"
+          for figure in figures],
+        f"| plain view, steady, 1 connection | {plain_view:,.0f} ({rounds('plain view', 'steady, 1 connection')}) | | |",
+        "",
+        "| ratio | measured (per round) | target |",
+        "| --- | ---: | ---: |",
+        f"| new: first 10 s / steady, 1 connection | {new['first 10 s, 1 connection'] / new['steady, 1 connection']:.2f} "
+        f"({', '.join(f'{a / b:.2f}' for a, b in zip(results['new']['first 10 s, 1 connection'], results['new']['steady, 1 connection']))}) | ≥ 0.9 |",
+        f"| new steady / plain view, 1 connection | {new['steady, 1 connection'] / plain_view:.2f} "
+        f"({', '.join(f'{a / b:.2f}' for a, b in zip(results['new']['steady, 1 connection'], results['plain view']['steady, 1 connection']))}) | ≥ 1.2 |",
+    ]
+    if "old" in med:
+        for figure in figures:
+            per_round = ", ".join(f"{b / a:.2f}" for a, b in zip(results["old"][figure], results["new"][figure]))
+            lines.append(f"| new / old: {figure} | {new[figure] / med['old'][figure]:.2f} ({per_round}) | |")
+    if "new, no lease" in med:
+        for figure in figures:
+            per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(results["new"][figure], results["new, no lease"][figure]))
+            lines.append(f"| leases / no lease: {figure} | {new[figure] / med['new, no lease'][figure]:.2f} "
+                         f"({per_round}) | |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=10000)
@@ -328,6 +470,9 @@ def main() -> None:
     parser.add_argument("--write-rounds", type=int, default=8, help="write rounds (each starts six instances)")
     parser.add_argument("--writes-only", action="store_true",
                         help="only the PATCH figures, printed (for experiments; RESULTS files untouched)")
+    parser.add_argument("--structure", action="store_true",
+                        help="issue 13: fresh instances side by side (writes RESULTS-tracks-structure.md)")
+    parser.add_argument("--old", default="", help="with --structure: a worktree of the older commit to compare")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -343,6 +488,13 @@ def main() -> None:
         plain_file, analysed_file = ids_file(plain_ids), ids_file(analysed_ids)
         files += [plain_file, analysed_file]
         auth = f"Token {database.token}"
+        if args.structure:
+            results = measure_structure(args, database, {"IDS_FILE": plain_file, "AUTH": auth},
+                                        {"IDS_FILE": analysed_file, "AUTH": auth}, plain_ids, auth)
+            text = report_structure(args, results)
+            print(text)
+            (ROOT / "bench" / "RESULTS-tracks-structure.md").write_text(text)
+            return
         if args.writes_only:
             results = {}
             plain = {"IDS_FILE": plain_file, "AUTH": auth}

@@ -65,7 +65,7 @@ class TrackReadMiddleware:
         except REDIS_DOWN_ERRORS:  # what RedisUnavailableMiddleware.process_exception gives views
             response = redis_down_response()
         except Exception as exc:  # the 500 (logged, signalled) Django makes of a view's error
-            # (Redis refusing for memory is the views' 503: reads in MULTI are refused too)
+            # (Redis refusing for memory is the views' 503, should anything here write)
             response = redis_full_response() if is_redis_full(exc) else response_for_exception(request, exc)
         if response is None:
             return self.get_response(request)

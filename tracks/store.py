@@ -1,5 +1,5 @@
 """The track store: tracks in Redis hashes keyed by UUID, the playlist order in a sorted set,
-a per-process cache kept consistent by pub/sub invalidation (tracks/cache.py), and writes
+a per-process cache kept consistent by pub/sub invalidation (tracks/cache/), and writes
 under expiring Redis locks with fencing (tracks/lua.py). No HTTP in here.
 
 A track travels as a plain dict: id, title, artist, bpm, key, duration, genres, sources,
@@ -19,8 +19,9 @@ from quantumlive import keys
 from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
-from tracks import lua
-from tracks.cache import Entry, entry_size, process_cache
+from quantumlive.scripts import Script
+from tracks import cache, lua
+from tracks.cache import Entry, Found, Loaded, Stamp, entry_size
 
 # Fields a client may write, each stored JSON-encoded in its own hash field.
 WRITABLE = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "cues")
@@ -68,10 +69,13 @@ def encode_fields(values: dict) -> list[str]:
 
 
 def _summary_from_hash(raw: dict) -> dict:
+    # one json.loads of the fields as one array: a fraction of the cost of one call each
+    values = json.loads("[" + ",".join([raw[name] for name in _JSON_FIELDS]) + "," + raw["marks"] + "]")
+    if len(values) != len(_JSON_FIELDS) + 1:
+        raise ValueError(f"track {raw['id']}: a field holds more than one JSON value")
     summary = {"id": raw["id"]}
-    for name in _JSON_FIELDS:
-        summary[name] = json.loads(raw[name])
-    summary["cues"] = json.loads(raw["marks"])
+    summary.update(zip(_JSON_FIELDS, values))
+    summary["cues"] = values[-1]
     summary["version"] = int(raw["version"])
     summary["created"] = raw["created"]
     summary["updated"] = raw["updated"]
@@ -249,138 +253,106 @@ def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> 
 
 
 # --- reads -------------------------------------------------------------------------------
-def _state(pipe) -> None:
+# What a track read needs, in one round trip and at one moment: the data set's epoch and the
+# generation (the cache's stamp), the track's position and, with `with_entry`, its fields.
+# Read-only: it runs while Redis refuses writes for memory.
+_TRACK_READ = Script(
+    keys=("epoch", "generation", "track", "playlist"),
+    args=("track_id", "with_entry"),
+    source="""#!lua flags=no-writes
+local state = redis.call('MGET', KEYS[1], KEYS[2])
+local rank = redis.call('ZRANK', KEYS[4], ARGV[1])
+local fields = {}
+if ARGV[2] == '1' and rank then fields = redis.call('HGETALL', KEYS[3]) end
+return {state[1], state[2], rank, fields}
+""")
+
+# The playlist order with the stamp it was read at.
+_ORDER_READ = Script(
+    keys=("epoch", "generation", "playlist"),
+    source="""#!lua flags=no-writes
+local state = redis.call('MGET', KEYS[1], KEYS[2])
+return {state[1], state[2], redis.call('ZRANGE', KEYS[3], 0, -1)}
+""")
+
+
+def _stamp(epoch, generation) -> Stamp:
+    return Stamp(epoch, int(generation or 0))
+
+
+def _load_track(track_id: str, *, with_entry: bool) -> Loaded:
+    epoch, generation, rank, flat = _TRACK_READ(
+        get_redis(), epoch=keys.epoch(), generation=keys.generation(), track=keys.track(track_id),
+        playlist=keys.playlist(), track_id=track_id, with_entry="1" if with_entry else "0")
+    entry = _entry_from_hash(dict(zip(flat[::2], flat[1::2]))) if flat else None
+    return Loaded(_stamp(epoch, generation), entry, rank)
+
+
+def _load_order(client=None) -> tuple[Stamp, list[str]]:
+    epoch, generation, order = _ORDER_READ(client or get_redis(), epoch=keys.epoch(),
+                                           generation=keys.generation(), playlist=keys.playlist())
+    return _stamp(epoch, generation), order
+
+
+def _summary_entry(raw: dict) -> Entry:
+    summary = _summary_from_hash(raw)
+    return Entry(version=summary["version"], summary=summary, cues_json=None,
+                 size=entry_size(summary, raw["marks"]))
+
+
+def _load_summaries(track_ids: list[str]) -> dict[str, Entry]:
+    """Summary-only entries of these tracks (pipelined, 1,000 at a time); a track that is
+    gone is left out."""
+    entries = {}
+    for start in range(0, len(track_ids), 1000):
+        batch = track_ids[start:start + 1000]
+        pipe = get_redis().pipeline(transaction=False)
+        for track_id in batch:
+            pipe.hmget(keys.track(track_id), _SUMMARY_FIELDS)
+        for track_id, values in zip(batch, pipe.execute()):
+            if values[0] is not None:
+                entries[track_id] = _summary_entry(dict(zip(_SUMMARY_FIELDS, values)))
+    return entries
+
+
+def _load_tracks(client, track_ids: list[str]) -> tuple[Stamp, dict[str, Entry]]:
+    """Full entries of these tracks (one pipeline), with the stamp read before them."""
+    pipe = client.pipeline(transaction=False)
     pipe.mget(keys.epoch(), keys.generation())
-
-
-def track_entry(*, track_id: str) -> tuple[Entry, int, str] | None:
-    """The track's decoded entry, its position and where it came from ("hit": this process's
-    cache under its lease, no round trip; "checked": the cache, trusted after one round trip;
-    "miss": Redis, one round trip; "off": no cache)."""
-    cache = process_cache()
-    redis = get_redis()
-    if cache is None:
-        pipe = redis.pipeline(transaction=True)
+    for track_id in track_ids:
         pipe.hgetall(keys.track(track_id))
-        pipe.zrank(keys.playlist(), track_id)
-        raw, rank = pipe.execute()
-        if not raw or rank is None:
-            return None
-        return _entry_from_hash(raw), rank, "off"
+    (epoch, generation), *hashes = pipe.execute()
+    entries = {track_id: _entry_from_hash(raw) for track_id, raw in zip(track_ids, hashes) if raw}
+    return _stamp(epoch, generation), entries
 
-    # The entry is taken from the cache only AFTER the lease or generation check: an entry read
-    # before it could be one that an invalidation applied in between has already evicted.
-    peek = cache.get(track_id)
-    if peek is not None and peek.cues_json is not None:  # else absent or summary-only (lists)
-        if cache.leased():
-            entry = cache.get(track_id)
-            if entry is not None and entry.cues_json is not None:
-                position = cache.position(track_id, entry)
-                if position is not None:
-                    return entry, position, "hit"
-        rank = None
-        if cache.position(track_id, peek) is None:
-            pipe = redis.pipeline(transaction=False)
-            _state(pipe)
-            pipe.zrank(keys.playlist(), track_id)
-            (epoch, gen), rank = pipe.execute()
-        else:
-            epoch, gen = redis.mget(keys.epoch(), keys.generation())
-        if cache.trusted(epoch, gen):
-            entry = cache.get(track_id)
-            if entry is not None and entry.cues_json is not None:
-                if rank is not None:
-                    cache.set_position(entry, rank, stamp=int(gen or 0))
-                position = cache.position(track_id, entry)
-                if position is not None:
-                    return entry, position, "checked"
-    pipe = redis.pipeline(transaction=True)
-    _state(pipe)
-    pipe.hgetall(keys.track(track_id))
-    pipe.zrank(keys.playlist(), track_id)
-    (epoch, gen), raw, rank = pipe.execute()
-    if not raw or rank is None:
-        return None
-    entry = _entry_from_hash(raw)
-    stamp = int(gen or 0)
-    entry.position, entry.position_stamp = rank, stamp
-    cache.put(track_id, entry, epoch=epoch, stamp=stamp)
-    return entry, rank, "miss"
+
+def track_cache_warm(*, wait: float = 0.0) -> bool:
+    """Fills this process's track cache in bulk (a web worker that starts), waiting up to
+    `wait` seconds for it to be filled; whether it is."""
+    return cache.warm_start(load_order=_load_order, load_batch=_load_tracks, wait=wait)
+
+
+def track_entry(*, track_id: str) -> Found | None:
+    """The track's decoded entry, its position and where it came from (tracks/cache: "hit",
+    "checked", "miss" or "off")."""
+    return cache.read(track_id, _load_track)
 
 
 def track_get(*, track_id: str) -> dict | None:
     found = track_entry(track_id=track_id)
     if found is None:
         return None
-    entry, position, _ = found
-    track = full_track(entry)
-    track["position"] = position
+    track = full_track(found.entry)
+    track["position"] = found.position
     return track
 
 
 def _order() -> list[str]:
-    """The playlist order, from the cache when trusted."""
-    cache = process_cache()
-    redis = get_redis()
-    if cache is not None and cache.get_order() is not None:
-        if cache.leased():
-            order = cache.get_order()  # after the check (see track_entry)
-            if order is not None:
-                return order
-        epoch, gen = redis.mget(keys.epoch(), keys.generation())
-        if cache.trusted(epoch, gen):
-            order = cache.get_order()  # after the check (see track_entry)
-            if order is not None:
-                return order
-    pipe = redis.pipeline(transaction=True)
-    _state(pipe)
-    pipe.zrange(keys.playlist(), 0, -1)
-    (epoch, gen), order = pipe.execute()
-    if cache is not None:
-        cache.put_order(order, epoch=epoch, stamp=int(gen or 0))
-    return order
+    return cache.read_order(_load_order)
 
 
 def _summaries(track_ids: list[str]) -> list[dict]:
-    """Summaries of these tracks in this order (cache first; the rest in pipelined batches,
-    then cached as summary-only entries). A track deleted meanwhile is left out."""
-    cache = process_cache()
-    redis = get_redis()
-    found: dict[str, dict] = {}
-    missing = track_ids
-    epoch = gen = None
-    if cache is not None:
-        if cache.leased():
-            # Summaries read from Redis below are stamped with the generation applied before
-            # reading them: an invalidation of anything they missed comes later (tracks/cache.py).
-            epoch, gen, trusted = cache.epoch, cache.seen_gen, True
-        else:
-            epoch, gen = redis.mget(keys.epoch(), keys.generation())
-            trusted = cache.trusted(epoch, gen)
-        if trusted:
-            missing = []
-            for track_id in track_ids:
-                entry = cache.get(track_id)
-                if entry is None:
-                    missing.append(track_id)
-                else:
-                    found[track_id] = entry.summary
-    for start in range(0, len(missing), 1000):
-        batch = missing[start:start + 1000]
-        pipe = redis.pipeline(transaction=False)
-        for track_id in batch:
-            pipe.hmget(keys.track(track_id), _SUMMARY_FIELDS)
-        for track_id, values in zip(batch, pipe.execute()):
-            if values[0] is None:
-                continue
-            raw = dict(zip(_SUMMARY_FIELDS, values))
-            summary = _summary_from_hash(raw)
-            found[track_id] = summary
-            if cache is not None:  # read after `gen`: stamping it with `gen` is conservative
-                cache.put(track_id, Entry(version=summary["version"], summary=summary, cues_json=None,
-                                          size=entry_size(summary, raw["marks"])),
-                          epoch=epoch, stamp=int(gen or 0))
-    return [found[track_id] for track_id in track_ids if track_id in found]
+    return cache.read_summaries(track_ids, _load_summaries)
 
 
 # A filtered list reads every summary, this many at a time, and keeps only its page: what a

@@ -9,9 +9,10 @@ import pytest
 from django.conf import settings
 
 from quantumlive import keys
-from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, make_client, run_script
-from tracks import lua, store
-from tracks.cache import process_cache
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, make_client
+from tracks import store
+from tracks.cache import Loaded, Stamp, process_cache, reset_process_cache
+from tracks.cache import leases, subscriber
 from tests.system.servers import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -21,14 +22,29 @@ VALUES = {"title": "t", "artist": "a", "bpm": None, "key": None, "duration": Non
 
 def ready_cache():
     cache = process_cache()
-    wait_until(lambda: cache.healthy, timeout=5, what="subscriber ready")
+    wait_until(lambda: cache.status().subscribed, timeout=5, what="subscriber ready")
     return cache
 
 
 def leased_cache():
+    """This process's cache holding its lease: reads of the (cached) playlist order ask for it."""
     cache = ready_cache()
-    wait_until(cache.leased, timeout=5, what="lease granted")
+    wait_until(lambda: store.track_ids() is not None and cache.status().leased, timeout=5, what="lease granted")
     return cache
+
+
+def generation() -> int:
+    return int(get_redis().get(keys.generation()) or 0)
+
+
+def caught_up(cache) -> None:
+    """Waits until the cache has applied every invalidation so far."""
+    target = generation()
+    wait_until(lambda: cache.status().applied_generation >= target, timeout=5, what="caught up")
+
+
+def lease_given_up(cache, session: str) -> bool:
+    return not cache.status().leased and get_redis().zscore(keys.leases(), session) is None
 
 
 def test_a_second_read_is_served_from_the_cache(anon):
@@ -57,28 +73,40 @@ def test_an_invalidation_not_yet_applied_makes_reads_go_to_redis():
     elsewhere: the cache must not answer, because its generation is behind."""
     cache = leased_cache()
     track = store.track_create(values=VALUES)
-    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
-    assert store.track_entry(track_id=track["id"])[2] == "hit"
+    caught_up(cache)
+    assert store.track_entry(track_id=track["id"]).source == "miss"
+    assert store.track_entry(track_id=track["id"]).source == "hit"
     cache.stop()
-    time.sleep(1.2)  # the subscriber has left its loop: nothing is applied any more
+    cache.subscriber.join(5)  # the subscriber has left its loop: nothing is applied any more
+    assert not cache.status().running
     # a write by "another worker": straight to Redis through the same Lua path
     store.track_update(track_id=track["id"], values={"notes": "new"})
     entry, _, source = store.track_entry(track_id=track["id"])
     assert source == "miss" and entry.summary["notes"] == "new" and entry.version == 2
 
 
+def stale_load(stamp: Stamp, entry):
+    """A load that answers what Redis held at `stamp`: the late fill of a read that began
+    before an invalidation the cache has applied since (the fill-after-evict race)."""
+    def load(track_id, *, with_entry):
+        return Loaded(stamp, entry if with_entry else None, 0)
+    return load
+
+
 def test_an_entry_read_before_an_applied_invalidation_is_not_stored():
     cache = ready_cache()
     track = store.track_create(values=VALUES)
-    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
-    stale_stamp = cache.seen_gen
-    old_entry = store.track_entry(track_id=track["id"])[0]
-    cache.entries.clear()
-    store.track_update(track_id=track["id"], values={"notes": "new"})
-    wait_until(lambda: cache.last_inval.get(track["id"], 0) > stale_stamp, timeout=5, what="invalidation")
-    cache.put(track["id"], old_entry, epoch=cache.epoch, stamp=stale_stamp)  # the fill-after-evict race
-    assert track["id"] not in cache.entries
+    caught_up(cache)
+    stale_stamp = Stamp(get_redis().get(keys.epoch()), cache.status().applied_generation)
+    old_entry = store.track_entry(track_id=track["id"]).entry
+    store.track_update(track_id=track["id"], values={"notes": "new"})  # evicts it here
+    caught_up(cache)
+    assert cache.status().entries == 0
+    found = cache.read(track["id"], stale_load(stale_stamp, old_entry))  # the late fill
+    assert found.source == "miss" and found.entry is old_entry
+    assert cache.status().entries == 0  # not kept
+    fresh = store.track_entry(track_id=track["id"])
+    assert (fresh.source, fresh.entry.summary["notes"]) == ("miss", "new")
 
 
 def test_an_order_change_invalidates_cached_positions(anon, api):
@@ -96,10 +124,13 @@ def test_a_lost_subscription_empties_the_cache_and_it_comes_back():
     cache = ready_cache()
     track = store.track_create(values=VALUES)
     store.track_entry(track_id=track["id"])
-    wait_until(lambda: track["id"] in cache.entries, timeout=5, what="cached")
+    wait_until(lambda: cache.status().entries == 1, timeout=5, what="cached")
+    first_session = cache.status().session
     get_redis().execute_command("CLIENT", "KILL", "ID", _subscriber_id())
-    wait_until(lambda: track["id"] not in cache.entries, timeout=5, what="emptied")
-    wait_until(lambda: cache.healthy, timeout=5, what="resubscribed")
+    wait_until(lambda: cache.status().session not in (None, first_session) and cache.status().subscribed,
+               timeout=5, what="resubscribed")
+    assert cache.status().entries == 0  # emptied when the subscription dropped
+    assert store.track_entry(track_id=track["id"]).source == "miss"
 
 
 def _subscriber_id() -> str:
@@ -121,8 +152,8 @@ def test_lists_fill_summaries_that_a_full_read_then_completes(anon):
     cache = leased_cache()
     track = store.track_create(values={**VALUES, "cues": [{"name": "c", "start": 0, "end": 1, "waveform": [0.5]}]})
     assert anon.get("/api/tracks/").json()["results"][0]["cues"] == [{"name": "c", "start": 0.0, "end": 1.0}]
-    wait_until(lambda: track["id"] in cache.entries, timeout=5, what="summary cached")
-    assert cache.entries[track["id"]].cues_json is None
+    wait_until(lambda: cache.status().entries == 1, timeout=5, what="summary cached")
+    # the summary is kept, without the waveforms: a full read loads the track
     full = anon.get(f"/api/tracks/{track['id']}/")
     assert full["X-Track-Cache"] == "miss" and full.json()["cues"][0]["waveform"] == [0.5]
     assert anon.get(f"/api/tracks/{track['id']}/")["X-Track-Cache"] == "hit"
@@ -138,8 +169,11 @@ def grant_lease(session: str, ttl_ms: int, *, applied: int | None = None, epoch:
         applied = int(redis.get(keys.generation()) or 0)
     if epoch is None:
         epoch = redis.get(keys.epoch())
-    return run_script(redis, lua.LEASE, 3, keys.leases(), keys.generation(), keys.epoch(),
-                      session, applied, ttl_ms, epoch)
+    try:
+        return int(leases.lease_request(redis, session=session, applied_generation=applied,
+                                        seconds=ttl_ms / 1000, epoch=epoch))
+    except leases.DataSetChanged:
+        return -1
 
 
 def listen_for_invalidations():
@@ -176,7 +210,7 @@ def test_a_read_under_the_lease_asks_redis_nothing(settings):
     leased_cache()
     track = store.track_create(values=VALUES)
     other = store.track_create(values=VALUES)
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
+    assert store.track_entry(track_id=track["id"]).source == "miss"
     # From here on this process's request path has no Redis at all (nothing listens on port 1);
     # the subscriber keeps its own connection, so the lease stays.
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
@@ -191,10 +225,10 @@ def test_without_leases_a_cached_read_checks_the_generation(settings):
     cache = ready_cache()
     track = store.track_create(values=VALUES)
     # no lease: the write did not wait for this cache, so let it apply the invalidation first
-    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
-    assert store.track_entry(track_id=track["id"])[2] == "checked"
-    assert not cache.leased() and get_redis().zcard(keys.leases()) == 0
+    caught_up(cache)
+    assert store.track_entry(track_id=track["id"]).source == "miss"
+    assert store.track_entry(track_id=track["id"]).source == "checked"
+    assert not cache.status().leased and get_redis().zcard(keys.leases()) == 0
 
 
 def test_a_lease_is_granted_only_to_a_subscriber_that_has_applied_everything():
@@ -223,7 +257,12 @@ def test_a_write_answers_only_after_every_leased_cache_applied_it():
     time.sleep(0.5)
     assert thread.is_alive(), "the write answered before the leased cache acknowledged it"
     # what that cache's subscriber does once it has applied the invalidation
-    run_script(get_redis(), lua.ACK, 2, keys.ack_wanted(token), keys.ack_done(token), "slow-worker", 10000)
+    connection = get_redis().connection_pool.get_connection()
+    try:
+        leases.writes_acknowledge(connection, session="slow-worker", tokens={token})
+        connection.read_response()
+    finally:
+        get_redis().connection_pool.release(connection)
     thread.join(timeout=10)
     assert not thread.is_alive() and outcome["track"]["notes"] == "waited"
     assert outcome["seconds"] < 10  # answered on the acknowledgement, not when the lease ran out
@@ -255,10 +294,10 @@ def test_a_write_stops_waiting_for_a_lease_that_was_retired():
 
 def test_a_stopped_subscriber_gives_up_its_lease_at_once():
     cache = leased_cache()
-    session = cache.session
+    session = cache.status().session
     assert get_redis().zscore(keys.leases(), session) is not None
     cache.stop()
-    assert not cache.leased()
+    assert not cache.status().leased
     assert get_redis().zscore(keys.leases(), session) is None
 
 
@@ -268,23 +307,23 @@ def test_a_lost_invalidation_ends_the_lease_and_the_subscriber_starts_over():
     cache = leased_cache()
     track = store.track_create(values=VALUES)
     store.track_entry(track_id=track["id"])
-    first_session = cache.session
+    first_session = cache.status().session
     get_redis().incr(keys.generation())  # a write whose invalidation never arrives
-    wait_until(lambda: not cache.leased(), timeout=5, what="lease ran out")
-    assert store.track_entry(track_id=track["id"])[2] == "miss"  # behind: Redis answers
-    wait_until(lambda: cache.session not in (None, first_session) and cache.leased(), timeout=15,
-               what="new subscription with a lease")
+    wait_until(lambda: not cache.status().leased, timeout=5, what="lease ran out")
+    assert store.track_entry(track_id=track["id"]).source == "miss"  # behind: Redis answers
+    wait_until(lambda: store.track_ids() is not None and cache.status().session not in (None, first_session)
+               and cache.status().leased, timeout=15, what="new subscription with a lease")
 
 
 def test_a_lease_no_read_uses_is_given_up_and_a_read_gets_it_back():
     cache = leased_cache()
-    session = cache.session
-    # no reads from here: within a renewal interval or two the lease is given up
-    wait_until(lambda: cache.lease_until == 0.0, timeout=5, what="lease given up")
-    assert get_redis().zscore(keys.leases(), session) is None  # writers no longer wait for us
+    session = cache.status().session
+    # no reads from here: within a renewal interval or two the lease is given up, and
+    # writers no longer wait for us
+    wait_until(lambda: lease_given_up(cache, session), timeout=5, what="lease given up")
     track = store.track_create(values=VALUES)
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
-    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5,
+    assert store.track_entry(track_id=track["id"]).source == "miss"
+    wait_until(lambda: store.track_entry(track_id=track["id"]).source == "hit", timeout=5,
                what="reads under a lease again")
 
 
@@ -315,17 +354,19 @@ def test_a_write_with_no_lease_alive_asks_nobody_to_acknowledge():
 def test_a_cache_no_read_uses_does_not_wake_for_every_write():
     cache = ready_cache()
     track = store.track_create(values=VALUES)
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
-    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5, what="a lease")
+    assert store.track_entry(track_id=track["id"]).source == "miss"
+    wait_until(lambda: store.track_entry(track_id=track["id"]).source == "hit", timeout=5, what="a lease")
+    session = cache.status().session
     # no reads from here: the lease is given up, and the subscriber stops waking per message
-    wait_until(lambda: cache.lease_until == 0.0, timeout=5, what="lease given up")
-    before = cache.wakeups
+    wait_until(lambda: lease_given_up(cache, session), timeout=5, what="lease given up")
+    before = cache.status().wakeups
     for n in range(200):
         store.track_update(track_id=track["id"], values={"notes": str(n)})
-    assert cache.wakeups - before < 50, cache.wakeups - before
+    woken = cache.status().wakeups - before
+    assert woken < 50, woken
     # the messages are applied in batches all the same (no read needed)
-    gen = int(get_redis().get(keys.generation()))
-    wait_until(lambda: cache.seen_gen >= gen, timeout=2, what="batch applied")
+    target = generation()
+    wait_until(lambda: cache.status().applied_generation >= target, timeout=2, what="batch applied")
     entry, _, source = store.track_entry(track_id=track["id"])
     assert entry.version == 201 and entry.summary["notes"] == "199"
 
@@ -351,17 +392,17 @@ def test_a_cache_read_less_often_than_written_holds_no_lease_and_stays_consisten
     try:
         time.sleep(1.0)
         sources, leased = [], []
-        wakeups = cache.wakeups
+        wakeups = cache.status().wakeups
         for n in range(20):
             track_id = tracks[n % 3]["id"]
             floor = acknowledged[track_id]
             entry, _, source = store.track_entry(track_id=track_id)
             assert entry.version >= floor, (entry.version, floor)
-            leased.append(get_redis().zscore(keys.leases(), cache.session) is not None)
-            sources.append(store.track_entry(track_id=unwritten)[2])
+            leased.append(get_redis().zscore(keys.leases(), cache.status().session) is not None)
+            sources.append(store.track_entry(track_id=unwritten).source)
             time.sleep(0.05)
         # the subscriber wakes for its batches (every 0.1 s), not for every read
-        wakeups = cache.wakeups - wakeups
+        wakeups = cache.status().wakeups - wakeups
     finally:
         stop.set()
         writer.join(timeout=10)
@@ -370,14 +411,14 @@ def test_a_cache_read_less_often_than_written_holds_no_lease_and_stays_consisten
     # the cache still answers for what the writes do not touch, after catching up on them
     assert sources.count("checked") >= 15, sources
     # the writes stop, the reads go on: the lease comes back
-    wait_until(lambda: store.track_entry(track_id=tracks[0]["id"])[2] == "hit", timeout=5,
+    wait_until(lambda: store.track_entry(track_id=tracks[0]["id"]).source == "hit", timeout=5,
                what="reads under a lease again")
 
 
 def test_a_burst_of_writes_ends_a_lease_before_its_period_does(settings):
     settings.QL_TRACK_LEASE = 20  # renewal period 5 s
     cache = leased_cache()
-    session = cache.session
+    session = cache.status().session
     track = store.track_create(values=VALUES)
     started = time.monotonic()
     for n in range(200):
@@ -390,28 +431,28 @@ def test_after_a_quiet_spell_a_read_gets_the_lease_at_once(settings):
     settings.QL_TRACK_LEASE = 20  # the subscriber's own decisions come every 5 s
     cache = ready_cache()
     track = store.track_create(values=VALUES)
-    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
-    wait_until(lambda: cache.invalidations == 0, timeout=10, what="a period without writes")
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
+    caught_up(cache)
+    wait_until(lambda: cache.status().invalidations_this_period == 0, timeout=10, what="a period without writes")
+    assert store.track_entry(track_id=track["id"]).source == "miss"
     # the next read asks, and does not wait for the period to end
-    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=2, what="a lease")
+    wait_until(lambda: store.track_entry(track_id=track["id"]).source == "hit", timeout=2, what="a lease")
 
 
 def test_a_read_that_finds_the_subscription_closed_reads_redis_and_the_subscriber_comes_back():
     cache = ready_cache()
     track = store.track_create(values=VALUES)
-    assert store.track_entry(track_id=track["id"])[2] == "miss"
-    first_session = cache.session
+    assert store.track_entry(track_id=track["id"]).source == "miss"
+    first_session = cache.status().session
     redis = get_redis()
-    subscriber = [c for c in redis.client_list() if c["name"] == cache.name]
-    assert len(subscriber) == 1
-    redis.client_kill_filter(_id=subscriber[0]["id"])
+    subscription = [c for c in redis.client_list() if c["name"] == cache.name]
+    assert len(subscription) == 1
+    redis.client_kill_filter(_id=subscription[0]["id"])
     store.track_update(track_id=track["id"], values={"notes": "after the kill"})
     entry, _, source = store.track_entry(track_id=track["id"])
     assert (source, entry.summary["notes"]) == ("miss", "after the kill")
-    wait_until(lambda: cache.healthy and cache.session not in (None, first_session), timeout=10,
-               what="subscribed again")
-    assert store.track_entry(track_id=track["id"])[0].summary["notes"] == "after the kill"
+    wait_until(lambda: cache.status().subscribed and cache.status().session not in (None, first_session),
+               timeout=10, what="subscribed again")
+    assert store.track_entry(track_id=track["id"]).entry.summary["notes"] == "after the kill"
 
 
 def test_a_cache_that_stops_does_not_take_its_lease_back(settings):
@@ -419,14 +460,13 @@ def test_a_cache_that_stops_does_not_take_its_lease_back(settings):
     the retirement must not stay in Redis (writers would wait for it until it ran out)."""
     for _ in range(5):
         cache = leased_cache()
-        session = cache.session
+        session = cache.status().session
         for _ in range(20):
-            cache.leased()  # reads pending: the subscriber wants to renew
+            store.track_ids()  # reads pending: the subscriber wants to renew
         cache.stop()
-        time.sleep(0.4)
+        cache.subscriber.join(5)  # a renewal in flight has come back
+        assert not cache.status().running
         assert get_redis().zscore(keys.leases(), session) is None
-        cache._reset()
-        from tracks.cache import reset_process_cache
         reset_process_cache()
 
 
@@ -434,23 +474,22 @@ def test_a_write_applied_by_a_read_while_the_lease_is_being_granted_is_acknowled
     """The lease's reply is slow; a write lands meanwhile and waits for this cache, and a
     read applies its invalidation (catch_up) before the subscriber knows it holds the lease:
     the read must acknowledge it, or the write waits until the lease runs out."""
-    from tracks import cache as cache_module
-
     cache = ready_cache()
     track = store.track_create(values=VALUES)
-    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
+    caught_up(cache)
+    store.track_ids()  # the order is cached: the next list read asks for the lease
     granted = threading.Event()
-    real_run_script = cache_module.run_script
+    real_lease_request = subscriber.lease_request
 
-    def slow_lease(client, script, *args):
-        reply = real_run_script(client, script, *args)
-        if script is lua.LEASE and reply == 1 and not granted.is_set():
+    def slow_lease(*args, **kwargs):
+        reply = real_lease_request(*args, **kwargs)
+        if reply and not granted.is_set():
             granted.set()
             time.sleep(1.0)
         return reply
 
-    monkeypatch.setattr(cache_module, "run_script", slow_lease)
-    cache.leased()  # after a quiet spell: the subscriber asks for the lease now
+    monkeypatch.setattr(subscriber, "lease_request", slow_lease)
+    store.track_ids()  # after a quiet spell: the subscriber asks for the lease now
     assert granted.wait(5)
     thread, outcome = write_in_thread(track["id"])
     time.sleep(0.1)  # its invalidation waits in our socket
@@ -481,21 +520,22 @@ def test_reads_that_catch_up_while_the_subscriber_waits_leave_it_healthy():
 
     cache = leased_cache()
     track = store.track_create(values=VALUES)
-    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5, what="a lease")
-    session = cache.session
+    wait_until(lambda: store.track_entry(track_id=track["id"]).source == "hit", timeout=5, what="a lease")
+    session = cache.status().session
     changes = subprocess.Popen([sys.executable, "-c", _ORDER_CHANGES, settings.REDIS_URL, keys.generation(),
                                 keys.invalidation_channel(), "3"])
     try:
         while changes.poll() is None:
             entry, _, _ = store.track_entry(track_id=track["id"])
             assert entry.version == 1
-            assert cache.session == session and cache.healthy and not cache.broken
+            status = cache.status()
+            assert status.session == session and status.subscribed
     finally:
         changes.kill()
         changes.wait()
 
 
-def test_a_read_whose_catch_up_fails_ends_the_lease_at_once():
+def test_a_read_whose_catch_up_fails_ends_the_lease_at_once(monkeypatch):
     """A request thread's catch_up fails (its acknowledgement send times out, say): the cache
     stops trusting memory at once, not when the subscriber gets round to it (its renewal
     would then be refused locally and removed from Redis while memory was still trusted)."""
@@ -504,44 +544,42 @@ def test_a_read_whose_catch_up_fails_ends_the_lease_at_once():
     cache = leased_cache()
     track = store.track_create(values=VALUES)
     store.track_entry(track_id=track["id"])
-    wait_until(lambda: store.track_entry(track_id=track["id"])[2] == "hit", timeout=5, what="a lease")
-    session = cache.session
-    real_take = cache._take
-
+    wait_until(lambda: store.track_entry(track_id=track["id"]).source == "hit", timeout=5, what="a lease")
+    session = cache.status().session
     failures = []
+    real_read_messages = subscriber.Subscription.read_messages
 
-    def failing(items):
-        failures.append(1)
-        raise redis.exceptions.TimeoutError("Timeout writing to socket")
+    def failing(self, limit=None):
+        if threading.current_thread() is not cache.subscriber.thread:
+            failures.append(1)
+            raise redis.exceptions.TimeoutError("Timeout writing to socket")
+        return real_read_messages(self, limit)
 
-    cache._take = failing
-    try:
-        # what a read that finds itself behind does; it skips the catch-up while the
-        # subscriber is draining (a loaded machine), so try until the failure happened
-        for _ in range(200):
-            cache.catch_up(10**9)
-            if failures:
-                break
-    finally:
-        cache._take = real_take
+    monkeypatch.setattr(subscriber.Subscription, "read_messages", failing)
+    # what a read that finds itself behind does; it skips the catch-up while the subscriber
+    # is draining (a loaded machine), so try until the failure happened
+    for _ in range(200):
+        cache.subscriber.catch_up(10**9)
+        if failures:
+            break
     assert failures, "the catch-up never ran"
-    assert not cache.leased()
+    assert not cache.status().leased  # at once
+    monkeypatch.undo()
     store.track_update(track_id=track["id"], values={"notes": "new"})
     entry, _, source = store.track_entry(track_id=track["id"])
     assert (entry.version, source) == (2, "miss")
-    wait_until(lambda: cache.session not in (None, session) and cache.healthy, timeout=10, what="subscribed again")
+    wait_until(lambda: cache.status().session not in (None, session) and cache.status().subscribed,
+               timeout=10, what="subscribed again")
 
 
 def test_a_reset_cache_writes_nothing_after_it_returns():
     """reset_process_cache() waits for the subscriber to end: a subscriber still starting
     (connecting, then setting the epoch) wrote `{prefix}:epoch` after the test's cleanup had
     deleted its keys, and the key outlived the test run."""
-    from tracks.cache import reset_process_cache
-
     for _ in range(5):
         cache = process_cache()
         reset_process_cache()  # at once: the subscriber may still be connecting
-        assert not cache.thread.is_alive()
+        assert not cache.status().running
         get_redis().delete(keys.epoch())
         time.sleep(0.05)
         assert get_redis().exists(keys.epoch()) == 0

@@ -14,10 +14,11 @@ import tracemalloc
 import pytest
 
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis, run_script
+from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
 from tests.system.servers import wait_until
 from tracks import store
-from tracks.cache import process_cache
+from tracks.cache import Loaded, Stamp, process_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +72,8 @@ def caught_up_cache():
     """This process's cache, subscribed after the tracks were created (so it has applied
     every invalidation so far)."""
     cache = process_cache()
-    wait_until(lambda: cache.healthy and cache.seen_gen >= int(get_redis().get(keys.generation()) or 0),
+    target = int(get_redis().get(keys.generation()) or 0)
+    wait_until(lambda: cache.status().subscribed and cache.status().applied_generation >= target,
                timeout=5, what="subscriber ready")
     return cache
 
@@ -84,9 +86,8 @@ def traced() -> int:
 def retained_by(cache) -> int:
     """Memory that emptying the cache frees (tracemalloc must have been tracing while it filled)."""
     held = traced()
-    with cache.lock:
-        cache._clear()
-        cache.last_inval.clear()
+    cache.clear()
+    assert cache.status().entries == 0 and cache.status().invalidation_stamps == 0
     return held - traced()
 
 
@@ -123,8 +124,7 @@ def test_maximal_tracks_listed_and_read_stay_within_a_small_budget(settings, ano
         read_each(anon, track_ids[:30])  # full entries (~0.6 MB each), with their rendered bodies
         read_each(anon, track_ids[-10:])
         assert list_all(anon) == 120  # summaries (~0.25 MB each)
-        counted = cache.bytes
-        entries = len(cache.entries)
+        counted, entries = cache.status().bytes, cache.status().entries
         retained = retained_by(cache)
     print(f"\n2 MB cache, 120 maximal tracks: {entries} entries, {retained / MB:.2f} MB retained")
     assert counted <= 2 * MB
@@ -139,8 +139,9 @@ def test_a_full_track_larger_than_the_budget_is_not_cached_and_evicts_nothing(se
     cache = caught_up_cache()
     read_each(anon, small)
     read_each(anon, [huge])
-    assert huge not in cache.entries and all(track_id in cache.entries for track_id in small)
+    assert cache.status().entries == 3
     assert anon.get(f"/api/tracks/{huge}/")["X-Track-Cache"] == "miss"  # still served, from Redis
+    assert all(anon.get(f"/api/tracks/{track_id}/")["X-Track-Cache"] in ("hit", "checked") for track_id in small)
 
 
 # --- what an entry is counted for is what it costs ------------------------------------------
@@ -167,8 +168,8 @@ def test_what_the_cache_counts_is_what_it_holds(anon, values, count, fill):
             assert list_all(anon) == count
         else:
             read_each(anon, track_ids)
-        assert len(cache.entries) == count
-        counted = cache.bytes
+        assert cache.status().entries == count
+        counted = cache.status().bytes
         retained = retained_by(cache)
     print(f"\n{count} entries: retained {retained / count:,.0f} B an entry, counted {counted / count:,.0f} B "
           f"(retained/counted {retained / counted:.3f})")
@@ -180,21 +181,21 @@ def test_what_the_cache_counts_is_what_it_holds(anon, values, count, fill):
 # --- per-track invalidation bookkeeping is bounded -----------------------------------------------
 # Other processes' writes of `count` distinct tracks, as the write scripts announce them
 # (INCR the generation, PUBLISH "<gen> t <id> -"; "-": nobody waits for acknowledgements).
-_WRITES = """
+_WRITES = Script(keys=("generation", "channel"), args=("first", "count"), source="""
 for i = 1, tonumber(ARGV[2]) do
   local g = redis.call('INCR', KEYS[1])
   redis.call('PUBLISH', KEYS[2], g .. ' t ' .. string.format('00000000-0000-4000-8000-%012d', ARGV[1] + i) .. ' -')
 end
 return redis.call('GET', KEYS[1])
-"""
+""")
 
 
 def publish_writes(cache, count: int, *, first: int = 0) -> None:
     redis = get_redis()
     for start in range(first, first + count, 5000):
-        gen = run_script(redis, _WRITES, 2, keys.generation(), keys.invalidation_channel(), start,
-                         min(5000, first + count - start))
-        wait_until(lambda: cache.seen_gen >= int(gen), timeout=10, what="invalidations applied")
+        gen = int(_WRITES(redis, generation=keys.generation(), channel=keys.invalidation_channel(), first=start,
+                          count=min(5000, first + count - start)))
+        wait_until(lambda: cache.status().applied_generation >= gen, timeout=10, what="invalidations applied")
 
 
 def test_the_invalidation_bookkeeping_stays_bounded_after_many_writes(settings):
@@ -203,7 +204,7 @@ def test_the_invalidation_bookkeeping_stays_bounded_after_many_writes(settings):
     with tracing():
         held = traced()
         publish_writes(cache, 50_000)
-        assert len(cache.last_inval) <= 5_000
+        assert cache.status().invalidation_stamps <= 5_000
         grown = traced() - held
     assert grown <= 2 * MB + SLACK, grown
 
@@ -215,18 +216,20 @@ def test_an_entry_read_before_a_forgotten_invalidation_is_still_not_stored(setti
     values = typical_values(0)
     cache = caught_up_cache()
     track_id = store.track_create(values=values)["id"]
-    wait_until(lambda: cache.seen_gen >= int(get_redis().get(keys.generation())), timeout=5, what="caught up")
-    stale_stamp = cache.seen_gen
-    old_entry = store.track_entry(track_id=track_id)[0]  # read at stale_stamp...
+    cache = caught_up_cache()
+    stale_stamp = Stamp(get_redis().get(keys.epoch()), cache.status().applied_generation)
+    old_entry = store.track_entry(track_id=track_id).entry  # read at stale_stamp...
     store.track_update(track_id=track_id, values={"notes": "new"})  # ...then written and evicted
     publish_writes(cache, 50_000)
-    assert track_id not in cache.last_inval  # forgotten
-    cache.put(track_id, old_entry, epoch=cache.epoch, stamp=stale_stamp)  # the late fill
-    assert track_id not in cache.entries
+    # forgotten: the stamps kept are the latest writes' (far fewer than 50,000), not this one's
+    assert cache.status().invalidation_stamps < 50_000
+    late = cache.read(track_id, lambda track_id, with_entry: Loaded(stale_stamp, old_entry, 0))  # the late fill
+    assert late.entry is old_entry and cache.status().entries == 0
     # reads fill the cache as before
     entry, _, source = store.track_entry(track_id=track_id)
     assert (source, entry.summary["notes"]) == ("miss", "new")
-    assert cache.entries[track_id].version == 2
+    assert cache.status().entries == 1
+    assert store.track_entry(track_id=track_id).entry.version == 2
 
 
 # --- a filtered list holds its page, not every summary it reads ---------------------------------

@@ -1,0 +1,81 @@
+"""A worker's cache starts warm (tracks.store.track_cache_warm): it is filled in bulk, within
+its budget, and an entry loaded in bulk is kept under the same rule as one loaded on a miss.
+Track reads are one read-only script: they are answered while Redis refuses writes for memory."""
+
+import pytest
+
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis
+from tests.system.servers import wait_until
+from tests.test_ops import fill_past_the_limit, small_redis  # noqa: F401 (a fixture)
+from tests.tracks.test_track_cache_memory import typical_values
+from tracks import store
+from tracks.cache import Stamp, process_cache
+
+pytestmark = pytest.mark.django_db
+VALUES = {"title": "t", "artist": "a", "bpm": None, "key": None, "duration": None, "genres": [],
+          "sources": {}, "notes": None, "cues": []}
+
+
+def warmed_cache(count: int):
+    store.track_cache_warm()
+    cache = process_cache()
+    wait_until(lambda: cache.status().subscribed and not cache.status().warming, timeout=20, what="warm")
+    return cache
+
+
+def test_a_warm_start_loads_the_library_before_any_read():
+    tracks = [store.track_create(values={**VALUES, "title": f"t{n}"}) for n in range(250)]
+    cache = warmed_cache(250)
+    assert cache.status().entries == 250
+    for position, track in enumerate(tracks[:40]):
+        found = store.track_entry(track_id=track["id"])
+        assert found.source in ("hit", "checked"), found.source  # memory, never Redis
+        assert (found.position, found.entry.summary["title"]) == (position, track["title"])
+
+
+def test_a_warm_start_stays_within_the_budget(settings):
+    settings.QL_TRACK_CACHE_MB = 1
+    for n in range(120):  # ~40 KB each as counted: far more than 1 MB
+        store.track_create(values=typical_values(n))
+    cache = warmed_cache(120)
+    status = cache.status()
+    assert 0 < status.entries < 120 and status.bytes <= status.budget
+
+
+def test_a_bulk_loaded_entry_older_than_an_applied_invalidation_is_not_kept():
+    """The fill-after-evict race, in bulk: a batch read before a write whose invalidation the
+    cache has applied since must not be stored."""
+    track = store.track_create(values=VALUES)
+    cache = process_cache()
+    wait_until(lambda: cache.status().subscribed, timeout=5, what="subscribed")
+    epoch = get_redis().get(keys.epoch())
+    stale = Stamp(epoch, cache.status().applied_generation)
+    old_entry = store.track_entry(track_id=track["id"]).entry
+    cache.clear()
+    store.track_update(track_id=track["id"], values={"notes": "new"})
+    target = int(get_redis().get(keys.generation()))
+    wait_until(lambda: cache.status().applied_generation >= target, timeout=5, what="caught up")
+    cache.warm(load_order=lambda client: (stale, [track["id"]]),
+               load_batch=lambda client, ids: (stale, {track["id"]: old_entry}))
+    wait_until(lambda: not cache.status().warming, timeout=5, what="warm")
+    assert cache.status().entries == 0
+    found = store.track_entry(track_id=track["id"])
+    assert (found.source, found.entry.summary["notes"], found.entry.version) == ("miss", "new", 2)
+
+
+def test_a_track_read_is_answered_while_redis_refuses_writes_for_memory(api, anon, small_redis, settings):  # noqa: F811
+    import redis as redis_py
+
+    created = api.post("/api/tracks/", {"title": "kept", "artist": "b"}, format="json").json()
+    admin = redis_py.Redis(port=small_redis.port, decode_responses=True)
+    admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) + 2 * 2**20)
+    fill_past_the_limit(admin, settings.QL_REDIS_PREFIX)
+    process_cache().clear()  # the read below goes to Redis
+    read = api.get(f"/api/tracks/{created['id']}/")
+    assert read.status_code == 200, read.content
+    assert read.json()["title"] == "kept" and read["X-Track-Cache"] in ("miss", "off")
+    settings.QL_TRACK_CACHE = False
+    assert api.get(f"/api/tracks/{created['id']}/").status_code == 200
+    assert api.get("/api/tracks/").json()["count"] == 1
+    assert api.patch(f"/api/tracks/{created['id']}/", {"notes": "x"}, format="json").status_code == 503

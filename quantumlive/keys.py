@@ -98,7 +98,7 @@ def leases() -> str:
     return key("leases")
 
 
-def ack_wanted(token: str) -> str:
+def ack_pending(token: str) -> str:
     return key("ack", token)
 
 

@@ -4,7 +4,6 @@ Every call is bounded by socket timeouts so a Redis that is down answers within 
 (API.md: 503 within two seconds), and the client reconnects by itself when Redis is back.
 """
 
-import hashlib
 import os
 import threading
 
@@ -56,19 +55,3 @@ def make_client(url: str, **overrides) -> redis.Redis:
     # No silent retries: a call on a dead Redis fails once, fast.
     client.connection_pool.connection_kwargs["retry"] = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
     return client
-
-
-_shas: dict[str, str] = {}
-
-
-def run_script(client: redis.Redis, script: str, numkeys: int, *keys_and_args):
-    """EVALSHA of `script` (loaded once, again after a Redis restart): the script's text is
-    not sent with every call as EVAL would."""
-    sha = _shas.get(script)
-    if sha is None:
-        sha = _shas[script] = hashlib.sha1(script.encode()).hexdigest()
-    try:
-        return client.evalsha(sha, numkeys, *keys_and_args)
-    except redis.exceptions.NoScriptError:
-        client.script_load(script)
-        return client.evalsha(sha, numkeys, *keys_and_args)

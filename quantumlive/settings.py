@@ -149,7 +149,7 @@ RQ_QUEUES = {
 # --- QuantumLive -----------------------------------------------------------------------------
 QL_TRACK_CACHE = envbool("QL_TRACK_CACHE", True)
 QL_TRACK_CACHE_MB = envint("QL_TRACK_CACHE_MB", 256, minimum=1)
-# Seconds a cache's read lease lasts (tracks/cache.py); 0: no leases, every cached read checks
+# Seconds a cache's read lease lasts (tracks/cache/); 0: no leases, every cached read checks
 # the generation with one round trip instead.
 QL_TRACK_LEASE = envfloat("QL_TRACK_LEASE", 2.0, minimum=0.0)
 QL_THROTTLE_ANON = envstr("QL_THROTTLE_ANON", "600/min")

@@ -4,7 +4,7 @@ scripts, each declared once (quantumlive/scripts.py) and run through one typed f
 Each write bumps the track's version, the global generation, and publishes an invalidation
 (`"<gen> t <id> <ack>"` for field changes, `"<gen> o <id> <ack>"` when the playlist order
 changes; `<ack>` names the write's acknowledgement keys, `-` when no lease is alive), and
-answers with the read leases alive at that moment (see tracks/cache.py): the writer waits
+answers with the read leases alive at that moment (see tracks/cache/): the writer waits
 until each of those caches has acknowledged (ACK) before it answers its client.
 Fencing: a write lands only while its writer still holds the track's lock, or when the
 version it read (`expected_version`) is still current.
@@ -184,7 +184,7 @@ class Written(NamedTuple):
 
 def _track_keys(track_id: str, ack: str) -> dict:
     return dict(track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
-                lock=keys.track_lock(track_id), leases=keys.leases(), ack_pending=keys.ack_wanted(ack))
+                lock=keys.track_lock(track_id), leases=keys.leases(), ack_pending=keys.ack_pending(ack))
 
 
 def _track_args(track_id: str, ack: str, expected_version: int | None, lock_token: str) -> dict:
@@ -222,7 +222,7 @@ def create_track(client: redis.Redis, *, track_id: str, ack: str, position: int 
     Queued on a pipeline (a seed of many tracks) it answers None: the reply comes with the
     pipeline's."""
     reply = _CREATE(client, track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
-                    leases=keys.leases(), ack_pending=keys.ack_wanted(ack), track_id=track_id,
+                    leases=keys.leases(), ack_pending=keys.ack_pending(ack), track_id=track_id,
                     channel=keys.invalidation_channel(), ack=ack, position=-1 if position is None else position,
                     fields=fields)
     return None if isinstance(client, redis.client.Pipeline) else Written.of(reply)
@@ -232,33 +232,6 @@ def release_lock(client: redis.Redis, *, track_id: str, lock_token: str) -> None
     """Deletes the track's lock if `lock_token` still holds it (on a pipeline: queued)."""
     _RELEASE(client, lock=keys.track_lock(track_id), lock_token=lock_token)
 
-
-# A cache's acknowledgements: it has applied these writes' invalidations. Takes its session
-# out of each write's set of pending sessions (keys.ack_wanted); the last one out tells the
-# writer (its list keys.ack_done).
-# KEYS: pending1, done1, pending2, done2, … ARGV: session, ttl_ms.
-ACK = r"""
-for i = 1, #KEYS, 2 do
-  if redis.call('SREM', KEYS[i], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('RPUSH', KEYS[i + 1], '1')
-    redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
-  end
-end
-return 1
-"""
-
-# A cache's read lease (tracks/cache.py), granted only to a subscriber that has applied every
-# invalidation so far (`applied` >= gen) of the data set it knows (`epoch`); drops expired
-# leases. KEYS: leases, gen, epoch. ARGV: session, applied, ttl_ms, epoch.
-# Returns 1 (granted), 0 (behind: not granted), -1 (another data set: start over).
-LEASE = _NOW + r"""
-if redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
-if tonumber(ARGV[2]) < tonumber(redis.call('GET', KEYS[2]) or '0') then return 0 end
-local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
-redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
-return 1
-"""
 
 # --- backup and restore (tracks/backup.py) -------------------------------------------------
 # bump_many: one invalidation per written track (each its own generation, as single writes
@@ -349,7 +322,7 @@ def swap_in_staged(*, staged: list[tuple[str, str, int]], replace: bool, lock_to
         track_args += [track_id, position]
     outcomes, live_leases = _SWAP_IN(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
-        ack_pending=keys.ack_wanted(ack), track_keys=track_keys, channel=keys.invalidation_channel(), ack=ack,
+        ack_pending=keys.ack_pending(ack), track_keys=track_keys, channel=keys.invalidation_channel(), ack=ack,
         replace="1" if replace else "0", lock_token=lock_token, track_args=track_args,
     )
     return outcomes, live_leases
@@ -395,7 +368,7 @@ def drop_absent(*, track_ids: list[str], kept: str, lock_token: str, ack: str) -
         track_keys += [keys.track(track_id), keys.track_lock(track_id)]
     outcomes, live_leases = _DROP_ABSENT(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
-        ack_pending=keys.ack_wanted(ack), kept=kept, track_keys=track_keys, channel=keys.invalidation_channel(),
+        ack_pending=keys.ack_pending(ack), kept=kept, track_keys=track_keys, channel=keys.invalidation_channel(),
         ack=ack, lock_token=lock_token, track_ids=track_ids,
     )
     return outcomes, live_leases

@@ -133,7 +133,7 @@ def _await_acks(ack: str, live_leases: Sequence) -> None:
     Redis's now in ms, then session, expiry, …; the same sessions are in the write's
     `ack_pending` set) has acknowledged its invalidation, or once that lease has expired or
     been retired. Until then the write must not answer: those caches answer reads from memory
-    without asking Redis (tracks/cache.py)."""
+    without asking Redis (tracks/cache/)."""
     if len(live_leases) < 3:
         return
     started = time.monotonic()
@@ -153,7 +153,7 @@ def _await_acks(ack: str, live_leases: Sequence) -> None:
             if redis.blpop([keys.ack_done(ack)], timeout=block) is not None:
                 return
             # Slow: who is still missing, and is their lease still alive (not expired, not retired)?
-            missing = list(redis.smembers(keys.ack_wanted(ack)))
+            missing = list(redis.smembers(keys.ack_pending(ack)))
             now = time.monotonic()
             missing = [session for session in missing if deadlines.get(session, 0) > now]
             if missing:

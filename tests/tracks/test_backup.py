@@ -328,7 +328,7 @@ def test_an_import_step_answers_only_after_every_leased_cache_applied_it(step):
     assert thread.is_alive(), "the import answered before the leased cache acknowledged it"
     acknowledged = time.monotonic()
     # what that cache does once it has applied the invalidation (tracks/lua.py ACK)
-    redis.srem(keys.ack_wanted(token), "slow-worker")
+    redis.srem(keys.ack_pending(token), "slow-worker")
     redis.rpush(keys.ack_done(token), "1")
     thread.join(timeout=10)
     assert not thread.is_alive() and outcome["answer"] in (["created"], 1)

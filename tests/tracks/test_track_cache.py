@@ -332,7 +332,7 @@ def test_a_writes_acknowledgement_set_outlives_the_leases_it_waits_for():
     while that lease can still answer reads."""
     thread, _, token = write_beside_a_lease("long-lease-worker", 30000)
     time.sleep(0.3)
-    assert get_redis().pttl(keys.ack_wanted(token)) > 30000
+    assert get_redis().pttl(keys.ack_pending(token)) > 30000
     get_redis().zrem(keys.leases(), "long-lease-worker")
     thread.join(timeout=10)
     assert not thread.is_alive()

@@ -20,7 +20,8 @@ from tests.system.servers import wait_until
 from tracks import store
 from tracks.cache import Loaded, Stamp, process_cache
 
-pytestmark = pytest.mark.django_db
+# Each test fills a cache of thousands of tracks under tracemalloc: seconds each.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 MB = 2**20
 # What the measurement itself may add (the subscriber's buffers, Django's and DRF's own

@@ -98,7 +98,7 @@ def writes_acknowledge(connection, *, session: str, tokens: set[str]) -> None:
     wait. (A lost one only makes its writer wait until this lease runs out.)"""
     names = []
     for token in tokens:
-        names += [keys.ack_wanted(token), keys.ack_done(token)]
+        names += [keys.ack_pending(token), keys.ack_done(token)]
     # EVAL, not EVALSHA: with no replies, a NOSCRIPT would go unseen
     connection.send_command("EVAL", _ACK.source, len(names), *names, session, ACK_TTL_MS)
 

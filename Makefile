@@ -1,5 +1,6 @@
 # QuantumLive: `make run` sets up everything and serves; `make test` sets up and tests;
-# `make test-fast` leaves out the system tier (real processes) and the slow tests, while you edit.
+# `make test-fast` leaves out the system tier (real processes) and the slow tests, while you edit,
+# and runs the rest in one process per core (pytest-xdist).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -36,7 +37,7 @@ test: setup
 
 test-fast: setup
 	@$(TEST_SERVICES) && \
-	$(PY) -m pytest -m "not system and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not system and not slow" -n auto $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/tracks_bench.py

@@ -58,8 +58,8 @@ class Subscription:
 
     def wait(self, timeout: float) -> bool:
         """Whether something arrived (or the connection closed) within `timeout` seconds."""
-        if self.closed:
-            return True
+        if self.closed or not self.connection.is_connected:
+            return True  # (the next read says it is closed)
         try:
             return self.connection.can_read(timeout=timeout)
         except Exception:
@@ -67,7 +67,10 @@ class Subscription:
 
     def read_messages(self, limit: int | None = None) -> list:
         """The messages that have arrived (at most `limit`), without waiting for more."""
-        if self.closed:
+        # A redis-py Connection that was closed (a socket error, a disconnect) opens itself
+        # again on its next use, without SUBSCRIBE: deaf. A closed one ends the subscription.
+        if self.closed or not self.connection.is_connected:
+            self.closed = True
             raise ConnectionError("subscription closed")
         items = []
         try:

@@ -79,3 +79,24 @@ def test_a_track_read_is_answered_while_redis_refuses_writes_for_memory(api, ano
     assert api.get(f"/api/tracks/{created['id']}/").status_code == 200
     assert api.get("/api/tracks/").json()["count"] == 1
     assert api.patch(f"/api/tracks/{created['id']}/", {"notes": "x"}, format="json").status_code == 503
+
+
+def test_a_track_that_does_not_decode_ends_its_batch_not_the_cache():
+    """A hash that does not decode fails its own reads, as it does without a warm start; the
+    warm start leaves its batch out and goes on, and the subscriber keeps its session (it
+    does not start over, and fail again on the same track, for ever)."""
+    tracks = [store.track_create(values={**VALUES, "title": f"t{n}"}) for n in range(60)]
+    broken = tracks[0]["id"]
+    get_redis().hset(keys.track(broken), "notes", "not JSON")
+    cache = process_cache()
+    wait_until(lambda: cache.status().subscribed, timeout=5, what="subscribed")
+    session = cache.status().session
+    store.track_cache_warm()
+    wait_until(lambda: not cache.status().warming, timeout=5, what="warm")
+    status = cache.status()
+    assert (status.session, status.subscribed) == (session, True)
+    assert status.entries == 60 - 20  # every batch but the broken track's
+    found = store.track_entry(track_id=tracks[-1]["id"])
+    assert found.source in ("hit", "checked"), found.source
+    with pytest.raises(ValueError):
+        store.track_entry(track_id=broken)

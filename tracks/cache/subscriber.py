@@ -392,7 +392,14 @@ class Subscriber:
             return
         started, reads = time.monotonic(), self.policy.reads
         batch = [self.warm_queue.pop() for _ in range(min(WARM_BATCH, len(self.warm_queue)))]
-        stamp, entries = load_batch(commands, batch)
+        try:
+            stamp, entries = load_batch(commands, batch)
+        except redis.RedisError:
+            raise  # (the subscriber starts over)
+        except Exception:
+            # a track that does not decode fails its own reads, not the cache: its batch is left out
+            log.exception("track cache warm start: a batch of %s tracks left out", len(batch))
+            stamp, entries = None, {}
         for track_id, entry in entries.items():
             entry.position, entry.position_stamp = self.warm_positions[track_id], self.warm_order_stamp
             if not storage.put(track_id, entry, stamp, evict=False) and not storage.has_room(entry.size):

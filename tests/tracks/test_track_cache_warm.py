@@ -2,6 +2,8 @@
 its budget, and an entry loaded in bulk is kept under the same rule as one loaded on a miss.
 Track reads are one read-only script: they are answered while Redis refuses writes for memory."""
 
+import time
+
 import pytest
 
 from quantumlive import keys
@@ -10,7 +12,7 @@ from tests.system.servers import wait_until
 from tests.test_ops import fill_past_the_limit, small_redis  # noqa: F401 (a fixture)
 from tests.tracks.test_track_cache_memory import typical_values
 from tracks import store
-from tracks.cache import Stamp, process_cache
+from tracks.cache import Stamp, process_cache, reset_process_cache
 
 pytestmark = pytest.mark.django_db
 VALUES = {"title": "t", "artist": "a", "bpm": None, "key": None, "duration": None, "genres": [],
@@ -100,3 +102,17 @@ def test_a_track_that_does_not_decode_ends_its_batch_not_the_cache():
     assert found.source in ("hit", "checked"), found.source
     with pytest.raises(ValueError):
         store.track_entry(track_id=broken)
+
+
+def test_a_warm_start_with_redis_down_gives_up_in_seconds(settings, anon):
+    """A worker that starts while Redis is down waits about 2 s, not its whole warm wait, and
+    then answers 503 as without a cache."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    reset_process_cache()
+    try:
+        started = time.monotonic()
+        assert store.track_cache_warm(wait=30) is False
+        assert time.monotonic() - started < 5
+        assert anon.get("/api/tracks/").status_code == 503
+    finally:
+        reset_process_cache()  # before REDIS_URL is the shared Redis again

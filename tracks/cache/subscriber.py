@@ -41,8 +41,8 @@ class Subscription:
     """The invalidation channel on a connection of its own, read through redis-py's public
     Connection interface: `can_read` polls the socket (or finds messages already buffered),
     `read_response` takes one message (`push_request`: a message is the answer asked for, not
-    a notification to pass on), from the parser's buffer when one receive brought several. Waiting (`wait`) needs no lock; reading (`read_messages`) is done by one thread
-    at a time."""
+    a notification to pass on), from the parser's buffer when one receive brought several.
+    Waiting (`wait`) needs no lock; reading (`read_messages`) is done by one thread at a time."""
 
     def __init__(self, name: str, channel: str):
         self.connection = make_client(settings.REDIS_URL, client_name=name, health_check_interval=0,
@@ -161,6 +161,11 @@ class Subscriber:
         self.warm_queue = None
         self.policy.wake.set()
 
+    @property
+    def warming(self) -> bool:
+        """Whether a bulk fill is asked for and not done."""
+        return self.warm_loaders is not None and self.warm_queue != []
+
     def _run(self) -> None:
         backoff = 0.05
         while not self.stopping.is_set():
@@ -230,7 +235,7 @@ class Subscriber:
         try:
             while not self.stopping.is_set():
                 self.wakeups += 1
-                warming = self.warm_loaders is not None and self.warm_queue != []
+                warming = self.warming
                 if warming and behind_since is None:
                     arrived = subscription.wait(0)
                 elif policy.hold or policy.until or behind_since is not None:

@@ -133,6 +133,19 @@ def test_a_lost_subscription_empties_the_cache_and_it_comes_back():
     assert store.track_entry(track_id=track["id"]).source == "miss"
 
 
+def test_a_subscription_connection_that_closes_is_not_silently_opened_again():
+    """redis-py opens a closed Connection again on its next use, without SUBSCRIBE: the
+    subscription must end (a new session, subscribed again), not go on deaf to every write."""
+    cache = ready_cache()
+    wait_until(lambda: cache.subscriber.subscription is not None, timeout=5, what="listening")
+    session = cache.status().session
+    cache.subscriber.subscription.connection.disconnect()  # as redis-py does after a socket error
+    wait_until(lambda: cache.status().session not in (None, session) and cache.status().subscribed,
+               timeout=5, what="subscribed again")
+    named = [c for c in get_redis().client_list() if c.get("name") == cache.name]
+    assert [c.get("sub") for c in named] == ["1"], named  # one connection: the subscribed one
+
+
 def _subscriber_id() -> str:
     """This process's subscriber connection (named so), never another run's."""
     name = process_cache().name

@@ -2,6 +2,8 @@
 its budget, and an entry loaded in bulk is kept under the same rule as one loaded on a miss.
 Track reads are one read-only script: they are answered while Redis refuses writes for memory."""
 
+import time
+
 import pytest
 
 from quantumlive import keys
@@ -10,7 +12,7 @@ from tests.system.servers import wait_until
 from tests.test_ops import fill_past_the_limit, small_redis  # noqa: F401 (a fixture)
 from tests.tracks.test_track_cache_memory import typical_values
 from tracks import store
-from tracks.cache import Stamp, process_cache
+from tracks.cache import Stamp, process_cache, reset_process_cache
 
 pytestmark = pytest.mark.django_db
 VALUES = {"title": "t", "artist": "a", "bpm": None, "key": None, "duration": None, "genres": [],
@@ -79,3 +81,38 @@ def test_a_track_read_is_answered_while_redis_refuses_writes_for_memory(api, ano
     assert api.get(f"/api/tracks/{created['id']}/").status_code == 200
     assert api.get("/api/tracks/").json()["count"] == 1
     assert api.patch(f"/api/tracks/{created['id']}/", {"notes": "x"}, format="json").status_code == 503
+
+
+def test_a_track_that_does_not_decode_ends_its_batch_not_the_cache():
+    """A hash that does not decode fails its own reads, as it does without a warm start; the
+    warm start leaves its batch out and goes on, and the subscriber keeps its session (it
+    does not start over, and fail again on the same track, for ever)."""
+    tracks = [store.track_create(values={**VALUES, "title": f"t{n}"}) for n in range(60)]
+    broken = tracks[0]["id"]
+    get_redis().hset(keys.track(broken), "notes", "not JSON")
+    cache = process_cache()
+    wait_until(lambda: cache.status().subscribed, timeout=5, what="subscribed")
+    session = cache.status().session
+    store.track_cache_warm()
+    wait_until(lambda: not cache.status().warming, timeout=5, what="warm")
+    status = cache.status()
+    assert (status.session, status.subscribed) == (session, True)
+    assert status.entries == 60 - 20  # every batch but the broken track's
+    found = store.track_entry(track_id=tracks[-1]["id"])
+    assert found.source in ("hit", "checked"), found.source
+    with pytest.raises(ValueError):
+        store.track_entry(track_id=broken)
+
+
+def test_a_warm_start_with_redis_down_gives_up_in_seconds(settings, anon):
+    """A worker that starts while Redis is down waits about 2 s, not its whole warm wait, and
+    then answers 503 as without a cache."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    reset_process_cache()
+    try:
+        started = time.monotonic()
+        assert store.track_cache_warm(wait=30) is False
+        assert time.monotonic() - started < 5
+        assert anon.get("/api/tracks/").status_code == 503
+    finally:
+        reset_process_cache()  # before REDIS_URL is the shared Redis again

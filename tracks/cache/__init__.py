@@ -143,13 +143,7 @@ class TrackCache:
 
     def clear(self) -> None:
         """Empties the cache; it fills again from reads made from now on."""
-        storage = self.storage
-        with storage.lock:
-            epoch, generation, was_open = storage.epoch, storage.applied_generation, storage.open
-        if was_open:
-            storage.start(epoch=epoch, generation=generation)
-        else:
-            storage.close()
+        self.storage.clear()
 
     def status(self) -> Status:
         usage = self.storage.usage()
@@ -161,7 +155,7 @@ class TrackCache:
             invalidations_this_period=policy.invalidations, wakeups=subscriber.wakeups,
             entries=usage.entries, bytes=usage.bytes, budget=usage.budget,
             invalidation_stamps=usage.invalidation_stamps,
-            warming=subscriber.warm_loaders is not None and subscriber.warm_queue != [],
+            warming=subscriber.warming,
             running=subscriber.running(),
         )
 

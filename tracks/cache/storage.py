@@ -83,13 +83,27 @@ class Storage:
         """Empty, valid from `generation` of the data set `epoch` (the subscriber receives
         every invalidation after it)."""
         with self.lock:
-            self._clear()
-            self.epoch = epoch
-            self.applied_generation = self.start_generation = generation
-            self.invalidated_at.clear()
-            self.newest_forgotten_generation = 0
-            self.order_changed_at = generation
-            self.open = True
+            self._start(epoch, generation)
+
+    def _start(self, epoch: str, generation: int) -> None:
+        self._clear()
+        self.epoch = epoch
+        self.applied_generation = self.start_generation = generation
+        self.invalidated_at.clear()
+        self.newest_forgotten_generation = 0
+        self.order_changed_at = generation
+        self.open = True
+
+    def clear(self) -> None:
+        """Empty (the invalidation stamps too), valid from the generation applied so far: a
+        fill read before it is refused. (One hold of the lock: an invalidation applied
+        meanwhile is not lost.)"""
+        with self.lock:
+            if self.open:
+                self._start(self.epoch, self.applied_generation)
+            else:
+                self._clear()
+                self.invalidated_at.clear()
 
     def close(self) -> None:
         """Empty and refusing everything until started again."""

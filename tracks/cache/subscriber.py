@@ -41,8 +41,8 @@ class Subscription:
     """The invalidation channel on a connection of its own, read through redis-py's public
     Connection interface: `can_read` polls the socket (or finds messages already buffered),
     `read_response` takes one message (`push_request`: a message is the answer asked for, not
-    a notification to pass on), from the parser's buffer when one receive brought several. Waiting (`wait`) needs no lock; reading (`read_messages`) is done by one thread
-    at a time."""
+    a notification to pass on), from the parser's buffer when one receive brought several.
+    Waiting (`wait`) needs no lock; reading (`read_messages`) is done by one thread at a time."""
 
     def __init__(self, name: str, channel: str):
         self.connection = make_client(settings.REDIS_URL, client_name=name, health_check_interval=0,
@@ -58,8 +58,8 @@ class Subscription:
 
     def wait(self, timeout: float) -> bool:
         """Whether something arrived (or the connection closed) within `timeout` seconds."""
-        if self.closed:
-            return True
+        if self.closed or not self.connection.is_connected:
+            return True  # (the next read says it is closed)
         try:
             return self.connection.can_read(timeout=timeout)
         except Exception:
@@ -67,7 +67,10 @@ class Subscription:
 
     def read_messages(self, limit: int | None = None) -> list:
         """The messages that have arrived (at most `limit`), without waiting for more."""
-        if self.closed:
+        # A redis-py Connection that was closed (a socket error, a disconnect) opens itself
+        # again on its next use, without SUBSCRIBE: deaf. A closed one ends the subscription.
+        if self.closed or not self.connection.is_connected:
+            self.closed = True
             raise ConnectionError("subscription closed")
         items = []
         try:
@@ -158,6 +161,11 @@ class Subscriber:
         self.warm_queue = None
         self.policy.wake.set()
 
+    @property
+    def warming(self) -> bool:
+        """Whether a bulk fill is asked for and not done."""
+        return self.warm_loaders is not None and self.warm_queue != []
+
     def _run(self) -> None:
         backoff = 0.05
         while not self.stopping.is_set():
@@ -227,7 +235,7 @@ class Subscriber:
         try:
             while not self.stopping.is_set():
                 self.wakeups += 1
-                warming = self.warm_loaders is not None and self.warm_queue != []
+                warming = self.warming
                 if warming and behind_since is None:
                     arrived = subscription.wait(0)
                 elif policy.hold or policy.until or behind_since is not None:
@@ -389,7 +397,14 @@ class Subscriber:
             return
         started, reads = time.monotonic(), self.policy.reads
         batch = [self.warm_queue.pop() for _ in range(min(WARM_BATCH, len(self.warm_queue)))]
-        stamp, entries = load_batch(commands, batch)
+        try:
+            stamp, entries = load_batch(commands, batch)
+        except redis.RedisError:
+            raise  # (the subscriber starts over)
+        except Exception:
+            # a track that does not decode fails its own reads, not the cache: its batch is left out
+            log.exception("track cache warm start: a batch of %s tracks left out", len(batch))
+            stamp, entries = None, {}
         for track_id, entry in entries.items():
             entry.position, entry.position_stamp = self.warm_positions[track_id], self.warm_order_stamp
             if not storage.put(track_id, entry, stamp, evict=False) and not storage.has_room(entry.size):

@@ -21,7 +21,9 @@ errorlog = "-"
 # start) before the worker serves, for up to QL_TRACK_CACHE_WARM_WAIT seconds (then the rest
 # while it serves; 0: all of it while it serves).
 preload_app = False
-track_cache_warm_wait = float(os.environ.get("QL_TRACK_CACHE_WARM_WAIT", "10"))
+# A worker does not report to the arbiter while it waits in post_worker_init: past `timeout`
+# it would be killed and restarted in a loop, so the wait stays well below it.
+track_cache_warm_wait = min(float(os.environ.get("QL_TRACK_CACHE_WARM_WAIT", "10")), timeout / 2)
 
 
 def post_worker_init(worker):

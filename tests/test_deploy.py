@@ -84,7 +84,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     "replace-me-with-50-random-characters",  # .env.example's
     "replace-me-" + "x" * 60,
     "please-CHANGE-this-" + "x" * 60,
-    secrets.token_urlsafe(30)[:49],  # random, but shorter than 50
+    pytest.param(secrets.token_urlsafe(30)[:49], id="random-49-characters"),  # random, but shorter than 50
 ])
 def test_production_refuses_to_start_with_a_placeholder_secret_key(key):
     result = subprocess.run(

@@ -50,6 +50,10 @@ class Subscription:
         self.connection.connect()  # AUTH, SELECT, CLIENT SETNAME as configured
         self.connection.send_command("SUBSCRIBE", channel)
         self.closed = False
+        # reads counted as they end; `readable_after`: the count when the last `wait` that
+        # found something to read began (-1: it found nothing)
+        self.drains = 0
+        self.readable_after = -1
         deadline = time.monotonic() + 5
         while not any(item[0] == "subscribe" for item in self.read_messages()):
             if time.monotonic() > deadline:
@@ -60,10 +64,14 @@ class Subscription:
         """Whether something arrived (or the connection closed) within `timeout` seconds."""
         if self.closed:
             return True
+        drains = self.drains
         try:
-            return self.connection.can_read(timeout=timeout)
+            readable = self.connection.can_read(timeout=timeout)
         except Exception:
             return True  # closed: the next read says so
+        # what it saw is still there unless a read (another thread's) ended meanwhile
+        self.readable_after = drains if readable else -1
+        return readable
 
     def read_messages(self, limit: int | None = None) -> list:
         """The messages that have arrived (at most `limit`), without waiting for more."""
@@ -71,11 +79,16 @@ class Subscription:
             raise ConnectionError("subscription closed")
         items = []
         try:
+            if self.readable_after == self.drains and limit != 0:
+                # `wait` has just found something to read: `can_read` would poll twice again
+                items.append(self.connection.read_response(push_request=True))
             while (limit is None or len(items) < limit) and self.connection.can_read(timeout=0):
                 items.append(self.connection.read_response(push_request=True))
         except Exception:
             self.closed = True
             raise
+        finally:
+            self.drains += 1
         return items
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ playlist order too; `ack`: the write's acknowledgement token, `-` when nobody wa
 
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -35,6 +36,12 @@ PASSIVE_WAIT = 0.1
 CATCH_UP_WAIT = 0.001
 # How many messages a read's catch-up applies at most (a bounded detour for a request).
 CATCH_UP_MESSAGES = 4096
+# The interpreter's switch interval in a process with a subscriber (seconds; Python's default
+# is 0.005). Each system call of the subscriber gives up the GIL, and while the process serves
+# requests, taking it back waits for the request thread to be asked to let go: up to one
+# interval per call, and writers wait for the acknowledgement that follows. A thread that does
+# not wait for the GIL is not interrupted, so a quiet subscriber costs the requests nothing.
+SWITCH_INTERVAL = 0.001
 
 
 class Subscription:
@@ -144,6 +151,7 @@ class Subscriber:
 
     # --- its life ---------------------------------------------------------------------------
     def start(self) -> None:
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.thread = threading.Thread(target=self._run, name="ql-track-invalidation", daemon=True)
         self.thread.start()
 

@@ -12,7 +12,8 @@ Issue 13 side by side, each instance started fresh every round: the code at anot
 (`--old`, an older commit) and this one, with and without read leases, and a plain Django view
 that reads one Redis hash (bench/plain_view.py): single-connection reads in an instance's first
 10 seconds and once every worker has read every track, reads and writes under load. Writes
-bench/RESULTS-tracks-structure.md.
+bench/RESULTS-tracks-structure.md. `--only paced,analysed` (groups: start, plain, analysed,
+paced, patch) compares only those figures, old and new, and writes nothing.
 """
 
 import argparse
@@ -361,27 +362,38 @@ class InstanceAt(Gunicorn):
 START_SECONDS = 10  # "the first 10 seconds" of an instance, and the steady single-connection round
 
 
+# the groups of figures of a fresh instance (`--only` picks some)
+FIGURE_GROUPS = ("start", "plain", "analysed", "paced", "patch")
+
+
 def measure_fresh_instance(server, plain: dict, analysed: dict, plain_ids: list[str], auth: str,
-                           seconds: int, redis_pid: int, workers: int) -> dict[str, float]:
+                           seconds: int, redis_pid: int, workers: int,
+                           groups: tuple[str, ...] = FIGURE_GROUPS) -> dict[str, float]:
     """Figures of an instance just started: single-connection GETs over the plain tracks in its
     first START_SECONDS, then (once wrk -c16 has read every track through every worker) the
     same steady, then 8 connections (with the CPU per request of the workers, Redis and wrk),
     a paced writer's latency under that read load, and PATCH."""
     found = {"boot, s (every worker ready)": server.wait_for_workers(workers)}
-    found.update({"first 10 s, 1 connection": wrk(server.url, GET_LUA, plain, START_SECONDS, connections=1)})
+    if "start" in groups:
+        found["first 10 s, 1 connection"] = wrk(server.url, GET_LUA, plain, START_SECONDS, connections=1)
     wrk(server.url, GET_LUA, plain, 12, connections=16)
     wrk(server.url, GET_LUA, analysed, 3)
-    found["steady, 1 connection"], found["steady, 1 connection, CPU µs / request"] = measure_read(
-        server, GET_LUA, plain, START_SECONDS, redis_pid, connections=1)
-    found["GET plain, 8 connections"], found["GET plain, 8 connections, CPU µs / request"] = measure_read(
-        server, GET_LUA, plain, seconds, redis_pid)
-    found["GET analysed, 8 connections"], found["GET analysed, 8 connections, CPU µs / request"] = measure_read(
-        server, GET_LUA, analysed, seconds, redis_pid)
-    with PacedWriter(server.url, plain_ids, auth) as writer:
-        found["GET plain under paced writes"] = wrk(server.url, GET_LUA, plain, seconds)
-    found["PATCH latency under reads, median ms"] = median(writer.latencies_ms)
-    found["PATCH latency under reads, p90 ms"] = percentile(writer.latencies_ms, 0.9)
-    found["PATCH, 8 connections"] = wrk(server.url, PATCH_LUA, plain, seconds)
+    if "start" in groups:
+        found["steady, 1 connection"], found["steady, 1 connection, CPU µs / request"] = measure_read(
+            server, GET_LUA, plain, START_SECONDS, redis_pid, connections=1)
+    if "plain" in groups:
+        found["GET plain, 8 connections"], found["GET plain, 8 connections, CPU µs / request"] = measure_read(
+            server, GET_LUA, plain, seconds, redis_pid)
+    if "analysed" in groups:
+        found["GET analysed, 8 connections"], found["GET analysed, 8 connections, CPU µs / request"] = (
+            measure_read(server, GET_LUA, analysed, seconds, redis_pid))
+    if "paced" in groups:
+        with PacedWriter(server.url, plain_ids, auth) as writer:
+            found["GET plain under paced writes"] = wrk(server.url, GET_LUA, plain, seconds)
+        found["PATCH latency under reads, median ms"] = median(writer.latencies_ms)
+        found["PATCH latency under reads, p90 ms"] = percentile(writer.latencies_ms, 0.9)
+    if "patch" in groups:
+        found["PATCH, 8 connections"] = wrk(server.url, PATCH_LUA, plain, seconds)
     return found
 
 
@@ -390,16 +402,22 @@ def measure_structure(args, database, plain: dict, analysed: dict, plain_ids: li
     instances = [("old", Path(args.old), {}), ("new", ROOT, {}), ("new, no lease", ROOT, {"QL_TRACK_LEASE": "0"})]
     if not args.old:
         instances = instances[1:]
+    groups = tuple(args.only.split(",")) if args.only else FIGURE_GROUPS
+    if args.only:  # a focused comparison: the lease and plain-view figures need the full run
+        instances = [instance for instance in instances if instance[0] != "new, no lease"]
     redis_pid = get_redis().info("server")["process_id"]  # the Redis on this machine
     results: dict[str, dict[str, list[float]]] = {}
     for number in range(args.rounds):
         for name, root, env in (instances if number % 2 == 0 else instances[::-1]):
             with InstanceAt(root, workers=args.workers, database=database, **env) as server:
                 for figure, value in measure_fresh_instance(server, plain, analysed, plain_ids, auth,
-                                                            args.seconds, redis_pid, args.workers).items():
+                                                            args.seconds, redis_pid, args.workers,
+                                                            groups).items():
                     results.setdefault(name, {}).setdefault(figure, []).append(value)
             print(f"round {number + 1}, {name}: " + ", ".join(
                 f"{figure} {values[-1]:,.1f}" for figure, values in results[name].items()), file=sys.stderr)
+        if args.only:
+            continue
         with InstanceAt(ROOT, workers=args.workers, database=database,
                         DJANGO_SETTINGS_MODULE="bench.plain_view") as server:
             wrk(server.url, GET_LUA, plain, 3, connections=1)
@@ -460,6 +478,20 @@ def report_structure(args, results) -> str:
     return "\n".join(lines)
 
 
+def report_focused(results) -> str:
+    """`--only`: each figure's medians and the new / old ratio per round (nothing written)."""
+    lines = []
+    for figure in results["new"]:
+        line = f"{figure}: new {median(results['new'][figure]):,.1f}"
+        if "old" in results:
+            pairs = list(zip(results["old"][figure], results["new"][figure]))
+            line += (f", old {median(results['old'][figure]):,.1f}, new / old "
+                     f"{median(results['new'][figure]) / median(results['old'][figure]):.2f} "
+                     f"({', '.join(f'{b / a:.2f}' for a, b in pairs)})")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=10000)
@@ -473,6 +505,8 @@ def main() -> None:
     parser.add_argument("--structure", action="store_true",
                         help="issue 13: fresh instances side by side (writes RESULTS-tracks-structure.md)")
     parser.add_argument("--old", default="", help="with --structure: a worktree of the older commit to compare")
+    parser.add_argument("--only", default="", help="with --structure: a quick comparison of some figures, "
+                        f"comma-separated among {','.join(FIGURE_GROUPS)} (nothing written)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -491,6 +525,9 @@ def main() -> None:
         if args.structure:
             results = measure_structure(args, database, {"IDS_FILE": plain_file, "AUTH": auth},
                                         {"IDS_FILE": analysed_file, "AUTH": auth}, plain_ids, auth)
+            if args.only:
+                print(report_focused(results))
+                return
             text = report_structure(args, results)
             print(text)
             (ROOT / "bench" / "RESULTS-tracks-structure.md").write_text(text)

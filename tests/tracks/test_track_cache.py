@@ -573,11 +573,12 @@ def test_a_read_whose_catch_up_fails_ends_the_lease_at_once(monkeypatch):
 
     monkeypatch.setattr(subscriber.Subscription, "read_messages", failing)
     # what a read that finds itself behind does; it skips the catch-up while the subscriber
-    # is draining (a loaded machine), so try until the failure happened
-    for _ in range(200):
+    # holds the connection (a leased subscriber waits on it 0.1 s at a time), so wait longer
+    # than that for it, and try until the failure happened
+    monkeypatch.setattr(subscriber, "CATCH_UP_WAIT", 0.3)
+    deadline = time.monotonic() + 20
+    while not failures and time.monotonic() < deadline:
         cache.subscriber.catch_up(10**9)
-        if failures:
-            break
     assert failures, "the catch-up never ran"
     assert not cache.status().leased  # at once
     monkeypatch.undo()

@@ -11,6 +11,7 @@ playlist order too; `ack`: the write's acknowledgement token, `-` when nobody wa
 
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -35,6 +36,12 @@ PASSIVE_WAIT = 0.1
 CATCH_UP_WAIT = 0.001
 # How many messages a read's catch-up applies at most (a bounded detour for a request).
 CATCH_UP_MESSAGES = 4096
+# The interpreter's switch interval in a process with a subscriber (seconds; Python's default
+# is 0.005). Each system call of the subscriber gives up the GIL, and while the process serves
+# requests, taking it back waits for the request thread to be asked to let go: up to one
+# interval per call, and writers wait for the acknowledgement that follows. A thread that does
+# not wait for the GIL is not interrupted, so a quiet subscriber costs the requests nothing.
+SWITCH_INTERVAL = 0.001
 
 
 class Subscription:
@@ -42,7 +49,7 @@ class Subscription:
     Connection interface: `can_read` polls the socket (or finds messages already buffered),
     `read_response` takes one message (`push_request`: a message is the answer asked for, not
     a notification to pass on), from the parser's buffer when one receive brought several.
-    Waiting (`wait`) needs no lock; reading (`read_messages`) is done by one thread at a time."""
+    Waiting and reading both use the parser: one thread at a time (the subscriber's drain_lock)."""
 
     def __init__(self, name: str, channel: str):
         self.connection = make_client(settings.REDIS_URL, client_name=name, health_check_interval=0,
@@ -50,6 +57,10 @@ class Subscription:
         self.connection.connect()  # AUTH, SELECT, CLIENT SETNAME as configured
         self.connection.send_command("SUBSCRIBE", channel)
         self.closed = False
+        # reads counted as they end; `readable_after`: the count when the last `wait` that
+        # found something to read began (-1: it found nothing)
+        self.drains = 0
+        self.readable_after = -1
         deadline = time.monotonic() + 5
         while not any(item[0] == "subscribe" for item in self.read_messages()):
             if time.monotonic() > deadline:
@@ -57,13 +68,19 @@ class Subscription:
             self.wait(0.1)
 
     def wait(self, timeout: float) -> bool:
-        """Whether something arrived (or the connection closed) within `timeout` seconds."""
+        """Whether something arrived (or the connection closed) within `timeout` seconds.
+        Like every use of the connection, by one thread at a time (the subscriber's
+        drain_lock)."""
         if self.closed or not self.connection.is_connected:
             return True  # (the next read says it is closed)
+        drains = self.drains
         try:
-            return self.connection.can_read(timeout=timeout)
+            readable = self.connection.can_read(timeout=timeout)
         except Exception:
             return True  # closed: the next read says so
+        # what it saw is still there unless a read (another thread's) ended meanwhile
+        self.readable_after = drains if readable else -1
+        return readable
 
     def read_messages(self, limit: int | None = None) -> list:
         """The messages that have arrived (at most `limit`), without waiting for more."""
@@ -74,11 +91,16 @@ class Subscription:
             raise ConnectionError("subscription closed")
         items = []
         try:
+            if self.readable_after == self.drains and limit != 0:
+                # `wait` has just found something to read: `can_read` would poll twice again
+                items.append(self.connection.read_response(push_request=True))
             while (limit is None or len(items) < limit) and self.connection.can_read(timeout=0):
                 items.append(self.connection.read_response(push_request=True))
         except Exception:
             self.closed = True
             raise
+        finally:
+            self.drains += 1
         return items
 
     def close(self) -> None:
@@ -134,6 +156,7 @@ class Subscriber:
 
     # --- its life ---------------------------------------------------------------------------
     def start(self) -> None:
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.thread = threading.Thread(target=self._run, name="ql-track-invalidation", daemon=True)
         self.thread.start()
 
@@ -237,16 +260,21 @@ class Subscriber:
                 self.wakeups += 1
                 warming = self.warming
                 if warming and behind_since is None:
-                    arrived = subscription.wait(0)
+                    timeout = 0.0
                 elif policy.hold or policy.until or behind_since is not None:
-                    arrived = subscription.wait(0.002 if behind_since is not None else 0.1)
+                    timeout = 0.002 if behind_since is not None else 0.1
                 else:
+                    timeout = None
+                if timeout is None:
                     policy.wake.wait(PASSIVE_WAIT)
-                    arrived = True
                 if self.lost_by_read:
                     raise ConnectionError("subscription closed (seen by a read)")
-                if arrived:
-                    with self.drain_lock:
+                # One thread at a time uses the connection, waiting included: redis-py's
+                # `can_read` fills the parser's buffer and its next response, which a read
+                # catching up in another thread would share (a message could be lost). A read
+                # that finds the lock taken reads Redis instead.
+                with self.drain_lock:
+                    if timeout is None or subscription.wait(timeout):
                         self._drain(subscription)
                 if self.stopping.is_set():
                     break

@@ -101,3 +101,15 @@ def wait_done(client, job_url: str, timeout: float = 60) -> dict:
         return record if record["status"] in ("done", "failed") else None
 
     return wait_until(finished_record, timeout=timeout, interval=0.1, what=f"job {job_url} to finish")
+
+
+@pytest.fixture
+def idle_queue(settings):
+    """A key prefix of its own for this test: no analysis worker listens on its queue, so a
+    queued job stays queued (the session's worker would run it)."""
+    from tests.conftest import delete_own_keys
+
+    settings.QL_REDIS_PREFIX = settings.QL_REDIS_PREFIX + "-idle"
+    delete_own_keys()
+    yield
+    delete_own_keys()

@@ -23,18 +23,6 @@ URL = "/api/analysis/"
 
 
 @pytest.fixture
-def idle_queue(settings):
-    """A key prefix of its own for this test: no analysis worker listens on its queue, so a
-    queued job stays queued (the session's worker would run it)."""
-    from tests.conftest import delete_own_keys
-
-    settings.QL_REDIS_PREFIX = settings.QL_REDIS_PREFIX + "-idle"
-    delete_own_keys()
-    yield
-    delete_own_keys()
-
-
-@pytest.fixture
 def uploads(settings, tmp_path):
     folder = tmp_path / "uploads"
     folder.mkdir()

@@ -69,7 +69,7 @@ def test_a_private_default_folder_still_works(monkeypatch, tmp_path):
 
 
 # --- lost-job detection: clocks and RQ's intermediate list ---------------------------------
-from tests.analysis_api.test_jobs_recovery import backdate, idle_queue, new_job, redis  # noqa: E402,F401
+from tests.analysis_api.test_jobs_recovery import backdate, new_job, redis  # noqa: E402,F401
 
 
 def test_a_reader_whose_clock_is_ahead_does_not_fail_a_job_being_enqueued(idle_queue, monkeypatch):

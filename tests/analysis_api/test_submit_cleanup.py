@@ -16,18 +16,6 @@ URL = "/api/analysis/"
 
 
 @pytest.fixture
-def no_worker(settings):
-    """A key prefix of its own: no analysis worker listens on its queue, so a queued job stays
-    queued."""
-    from tests.conftest import delete_own_keys
-
-    settings.QL_REDIS_PREFIX = settings.QL_REDIS_PREFIX + "-submit"
-    delete_own_keys()
-    yield
-    delete_own_keys()
-
-
-@pytest.fixture
 def uploads(settings, tmp_path):
     settings.QL_UPLOAD_DIR = tmp_path / "uploads"
     return settings.QL_UPLOAD_DIR
@@ -44,7 +32,7 @@ def upload(api, audio: bytes):
     return api.post(URL, {"file": buffer}, format="multipart")
 
 
-def test_the_same_audio_uploaded_again_answers_its_job_and_keeps_one_file(api, no_worker, uploads, audio):
+def test_the_same_audio_uploaded_again_answers_its_job_and_keeps_one_file(api, idle_queue, uploads, audio):
     first = upload(api, audio)
     again = upload(api, audio)
 
@@ -54,7 +42,7 @@ def test_the_same_audio_uploaded_again_answers_its_job_and_keeps_one_file(api, n
 
 
 def test_a_job_that_cannot_be_queued_fails_frees_its_digest_and_leaves_no_upload(
-        api, no_worker, uploads, audio, monkeypatch):
+        api, idle_queue, uploads, audio, monkeypatch):
     refused = []
 
     def queue_away(job_id: str) -> None:
@@ -75,7 +63,7 @@ def test_a_job_that_cannot_be_queued_fails_frees_its_digest_and_leaves_no_upload
     assert retried.json()["status"] == "queued"
 
 
-def test_an_upload_whose_claim_fails_is_removed(api, no_worker, uploads, audio, monkeypatch):
+def test_an_upload_whose_claim_fails_is_removed(api, idle_queue, uploads, audio, monkeypatch):
     def redis_away(**kwargs):
         raise ServiceUnavailable("Redis is away.")
 

@@ -57,10 +57,8 @@ class Subscription:
         self.connection.connect()  # AUTH, SELECT, CLIENT SETNAME as configured
         self.connection.send_command("SUBSCRIBE", channel)
         self.closed = False
-        # reads counted as they end; `readable_after`: the count when the last `wait` that
-        # found something to read began (-1: it found nothing)
-        self.drains = 0
-        self.readable_after = -1
+        # the last `wait` found something that no read has taken yet (both hold the drain lock)
+        self.found_by_wait = False
         deadline = time.monotonic() + 5
         while not any(item[0] == "subscribe" for item in self.read_messages()):
             if time.monotonic() > deadline:
@@ -73,13 +71,12 @@ class Subscription:
         drain_lock)."""
         if self.closed or not self.connection.is_connected:
             return True  # (the next read says it is closed)
-        drains = self.drains
         try:
             readable = self.connection.can_read(timeout=timeout)
         except Exception:
+            self.found_by_wait = False
             return True  # closed: the next read says so
-        # what it saw is still there unless a read (another thread's) ended meanwhile
-        self.readable_after = drains if readable else -1
+        self.found_by_wait = readable
         return readable
 
     def read_messages(self, limit: int | None = None) -> list:
@@ -91,7 +88,7 @@ class Subscription:
             raise ConnectionError("subscription closed")
         items = []
         try:
-            if self.readable_after == self.drains and limit != 0:
+            if self.found_by_wait and limit != 0:
                 # `wait` has just found something to read: `can_read` would poll twice again
                 items.append(self.connection.read_response(push_request=True))
             while (limit is None or len(items) < limit) and self.connection.can_read(timeout=0):
@@ -100,7 +97,7 @@ class Subscription:
             self.closed = True
             raise
         finally:
-            self.drains += 1
+            self.found_by_wait = False
         return items
 
     def close(self) -> None:

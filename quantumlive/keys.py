@@ -2,7 +2,9 @@
 
 All live under the deployment's prefix (QL_REDIS_PREFIX, `{p}` below) inside a hash tag
 (`{ql}:…`), so two deployments or test runs never collide and multi-key commands and scripts
-stay valid on Redis Cluster. RQ's keys are named by RQ: they are read from RQ here, never
+stay valid on Redis Cluster. A playlist's keys have a hash tag of their own, `{p:pl:<id>}`
+(`{ql:pl:<id>}:…`): one script changes them together, and a Cluster spreads playlists over its
+masters; no script touches a playlist's keys and the library's together. RQ's keys are named by RQ: they are read from RQ here, never
 spelled again.
 
 The names of the current deployment come from the functions below; those that settings.py
@@ -29,6 +31,15 @@ take the prefix as an argument and then read no setting.
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
 | `{p}:backup:<token>:…` | various | scratch keys of one `export_library` / `import_library` run (tracks/backup.py): the export's snapshots of the order, the YouTube list and the analysis job ids; the import's staged tracks, YouTube list and analysis jobs before they are swapped in. Each has a TTL and is deleted when its run ends |
+| `{p}:playlists` | sorted set | every playlist id, by creation time (ms) |
+| `{p}:playlists:public` | sorted set | the public playlists' ids, by creation time |
+| `{p}:playlists:owner:<user id>` | sorted set | one user's playlists' ids, by creation time |
+| `{p}:inplaylists:<track id>` | set | the playlists that hold (or held) an entry of this library track; added to only while the track exists (playlists/lua.py REGISTER) |
+| `{p:pl:<id>}:meta` | hash | one playlist: id, name, description, public, owner, owner_id, version, created, updated, duration_ms |
+| `{p:pl:<id>}:order` | sorted set | its entry ids; gapped scores order them, the rank is `position` |
+| `{p:pl:<id>}:entries` | hash | entry id -> `"<track id> <added>"` |
+| `{p:pl:<id>}:tracks` | hash | track id -> `"<track version> <duration ms or -> <count> <entry id>,<entry id>…"`: the track's entries here and the duration counted for them |
+| `{p:pl:<id>}:lock` | string | write lock of the playlist (token, expires) |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
@@ -116,6 +127,59 @@ def youtube_list() -> str:
 
 def youtube_added() -> str:
     return key("youtube", "added")
+
+
+# --- playlists -------------------------------------------------------------------------------
+def playlists_all() -> str:
+    return key("playlists")
+
+
+def playlists_public() -> str:
+    return key("playlists", "public")
+
+
+def playlists_of_owner(user_id) -> str:
+    return key("playlists", "owner", str(user_id))
+
+
+def track_in_playlists(track_id: str) -> str:
+    return key("inplaylists", track_id)
+
+
+def _playlist_tag(playlist_id: str) -> str:
+    return "{%s:pl:%s}" % (settings.QL_REDIS_PREFIX, playlist_id)
+
+
+def playlist_meta(playlist_id: str) -> str:
+    return _playlist_tag(playlist_id) + ":meta"
+
+
+def playlist_order(playlist_id: str) -> str:
+    return _playlist_tag(playlist_id) + ":order"
+
+
+def playlist_entries(playlist_id: str) -> str:
+    return _playlist_tag(playlist_id) + ":entries"
+
+
+def playlist_tracks(playlist_id: str) -> str:
+    return _playlist_tag(playlist_id) + ":tracks"
+
+
+def playlist_lock(playlist_id: str) -> str:
+    return _playlist_tag(playlist_id) + ":lock"
+
+
+def playlist_keys(playlist_id: str) -> dict:
+    """Every key of one playlist, by the name its scripts give it."""
+    return dict(meta=playlist_meta(playlist_id), order=playlist_order(playlist_id),
+                entries=playlist_entries(playlist_id), tracks=playlist_tracks(playlist_id),
+                lock=playlist_lock(playlist_id))
+
+
+def playlist_pattern_under(prefix: str) -> str:
+    """SCAN pattern of every key of every playlist of the deployment with this prefix."""
+    return "{%s:pl:*" % prefix
 
 
 # --- backup and restore ----------------------------------------------------------------------
@@ -231,6 +295,7 @@ def keys_of_prefix(client, prefix: str) -> list[str]:
     # One pass per pattern over the whole keyspace: a large COUNT keeps it to a few round trips
     # when the Redis is shared with other (large) data sets.
     found = list(client.scan_iter(match=key_under(prefix, "*"), count=10000))
+    found += client.scan_iter(match=playlist_pattern_under(prefix), count=10000)
     # the queue's lists and registries: RQ names each `rq:<kind>:<queue name>[:…]`
     found += client.scan_iter(match="%s:*%s*" % (RQ_KEY_PREFIX, key_under(prefix)), count=10000)
     job_keys = list(client.scan_iter(match=Job.redis_job_namespace_prefix + "*", count=10000))

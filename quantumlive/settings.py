@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_rq",
     "quantumlive",
     "tracks",
+    "playlists",
     "search",
     "analysis",
 ]
@@ -159,6 +160,8 @@ QL_THROTTLE_ANALYSIS = envstr("QL_THROTTLE_ANALYSIS", "60/min")
 QL_TOKEN_CACHE_SECONDS = envfloat("QL_TOKEN_CACHE_SECONDS", 30.0, minimum=0.0)
 QL_LOCK_TTL = envfloat("QL_LOCK_TTL", 5.0, minimum=0.1)
 QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
+# The most entries one playlist holds (an insert past it is 400).
+QL_PLAYLIST_MAX_ENTRIES = envint("QL_PLAYLIST_MAX_ENTRIES", 20_000, minimum=1)
 QL_MAX_BODY_MB = envint("QL_MAX_BODY_MB", 16, minimum=1)
 QL_MAX_UPLOAD_MB = envint("QL_MAX_UPLOAD_MB", 200, minimum=1)
 QL_MAX_AUDIO_SECONDS = envint("QL_MAX_AUDIO_SECONDS", 1800, minimum=1)

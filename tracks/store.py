@@ -8,7 +8,6 @@ without cue waveforms.
 """
 
 import json
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,9 +17,10 @@ from django.conf import settings
 from quantumlive import keys
 from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
+from quantumlive.locks import LockTimeout, lock_acquire
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from quantumlive.scripts import Script
-from tracks import cache, lua
+from tracks import cache, lua, signals
 from tracks.cache import Entry, Found, Loaded, Stamp, entry_size
 
 # Fields a client may write, each stored JSON-encoded in its own hash field.
@@ -38,10 +38,6 @@ class VersionMismatch(Exception):
     def __init__(self, current: int | None):
         super().__init__(f"current version is {current}")
         self.current = current
-
-
-class LockTimeout(Exception):
-    """The track's lock could not be had in time (heavy contention): nothing changed."""
 
 
 class TrackExists(Exception):
@@ -105,18 +101,7 @@ def full_track(entry: Entry) -> dict:
 # --- locks -------------------------------------------------------------------------------
 def _acquire(track_id: str) -> str:
     """Takes the track's lock (expires after QL_LOCK_TTL) or raises LockTimeout."""
-    redis = get_redis()
-    token = uuid.uuid4().hex
-    ttl_ms = int(settings.QL_LOCK_TTL * 1000)
-    deadline = time.monotonic() + settings.QL_LOCK_WAIT
-    pause = 0.002
-    while True:
-        if redis.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms):
-            return token
-        if time.monotonic() + pause > deadline:
-            raise LockTimeout(track_id)
-        time.sleep(pause * (0.5 + random.random()))
-        pause = min(pause * 1.5, 0.05)
+    return lock_acquire(keys.track_lock(track_id), what=track_id)
 
 
 def _release(track_id: str, token: str) -> None:
@@ -218,6 +203,8 @@ def track_update(*, track_id: str, values: dict, expected_version: int | None = 
     """Sets the given writable fields (only those), bumping the version."""
     written = _run_locked(lua.update_fields, track_id=track_id, expected_version=expected_version,
                           updated=now_iso(), fields=encode_fields(values))
+    if "duration" in values:
+        signals.track_durations_changed.send(sender=None, track_ids=[track_id])
     return _track_written(written)
 
 
@@ -229,6 +216,7 @@ def track_move(*, track_id: str, position: int, expected_version: int | None = N
 
 def track_delete(*, track_id: str, expected_version: int | None = None) -> None:
     _run_locked(lua.delete_track, track_id=track_id, expected_version=expected_version)
+    signals.tracks_removed.send(sender=None, track_ids=[track_id])
 
 
 def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> dict:
@@ -241,13 +229,16 @@ def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> 
             raise TrackNotFound(track_id)
         if expected_version is not None and current["version"] != expected_version:
             raise VersionMismatch(current["version"])
+        values = fill(current)
         try:
             written = _run_locked(lua.update_fields, track_id=track_id, expected_version=current["version"],
-                                  updated=now_iso(), fields=encode_fields(fill(current)))
+                                  updated=now_iso(), fields=encode_fields(values))
         except VersionMismatch:
             if expected_version is not None:
                 raise
             continue
+        if "duration" in values:
+            signals.track_durations_changed.send(sender=None, track_ids=[track_id])
         return _track_written(written)
     raise LockTimeout(track_id)
 
@@ -345,6 +336,11 @@ def track_get(*, track_id: str) -> dict | None:
     track = full_track(found.entry)
     track["position"] = found.position
     return track
+
+
+def track_summaries(track_ids: list[str]) -> dict[str, dict]:
+    """The summaries (no cue waveforms, no position) of those of these tracks that exist."""
+    return {summary["id"]: summary for summary in _summaries(track_ids)}
 
 
 def _order() -> list[str]:
@@ -451,13 +447,7 @@ def _acquire_many(track_ids: list[str], token: str) -> None:
         for track_id, got in zip(track_ids, pipe.execute()):
             if got:
                 continue
-            deadline = time.monotonic() + settings.QL_LOCK_WAIT
-            pause = 0.002
-            while not redis.set(keys.track_lock(track_id), token, nx=True, px=ttl_ms):
-                if time.monotonic() + pause > deadline:
-                    raise LockTimeout(track_id)
-                time.sleep(pause * (0.5 + random.random()))
-                pause = min(pause * 1.5, 0.05)
+            lock_acquire(keys.track_lock(track_id), what=track_id, token=token)
     except BaseException:
         _release_many(track_ids, token)  # those we got (the others are not ours: left alone)
         raise
@@ -494,6 +484,9 @@ def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list
                 _release_many([track_id for track_id, _, _ in pending], token)
             raise
         _await_acks(ack, live_leases)
+        replaced = [item[0] for item, result in zip(pending, results) if result == "replaced"]
+        if replaced:
+            signals.track_durations_changed.send(sender=None, track_ids=replaced)
         retry = []
         for item, result in zip(pending, results):
             if result == "lost_lock":
@@ -523,7 +516,10 @@ def tracks_drop_absent(*, track_ids: list[str], kept: str) -> int:
             _release_many(pending, token)
             raise
         _await_acks(ack, live_leases)
-        dropped += sum(1 for result in results if result == "deleted")
+        deleted = [track_id for track_id, result in zip(pending, results) if result == "deleted"]
+        if deleted:
+            signals.tracks_removed.send(sender=None, track_ids=deleted)
+        dropped += len(deleted)
         pending = [track_id for track_id, result in zip(pending, results) if result == "lost_lock"]
     if pending:
         raise LockTimeout(pending[0])

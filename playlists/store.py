@@ -1,0 +1,393 @@
+"""The playlist store: playlists of library tracks in Redis, every key of one playlist under a
+hash tag of its own (quantumlive/keys.py), every change one fenced script (playlists/lua.py)
+run under the playlist's lock. No HTTP in here.
+
+Reads go to Redis: a playlist, or a page of its entries, is one read-only script (one round
+trip), and the entries' tracks come from the library's per-process cache (tracks/cache/),
+which is exact by its own rule. A write is visible to every read that starts after its script
+ran, on every worker and instance, with nothing to invalidate. (Measured against a page of
+library tracks, which memory answers: bench/playlists_bench.py, bench/RESULTS.md.)
+
+A playlist travels as a dict: id, name, description, public, owner, owner_id, tracks (the
+number of entries), duration (seconds), version, created, updated. An entry: entry, position,
+added, track (the library track's summary).
+
+The library's side: `{p}:inplaylists:<track>` names the playlists a track was added to; it is
+added to only while the track exists (lua.tracks_register, after the insert), so when a track
+leaves the library (`track_removed`) every playlist that may hold it is found and cleaned; an
+add that loses that race takes its entries out again and answers that the track is unknown.
+"""
+
+import json
+import time
+import uuid
+
+from django.conf import settings
+
+from quantumlive import keys
+from quantumlive.clock import now_iso
+from quantumlive.locks import LockTimeout, lock_acquire
+from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
+from playlists import lua
+from tracks import store as library
+
+__all__ = ["BadRange", "LockTimeout", "PlaylistNotFound", "TooManyEntries", "UnknownEntry", "UnknownTracks",
+           "VersionMismatch"]
+
+
+class PlaylistNotFound(Exception):
+    pass
+
+
+class VersionMismatch(Exception):
+    def __init__(self, current: int | None):
+        super().__init__(f"current version is {current}")
+        self.current = current
+
+
+class UnknownTracks(Exception):
+    """Track ids that are not in the library (in the order given)."""
+
+    def __init__(self, track_ids: list[str]):
+        super().__init__(", ".join(track_ids))
+        self.track_ids = track_ids
+
+
+class UnknownEntry(Exception):
+    def __init__(self, entry_id: str):
+        super().__init__(entry_id)
+        self.entry_id = entry_id
+
+
+class BadRange(Exception):
+    """A reorder's range does not fit the playlist (`count` entries)."""
+
+    def __init__(self, count: int):
+        super().__init__(f"the playlist has {count} entries")
+        self.count = count
+
+
+class TooManyEntries(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"a playlist holds at most {limit} entries")
+        self.limit = limit
+
+
+# --- shapes ------------------------------------------------------------------------------
+def _playlist(meta: dict, count: int) -> dict:
+    return {
+        "id": meta["id"], "name": meta["name"], "description": meta["description"],
+        "public": meta["public"] == "1", "owner": meta["owner"], "owner_id": int(meta["owner_id"]),
+        "tracks": count, "duration": round(int(meta.get("duration_ms") or 0) / 1000, 3),
+        "version": int(meta["version"]), "created": meta["created"], "updated": meta["updated"],
+    }
+
+
+def _duration_ms(duration) -> str:
+    """A track's duration (seconds, or None) as a playlist counts it: whole ms, or "-"."""
+    return "-" if duration is None else str(round(duration * 1000))
+
+
+# --- reads -------------------------------------------------------------------------------
+_READ = Script(
+    keys=("meta", "order", "entries"),
+    args=("offset", "limit"),
+    source="""#!lua flags=no-writes
+local meta = redis.call('HGETALL', KEYS[1])
+if #meta == 0 then return {} end
+local n = redis.call('ZCARD', KEYS[2])
+local ids, values = {}, {}
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  ids = redis.call('ZRANGE', KEYS[2], ARGV[1], tonumber(ARGV[1]) + limit - 1)
+  if #ids > 0 then values = redis.call('HMGET', KEYS[3], unpack(ids)) end
+end
+return {meta, n, ids, values}
+""")
+
+
+def _read(playlist_id: str, offset: int, limit: int):
+    reply = _READ(get_redis(), meta=keys.playlist_meta(playlist_id), order=keys.playlist_order(playlist_id),
+                  entries=keys.playlist_entries(playlist_id), offset=offset, limit=limit)
+    if not reply:
+        return None
+    flat, count, ids, values = reply
+    return dict(zip(flat[::2], flat[1::2])), int(count), ids, values
+
+
+def playlist_get(*, playlist_id: str) -> dict | None:
+    found = _read(playlist_id, 0, 0)
+    return None if found is None else _playlist(found[0], found[1])
+
+
+def entries_page(*, playlist_id: str, offset: int = 0, limit: int = 50) -> tuple[dict, list[dict]] | None:
+    """(the playlist, a page of its entries in order) read at one moment; None when there is
+    no such playlist. An entry whose track has just left the library is left out (and, if the
+    track is gone from Redis, taken out of the playlist: what a deletion interrupted by a crash
+    would have done)."""
+    found = _read(playlist_id, offset, limit)
+    if found is None:
+        return None
+    meta, count, ids, values = found
+    rows = []
+    for index, (entry_id, value) in enumerate(zip(ids, values)):
+        if value is None:
+            continue
+        track_id, added = value.split(" ", 1)
+        rows.append((entry_id, offset + index, added, track_id))
+    summaries = library.track_summaries(list(dict.fromkeys(row[3] for row in rows)))
+    gone = {row[3] for row in rows if row[3] not in summaries}
+    if gone:
+        _drop_vanished(playlist_id, gone)
+    entries = [{"entry": entry_id, "position": position, "added": added, "track": summaries[track_id]}
+               for entry_id, position, added, track_id in rows if track_id in summaries]
+    return _playlist(meta, count), entries
+
+
+def _drop_vanished(playlist_id: str, track_ids: set[str]) -> None:
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.exists(keys.track(track_id))
+    vanished = [track_id for track_id, exists in zip(track_ids, pipe.execute()) if not exists]
+    for track_id in vanished:
+        lua.track_drop(redis, playlist_id=playlist_id, track_id=track_id, updated=now_iso())
+
+
+def _visible(meta_fields: list, viewer_id: int | None) -> bool:
+    public, owner_id = meta_fields
+    return public == "1" or (viewer_id is not None and owner_id == str(viewer_id))
+
+
+# The list reads the visibility fields of its candidates this many at a time.
+_LIST_BATCH = 500
+
+
+def playlist_list(*, viewer_id: int | None, owner_id: int | None = None, q: str | None = None,
+                  offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:
+    """(count, page) of the playlists `viewer_id` sees (None: anonymous): their own and every
+    public one, oldest first; `owner_id` keeps one owner's, `q` those whose name contains it
+    (case-insensitive)."""
+    redis = get_redis()
+    if owner_id is not None:
+        sources = [keys.playlists_of_owner(owner_id)]
+    elif viewer_id is not None:
+        sources = [keys.playlists_of_owner(viewer_id), keys.playlists_public()]
+    else:
+        sources = [keys.playlists_public()]
+    pipe = redis.pipeline(transaction=False)
+    for source in sources:
+        pipe.zrange(source, 0, -1, withscores=True)
+    candidates = {}
+    for found in pipe.execute():
+        candidates.update(found)
+    ordered = sorted(candidates, key=lambda playlist_id: (candidates[playlist_id], playlist_id))
+    folded = q.casefold() if q else None
+    chosen = []
+    for start in range(0, len(ordered), _LIST_BATCH):
+        batch = ordered[start:start + _LIST_BATCH]
+        pipe = redis.pipeline(transaction=False)
+        for playlist_id in batch:
+            pipe.hmget(keys.playlist_meta(playlist_id), "public", "owner_id", "name")
+        for playlist_id, (public, owner, name) in zip(batch, pipe.execute()):
+            if name is None or not _visible([public, owner], viewer_id):
+                continue
+            if folded is not None and folded not in name.casefold():
+                continue
+            chosen.append(playlist_id)
+    page = []
+    for playlist_id in chosen[offset:offset + limit]:
+        playlist = playlist_get(playlist_id=playlist_id)
+        if playlist is not None:
+            page.append(playlist)
+    return len(chosen), page
+
+
+def playlist_ids() -> list[str]:
+    """Every playlist's id, oldest first (the admin, backups)."""
+    return get_redis().zrange(keys.playlists_all(), 0, -1)
+
+
+# --- writes ------------------------------------------------------------------------------
+def playlist_create(*, owner_id: int, owner: str, name: str, description: str = "", public: bool = False,
+                    playlist_id: str | None = None, version: int = 1, created: str | None = None,
+                    updated: str | None = None) -> dict:
+    """A new, empty playlist (`playlist_id`, `version` and the times are for imports)."""
+    playlist_id = playlist_id or str(uuid.uuid4())
+    stamp = now_iso()
+    redis = get_redis()
+    score = time.time() * 1000
+    # the indexes first: a list skips an id whose playlist does not exist (yet, or any more)
+    pipe = redis.pipeline(transaction=False)
+    pipe.zadd(keys.playlists_all(), {playlist_id: score})
+    pipe.zadd(keys.playlists_of_owner(owner_id), {playlist_id: score})
+    if public:
+        pipe.zadd(keys.playlists_public(), {playlist_id: score})
+    pipe.execute()
+    meta = {"id": playlist_id, "name": name, "description": description, "public": "1" if public else "0",
+            "owner": owner, "owner_id": str(owner_id), "version": str(version), "created": created or stamp,
+            "updated": updated or stamp, "duration_ms": "0"}
+    redis.hset(keys.playlist_meta(playlist_id), mapping=meta)
+    return _playlist(meta, 0)
+
+
+def _locked(write, *, playlist_id: str, expected_version: int | None, **arguments) -> tuple[lua.Written, str]:
+    """Runs `write` (a fenced write of playlists/lua.py) under the playlist's lock, retried
+    when the lock expired under it. Returns what it wrote and the lock's token (the lock is
+    released by the scripts that say so, and here on every failure)."""
+    for _ in range(3):
+        token = lock_acquire(keys.playlist_lock(playlist_id), what=playlist_id)
+        try:
+            written = write(playlist_id=playlist_id, expected_version=expected_version, lock_token=token,
+                            updated=now_iso(), **arguments)
+        except BaseException:
+            lua.release_lock(playlist_id=playlist_id, lock_token=token)
+            raise
+        if written.status == "lost_lock":
+            continue
+        if written.status != "ok":
+            lua.release_lock(playlist_id=playlist_id, lock_token=token)
+        if written.status == "missing":
+            raise PlaylistNotFound(playlist_id)
+        if written.status == "conflict":
+            raise VersionMismatch(written.current_version)
+        if written.status == "bad_range":
+            raise BadRange(written.count)
+        if written.status == "unknown":
+            raise UnknownEntry(written.detail)
+        if written.status == "too_many":
+            raise TooManyEntries(settings.QL_PLAYLIST_MAX_ENTRIES)
+        return written, token
+    raise LockTimeout(playlist_id)
+
+
+def playlist_update(*, playlist_id: str, values: dict, expected_version: int | None = None) -> dict:
+    """Sets name, description and/or public."""
+    fields = []
+    for name in ("name", "description"):
+        if name in values:
+            fields += [name, values[name]]
+    if "public" in values:
+        fields += ["public", "1" if values["public"] else "0"]
+    current = get_redis().hmget(keys.playlist_meta(playlist_id), "created", "owner_id")
+    if current[0] is None:
+        raise PlaylistNotFound(playlist_id)
+    if values.get("public") is True:  # listed as public before it is: lists check the playlist
+        get_redis().zadd(keys.playlists_public(), {playlist_id: _score(playlist_id)})
+    written, _ = _locked(lua.meta_update, playlist_id=playlist_id, expected_version=expected_version,
+                         fields=fields)
+    if written.meta["public"] == "0":
+        get_redis().zrem(keys.playlists_public(), playlist_id)
+    return _playlist(written.meta, written.count)
+
+
+def _score(playlist_id: str) -> float:
+    return get_redis().zscore(keys.playlists_all(), playlist_id) or time.time() * 1000
+
+
+def playlist_delete(*, playlist_id: str, expected_version: int | None = None) -> None:
+    """Deletes the playlist (its tracks stay in the library)."""
+    written, _ = _locked(lua.playlist_remove, playlist_id=playlist_id, expected_version=expected_version)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.zrem(keys.playlists_all(), playlist_id)
+    pipe.zrem(keys.playlists_public(), playlist_id)
+    pipe.zrem(keys.playlists_of_owner(written.meta["owner_id"]), playlist_id)
+    pipe.execute()
+
+
+def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None = None,
+                expected_version: int | None = None) -> tuple[int, list[dict]]:
+    """Inserts entries of these library tracks (repeats allowed), in this order, at
+    `position` (None or past the end: appended). All or nothing: UnknownTracks names the ids
+    not in the library. Returns the playlist's version and the new entries."""
+    distinct = list(dict.fromkeys(track_ids))
+    summaries = library.track_summaries(distinct)
+    unknown = [track_id for track_id in distinct if track_id not in summaries]
+    if unknown:
+        raise UnknownTracks(unknown)
+    items = [(str(uuid.uuid4()), track_id, summaries[track_id]["version"],
+              _duration_ms(summaries[track_id]["duration"])) for track_id in track_ids]
+    written, token = _locked(lua.entries_insert, playlist_id=playlist_id, expected_version=expected_version,
+                             position=-1 if position is None else position,
+                             max_entries=settings.QL_PLAYLIST_MAX_ENTRIES, items=items)
+    version = int(written.meta["version"])
+    try:
+        registered = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
+        gone = [track_id for track_id, found in zip(distinct, registered) if found is None]
+        if gone:  # deleted since they were read: their deletion did not see this playlist
+            lua.entries_remove(playlist_id=playlist_id, expected_version=None, lock_token=token,
+                               updated=now_iso(), entries=[item[0] for item in items])
+            raise UnknownTracks(gone)
+        redis = get_redis()
+        stale = [(track_id, int(found[0]), json.loads(found[1])) for track_id, found in zip(distinct, registered)
+                 if int(found[0]) > summaries[track_id]["version"]]
+        for track_id, track_version, duration in stale:  # changed since they were read
+            reply = lua.track_reconcile(redis, playlist_id=playlist_id, track_id=track_id, version=track_version,
+                                        duration=_duration_ms(duration), updated=now_iso())
+            if reply[0] == "ok":
+                version = max(version, int(reply[1]))
+                summaries[track_id] = library.track_summaries([track_id]).get(track_id, summaries[track_id])
+    finally:
+        lua.release_lock(playlist_id=playlist_id, lock_token=token)
+    first = int(written.detail)
+    entries = [{"entry": entry_id, "position": first + index, "added": written.meta["updated"],
+                "track": summaries[track_id]} for index, (entry_id, track_id, _, _) in enumerate(items)]
+    return version, entries
+
+
+def entries_remove(*, playlist_id: str, entry_ids: list[str], expected_version: int | None = None) -> dict:
+    """Removes all of these entries, or none (UnknownEntry)."""
+    written, _ = _locked(lua.entries_remove, playlist_id=playlist_id, expected_version=expected_version,
+                         entries=entry_ids)
+    return _playlist(written.meta, written.count)
+
+
+def entries_reorder(*, playlist_id: str, range_start: int, range_length: int, insert_before: int,
+                    expected_version: int | None = None) -> dict:
+    """Spotify's reorder: moves `range_length` entries from `range_start` to stand before the
+    entry that was at `insert_before` (the count: to the end); BadRange when they do not fit."""
+    written, _ = _locked(lua.entries_reorder, playlist_id=playlist_id, expected_version=expected_version,
+                         start=range_start, length=range_length, before=insert_before)
+    return _playlist(written.meta, written.count)
+
+
+# --- the library's changes -----------------------------------------------------------------
+def track_removed(track_ids: list[str]) -> None:
+    """Takes every entry of these tracks, which have left the library, out of every playlist."""
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.smembers(keys.track_in_playlists(track_id))
+    holders = pipe.execute()
+    pipe = redis.pipeline(transaction=False)
+    stamp = now_iso()
+    for track_id, playlist_ids in zip(track_ids, holders):
+        for playlist_id in playlist_ids:
+            lua.track_drop(pipe, playlist_id=playlist_id, track_id=track_id, updated=stamp)
+    pipe.execute()
+    # no add can name these tracks again (registration needs the track): the sets are done
+    redis.unlink(*[keys.track_in_playlists(track_id) for track_id in track_ids])
+
+
+def track_durations_changed(track_ids: list[str]) -> None:
+    """Counts the current duration of these library tracks in every playlist that holds them."""
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.smembers(keys.track_in_playlists(track_id))
+        pipe.hmget(keys.track(track_id), "version", "duration")
+    replies = pipe.execute()
+    pipe = redis.pipeline(transaction=False)
+    stamp = now_iso()
+    queued = False
+    for index, track_id in enumerate(track_ids):
+        playlist_ids, (version, duration) = replies[2 * index], replies[2 * index + 1]
+        if version is None:
+            continue
+        for playlist_id in playlist_ids:
+            lua.track_reconcile(pipe, playlist_id=playlist_id, track_id=track_id, version=int(version),
+                                duration=_duration_ms(json.loads(duration)), updated=stamp)
+            queued = True
+    if queued:
+        pipe.execute()

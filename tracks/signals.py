@@ -1,0 +1,10 @@
+"""What the library tells the apps built on it, sent by tracks/store.py after the write has
+landed and before it answers (a receiver's work is part of the write's guarantee)."""
+
+from django.dispatch import Signal
+
+#: `track_ids`: tracks that have left the library.
+tracks_removed = Signal()
+
+#: `track_ids`: tracks whose duration may have changed.
+track_durations_changed = Signal()

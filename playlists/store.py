@@ -196,12 +196,17 @@ def playlist_list(*, viewer_id: int | None, owner_id: int | None = None, q: str 
             if folded is not None and folded not in name.casefold():
                 continue
             chosen.append(playlist_id)
-    page = []
-    for playlist_id in chosen[offset:offset + limit]:
-        playlist = playlist_get(playlist_id=playlist_id)
-        if playlist is not None:
-            page.append(playlist)
-    return len(chosen), page
+    return len(chosen), playlists_get(chosen[offset:offset + limit])
+
+
+def playlists_get(playlist_ids: list[str]) -> list[dict]:
+    """These playlists (each read at one moment, all in one pipelined round trip), those that
+    exist, in this order."""
+    pipe = get_redis().pipeline(transaction=False)
+    for playlist_id in playlist_ids:
+        _READ(pipe, meta=keys.playlist_meta(playlist_id), order=keys.playlist_order(playlist_id),
+              entries=keys.playlist_entries(playlist_id), offset=0, limit=0)
+    return [_playlist(dict(zip(reply[0][::2], reply[0][1::2])), int(reply[1])) for reply in pipe.execute() if reply]
 
 
 def playlist_ids() -> list[str]:
@@ -316,8 +321,7 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
         registered = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
         gone = [track_id for track_id, found in zip(distinct, registered) if found is None]
         if gone:  # deleted since they were read: their deletion did not see this playlist
-            lua.entries_remove(playlist_id=playlist_id, expected_version=None, lock_token=token,
-                               updated=now_iso(), entries=[item[0] for item in items])
+            _undo_insert(playlist_id, items, gone, token)
             raise UnknownTracks(gone)
         redis = get_redis()
         stale = [(track_id, int(found[0]), json.loads(found[1])) for track_id, found in zip(distinct, registered)
@@ -334,6 +338,19 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
     entries = [{"entry": entry_id, "position": first + index, "added": written.meta["updated"],
                 "track": summaries[track_id]} for index, (entry_id, track_id, _, _) in enumerate(items)]
     return version, entries
+
+
+def _undo_insert(playlist_id: str, items: list[tuple], gone: list[str], token: str) -> None:
+    """Takes out an insert whose tracks `gone` left the library meanwhile: every entry of
+    those (unfenced: they must go whatever happened to the lock), then the insert's other
+    entries (fenced, as the insert was)."""
+    redis = get_redis()
+    for track_id in gone:
+        lua.track_drop(redis, playlist_id=playlist_id, track_id=track_id, updated=now_iso())
+    rest = [item[0] for item in items if item[1] not in gone]
+    if rest:
+        lua.entries_remove(playlist_id=playlist_id, expected_version=None, lock_token=token, updated=now_iso(),
+                           entries=rest)
 
 
 def entries_remove(*, playlist_id: str, entry_ids: list[str], expected_version: int | None = None) -> dict:
@@ -365,9 +382,13 @@ def track_removed(track_ids: list[str]) -> None:
     for track_id, playlist_ids in zip(track_ids, holders):
         for playlist_id in playlist_ids:
             lua.track_drop(pipe, playlist_id=playlist_id, track_id=track_id, updated=stamp)
+    # no add can register these tracks again while they are gone (registration needs the
+    # track); only the members handled here are taken out (a track made again with the same
+    # id, from the same audio, may already be in new playlists)
+    for track_id, playlist_ids in zip(track_ids, holders):
+        if playlist_ids:
+            pipe.srem(keys.track_in_playlists(track_id), *playlist_ids)
     pipe.execute()
-    # no add can name these tracks again (registration needs the track): the sets are done
-    redis.unlink(*[keys.track_in_playlists(track_id) for track_id in track_ids])
 
 
 def track_durations_changed(track_ids: list[str]) -> None:

@@ -207,3 +207,47 @@ def test_lists_show_own_and_public_playlists_oldest_first():
     store.playlist_delete(playlist_id=mine["id"])
     assert store.playlist_list(viewer_id=1)[0] == 0
     assert store.playlist_get(playlist_id=mine["id"]) is None
+
+
+def test_a_track_deleted_while_it_is_being_added_leaves_no_entry_behind():
+    """Adds race with the deletion of their track: each add either lands before it (and the
+    deletion takes its entries out) or answers UnknownTracks with nothing left; the other
+    track's entries of a refused add go too (all or nothing)."""
+    import threading
+
+    for _ in range(5):
+        doomed, kept = make_tracks(2)
+        playlists = [new_playlist() for _ in range(3)]
+        outcomes = []
+        start = threading.Barrier(7)
+
+        def add(playlist_id):
+            start.wait()
+            for _ in range(10):
+                try:
+                    store.entries_add(playlist_id=playlist_id, track_ids=[kept, doomed])
+                    outcomes.append("added")
+                except store.UnknownTracks as exc:
+                    assert exc.track_ids == [doomed]
+                    outcomes.append("refused")
+
+        def delete():
+            start.wait()
+            library.track_delete(track_id=doomed)
+
+        threads = [threading.Thread(target=add, args=(p["id"],)) for p in playlists for _ in range(2)]
+        threads.append(threading.Thread(target=delete))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(outcomes) == 60
+        for playlist in playlists:
+            order = order_of(playlist["id"])
+            assert doomed not in order
+            assert get_redis().hlen(keys.playlist_entries(playlist["id"])) == len(order)
+            assert not get_redis().hexists(keys.playlist_tracks(playlist["id"]), doomed)
+        added = outcomes.count("added")
+        assert sum(order_of(p["id"]).count(kept) for p in playlists) == added
+        got = [store.playlist_get(playlist_id=p["id"]) for p in playlists]
+        assert sum(p["duration"] for p in got) == 60.0 * added

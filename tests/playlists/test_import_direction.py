@@ -1,0 +1,18 @@
+"""The library depends on nothing of the playlists app (playlists -> tracks is the allowed
+direction; the library speaks through tracks/signals.py): no module of tracks/ imports
+playlists, at its top or inside a function."""
+
+from pathlib import Path
+
+from tests.analysis.test_import_direction import imported_modules
+
+TRACKS = Path(__file__).resolve().parents[2] / "tracks"
+
+
+def test_no_module_of_tracks_imports_playlists():
+    offenders = {
+        str(path.relative_to(TRACKS.parent)): sorted(name for name in imported_modules(path.read_text())
+                                                     if name == "playlists" or name.startswith("playlists."))
+        for path in sorted(TRACKS.rglob("*.py"))
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

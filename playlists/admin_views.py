@@ -57,10 +57,10 @@ def _url(name: str, *args) -> str:
 
 
 def hms(seconds) -> str:
-    """A duration as h:mm:ss (None: –)."""
+    """A duration as h:mm:ss, to the nearest second, halves up (None: –)."""
     if seconds is None:
         return "–"
-    whole = int(round(seconds))
+    whole = math.floor(seconds + 0.5)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 

@@ -458,3 +458,14 @@ def test_deleting_from_a_stale_page_is_refused(staff, owner):
     response = staff.post(f"{LIST}{playlist['id']}/delete/", {"version": "1"})
     assert response.status_code == 409 and "was not deleted" in note(response)
     assert store.playlist_get(playlist_id=playlist["id"])["name"] == "Renamed"
+
+
+def test_the_history_page_lists_the_admins_changes(staff, owner):
+    playlist, _ = with_tracks(owner, "A", "B")
+    entry = entries(playlist)[1]
+    staff.post(action_url(playlist, "move"), {"entry": entry["entry"], "position": "1", "to": "0",
+                                              "version": str(playlist["version"])})
+    response = staff.get(f"{LIST}{playlist['id']}/history/")
+    assert response.status_code == 200
+    assert f"Moved entry {entry['entry']} from 1 to 0." in response.content.decode()
+    assert staff.get(f"{LIST}4f8b2f5e-93c4-4e59-a4a5-0c1e2b3d4f50/history/").status_code == 302  # "Perhaps it was deleted?"

@@ -24,8 +24,6 @@ from django.utils.http import urlencode
 from playlists import store
 from playlists.forms import PlaylistAddForm, PlaylistForm, parse_position
 from playlists.models import Playlist
-from quantumlive import keys
-from quantumlive.redis_conn import get_redis
 from tracks import store as library
 from tracks.admin_pagination import PAGE_PARAM, PER_PAGE, BadPage, first_row, page_navigation, requested_page
 from tracks.admin_views import _bad_request, _context, _require
@@ -36,7 +34,7 @@ from tracks.serializers import TrackFilterSerializer, matcher
 SEARCH_LIMIT = 25
 SEARCH_PARAM = "q"
 NAME_QUERY_MAX = 200
-# The list's name search reads the candidates' names this many at a time.
+# The list's name search reads the playlists this many at a time.
 _NAME_BATCH = 500
 
 BUSY_NOTE = "The playlist is busy (another write holds its lock). Nothing was changed: try again."
@@ -95,16 +93,14 @@ def _conflict_note(loaded: int, current: int | None) -> str:
     )
 
 
-def _names(playlist_ids: list[str]) -> list[str | None]:
-    """The names of these playlists (None for one that is gone), read in batches."""
-    redis = get_redis()
-    names: list[str | None] = []
+def _named(playlist_ids: list[str], q: str) -> list[dict]:
+    """Those of these playlists whose name holds `q` (case-insensitive), read in batches."""
+    folded = q.casefold()
+    found = []
     for start in range(0, len(playlist_ids), _NAME_BATCH):
-        pipe = redis.pipeline(transaction=False)
-        for playlist_id in playlist_ids[start:start + _NAME_BATCH]:
-            pipe.hget(keys.playlist_meta(playlist_id), "name")
-        names += pipe.execute()
-    return names
+        found += [playlist for playlist in store.playlists_get(playlist_ids[start:start + _NAME_BATCH])
+                  if folded in playlist["name"].casefold()]
+    return found
 
 
 # --- list ------------------------------------------------------------------------------------
@@ -119,22 +115,18 @@ def playlist_changelist(model_admin, request):
         return _bad_request(model_admin, request, f"q: Ensure this field has no more than {NAME_QUERY_MAX} characters.")
     ids = store.playlist_ids()
     total = len(ids)
-    if q:
-        folded = q.casefold()
-        ids = [playlist_id for playlist_id, name in zip(ids, _names(ids))
-               if name is not None and folded in name.casefold()]
-    params = {"q": q} if q else {}
-    navigation = page_navigation(number=page_number, count=len(ids),
-                                 url_of=lambda number: _query(params, p=None if number == 1 else number))
     offset = first_row(page_number)
-    rows = []
-    for playlist_id in ids[offset:offset + PER_PAGE]:
-        playlist = store.playlist_get(playlist_id=playlist_id)
-        if playlist is not None:
-            rows.append({**playlist, "duration_text": hms(playlist["duration"]),
-                         "updated_text": _stamp(playlist["updated"]),
-                         "change_url": _url("playlist_change", quote(playlist_id))})
-    context = _context(model_admin, request, title="Playlists", subtitle=None, rows=rows, count=len(ids),
+    if q:
+        matching = _named(ids, q)
+        count, page = len(matching), matching[offset:offset + PER_PAGE]
+    else:
+        count, page = total, store.playlists_get(ids[offset:offset + PER_PAGE])
+    params = {"q": q} if q else {}
+    navigation = page_navigation(number=page_number, count=count,
+                                 url_of=lambda number: _query(params, p=None if number == 1 else number))
+    rows = [{**playlist, "duration_text": hms(playlist["duration"]), "updated_text": _stamp(playlist["updated"]),
+             "change_url": _url("playlist_change", quote(playlist["id"]))} for playlist in page]
+    context = _context(model_admin, request, title="Playlists", subtitle=None, rows=rows, count=count,
                        total=total, q=q, **navigation)
     return TemplateResponse(request, "admin/playlist/change_list.html", context)
 

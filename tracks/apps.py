@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class TracksConfig(AppConfig):
     name = "tracks"
-    verbose_name = "Playlist"
+    verbose_name = "Library"

@@ -69,10 +69,11 @@ def test_a_view_only_user_sees_the_track_but_cannot_save(client, django_user_mod
     assert store.track_get(track_id=track["id"])["title"] == "Look only"
 
 
-def test_the_admin_index_has_a_playlist_section(admin_client):
+def test_the_admin_index_has_a_library_and_a_playlists_section(admin_client):
     body = admin_client.get("/admin/").content.decode()
-    assert "Playlist" in body
+    assert ">Library<" in body and ">Playlists<" in body
     assert 'href="/admin/tracks/track/"' in body and 'href="/admin/tracks/youtubelink/"' in body
+    assert 'href="/admin/playlists/playlist/"' in body
 
 
 # --- list --------------------------------------------------------------------------------

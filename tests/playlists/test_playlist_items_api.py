@@ -13,7 +13,6 @@ from tests.playlists.test_playlists_api import (  # noqa: F401  (fixtures)
     make_playlist,
     make_track,
     other,
-    staff,
     version_of,
 )
 

@@ -845,7 +845,8 @@ def _stage_playlist(events, event: str, reader: _CountingReader, stage: "_Stage"
     pipe = get_redis().pipeline(transaction=False)
     pipe.hsetnx(stage.key("pl-ids"), meta["id"], str(index))
     pipe.rpush(stage.key("pl-records"), json.dumps(meta, separators=(",", ":")))
-    for name in ("pl-ids", "pl-records"):
+    pipe.sadd(stage.key("pl-owners"), f"{meta['owner_id']} {meta['owner']}")
+    for name in ("pl-ids", "pl-records", "pl-owners"):
         pipe.pexpire(stage.key(name), STAGE_TTL_MS)
     if not pipe.execute()[0]:
         raise ImportRefused(f"{label}: the playlist id {meta['id']} is given twice; nothing was changed")
@@ -918,6 +919,7 @@ class ImportReport:
     playlists_removed: int = 0
     entries_left_out: int = 0
     owners_not_here: int = 0
+    owner_id_taken: list[tuple[str, str, int, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     # conflicts listed one by one in the report (all are counted)
@@ -955,6 +957,7 @@ def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progres
         try:
             _read_document(stream, stage, bar)
             _check_playlist_tracks(stage, replace)
+            _resolve_owners(stage)
         except _Bad as exc:
             raise ImportRefused(f"{exc}; nothing was changed") from None
         except _TooLarge as exc:
@@ -1044,7 +1047,7 @@ def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress
     if replace:
         redis.copy(keys.playlists_all(), old, replace=True)
         redis.pexpire(old, STAGE_TTL_MS)
-    owners = _Owners()
+    owners = _Owners(stage)
     bar = progress("playlists", stage.playlists)
     for start in range(0, stage.playlists, 100):
         for offset, text in enumerate(redis.lrange(stage.key("pl-records"), start, start + 99)):
@@ -1055,7 +1058,7 @@ def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress
                     _playlist_exists(report, record, found)
                     bar.update(1)
                     continue
-            record["owner_id"] = owners.local_id(record["owner"], record["owner_id"], report)
+            record["owner_id"] = owners.local_id(record["id"], record["owner"], record["owner_id"], report)
             rows = [tuple(item.split(" ", 2))
                     for item in redis.lrange(stage.key("pl", str(start + offset), "entries"), 0, -1)]
             if len(rows) != record["entries"]:
@@ -1103,25 +1106,50 @@ def _playlist_exists(report: ImportReport, record: dict, found: tuple[int, str] 
         report.playlist_conflict_list.append((record["id"], version, record["version"]))
 
 
-class _Owners:
+def _resolve_owners(stage: _Stage) -> None:
     """The users table is not in the backup: a playlist's owner is the local user of its
-    username when there is one (their id here), else the file's owner_id is kept (counted)."""
+    username when there is one (their id here), else the file's owner_id is kept (counted,
+    and named when that id is another local user's). Looked up before anything is written
+    (a database that fails changes nothing), into the staged hashes `pl-owner-ids` (username
+    -> local id) and `pl-owner-taken` (a kept owner_id -> the local username that has it)."""
+    from django.contrib.auth import get_user_model
+
+    redis = get_redis()
+    users = get_user_model().objects
+    found = redis.sscan_iter(stage.key("pl-owners"), count=500)
+    while batch := list(itertools.islice(found, 500)):
+        pairs = [item.split(" ", 1) for item in batch]
+        local = dict(users.filter(username__in={name for _, name in pairs}).values_list("username", "id"))
+        kept = {int(owner_id) for owner_id, name in pairs if name not in local}
+        taken = dict(users.filter(id__in=kept).values_list("id", "username")) if kept else {}
+        pipe = redis.pipeline(transaction=False)
+        for name, mapping in (("pl-owner-ids", local), ("pl-owner-taken", taken)):
+            if mapping:
+                pipe.hset(stage.key(name), mapping=mapping)
+                pipe.pexpire(stage.key(name), STAGE_TTL_MS)
+        pipe.execute()
+
+
+class _Owners:
+    """The local ids of the file's owners (_resolve_owners), a bounded number at a time."""
 
     MAX_CACHED = 10_000
 
-    def __init__(self):
+    def __init__(self, stage: _Stage):
+        self.stage = stage
         self.found: dict[str, int | None] = {}
 
-    def local_id(self, username: str, owner_id: int, report: ImportReport) -> int:
+    def local_id(self, playlist_id: str, username: str, owner_id: int, report: ImportReport) -> int:
         if username not in self.found:
-            from django.contrib.auth import get_user_model
-
             if len(self.found) >= self.MAX_CACHED:
                 self.found.clear()
-            self.found[username] = (get_user_model().objects.filter(username=username)
-                                    .values_list("id", flat=True).first())
+            local = get_redis().hget(self.stage.key("pl-owner-ids"), username)
+            self.found[username] = None if local is None else int(local)
         local = self.found[username]
-        if local is None:
-            report.owners_not_here += 1
-            return owner_id
-        return local
+        if local is not None:
+            return local
+        report.owners_not_here += 1
+        holder = get_redis().hget(self.stage.key("pl-owner-taken"), str(owner_id))
+        if holder is not None and len(report.owner_id_taken) < report.MAX_LISTED:
+            report.owner_id_taken.append((playlist_id, username, owner_id, holder))
+        return owner_id

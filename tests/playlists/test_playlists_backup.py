@@ -197,17 +197,22 @@ def test_owners_are_the_local_users_of_their_usernames(tmp_path, user, settings)
     document, _ = export(tmp_path)
     for record in document["playlists"]:
         record["owner_id"] += 1000
+    assert [r["id"] for r in document["playlists"]] == [made["mix"], made["private"], made["empty"]]
     document["playlists"][0]["owner"] = "nobody-here"
+    document["playlists"][2].update(owner="ghost", owner_id=made["alice"].id)
     (tmp_path / "moved.json").write_text(json.dumps(document), encoding="utf-8")
     with other_prefix(settings):
         output = run_import(tmp_path / "moved.json")
         owners = {p["id"]: (p["owner"], p["owner_id"]) for p in map(
             lambda i: store.playlist_get(playlist_id=i), store.playlist_ids())}
         assert owners[made["private"]] == ("alice", made["alice"].id)
-        assert owners[made["empty"]] == (user.username, user.id)
         assert owners[made["mix"]] == ("nobody-here", user.id + 1000)
-        assert "1 owned by usernames with no user here (owner id kept)" in output
-        assert store.playlist_list(viewer_id=made["alice"].id, owner_id=made["alice"].id)[0] == 1
+        assert owners[made["empty"]] == ("ghost", made["alice"].id)
+        assert "2 owned by usernames with no user here (owner id kept)" in output
+        assert (f"owner: playlist {made['empty']} belongs to 'ghost' (user id {made['alice'].id} in the file); "
+                f"there is no user 'ghost' here and id {made['alice'].id} is 'alice''s") in output
+        assert "nobody-here" not in output.split("imported:")[0]
+        assert store.playlist_list(viewer_id=made["alice"].id, owner_id=made["alice"].id)[0] == 2
 
 
 # --- add and replace --------------------------------------------------------------------------

@@ -45,6 +45,10 @@ class Command(BaseCommand):
         if report.playlist_conflicts > len(report.playlist_conflict_list):
             self.stdout.write(f"… and {report.playlist_conflicts - len(report.playlist_conflict_list)} "
                               "more playlist conflicts")
+        for playlist_id, owner, owner_id, holder in report.owner_id_taken:
+            self.stdout.write(f"owner: playlist {playlist_id} belongs to {owner!r} (user id {owner_id} in the "
+                              f"file); there is no user {owner!r} here and id {owner_id} is {holder!r}'s: "
+                              "kept as in the file, check it")
         self.stdout.write(report.summary())
 
     def _run(self, stream, replace: bool) -> backup.ImportReport:

@@ -407,3 +407,80 @@ def tracks_register(*, playlist_id: str, track_ids: list[str]) -> list:
     for track_id in track_ids:
         track_keys += [keys.track(track_id), keys.track_in_playlists(track_id)]
     return [found or None for found in _REGISTER(get_redis(), track_keys=track_keys, playlist_id=playlist_id)]
+
+
+# --- backup and restore (tracks/backup.py) ---
+# A consistent copy of one playlist's entries for an export: its order and entries copied, in
+# one step, to scratch keys under its own hash tag (they expire; the export deletes them when
+# the playlist is written); answers its hash and count, or {} when there is no such playlist.
+_SNAPSHOT = Script(keys=("meta", "order", "entries", "copy_order", "copy_entries"), args=("ttl_ms",), source=r"""
+local meta = redis.call('HGETALL', KEYS[1])
+if #meta == 0 then return {} end
+redis.call('COPY', KEYS[2], KEYS[4], 'REPLACE')
+redis.call('COPY', KEYS[3], KEYS[5], 'REPLACE')
+redis.call('PEXPIRE', KEYS[4], ARGV[1])
+redis.call('PEXPIRE', KEYS[5], ARGV[1])
+return {meta, redis.call('ZCARD', KEYS[2])}
+""")
+
+# A restore (import_library): writes a whole playlist (meta, order, entries, tracks records) in
+# one step under its lock, over what is there with mode "replace", else only where the id is
+# free ({'exists', version, updated}). Entries are given in order (entry, track id, added) and
+# scored GAP apart; `records` are the `tracks` hash's fields (track id, record). Releases the
+# lock. {'ok', owner_id of the playlist it replaced or ''}.
+_RESTORE = Script(keys=_KEYS, args=("lock_token", "mode", "meta_count", "entry_count", "values*"),
+                  source=_HELPERS + r"""
+if redis.call('GET', KEYS[5]) ~= ARGV[1] then return {'lost_lock'} end
+local old = redis.call('HMGET', KEYS[1], 'version', 'updated', 'owner_id')
+if old[1] and ARGV[2] ~= 'replace' then
+  redis.call('DEL', KEYS[5])
+  return {'exists', old[1], old[2]}
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local nm, ne = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + nm))
+local first = 5 + nm
+local zs, hs = {}, {}
+for i = 0, ne - 1 do
+  local at = first + 3 * i
+  zs[#zs + 1] = fmt(i * GAP)
+  zs[#zs + 1] = ARGV[at]
+  hs[#hs + 1] = ARGV[at]
+  hs[#hs + 1] = ARGV[at + 1] .. ' ' .. ARGV[at + 2]
+  if #zs >= 2000 then
+    redis.call('ZADD', KEYS[2], unpack(zs))
+    redis.call('HSET', KEYS[3], unpack(hs))
+    zs, hs = {}, {}
+  end
+end
+if #zs > 0 then
+  redis.call('ZADD', KEYS[2], unpack(zs))
+  redis.call('HSET', KEYS[3], unpack(hs))
+end
+for i = first + 3 * ne, #ARGV, 2000 do
+  redis.call('HSET', KEYS[4], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
+end
+redis.call('DEL', KEYS[5])
+return {'ok', old[3] or ''}
+""")
+
+
+def playlist_snapshot(*, playlist_id: str, copy_order: str, copy_entries: str, ttl_ms: int):
+    """(meta, count) of the playlist, its order and entries copied at that moment into
+    `copy_order` / `copy_entries` (under its hash tag); None when it does not exist."""
+    reply = _SNAPSHOT(get_redis(), meta=keys.playlist_meta(playlist_id), order=keys.playlist_order(playlist_id),
+                      entries=keys.playlist_entries(playlist_id), copy_order=copy_order,
+                      copy_entries=copy_entries, ttl_ms=ttl_ms)
+    if not reply:
+        return None
+    flat, count = reply
+    return dict(zip(flat[::2], flat[1::2])), int(count)
+
+
+def playlist_restore(*, playlist_id: str, lock_token: str, replace: bool, meta: list[str],
+                     entries: list[str], records: list[str]) -> list:
+    """Writes the whole playlist (see _RESTORE): `meta` flat [name, value, …], `entries` flat
+    [entry, track, added, …], `records` flat [track id, record, …]. Releases the lock."""
+    return _RESTORE(get_redis(), **keys.playlist_keys(playlist_id), lock_token=lock_token,
+                    mode="replace" if replace else "add", meta_count=len(meta), entry_count=len(entries) // 3,
+                    values=[*meta, *entries, *records])

@@ -412,3 +412,129 @@ def track_durations_changed(track_ids: list[str]) -> None:
             queued = True
     if queued:
         pipe.execute()
+
+
+# --- backup and restore (tracks/backup.py) ---
+def _backup_copy(playlist_id: str, token: str, part: str) -> str:
+    """A scratch key of one export under the playlist's hash tag (a copy of its `part`)."""
+    return keys.playlist_meta(playlist_id)[:-len(":meta")] + f":backup:{token}:{part}"
+
+
+def backup_snapshot(*, playlist_id: str, token: str, ttl_ms: int) -> dict | None:
+    """The playlist's backup record but its entries (id, name, description, public, owner,
+    owner_id, version, created, updated), read at one moment with a copy of its entries as
+    they are then (read them with backup_entries, drop the copy with backup_drop); None when
+    there is no such playlist."""
+    found = lua.playlist_snapshot(playlist_id=playlist_id, copy_order=_backup_copy(playlist_id, token, "order"),
+                                  copy_entries=_backup_copy(playlist_id, token, "entries"), ttl_ms=ttl_ms)
+    if found is None:
+        return None
+    meta, _ = found
+    return {"id": meta["id"], "name": meta["name"], "description": meta["description"],
+            "public": meta["public"] == "1", "owner": meta["owner"], "owner_id": int(meta["owner_id"]),
+            "version": int(meta["version"]), "created": meta["created"], "updated": meta["updated"]}
+
+
+def backup_entries(*, playlist_id: str, token: str, start: int, stop: int) -> list[tuple[str, str, str]]:
+    """(entry, track id, added) of the snapshot's entries at ranks start..stop, in order."""
+    redis = get_redis()
+    ids = redis.zrange(_backup_copy(playlist_id, token, "order"), start, stop)
+    if not ids:
+        return []
+    values = redis.hmget(_backup_copy(playlist_id, token, "entries"), ids)
+    rows = []
+    for entry_id, value in zip(ids, values):
+        if value is not None:
+            track_id, added = value.split(" ", 1)
+            rows.append((entry_id, track_id, added))
+    return rows
+
+
+def backup_drop(*, playlist_id: str, token: str) -> None:
+    get_redis().unlink(_backup_copy(playlist_id, token, "order"), _backup_copy(playlist_id, token, "entries"))
+
+
+def _created_ms(created: str) -> float:
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(created.rstrip("Z")).replace(tzinfo=timezone.utc).timestamp() * 1000
+
+
+def playlist_exists(*, playlist_id: str) -> tuple[int, str] | None:
+    """(version, updated) of the playlist, None when there is none."""
+    version, updated = get_redis().hmget(keys.playlist_meta(playlist_id), "version", "updated")
+    return None if version is None else (int(version), updated)
+
+
+def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], replace: bool) -> tuple[str, int]:
+    """Writes a playlist as a backup holds it (`record`: the playlist's fields, owner_id the
+    local user's; `entries`: (entry, track id, added) in order) under its lock, in one step:
+    where its id is free, or (`replace`) over what is there. The indexes (every playlist,
+    public ones, the owner's) and each track's inplaylists set are set as a create and an add
+    set them. Entries of tracks that are not in the library (any more) are left out.
+    Returns ("created" | "replaced" | "exists", entries left out)."""
+    playlist_id = record["id"]
+    redis = get_redis()
+    if not replace and playlist_exists(playlist_id=playlist_id) is not None:
+        return "exists", 0
+    distinct = list(dict.fromkeys(track_id for _, track_id, _ in entries))
+    pipe = redis.pipeline(transaction=False)
+    for track_id in distinct:
+        pipe.hmget(keys.track(track_id), "version", "duration")
+    present = {track_id: (int(version), _duration_ms(json.loads(duration)))
+               for track_id, (version, duration) in zip(distinct, pipe.execute()) if version is not None}
+    kept = [row for row in entries if row[1] in present]
+    left_out = len(entries) - len(kept)
+    by_track: dict[str, list[str]] = {}
+    for entry_id, track_id, _ in kept:
+        by_track.setdefault(track_id, []).append(entry_id)
+    records, total = [], 0
+    for track_id, entry_ids in by_track.items():
+        version, duration = present[track_id]
+        records += [track_id, f"{version} {duration} {len(entry_ids)} {','.join(entry_ids)}"]
+        if duration != "-":
+            total += int(duration) * len(entry_ids)
+    meta = ["id", playlist_id, "name", record["name"], "description", record["description"],
+            "public", "1" if record["public"] else "0", "owner", record["owner"],
+            "owner_id", str(record["owner_id"]), "version", str(record["version"]),
+            "created", record["created"], "updated", record["updated"], "duration_ms", str(total)]
+    flat = [value for row in kept for value in row]
+    # the indexes first: a list skips an id whose playlist does not exist (yet)
+    score = _created_ms(record["created"])
+    pipe = redis.pipeline(transaction=False)
+    pipe.zadd(keys.playlists_all(), {playlist_id: score})
+    pipe.zadd(keys.playlists_of_owner(record["owner_id"]), {playlist_id: score})
+    if record["public"]:
+        pipe.zadd(keys.playlists_public(), {playlist_id: score})
+    pipe.execute()
+    for _ in range(3):
+        token = lock_acquire(keys.playlist_lock(playlist_id), what=playlist_id)
+        try:
+            reply = lua.playlist_restore(playlist_id=playlist_id, lock_token=token, replace=replace, meta=meta,
+                                         entries=flat, records=records)
+        except BaseException:
+            lua.release_lock(playlist_id=playlist_id, lock_token=token)
+            raise
+        if reply[0] != "lost_lock":
+            break
+    else:
+        raise LockTimeout(playlist_id)
+    if reply[0] == "exists":
+        return "exists", 0
+    pipe = redis.pipeline(transaction=False)
+    if reply[1] and reply[1] != str(record["owner_id"]):
+        pipe.zrem(keys.playlists_of_owner(reply[1]), playlist_id)
+    if not record["public"]:
+        pipe.zrem(keys.playlists_public(), playlist_id)
+    pipe.execute()
+    # registered after the write, as an add does: a track deleted meanwhile is taken out here
+    registered = lua.tracks_register(playlist_id=playlist_id, track_ids=list(by_track))
+    stamp = now_iso()
+    for track_id, found in zip(by_track, registered):
+        if found is None:
+            lua.track_drop(redis, playlist_id=playlist_id, track_id=track_id, updated=stamp)
+            left_out += len(by_track[track_id])
+        elif int(found[0]) > present[track_id][0]:
+            lua.track_reconcile(redis, playlist_id=playlist_id, track_id=track_id, version=int(found[0]),
+                                duration=_duration_ms(json.loads(found[1])), updated=stamp)
+    return ("replaced" if reply[1] else "created"), left_out

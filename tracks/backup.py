@@ -10,7 +10,11 @@ The document (API.md, "Backup and restore"):
      "youtube": [{"video_id", "added"}, ...],          in the order added (repeats kept)
      "analysis": [{"id", "digest", "options", "created", "finished", "result"}, ...],
                                     finished (done) jobs, by id; [] with --no-analysis
-     "playlists": []}               (playlists come later; the place is kept)
+     "playlists": [PLAYLIST, ...]}  every playlist, oldest first: id, name, description, public,
+                                    owner (username), owner_id, version, created, updated and
+                                    "entries": [{"entry", "track", "added"}, ...] in order
+                                    (track: a library track id); a file written before
+                                    playlists were exported holds [] and still loads
 
 Export. Memory stays flat in the library's size: the order, the YouTube list and the job ids
 are snapshotted into scratch keys in Redis (COPY in one MULTI; SCAN for the jobs), then paged
@@ -22,6 +26,11 @@ What a backup taken while the API writes holds:
   write), some time between the snapshot and the end of the export: a track written meanwhile
   appears with the version before or after that write, never a mix; a track deleted after the
   snapshot is left out (counted), one created after it is not in the backup;
+- each playlist is one record of one moment: its order and entries are copied (COPY, in one
+  script, to scratch keys under the playlist's own hash tag) and then paged, so its version
+  is that of its entries however long it is and whatever is written to it meanwhile;
+  entries of tracks the file does not hold (created after the snapshot of the order, or
+  deleted before they were read) are left out (counted), so the file always loads;
 - it is not a point-in-time image of the whole library (two tracks written one after the
   other during the export may appear one before and one after its write). For that, take it
   while writes are stopped, or rely on Redis's own AOF/RDB.
@@ -42,11 +51,29 @@ is there, in the file's order, the tracks the library held when the import began
 file does not are deleted, and the YouTube list is swapped for the file's in one step.
 Analysis jobs not in the file are kept (they are a cache of results by audio, and queued or
 running jobs belong to the workers).
+
+Playlists. A record is read field by field and its entries one at a time (a playlist of any
+length is never held whole: they are staged in Redis), each checked as the API checks it
+(name 1-200 characters, description at most 2,000, ids UUIDs, times, at most
+QL_PLAYLIST_MAX_ENTRIES entries, entry ids and playlist ids unique). Every track an entry
+names must be in the file or, without --replace (which deletes the others), in the library:
+else the file is refused. They are written after the tracks, each playlist in one script
+under its lock (meta, order, entries and its per-track records at once; playlists/store.py
+playlist_restore), with its version, times and entry ids kept, and the indexes (every
+playlist, public ones, the owner's, each track's inplaylists set) set as a create and an
+add set them. Without --replace a playlist whose id is free is created; one that exists is
+left alone: "unchanged" when it has the file's version and update time, else a conflict
+(reported). With --replace the file's playlists are written over those with the same ids
+and the playlists the library held when the import began and the file does not are deleted.
+Users are not in the backup (they live in Django's database): a playlist's owner is the
+local user with its username when there is one (that user's id), else its owner_id is kept
+as the file has it (counted in the summary).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import time
@@ -60,9 +87,11 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
+from playlists import store as playlists
 from quantumlive import keys
 from quantumlive.clock import now_iso
-from quantumlive.fields import BoundedListField, NumberListField
+from quantumlive.fields import BoundedListField, NumberListField, StringField
+from quantumlive.locks import LockTimeout
 from quantumlive.musical_keys import camelot, canonical_key
 from quantumlive.redis_conn import get_redis
 from tracks import store, youtube
@@ -94,6 +123,10 @@ class ImportFailed(RuntimeError):
     """Staging failed (Redis refused or went away): nothing was changed."""
 
 
+class PlaylistLocked(LockTimeout):
+    """A playlist stayed locked by writers while the import wrote it (its id)."""
+
+
 def _no_progress(desc: str, total: int | None):
     return _NoBar()
 
@@ -116,12 +149,21 @@ class ExportReport:
     youtube: int = 0
     analysis: int = 0
     deleted_meanwhile: int = 0
+    playlists: int = 0
+    entries: int = 0
+    playlists_deleted_meanwhile: int = 0
+    entries_left_out: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
         gone = f" ({self.deleted_meanwhile} deleted during the export left out)" if self.deleted_meanwhile else ""
+        playlists_gone = (f" ({self.playlists_deleted_meanwhile} deleted during the export left out)"
+                          if self.playlists_deleted_meanwhile else "")
+        entries_gone = (f" ({self.entries_left_out} of tracks not in the backup left out)"
+                        if self.entries_left_out else "")
         return (f"exported {self.tracks} tracks{gone}, {self.youtube} YouTube links, "
-                f"{self.analysis} analysis results {_pace(self.tracks, self.seconds)}")
+                f"{self.analysis} analysis results, {self.playlists} playlists{playlists_gone} with "
+                f"{self.entries} entries{entries_gone} {_pace(self.tracks, self.seconds)}")
 
 
 def _pace(tracks: int, seconds: float) -> str:
@@ -166,13 +208,16 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
     started = time.monotonic()
     redis = get_redis()
     token = uuid.uuid4().hex
-    order, yt_list, yt_added, job_ids = (keys.backup_temp(token, name)
-                                         for name in ("order", "youtube-list", "youtube-added", "jobs"))
+    order, yt_list, yt_added, job_ids, playlist_ids = (
+        keys.backup_temp(token, name) for name in ("order", "youtube-list", "youtube-added", "jobs", "playlists"))
     report = ExportReport()
+    left_out: set[str] = set()  # tracks of the snapshot deleted before they were read
     try:
         pipe = redis.pipeline(transaction=True)
         store.order_snapshot_into(pipe, target=order, ttl_ms=EXPORT_TTL_MS)
         youtube.youtube_snapshot_into(pipe, list_target=yt_list, added_target=yt_added, ttl_ms=EXPORT_TTL_MS)
+        pipe.copy(keys.playlists_all(), playlist_ids, replace=True)
+        pipe.pexpire(playlist_ids, EXPORT_TTL_MS)
         pipe.zcard(order)
         total = pipe.execute()[-1]
         jobs_total = jobs.job_ids_snapshot(target=job_ids, ttl_ms=EXPORT_TTL_MS) if analysis else 0
@@ -185,12 +230,17 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
                 pipe.execute()
             return refresh
 
+        def read_tracks(ids):
+            records = store.track_records(ids)
+            left_out.update(track_id for track_id, record in zip(ids, records) if record is None)
+            return records
+
         out.write('{"format":"%s","version":%d,"exported":%s,\n"tracks":['
                   % (FORMAT, VERSION, json.dumps(now_iso())))
         bar = progress("export", total)
         sep = "\n"
-        for records in _pages(lambda a, b: redis.zrange(order, a, b), store.track_records, touch(order),
-                              store.track_record_sizes):
+        for records in _pages(lambda a, b: redis.zrange(order, a, b), read_tracks,
+                              touch(order, playlist_ids), store.track_record_sizes):
             for record in records:
                 if record is None:
                     report.deleted_meanwhile += 1
@@ -205,7 +255,7 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
         sep = "\n"
         for items in _pages(lambda a, b: youtube.youtube_snapshot_items(list_key=yt_list, added_key=yt_added,
                                                                          start=a, stop=b),
-                            lambda items: items, touch(yt_list, yt_added)):
+                            lambda items: items, touch(yt_list, yt_added, order, playlist_ids)):
             for video_id, added in items:
                 out.write(sep + json.dumps({"video_id": video_id, "added": added}, separators=(",", ":")))
                 sep = ",\n"
@@ -215,18 +265,71 @@ def export_library(out: TextIO, *, analysis: bool = True, progress: Progress = _
         sep = "\n"
         if jobs_total:
             for records in _pages(lambda a, b: redis.zrange(job_ids, a, b), jobs.finished_job_records,
-                                  touch(job_ids), jobs.job_record_sizes):
+                                  touch(job_ids, order, playlist_ids), jobs.job_record_sizes):
                 for record in records:
                     if record is not None:
                         out.write(sep + record)
                         sep = ",\n"
                         report.analysis += 1
-        out.write('\n],\n"playlists":[]}\n')
+        out.write('\n],\n"playlists":[')
+        _export_playlists(out, token, order, left_out, playlist_ids, report, progress)
+        out.write('\n]}\n')
         out.flush()
     finally:
         _drop_scratch(token)
     report.seconds = time.monotonic() - started
     return report
+
+
+# Entries an export reads (and holds) at a time.
+ENTRY_PAGE = 1000
+
+
+def _export_playlists(out: TextIO, token: str, order: str, left_out: set[str], playlist_ids: str,
+                      report: "ExportReport", progress: Progress) -> None:
+    """Writes each playlist of the snapshot `playlist_ids` as one record, from a copy of its
+    entries taken at one moment (so its version is that of its entries), read in pages;
+    entries of tracks the file does not hold (added or deleted during the export) are left
+    out, and counted."""
+    redis = get_redis()
+    total = redis.zcard(playlist_ids)
+    bar = progress("playlists", total)
+    sep = "\n"
+    for start in range(0, total, 100):
+        for playlist_id in redis.zrange(playlist_ids, start, start + 99):
+            try:
+                record = playlists.backup_snapshot(playlist_id=playlist_id, token=token, ttl_ms=EXPORT_TTL_MS)
+                if record is None:
+                    report.playlists_deleted_meanwhile += 1
+                    continue
+                head = json.dumps(record, separators=(",", ":"))
+                out.write(sep + head[:-1] + ',"entries":[')
+                sep = ",\n"
+                first = ""
+                for offset in itertools.count(0, ENTRY_PAGE):
+                    rows = playlists.backup_entries(playlist_id=playlist_id, token=token, start=offset,
+                                                    stop=offset + ENTRY_PAGE - 1)
+                    if not rows:
+                        break
+                    distinct = list(dict.fromkeys(track_id for _, track_id, _ in rows))
+                    in_file = {track_id for track_id, score in zip(distinct, redis.zmscore(order, distinct))
+                               if score is not None and track_id not in left_out}
+                    for entry_id, track_id, added in rows:
+                        if track_id not in in_file:
+                            report.entries_left_out += 1
+                            continue
+                        out.write(first + json.dumps({"entry": entry_id, "track": track_id, "added": added},
+                                                     separators=(",", ":")))
+                        first = ","
+                        report.entries += 1
+                out.write("]}")
+                report.playlists += 1
+            finally:
+                playlists.backup_drop(playlist_id=playlist_id, token=token)
+            bar.update(1)
+        redis.pexpire(order, EXPORT_TTL_MS)
+        redis.pexpire(playlist_ids, EXPORT_TTL_MS)
+    bar.close()
 
 
 def _drop_scratch(token: str) -> None:
@@ -496,6 +599,7 @@ class _Stage:
     tracks: int = 0
     youtube: int = 0
     jobs: int = 0
+    playlists: int = 0
     expired_jobs: int = 0
     header: dict = field(default_factory=dict)
     batch: list = field(default_factory=list)
@@ -607,6 +711,11 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
         label = f"{name}[{index}]"
         record = None
         try:
+            if name == "playlists":
+                _stage_playlist(events, event, reader, stage, label)
+                index += 1
+                reader.limit(cap, f"{name}[{index}]")
+                continue
             record = _build(events, event, value)
             if name == "tracks":
                 track_id, fields = _track(record)
@@ -614,10 +723,8 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
                 bar.update(1)
             elif name == "youtube":
                 stage.add_youtube(*_youtube(record))
-            elif name == "analysis":
-                _stage_job(record, stage, now, label)
             else:
-                raise _Bad("playlists are not supported by this version of the application")
+                _stage_job(record, stage, now, label)
         except _Bad as exc:
             which = record.get("id") if isinstance(record, dict) else None
             which = f" (id {which[:40]})" if isinstance(which, str) else ""
@@ -625,6 +732,148 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
         index += 1
         reader.limit(cap, f"{name}[{index}]")
     raise _Bad(f"{name}: the list does not end")
+
+
+_PLAYLIST_KEYS = frozenset(("id", "name", "description", "public", "owner", "owner_id", "version", "created",
+                            "updated", "entries"))
+_ENTRY_KEYS = frozenset(("entry", "track", "added"))
+ENTRY_BATCH = 1000
+
+
+@functools.cache
+def _playlist_fields() -> tuple[StringField, StringField, StringField]:
+    """The name, description and owner as the API bounds them (API.md, "Playlists"; a
+    username as Django's)."""
+    return (StringField(min_length=1, max_length=200, trim_whitespace=False),
+            StringField(max_length=2000, allow_blank=True, trim_whitespace=False),
+            StringField(min_length=1, max_length=150, trim_whitespace=False))
+
+
+def _playlist_meta(obj: dict) -> dict:
+    """The fields of a playlist record but its entries, checked; _Bad says what is wrong."""
+    _uuid(obj["id"], "id")
+    for what, check in zip(("name", "description", "owner"), _playlist_fields()):
+        try:
+            check.run_validation(obj[what])
+        except ValidationError as exc:
+            raise _Bad(f"{what}: {_errors(exc.detail)}") from None
+    if type(obj["public"]) is not bool:
+        raise _Bad("public: expected true or false")
+    for what in ("owner_id", "version"):
+        if type(obj[what]) is not int or not 1 <= obj[what] <= 2**53:
+            raise _Bad(f"{what}: expected an integer >= 1")
+    _timestamp(obj["created"], "created")
+    _timestamp(obj["updated"], "updated")
+    return obj
+
+
+def _entry(obj) -> tuple[str, str, str]:
+    _keys_of(obj, _ENTRY_KEYS)
+    _timestamp(obj["added"], "added")
+    return _uuid(obj["entry"], "entry"), _uuid(obj["track"], "track"), obj["added"]
+
+
+def _stage_playlist(events, event: str, reader: _CountingReader, stage: "_Stage", label: str) -> None:
+    """Validates one playlist record, read field by field (its entries one at a time: a
+    playlist of any length is never held whole), and stages it: its fields as JSON, its
+    entries in a list, the tracks they name in a set (checked once the file is read)."""
+    if event != "start_map":
+        raise _Bad("expected an object")
+    index = stage.playlists
+    fields: dict = {}
+    entries_key = stage.key("pl", str(index), "entries")
+    seen: set[str] = set()
+    batch: list[tuple[str, str, str]] = []
+    limit = settings.QL_PLAYLIST_MAX_ENTRIES
+
+    def flush():
+        if not batch:
+            return
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.rpush(entries_key, *[f"{entry} {track} {added}" for entry, track, added in batch])
+        pipe.pexpire(entries_key, STAGE_TTL_MS)
+        pipe.sadd(stage.key("pl-tracks"), *{track for _, track, _ in batch})
+        pipe.pexpire(stage.key("pl-tracks"), STAGE_TTL_MS)
+        pipe.execute()
+        batch.clear()
+
+    try:
+        for event, name in events:
+            if event == "end_map":
+                break
+            if name in fields:
+                raise _Bad(f"field {name!r} given twice")
+            if name not in _PLAYLIST_KEYS:
+                raise _Bad(f"unknown fields [{name[:64]!r}]")
+            reader.limit(SMALL_VALUE, f"{label}.{name}")
+            event, value = next(events, (None, None))
+            if name != "entries":
+                fields[name] = _build(events, event, value)
+                continue
+            if event != "start_array":
+                raise _Bad("entries: expected a list")
+            fields[name] = None
+            for event, value in events:
+                if event == "end_array":
+                    break
+                where = f"entries[{len(seen)}]"
+                reader.limit(SMALL_VALUE, f"{label}.{where}")
+                try:
+                    entry = _entry(_build(events, event, value))
+                except _Bad as exc:
+                    raise _Bad(f"{where}: {exc}") from None
+                if entry[0] in seen:
+                    raise _Bad(f"{where}: the entry id {entry[0]} is given twice")
+                seen.add(entry[0])
+                if len(seen) > limit:
+                    raise _Bad(f"entries: more than QL_PLAYLIST_MAX_ENTRIES ({limit})")
+                batch.append(entry)
+                if len(batch) >= ENTRY_BATCH:
+                    flush()
+            else:
+                raise _Bad("the document ends inside a value")
+        else:
+            raise _Bad("the document ends inside a value")
+        _keys_of(fields, _PLAYLIST_KEYS)
+        meta = _playlist_meta(fields)
+    except _Bad as exc:
+        which = fields.get("id")
+        which = f" (id {which[:40]})" if isinstance(which, str) else ""
+        raise ImportRefused(f"{label}{which}: {exc}; nothing was changed") from None
+    flush()
+    meta = dict(meta, entries=len(seen))
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hsetnx(stage.key("pl-ids"), meta["id"], str(index))
+    pipe.rpush(stage.key("pl-records"), json.dumps(meta, separators=(",", ":")))
+    pipe.sadd(stage.key("pl-owners"), f"{meta['owner_id']} {meta['owner']}")
+    for name in ("pl-ids", "pl-records", "pl-owners"):
+        pipe.pexpire(stage.key(name), STAGE_TTL_MS)
+    if not pipe.execute()[0]:
+        raise ImportRefused(f"{label}: the playlist id {meta['id']} is given twice; nothing was changed")
+    stage.playlists += 1
+
+
+def _check_playlist_tracks(stage: "_Stage", replace: bool) -> None:
+    """Every track an entry names is in the file, or (without --replace, which deletes the
+    others) in the library; else the file is refused."""
+    redis = get_redis()
+    missing: list[str] = []
+    found = redis.sscan_iter(stage.key("pl-tracks"), count=1000)
+    while batch := list(itertools.islice(found, 1000)):
+        pipe = redis.pipeline(transaction=False)
+        for track_id in batch:
+            pipe.hexists(stage.key("ids"), track_id)
+            if not replace:
+                pipe.exists(keys.track(track_id))
+        replies = pipe.execute()
+        step = 1 if replace else 2
+        for position, track_id in enumerate(batch):
+            if not any(replies[position * step:(position + 1) * step]):
+                missing.append(track_id)
+    if missing:
+        where = "in the file" if replace else "in the file or the library"
+        raise ImportRefused(f"playlists: entries name tracks that are not {where} "
+                            f"({len(missing)}: {', '.join(sorted(missing)[:5])}); nothing was changed")
 
 
 def _stage_job(record, stage: _Stage, now: float, label: str) -> None:
@@ -662,6 +911,15 @@ class ImportReport:
     analysis_unchanged: int = 0
     analysis_conflicts: int = 0
     analysis_expired: int = 0
+    playlists_created: int = 0
+    playlists_replaced: int = 0
+    playlists_unchanged: int = 0
+    playlist_conflicts: int = 0
+    playlist_conflict_list: list[tuple[str, int, int]] = field(default_factory=list)
+    playlists_removed: int = 0
+    entries_left_out: int = 0
+    owners_not_here: int = 0
+    owner_id_taken: list[tuple[str, str, int, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     # conflicts listed one by one in the report (all are counted)
@@ -674,7 +932,18 @@ class ImportReport:
                 f"YouTube links {self.youtube_added} added, {self.youtube_skipped} already listed; "
                 f"analysis results {self.analysis_added} added, {self.analysis_unchanged} unchanged, "
                 f"{self.analysis_conflicts} conflicts, {self.analysis_expired} expired; "
+                f"playlists {self.playlists_created} created, {self.playlists_replaced} replaced, "
+                f"{self.playlists_unchanged} unchanged, {self.playlist_conflicts} conflicts, "
+                f"{self.playlists_removed} removed{self._playlist_notes()}; "
                 f"{_pace(tracks, self.seconds)}")
+
+    def _playlist_notes(self) -> str:
+        notes = []
+        if self.entries_left_out:
+            notes.append(f"{self.entries_left_out} entries of tracks deleted meanwhile left out")
+        if self.owners_not_here:
+            notes.append(f"{self.owners_not_here} owned by usernames with no user here (owner id kept)")
+        return f" ({'; '.join(notes)})" if notes else ""
 
 
 def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progress = _no_progress) -> ImportReport:
@@ -687,6 +956,8 @@ def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progres
         bar = progress("check", None)
         try:
             _read_document(stream, stage, bar)
+            _check_playlist_tracks(stage, replace)
+            _resolve_owners(stage)
         except _Bad as exc:
             raise ImportRefused(f"{exc}; nothing was changed") from None
         except _TooLarge as exc:
@@ -707,6 +978,7 @@ def import_library(stream: BinaryIO, *, replace: bool = False, progress: Progres
             seen_key=stage.key("youtube-seen"), before_key=stage.key("youtube-before"), replace=replace,
             ttl_ms=STAGE_TTL_MS)
         _swap_jobs(stage, replace, report)
+        _swap_playlists(stage, replace, report, progress)
     finally:
         _drop_scratch(stage.token)
     report.seconds = time.monotonic() - started
@@ -764,3 +1036,120 @@ def _swap_jobs(stage: _Stage, replace: bool, report: ImportReport) -> None:
                 report.analysis_conflicts += 1
             else:
                 raise ImportFailed("an analysis job's staged copy expired during the import")
+
+
+def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress: Progress) -> None:
+    """Writes the staged playlists, each in one fenced step under its lock (playlists/store.py
+    playlist_restore); with --replace then deletes the playlists the library held when this
+    began and the file does not."""
+    redis = get_redis()
+    old = stage.key("old-playlists")
+    if replace:
+        redis.copy(keys.playlists_all(), old, replace=True)
+        redis.pexpire(old, STAGE_TTL_MS)
+    owners = _Owners(stage)
+    bar = progress("playlists", stage.playlists)
+    for start in range(0, stage.playlists, 100):
+        for offset, text in enumerate(redis.lrange(stage.key("pl-records"), start, start + 99)):
+            record = json.loads(text)
+            if not replace:
+                found = playlists.playlist_exists(playlist_id=record["id"])
+                if found is not None:
+                    _playlist_exists(report, record, found)
+                    bar.update(1)
+                    continue
+            record["owner_id"] = owners.local_id(record["id"], record["owner"], record["owner_id"], report)
+            rows = [tuple(item.split(" ", 2))
+                    for item in redis.lrange(stage.key("pl", str(start + offset), "entries"), 0, -1)]
+            if len(rows) != record["entries"]:
+                raise ImportFailed(f"playlist {record['id']}: its staged entries expired during the import")
+            try:
+                outcome, left_out = playlists.playlist_restore(record=record, entries=rows, replace=replace)
+            except LockTimeout as exc:
+                raise PlaylistLocked(record["id"]) from exc
+            report.entries_left_out += left_out
+            if outcome == "created":
+                report.playlists_created += 1
+            elif outcome == "replaced":
+                report.playlists_replaced += 1
+            else:
+                _playlist_exists(report, record, playlists.playlist_exists(playlist_id=record["id"]))
+            bar.update(1)
+    bar.close()
+    if replace:
+        total = redis.zcard(old)
+        for start in range(0, total, SWAP_BATCH):
+            ids = redis.zrange(old, start, start + SWAP_BATCH - 1)
+            pipe = redis.pipeline(transaction=False)
+            for playlist_id in ids:
+                pipe.hexists(stage.key("pl-ids"), playlist_id)
+            for playlist_id, kept in zip(ids, pipe.execute()):
+                if kept:
+                    continue
+                try:
+                    playlists.playlist_delete(playlist_id=playlist_id)
+                    report.playlists_removed += 1
+                except playlists.PlaylistNotFound:
+                    pass
+                except LockTimeout as exc:
+                    raise PlaylistLocked(playlist_id) from exc
+
+
+def _playlist_exists(report: ImportReport, record: dict, found: tuple[int, str] | None) -> None:
+    """A playlist of the file whose id the library holds (an import without --replace)."""
+    version, updated = found or (0, "")
+    if version == record["version"] and updated == record["updated"]:
+        report.playlists_unchanged += 1
+        return
+    report.playlist_conflicts += 1
+    if len(report.playlist_conflict_list) < report.MAX_LISTED:
+        report.playlist_conflict_list.append((record["id"], version, record["version"]))
+
+
+def _resolve_owners(stage: _Stage) -> None:
+    """The users table is not in the backup: a playlist's owner is the local user of its
+    username when there is one (their id here), else the file's owner_id is kept (counted,
+    and named when that id is another local user's). Looked up before anything is written
+    (a database that fails changes nothing), into the staged hashes `pl-owner-ids` (username
+    -> local id) and `pl-owner-taken` (a kept owner_id -> the local username that has it)."""
+    from django.contrib.auth import get_user_model
+
+    redis = get_redis()
+    users = get_user_model().objects
+    found = redis.sscan_iter(stage.key("pl-owners"), count=500)
+    while batch := list(itertools.islice(found, 500)):
+        pairs = [item.split(" ", 1) for item in batch]
+        local = dict(users.filter(username__in={name for _, name in pairs}).values_list("username", "id"))
+        kept = {int(owner_id) for owner_id, name in pairs if name not in local}
+        taken = dict(users.filter(id__in=kept).values_list("id", "username")) if kept else {}
+        pipe = redis.pipeline(transaction=False)
+        for name, mapping in (("pl-owner-ids", local), ("pl-owner-taken", taken)):
+            if mapping:
+                pipe.hset(stage.key(name), mapping=mapping)
+                pipe.pexpire(stage.key(name), STAGE_TTL_MS)
+        pipe.execute()
+
+
+class _Owners:
+    """The local ids of the file's owners (_resolve_owners), a bounded number at a time."""
+
+    MAX_CACHED = 10_000
+
+    def __init__(self, stage: _Stage):
+        self.stage = stage
+        self.found: dict[str, int | None] = {}
+
+    def local_id(self, playlist_id: str, username: str, owner_id: int, report: ImportReport) -> int:
+        if username not in self.found:
+            if len(self.found) >= self.MAX_CACHED:
+                self.found.clear()
+            local = get_redis().hget(self.stage.key("pl-owner-ids"), username)
+            self.found[username] = None if local is None else int(local)
+        local = self.found[username]
+        if local is not None:
+            return local
+        report.owners_not_here += 1
+        holder = get_redis().hget(self.stage.key("pl-owner-taken"), str(owner_id))
+        if holder is not None and len(report.owner_id_taken) < report.MAX_LISTED:
+            report.owner_id_taken.append((playlist_id, username, owner_id, holder))
+        return owner_id

@@ -121,7 +121,8 @@ def test_export_writes_every_track_in_order_with_versions_times_and_cue_waveform
     job = document["analysis"][0]
     assert job["result"] == RESULT and job["digest"] == "a" * 64 and job["options"]["beats_per_cue"] == 16
     assert job["created"] and job["finished"]
-    assert "exported 5 tracks, 2 YouTube links, 1 analysis results in" in output and "tracks/s" in output
+    assert ("exported 5 tracks, 2 YouTube links, 1 analysis results, 0 playlists with 0 entries in" in output
+            and "tracks/s" in output)
     assert scratch_keys() == []
 
 

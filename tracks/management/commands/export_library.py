@@ -13,9 +13,9 @@ from tracks.management.progress import progress_bars
 
 class Command(BaseCommand):
     help = ("Write the whole library (tracks with their order, versions and cues, the YouTube list, "
-            "finished analysis results) to FILE as one JSON document, streamed; '-' writes to "
-            "standard output. Safe while the API serves (see tracks/backup.py for what a backup "
-            "taken under writes holds).")
+            "finished analysis results, playlists with their entries) to FILE as one JSON document, "
+            "streamed; '-' writes to standard output. Safe while the API serves (see tracks/backup.py "
+            "for what a backup taken under writes holds).")
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="where to write the backup ('-': standard output)")

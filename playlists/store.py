@@ -417,7 +417,7 @@ def track_durations_changed(track_ids: list[str]) -> None:
 # --- backup and restore (tracks/backup.py) ---
 def _backup_copy(playlist_id: str, token: str, part: str) -> str:
     """A scratch key of one export under the playlist's hash tag (a copy of its `part`)."""
-    return keys.playlist_meta(playlist_id)[:-len(":meta")] + f":backup:{token}:{part}"
+    return keys.playlist_backup_copy(playlist_id, token, part)
 
 
 def backup_snapshot(*, playlist_id: str, token: str, ttl_ms: int) -> dict | None:

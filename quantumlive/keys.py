@@ -40,6 +40,7 @@ take the prefix as an argument and then read no setting.
 | `{p:pl:<id>}:entries` | hash | entry id -> `"<track id> <added>"` |
 | `{p:pl:<id>}:tracks` | hash | track id -> `"<track version> <duration ms or -> <count> <entry id>,<entry id>…"`: the track's entries here and the duration counted for them |
 | `{p:pl:<id>}:lock` | string | write lock of the playlist (token, expires) |
+| `{p:pl:<id>}:backup:<token>:order` / `:entries` | sorted set / hash | an export's copy of one playlist's order and entries, taken at one moment (tracks/backup.py; TTL, deleted once the playlist is written) |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
@@ -168,6 +169,12 @@ def playlist_tracks(playlist_id: str) -> str:
 
 def playlist_lock(playlist_id: str) -> str:
     return _playlist_tag(playlist_id) + ":lock"
+
+
+def playlist_backup_copy(playlist_id: str, token: str, part: str) -> str:
+    """An export's copy of one playlist's `order` or `entries` (under the playlist's tag: the
+    script that copies them stays in one slot)."""
+    return _playlist_tag(playlist_id) + ":backup:%s:%s" % (token, part)
 
 
 def playlist_keys(playlist_id: str) -> dict:

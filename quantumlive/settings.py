@@ -261,7 +261,8 @@ SPECTACULAR_SETTINGS = {
         "quantumlive.openapi.postprocess_operations",  # /healthz, /readyz, schema, docs
     ],
     "TAGS": [
-        {"name": "tracks", "description": "The playlist."},
+        {"name": "tracks", "description": "The library: every track of the deployment, in its own order."},
+        {"name": "playlists", "description": "Users' ordered lists of library tracks."},
         {"name": "youtube", "description": "The YouTube link list."},
         {"name": "search", "description": "iTunes, SoundCloud and YouTube at once."},
         {"name": "analysis", "description": "Tempo, key, beats and cues of audio."},

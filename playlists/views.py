@@ -262,8 +262,8 @@ class PlaylistItemDetailView(PlaylistErrorsMixin, APIView):
                    parameters=[docs.PLAYLIST_ID, docs.ENTRY_ID, docs.IF_MATCH])
     def delete(self, request, playlist_id: str, entry_id: str):
         playlist_id = _valid_id(playlist_id, NO_PLAYLIST)
+        _changeable(request, playlist_id)  # 404/403 first, as for any write: then the entry
         entry_id = _valid_id(entry_id, NO_ENTRY)
-        _changeable(request, playlist_id)
         try:
             store.entries_remove(playlist_id=playlist_id, entry_ids=[entry_id],
                                  expected_version=_expected(request, playlist_id))

@@ -38,3 +38,30 @@ def test_an_entry_page_at_the_largest_useful_offset_still_reads_the_entries(api)
     add(api, playlist["id"], [track["id"]] * 3)
     page = api.get(f"{detail(playlist['id'])}items/", {"offset": 2, "limit": 500}).json()
     assert [entry["position"] for entry in page["results"]] == [2]
+
+
+def test_a_non_owner_deleting_an_entry_of_a_public_playlist_is_403_whatever_the_entry_id(api, other):
+    """403 comes before anything about the entry, as for a well-formed unknown entry id."""
+    playlist = make_playlist(api, public=True)
+    for entry_id in ("not-an-entry", str(uuid.uuid4())):
+        response = other.delete(f"{detail(playlist['id'])}items/{entry_id}/")
+        assert response.status_code == 403, (entry_id, response.content)
+    assert version_of(playlist["id"]) == 1
+
+
+def test_a_malformed_entry_id_of_a_private_playlist_answers_as_a_missing_playlist(api, other):
+    """Someone else's private playlist and no playlist at all answer alike, whatever the entry id."""
+    private = make_playlist(api)
+    answers = {other.delete(f"{detail(playlist_id)}items/not-an-entry/").content
+               for playlist_id in (private["id"], str(uuid.uuid4()))}
+    assert answers == {b'{"detail":"No playlist with this id."}'}
+    assert api.delete(f"{detail(private['id'])}items/not-an-entry/").json() == {
+        "detail": "No entry with this id in this playlist."}
+
+
+def test_a_bad_entry_id_in_a_remove_is_named_in_english(api):
+    playlist = make_playlist(api)
+    response = api.post(f"{detail(playlist['id'])}items/remove/", {"entries": ["x"]}, format="json")
+    assert response.json() == {"entries": ["Not an entry id: 'x'."]}
+    response = add(api, playlist["id"], ["y"])
+    assert response.json() == {"tracks": ["Not a track id: 'y'."]}

@@ -65,3 +65,14 @@ def test_a_bad_entry_id_in_a_remove_is_named_in_english(api):
     assert response.json() == {"entries": ["Not an entry id: 'x'."]}
     response = add(api, playlist["id"], ["y"])
     assert response.json() == {"tracks": ["Not a track id: 'y'."]}
+
+
+@pytest.mark.parametrize("tag", ['"\u0661"', 'W/"\u0661"', '"\uff11"', '"1"\u00a0'])
+def test_an_if_match_with_digits_other_than_ascii_never_matches(api, tag):
+    """A version is ASCII digits: "١" (Arabic-Indic one) or "１" (full-width) name no tag."""
+    playlist = make_playlist(api)
+    response = api.patch(detail(playlist["id"]), {"name": "x"}, format="json", HTTP_IF_MATCH=tag)
+    assert response.status_code == 412
+    assert version_of(playlist["id"]) == 1
+    response = api.get(detail(playlist["id"]), HTTP_IF_NONE_MATCH=tag)
+    assert response.status_code == 200

@@ -1048,6 +1048,7 @@ def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress
         redis.copy(keys.playlists_all(), old, replace=True)
         redis.pexpire(old, STAGE_TTL_MS)
     owners = _Owners(stage)
+    score = None  # the last restored playlist's place: the file's order is kept
     bar = progress("playlists", stage.playlists)
     for start in range(0, stage.playlists, 100):
         for offset, text in enumerate(redis.lrange(stage.key("pl-records"), start, start + 99)):
@@ -1063,8 +1064,10 @@ def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress
                     for item in redis.lrange(stage.key("pl", str(start + offset), "entries"), 0, -1)]
             if len(rows) != record["entries"]:
                 raise ImportFailed(f"playlist {record['id']}: its staged entries expired during the import")
+            score = playlists.restore_score(record["created"], score)
             try:
-                outcome, left_out = playlists.playlist_restore(record=record, entries=rows, replace=replace)
+                outcome, left_out = playlists.playlist_restore(record=record, entries=rows, replace=replace,
+                                                               score=score)
             except LockTimeout as exc:
                 raise PlaylistLocked(record["id"]) from exc
             report.entries_left_out += left_out

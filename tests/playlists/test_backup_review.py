@@ -54,6 +54,32 @@ def test_the_round_trip_keeps_names_of_any_script(tmp_path, user, settings):
             (tmp_path / "first.json").read_bytes().replace(first["exported"].encode(), b"")
 
 
+# --- the API's checks -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["   ", "\t \n"])
+def test_a_name_of_only_spaces_is_refused_as_the_api_refuses_it(tmp_path, user, name):
+    made = make_playlists(user)
+    good, _ = export(tmp_path)
+    before = playlists_state()
+    for record in good["playlists"]:
+        if record["id"] == made["mix"]:
+            record["name"] = name
+    (tmp_path / "bad.json").write_text(json.dumps(good), encoding="utf-8")
+    for args in ((), ("--replace",)):
+        with pytest.raises(CommandError, match=r"playlists\[0\].*name.*nothing was changed"):
+            run_import(tmp_path / "bad.json", *args)
+        assert playlists_state() == before
+
+
+def test_a_name_is_trimmed_as_the_api_trims_it(tmp_path, user, settings):
+    made = make_playlists(user)
+    good, _ = export(tmp_path)
+    good["playlists"][0]["name"] = "  Friday  "
+    (tmp_path / "spaced.json").write_text(json.dumps(good), encoding="utf-8")
+    with other_prefix(settings):
+        run_import(tmp_path / "spaced.json")
+        assert store.playlist_get(playlist_id=made["mix"])["name"] == "Friday"
+
+
 # --- bounded reads --------------------------------------------------------------------------------
 class Endless(io.RawIOBase):
     """A file of `head`, then `unit` repeated forever (a file too large to hold): counts what

@@ -514,14 +514,15 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
             "owner_id", str(record["owner_id"]), "version", str(record["version"]),
             "created", record["created"], "updated", record["updated"], "duration_ms", str(total)]
     flat = [value for row in kept for value in row]
-    # the indexes first: a list skips an id whose playlist does not exist (yet)
+    # the indexes first: a list skips an id whose playlist does not exist (yet); without
+    # `replace` they never move a playlist that is there (nx: one made since the check above)
     if score is None:
         score = _created_ms(record["created"])
     pipe = redis.pipeline(transaction=False)
-    pipe.zadd(keys.playlists_all(), {playlist_id: score})
-    pipe.zadd(keys.playlists_of_owner(record["owner_id"]), {playlist_id: score})
+    pipe.zadd(keys.playlists_all(), {playlist_id: score}, nx=not replace)
+    pipe.zadd(keys.playlists_of_owner(record["owner_id"]), {playlist_id: score}, nx=not replace)
     if record["public"]:
-        pipe.zadd(keys.playlists_public(), {playlist_id: score})
+        pipe.zadd(keys.playlists_public(), {playlist_id: score}, nx=not replace)
     pipe.execute()
     for _ in range(3):
         token = lock_acquire(keys.playlist_lock(playlist_id), what=playlist_id)
@@ -535,7 +536,14 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
             break
     else:
         raise LockTimeout(playlist_id)
-    if reply[0] == "exists":
+    if reply[0] == "exists":  # made since the check: the indexes it is not in say so again
+        _, _, _, owner_id, public = reply
+        pipe = redis.pipeline(transaction=False)
+        if owner_id != str(record["owner_id"]):
+            pipe.zrem(keys.playlists_of_owner(record["owner_id"]), playlist_id)
+        if record["public"] and public != "1":
+            pipe.zrem(keys.playlists_public(), playlist_id)
+        pipe.execute()
         return "exists", 0
     pipe = redis.pipeline(transaction=False)
     if reply[1] and reply[1] != str(record["owner_id"]):

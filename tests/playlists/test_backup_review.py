@@ -145,6 +145,28 @@ def test_endless_entries_are_refused_past_the_limit(user, settings):
 
 
 # --- the indexes ---------------------------------------------------------------------------------
+def test_an_import_that_finds_the_playlist_made_meanwhile_leaves_its_indexes_alone(tmp_path, user, monkeypatch,
+                                                                                   django_user_model):
+    """Without --replace a playlist made between the import's check and its write is left
+    alone: so are the lists (the owner filter does not show another owner's playlist, the
+    public list no private one, and its place is kept)."""
+    made = make_playlists(user)
+    document, _ = export(tmp_path)
+    record = next(r for r in document["playlists"] if r["id"] == made["private"])
+    record.update(owner=user.username, owner_id=user.id, public=True, created="2020-01-01T00:00:00.000Z")
+    (tmp_path / "mine.json").write_text(json.dumps(document), encoding="utf-8")
+    alice = made["alice"]
+    score = get_redis().zscore(keys.playlists_all(), made["private"])
+    monkeypatch.setattr(store, "playlist_exists", lambda playlist_id: None)  # as if made just after the check
+    run_import(tmp_path / "mine.json")
+    assert store.playlist_get(playlist_id=made["private"])["owner"] == "alice"
+    assert made["private"] not in [p["id"] for p in store.playlist_list(viewer_id=user.id, owner_id=user.id)[1]]
+    assert made["private"] not in get_redis().zrange(keys.playlists_of_owner(user.id), 0, -1)
+    assert made["private"] not in get_redis().zrange(keys.playlists_public(), 0, -1)
+    assert get_redis().zscore(keys.playlists_all(), made["private"]) == score
+    assert [p["id"] for p in store.playlist_list(viewer_id=alice.id, owner_id=alice.id)[1]] == [made["private"]]
+
+
 def test_imported_entries_leave_with_their_track_after_a_replace(tmp_path, user):
     """--replace over existing playlists registers every restored entry's track, so deleting
     the track afterwards takes the restored entries out."""

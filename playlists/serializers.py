@@ -3,6 +3,7 @@ their entries (API.md, Playlists)."""
 
 import uuid
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from quantumlive.fields import (
@@ -25,6 +26,7 @@ _MAX_UUID_TEXT = 45
 _WRITABLE = ("name", "description", "public")
 
 
+@extend_schema_field({"type": "string", "format": "uuid", "maxLength": _MAX_UUID_TEXT})
 class UUIDStringField(StringField):
     """An id: a string holding a UUID, canonicalised (lower case, hyphens). Anything else is
     400 naming the value (its first 64 characters)."""

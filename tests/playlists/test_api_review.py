@@ -76,3 +76,12 @@ def test_an_if_match_with_digits_other_than_ascii_never_matches(api, tag):
     assert version_of(playlist["id"]) == 1
     response = api.get(detail(playlist["id"]), HTTP_IF_NONE_MATCH=tag)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("schema, field", [("EntriesAddRequest", "tracks"), ("EntriesRemoveRequest", "entries")])
+def test_the_document_says_ids_in_bodies_are_uuids(anon, schema, field):
+    """A generated client (or schemathesis) learns that only UUIDs, at most 45 characters as
+    written, are ids: any other string is 400."""
+    document = anon.get("/api/schema/?format=json").json()
+    items = document["components"]["schemas"][schema]["properties"][field]["items"]
+    assert items["type"] == "string" and items["format"] == "uuid" and items["maxLength"] == 45

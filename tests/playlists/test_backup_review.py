@@ -115,6 +115,8 @@ def hostile_head(user_id: int) -> bytes:
     (b'"description":"', "☃".encode() * 512),
     (b'"name":', b"[" * 1024),  # nested without end
     (b'"entries":[{"entry":"', b"0" * 1024),  # an entry id without end
+    (b'"name":"x"', b" " * 1024),  # white space without end between fields
+    (b'"entries":[', b" " * 1024),  # ... and between entries
 ])
 def test_a_value_without_end_is_refused_after_a_bounded_read(user, field, unit):
     stream = Endless(hostile_head(user.id) + field, unit)

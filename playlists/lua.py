@@ -425,16 +425,16 @@ return {meta, redis.call('ZCARD', KEYS[2])}
 
 # A restore (import_library): writes a whole playlist (meta, order, entries, tracks records) in
 # one step under its lock, over what is there with mode "replace", else only where the id is
-# free ({'exists', version, updated}). Entries are given in order (entry, track id, added) and
+# free ({'exists', version, updated, owner_id, public}). Entries are given in order (entry, track id, added) and
 # scored GAP apart; `records` are the `tracks` hash's fields (track id, record). Releases the
 # lock. {'ok', owner_id of the playlist it replaced or ''}.
 _RESTORE = Script(keys=_KEYS, args=("lock_token", "mode", "meta_count", "entry_count", "values*"),
                   source=_HELPERS + r"""
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then return {'lost_lock'} end
-local old = redis.call('HMGET', KEYS[1], 'version', 'updated', 'owner_id')
+local old = redis.call('HMGET', KEYS[1], 'version', 'updated', 'owner_id', 'public')
 if old[1] and ARGV[2] ~= 'replace' then
   redis.call('DEL', KEYS[5])
-  return {'exists', old[1], old[2]}
+  return {'exists', old[1], old[2], old[3], old[4]}
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 local nm, ne = tonumber(ARGV[3]), tonumber(ARGV[4])

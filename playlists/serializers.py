@@ -3,6 +3,7 @@ their entries (API.md, Playlists)."""
 
 import uuid
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from quantumlive.fields import (
@@ -25,19 +26,20 @@ _MAX_UUID_TEXT = 45
 _WRITABLE = ("name", "description", "public")
 
 
+@extend_schema_field({"type": "string", "format": "uuid", "maxLength": _MAX_UUID_TEXT})
 class UUIDStringField(StringField):
     """An id: a string holding a UUID, canonicalised (lower case, hyphens). Anything else is
     400 naming the value (its first 64 characters)."""
 
     def __init__(self, *, what: str, **kwargs):
-        self.what = what
+        self.what = f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
         super().__init__(**kwargs)
 
     def run_validation(self, data=serializers.empty):
         if data is not serializers.empty and not isinstance(data, str):
-            raise serializers.ValidationError(f"Not a {self.what} id: ids are strings, not {_json_type(data)}.")
+            raise serializers.ValidationError(f"Not {self.what} id: ids are strings, not {_json_type(data)}.")
         if isinstance(data, str) and len(data) > _MAX_UUID_TEXT:
-            raise serializers.ValidationError(f"Not a {self.what} id: {shown_name(data)!r}.")
+            raise serializers.ValidationError(f"Not {self.what} id: {shown_name(data)!r}.")
         return super().run_validation(data)
 
     def to_internal_value(self, data):
@@ -45,7 +47,7 @@ class UUIDStringField(StringField):
         try:
             return str(uuid.UUID(text))
         except ValueError:
-            raise serializers.ValidationError(f"Not a {self.what} id: {shown_name(text)!r}.") from None
+            raise serializers.ValidationError(f"Not {self.what} id: {shown_name(text)!r}.") from None
 
 
 def _json_type(value) -> str:

@@ -460,18 +460,33 @@ def _created_ms(created: str) -> float:
     return datetime.fromisoformat(created.rstrip("Z")).replace(tzinfo=timezone.utc).timestamp() * 1000
 
 
+def restore_score(created: str, after: float | None = None) -> float:
+    """The place in the lists of a restored playlist: its creation time (ms), or just after
+    `after` (the score of the one restored before it) when that is not earlier. Playlists made
+    within one millisecond share their `created` time: a backup lists them in the order they
+    were made, and a restore keeps that order (equal scores would sort them by id)."""
+    import math
+
+    score = _created_ms(created)
+    if after is not None and score <= after:
+        score = math.nextafter(after, math.inf)
+    return score
+
+
 def playlist_exists(*, playlist_id: str) -> tuple[int, str] | None:
     """(version, updated) of the playlist, None when there is none."""
     version, updated = get_redis().hmget(keys.playlist_meta(playlist_id), "version", "updated")
     return None if version is None else (int(version), updated)
 
 
-def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], replace: bool) -> tuple[str, int]:
+def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], replace: bool,
+                     score: float | None = None) -> tuple[str, int]:
     """Writes a playlist as a backup holds it (`record`: the playlist's fields, owner_id the
     local user's; `entries`: (entry, track id, added) in order) under its lock, in one step:
     where its id is free, or (`replace`) over what is there. The indexes (every playlist,
     public ones, the owner's) and each track's inplaylists set are set as a create and an add
-    set them. Entries of tracks that are not in the library (any more) are left out.
+    set them, at `score` (default: its creation time; restore_score). Entries of tracks that
+    are not in the library (any more) are left out.
     Returns ("created" | "replaced" | "exists", entries left out)."""
     playlist_id = record["id"]
     redis = get_redis()
@@ -499,13 +514,15 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
             "owner_id", str(record["owner_id"]), "version", str(record["version"]),
             "created", record["created"], "updated", record["updated"], "duration_ms", str(total)]
     flat = [value for row in kept for value in row]
-    # the indexes first: a list skips an id whose playlist does not exist (yet)
-    score = _created_ms(record["created"])
+    # the indexes first: a list skips an id whose playlist does not exist (yet); without
+    # `replace` they never move a playlist that is there (nx: one made since the check above)
+    if score is None:
+        score = _created_ms(record["created"])
     pipe = redis.pipeline(transaction=False)
-    pipe.zadd(keys.playlists_all(), {playlist_id: score})
-    pipe.zadd(keys.playlists_of_owner(record["owner_id"]), {playlist_id: score})
+    pipe.zadd(keys.playlists_all(), {playlist_id: score}, nx=not replace)
+    pipe.zadd(keys.playlists_of_owner(record["owner_id"]), {playlist_id: score}, nx=not replace)
     if record["public"]:
-        pipe.zadd(keys.playlists_public(), {playlist_id: score})
+        pipe.zadd(keys.playlists_public(), {playlist_id: score}, nx=not replace)
     pipe.execute()
     for _ in range(3):
         token = lock_acquire(keys.playlist_lock(playlist_id), what=playlist_id)
@@ -519,7 +536,14 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
             break
     else:
         raise LockTimeout(playlist_id)
-    if reply[0] == "exists":
+    if reply[0] == "exists":  # made since the check: the indexes it is not in say so again
+        _, _, _, owner_id, public = reply
+        pipe = redis.pipeline(transaction=False)
+        if owner_id != str(record["owner_id"]):
+            pipe.zrem(keys.playlists_of_owner(record["owner_id"]), playlist_id)
+        if record["public"] and public != "1":
+            pipe.zrem(keys.playlists_public(), playlist_id)
+        pipe.execute()
         return "exists", 0
     pipe = redis.pipeline(transaction=False)
     if reply[1] and reply[1] != str(record["owner_id"]):

@@ -34,6 +34,8 @@ from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 NO_PLAYLIST = "No playlist with this id."
 NO_ENTRY = "No entry with this id in this playlist."
 NOT_OWNER = "Only the playlist's owner (or staff) may change it."
+# The largest offset an entry page passes to Redis (a larger one reads the same empty page).
+MAX_OFFSET = 2**31
 
 
 def _valid_id(value: str, missing: str) -> str:
@@ -228,7 +230,9 @@ class PlaylistItemsView(PlaylistErrorsMixin, APIView):
         params = PageSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         offset, limit = params.validated_data["offset"], params.validated_data["limit"]
-        found = store.entries_page(playlist_id=playlist_id, offset=offset, limit=limit)
+        # Redis ranges take 64-bit integers: past MAX_OFFSET (more entries than any playlist
+        # can hold) the page is empty, whatever the offset
+        found = store.entries_page(playlist_id=playlist_id, offset=min(offset, MAX_OFFSET), limit=limit)
         playlist = _seen(request, found[0] if found is not None else None)
         return _page(request, playlist["tracks"], offset, limit, [entry_body(entry) for entry in found[1]])
 
@@ -258,8 +262,8 @@ class PlaylistItemDetailView(PlaylistErrorsMixin, APIView):
                    parameters=[docs.PLAYLIST_ID, docs.ENTRY_ID, docs.IF_MATCH])
     def delete(self, request, playlist_id: str, entry_id: str):
         playlist_id = _valid_id(playlist_id, NO_PLAYLIST)
+        _changeable(request, playlist_id)  # 404/403 first, as for any write: then the entry
         entry_id = _valid_id(entry_id, NO_ENTRY)
-        _changeable(request, playlist_id)
         try:
             store.entries_remove(playlist_id=playlist_id, entry_ids=[entry_id],
                                  expected_version=_expected(request, playlist_id))

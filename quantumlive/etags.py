@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from quantumlive.exceptions import PreconditionFailed
 
-_TAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
+# ASCII digits and HTTP's optional white space (space, tab) only: `\d` and `\s` would also
+# take "١" or "１" for digits and a no-break space (a latin-1 header byte) for white space.
+_TAG = re.compile(r'[ \t]*(?:W/)?"([0-9]{1,18})"[ \t]*')
 # Longer If-Match/If-None-Match headers name no tag (a version is at most 18 digits; a
 # client conditions a write on one version, a read on the few it holds).
 MAX_TAG_HEADER = 1024
@@ -36,7 +38,7 @@ def none_match(header: str | None, version: int) -> bool:
     naming it (304 for a read)."""
     if header is None:
         return False
-    if header.strip() == "*":
+    if header.strip(" \t") == "*":
         return True
     tags = parse_tags(header)
     return bool(tags) and version in tags

@@ -95,6 +95,7 @@ from quantumlive.locks import LockTimeout
 from quantumlive.musical_keys import camelot, canonical_key
 from quantumlive.redis_conn import get_redis
 from tracks import store, youtube
+from playlists.serializers import PlaylistCreateSerializer
 from tracks.serializers import CueSerializer, TrackCreateSerializer, TrackFieldsSerializer
 
 FORMAT = "quantumlive-library"
@@ -741,24 +742,28 @@ ENTRY_BATCH = 1000
 
 
 @functools.cache
-def _playlist_fields() -> tuple[StringField, StringField, StringField]:
-    """The name, description and owner as the API bounds them (API.md, "Playlists"; a
-    username as Django's)."""
-    return (StringField(min_length=1, max_length=200, trim_whitespace=False),
-            StringField(max_length=2000, allow_blank=True, trim_whitespace=False),
-            StringField(min_length=1, max_length=150, trim_whitespace=False))
+def _playlist_fields() -> tuple[PlaylistCreateSerializer, StringField]:
+    """The API's checks of a playlist's name, description and public (API.md, "Playlists":
+    the name trimmed, only spaces refused), and the owner's username as Django bounds it."""
+    return PlaylistCreateSerializer(), StringField(min_length=1, max_length=150, trim_whitespace=False)
 
 
 def _playlist_meta(obj: dict) -> dict:
-    """The fields of a playlist record but its entries, checked; _Bad says what is wrong."""
+    """The fields of a playlist record but its entries, checked (the name as the API stores
+    it); _Bad says what is wrong."""
     _uuid(obj["id"], "id")
-    for what, check in zip(("name", "description", "owner"), _playlist_fields()):
-        try:
-            check.run_validation(obj[what])
-        except ValidationError as exc:
-            raise _Bad(f"{what}: {_errors(exc.detail)}") from None
+    fields, owner = _playlist_fields()
+    try:
+        values = fields.run_validation({name: obj[name] for name in ("name", "description", "public")})
+    except ValidationError as exc:
+        raise _Bad(_errors(exc.detail)) from None
+    try:
+        owner.run_validation(obj["owner"])
+    except ValidationError as exc:
+        raise _Bad(f"owner: {_errors(exc.detail)}") from None
     if type(obj["public"]) is not bool:
         raise _Bad("public: expected true or false")
+    obj = dict(obj, name=values["name"])
     for what in ("owner_id", "version"):
         if type(obj[what]) is not int or not 1 <= obj[what] <= 2**53:
             raise _Bad(f"{what}: expected an integer >= 1")
@@ -1048,6 +1053,7 @@ def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress
         redis.copy(keys.playlists_all(), old, replace=True)
         redis.pexpire(old, STAGE_TTL_MS)
     owners = _Owners(stage)
+    score = None  # the last restored playlist's place: the file's order is kept
     bar = progress("playlists", stage.playlists)
     for start in range(0, stage.playlists, 100):
         for offset, text in enumerate(redis.lrange(stage.key("pl-records"), start, start + 99)):
@@ -1063,8 +1069,10 @@ def _swap_playlists(stage: _Stage, replace: bool, report: ImportReport, progress
                     for item in redis.lrange(stage.key("pl", str(start + offset), "entries"), 0, -1)]
             if len(rows) != record["entries"]:
                 raise ImportFailed(f"playlist {record['id']}: its staged entries expired during the import")
+            score = playlists.restore_score(record["created"], score)
             try:
-                outcome, left_out = playlists.playlist_restore(record=record, entries=rows, replace=replace)
+                outcome, left_out = playlists.playlist_restore(record=record, entries=rows, replace=replace,
+                                                               score=score)
             except LockTimeout as exc:
                 raise PlaylistLocked(record["id"]) from exc
             report.entries_left_out += left_out

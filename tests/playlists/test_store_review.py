@@ -1,0 +1,284 @@
+"""A review of the playlist store: the gapped scores under hostile insert patterns, reorder
+edges, Lua limits (unpack of thousands of values), fencing and the public index under
+interleaved writers, and random sequences of every change (entries, track durations, track
+deletions) compared with a plain Python model, durations included."""
+
+import random
+
+import pytest
+
+from playlists import lua, store
+from quantumlive import keys
+from quantumlive.redis_conn import get_redis
+from tests.playlists.test_playlist_store import entry_ids, make_tracks, new_playlist
+from tracks import store as library
+
+pytestmark = pytest.mark.django_db
+
+
+def scores_of(playlist_id: str) -> list[float]:
+    return [score for _, score in get_redis().zrange(keys.playlist_order(playlist_id), 0, -1, withscores=True)]
+
+
+def assert_scores_sound(playlist_id: str) -> None:
+    scores = scores_of(playlist_id)
+    assert all(a < b for a, b in zip(scores, scores[1:])), "scores strictly increasing"
+
+
+def all_entries(playlist_id: str) -> list[dict]:
+    found = []
+    while True:
+        _, page = store.entries_page(playlist_id=playlist_id, offset=len(found), limit=500)
+        if not page:
+            return found
+        found += page
+
+
+# --- scores ------------------------------------------------------------------------------
+@pytest.mark.parametrize("pattern", ["front", "end", "middle", "alternate", "second", "before_last"])
+def test_hostile_insert_patterns_keep_order_and_distinct_scores(pattern):
+    a, b = make_tracks(2)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    model = [e["entry"] for e in store.entries_add(playlist_id=pid, track_ids=[a] * 3)[1]]
+    for step in range(60):
+        n = len(model)
+        where = {"front": 0, "end": n, "middle": n // 2, "second": 1, "before_last": n - 1,
+                 "alternate": 0 if step % 2 else n}[pattern]
+        k = 1 if step % 3 else 7
+        _, added = store.entries_add(playlist_id=pid, track_ids=[b] * k, position=where)
+        model[where:where] = [e["entry"] for e in added]
+        assert [e["position"] for e in added] == list(range(where, where + k))
+    assert entry_ids(pid) == model
+    assert_scores_sound(pid)
+
+
+def test_five_hundred_at_a_time_into_one_gap_keeps_order():
+    a, = make_tracks(1)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    model = [e["entry"] for e in store.entries_add(playlist_id=pid, track_ids=[a] * 500)[1]]
+    rng = random.Random(3)
+    for _ in range(20):
+        where = rng.choice([1, 2, len(model) // 2, len(model) - 1])
+        _, added = store.entries_add(playlist_id=pid, track_ids=[a] * 500, position=where)
+        model[where:where] = [e["entry"] for e in added]
+    assert entry_ids(pid) == model
+    assert_scores_sound(pid)
+
+
+# --- reorder -----------------------------------------------------------------------------
+def spotify(model: list, start: int, length: int, before: int) -> list:
+    moved = model[start:start + length]
+    if start <= before <= start + length:
+        return list(model)
+    anchor = model[before] if before < len(model) else None
+    rest = model[:start] + model[start + length:]
+    at = rest.index(anchor) if anchor is not None else len(rest)
+    return rest[:at] + moved + rest[at:]
+
+
+def test_every_reorder_of_a_small_playlist_follows_spotify():
+    tracks = make_tracks(5)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    store.entries_add(playlist_id=pid, track_ids=tracks)
+    model = entry_ids(pid)
+    n = len(model)
+    for start in range(n):
+        for length in range(1, n - start + 1):
+            for before in range(n + 1):
+                store.entries_reorder(playlist_id=pid, range_start=start, range_length=length, insert_before=before)
+                model = spotify(model, start, length, before)
+                assert entry_ids(pid) == model, (start, length, before)
+    assert_scores_sound(pid)
+
+
+@pytest.mark.parametrize("start, length, before", [(-1, 1, 0), (0, 0, 3), (0, -1, 3), (1, 1, -1), (0, 6, 0),
+                                                    (2, 1, 6)])
+def test_a_reorder_out_of_range_is_bad_range_and_changes_nothing(start, length, before):
+    tracks = make_tracks(5)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    store.entries_add(playlist_id=pid, track_ids=tracks)
+    model, version = entry_ids(pid), store.playlist_get(playlist_id=pid)["version"]
+    with pytest.raises(store.BadRange):
+        store.entries_reorder(playlist_id=pid, range_start=start, range_length=length, insert_before=before)
+    assert entry_ids(pid) == model
+    assert store.playlist_get(playlist_id=pid)["version"] == version
+    assert get_redis().get(keys.playlist_lock(pid)) is None
+
+
+def fill(pid: str, track: str, count: int) -> None:
+    for start in range(0, count, 500):
+        store.entries_add(playlist_id=pid, track_ids=[track] * min(500, count - start))
+
+
+def test_a_reorder_of_ten_thousand_entries_moves_them_all():
+    """Lua's unpack() stops at about 8,000 values: a range that long must still move."""
+    a, b = make_tracks(2)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    store.entries_add(playlist_id=pid, track_ids=[b])
+    fill(pid, a, 10_000)
+    store.entries_reorder(playlist_id=pid, range_start=1, range_length=10_000, insert_before=0)
+    ids = get_redis().zrange(keys.playlist_order(pid), 0, -1)
+    assert len(ids) == 10_001 and get_redis().hget(keys.playlist_entries(pid), ids[-1]).startswith(b)
+    assert get_redis().get(keys.playlist_lock(pid)) is None
+
+
+def test_a_page_of_ten_thousand_entries_is_read_in_one_call():
+    a, = make_tracks(1)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    fill(pid, a, 10_000)
+    found, entries = store.entries_page(playlist_id=pid, offset=0, limit=10_000)
+    assert found["tracks"] == 10_000 and len(entries) == 10_000
+
+
+def test_removing_ten_thousand_entries_at_once():
+    a, = make_tracks(1)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    fill(pid, a, 10_000)
+    store.entries_remove(playlist_id=pid, entry_ids=get_redis().zrange(keys.playlist_order(pid), 0, -1))
+    got = store.playlist_get(playlist_id=pid)
+    assert got["tracks"] == 0 and got["duration"] == 0
+
+
+def test_removing_an_entry_named_twice_removes_it_once():
+    a, b = make_tracks(2, duration=10.0)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    _, added = store.entries_add(playlist_id=pid, track_ids=[a, b, a])
+    store.entries_remove(playlist_id=pid, entry_ids=[added[0]["entry"], added[0]["entry"]])
+    got = store.playlist_get(playlist_id=pid)
+    assert got["tracks"] == 2 and got["duration"] == 20.0
+    assert entry_ids(pid) == [added[1]["entry"], added[2]["entry"]]
+
+
+# --- the public index --------------------------------------------------------------------
+def test_a_playlist_made_public_is_listed_even_when_a_crossing_update_made_it_private(monkeypatch):
+    """B makes the playlist private; after B's script and before B takes it out of the
+    public index, A makes it public. Whatever the interleaving, the index must follow the
+    playlist: public, listed."""
+    playlist = new_playlist(public=True)
+    pid = playlist["id"]
+    real = lua.meta_update
+    crossed = []
+
+    def b_then_a(**arguments):
+        written = real(**arguments)
+        if not crossed:
+            crossed.append(True)
+            store.playlist_update(playlist_id=pid, values={"public": True})  # A, in between
+        return written
+
+    monkeypatch.setattr(lua, "meta_update", b_then_a)
+    store.playlist_update(playlist_id=pid, values={"public": False})  # B
+    assert store.playlist_get(playlist_id=pid)["public"] is True
+    assert [p["id"] for p in store.playlist_list(viewer_id=None)[1]] == [pid]
+
+
+# --- the add's undo ----------------------------------------------------------------------
+def test_an_add_refused_after_its_lock_expired_still_takes_all_its_entries_out(monkeypatch):
+    """The insert landed, then its lock expired (a slow worker) and the track went: the add
+    answers UnknownTracks, so none of its entries may stay (all or nothing)."""
+    kept, doomed = make_tracks(2)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    real = lua.tracks_register
+
+    def slow_register(**arguments):
+        get_redis().delete(keys.playlist_lock(pid))  # the lock expired meanwhile
+        library.track_delete(track_id=doomed)
+        return real(**arguments)
+
+    monkeypatch.setattr(lua, "tracks_register", slow_register)
+    with pytest.raises(store.UnknownTracks):
+        store.entries_add(playlist_id=pid, track_ids=[kept, doomed])
+    got = store.playlist_get(playlist_id=pid)
+    assert entry_ids(pid) == [] and got["tracks"] == 0 and got["duration"] == 0
+
+
+# --- random sequences against a model ----------------------------------------------------
+def ms(seconds) -> int:
+    return 0 if seconds is None else round(seconds * 1000)
+
+
+DURATIONS = [None, 0.0, 0.0005, 1.5, 59.9995, 183.2345, 86400.0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_changes_match_a_model_with_durations(seed):
+    rng = random.Random(seed)
+    tracks = make_tracks(6, duration=60.0)
+    duration = {t: 60.0 for t in tracks}
+    playlists = [new_playlist(), new_playlist()]
+    model: dict[str, list[tuple[str, str]]] = {p["id"]: [] for p in playlists}  # (entry, track)
+    versions = {p["id"]: p["version"] for p in playlists}
+    for step in range(250):
+        pid = rng.choice(list(model))
+        entries = model[pid]
+        action = rng.random()
+        changed = {pid}
+        if action < 0.35 or not entries:
+            if not tracks:
+                tracks = make_tracks(2, duration=rng.choice(DURATIONS))
+                duration.update({t: library.track_get(track_id=t)["duration"] for t in tracks})
+            chosen = [rng.choice(tracks) for _ in range(rng.choice([1, 1, 2, 5, 40]))]
+            position = rng.choice([0, len(entries), len(entries) + 3, rng.randint(0, len(entries))])
+            _, added = store.entries_add(playlist_id=pid, track_ids=chosen,
+                                         position=None if rng.random() < 0.1 else position)
+            at = added[0]["position"]
+            entries[at:at] = [(e["entry"], e["track"]["id"]) for e in added]
+        elif action < 0.55:
+            start = rng.randrange(len(entries))
+            length = rng.randint(1, len(entries) - start)
+            before = rng.choice([0, start, start + length, len(entries), rng.randint(0, len(entries))])
+            store.entries_reorder(playlist_id=pid, range_start=start, range_length=length, insert_before=before)
+            model[pid] = entries = spotify(entries, start, length, before)
+        elif action < 0.7:
+            gone = [rng.choice(entries)[0] for _ in range(rng.randint(1, 3))]  # repeats possible
+            store.entries_remove(playlist_id=pid, entry_ids=gone)
+            model[pid] = [e for e in entries if e[0] not in gone]
+        elif action < 0.82:
+            track = rng.choice(tracks)
+            new = rng.choice(DURATIONS)
+            if rng.random() < 0.5:
+                library.track_update(track_id=track, values={"duration": new})
+            else:
+                library.track_apply(track_id=track, fill=lambda current: {"duration": new})
+            if ms(new) != ms(duration[track]):  # None and 0 (or under half a ms) count alike
+                changed = {p for p, es in model.items() if any(t == track for _, t in es)}
+            else:
+                changed = set()
+            duration[track] = new
+        elif action < 0.9:
+            track = rng.choice(tracks)
+            library.track_update(track_id=track, values={"title": f"renamed {step}"})
+            changed = set()
+        else:
+            track = rng.choice(tracks)
+            library.track_delete(track_id=track)
+            tracks.remove(track)
+            changed = {p for p, es in model.items() if any(t == track for _, t in es)}
+            for p in model:
+                model[p] = [e for e in model[p] if e[1] != track]
+        for p, es in model.items():
+            got = store.playlist_get(playlist_id=p)
+            expected_ms = sum(ms(duration[t]) for _, t in es)
+            assert got["tracks"] == len(es), f"step {step}"
+            assert got["duration"] == round(expected_ms / 1000, 3), f"step {step}"
+            if p in changed:
+                assert got["version"] > versions[p], f"step {step}: a change bumps the version"
+            versions[p] = got["version"]
+        assert [(e["entry"], e["track"]["id"]) for e in all_entries(pid)] == model[pid], f"step {step}"
+    for p in model:
+        assert_scores_sound(p)
+        assert get_redis().get(keys.playlist_lock(p)) is None
+        records = get_redis().hgetall(keys.playlist_tracks(p))
+        counts = {}
+        for _, t in model[p]:
+            counts[t] = counts.get(t, 0) + 1
+        assert {t: int(r.split(" ")[2]) for t, r in records.items()} == counts

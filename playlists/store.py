@@ -101,7 +101,10 @@ local ids, values = {}, {}
 local limit = tonumber(ARGV[2])
 if limit > 0 then
   ids = redis.call('ZRANGE', KEYS[2], ARGV[1], tonumber(ARGV[1]) + limit - 1)
-  if #ids > 0 then values = redis.call('HMGET', KEYS[3], unpack(ids)) end
+  for i = 1, #ids, 1000 do  -- unpack() refuses ~8,000 values: a long page is read in parts
+    local part = redis.call('HMGET', KEYS[3], unpack(ids, i, math.min(i + 999, #ids)))
+    for j = 1, #part do values[#values + 1] = part[j] end
+  end
 end
 return {meta, n, ids, values}
 """)

@@ -242,7 +242,7 @@ local refused = guard(KEYS[1], KEYS[5], ARGV[1], ARGV[2])
 if refused then return refused end
 local n = redis.call('ZCARD', KEYS[2])
 local start, length, before = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-if start >= n or start + length > n or before > n then
+if start < 0 or length < 1 or before < 0 or start >= n or start + length > n or before > n then
   release(KEYS[5], ARGV[2], ARGV[3])
   return {'bad_range', n}
 end

@@ -250,7 +250,9 @@ if before < start or before > start + length then
   local moved = redis.call('ZRANGE', KEYS[2], start, start + length - 1)
   local anchor = nil
   if before < n then anchor = redis.call('ZRANGE', KEYS[2], before, before)[1] end
-  redis.call('ZREM', KEYS[2], unpack(moved))
+  for i = 1, #moved, 1000 do  -- unpack() refuses ~8,000 values
+    redis.call('ZREM', KEYS[2], unpack(moved, i, math.min(i + 999, #moved)))
+  end
   local pos = n - length
   if anchor then pos = redis.call('ZRANK', KEYS[2], anchor) end
   local scores = scores_at(KEYS[2], pos, length)

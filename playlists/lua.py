@@ -347,10 +347,11 @@ def _fence(expected_version: int | None, lock_token: str, release: bool, updated
 
 
 def meta_update(*, playlist_id: str, expected_version: int | None, lock_token: str, updated: str,
-                fields: list[str]) -> Written:
-    """Sets `fields` (flat [name, value, …]) of the playlist's hash; releases the lock."""
+                fields: list[str], release: bool = True) -> Written:
+    """Sets `fields` (flat [name, value, …]) of the playlist's hash; releases the lock unless
+    `release` is false (the caller has more to do under it)."""
     return Written.of(_UPDATE(get_redis(), **keys.playlist_keys(playlist_id),
-                              **_fence(expected_version, lock_token, True, updated), fields=fields))
+                              **_fence(expected_version, lock_token, release, updated), fields=fields))
 
 
 def playlist_remove(*, playlist_id: str, expected_version: int | None, lock_token: str, updated: str) -> Written:

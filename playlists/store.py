@@ -278,15 +278,27 @@ def playlist_update(*, playlist_id: str, values: dict, expected_version: int | N
             fields += [name, values[name]]
     if "public" in values:
         fields += ["public", "1" if values["public"] else "0"]
-    current = get_redis().hmget(keys.playlist_meta(playlist_id), "created", "owner_id")
-    if current[0] is None:
+    redis = get_redis()
+    if not redis.exists(keys.playlist_meta(playlist_id)):
         raise PlaylistNotFound(playlist_id)
-    if values.get("public") is True:  # listed as public before it is: lists check the playlist
-        get_redis().zadd(keys.playlists_public(), {playlist_id: _score(playlist_id)})
-    written, _ = _locked(lua.meta_update, playlist_id=playlist_id, expected_version=expected_version,
-                         fields=fields)
-    if written.meta["public"] == "0":
-        get_redis().zrem(keys.playlists_public(), playlist_id)
+
+    def write(**arguments) -> lua.Written:
+        # Under the lock, so that crossing updates cannot leave the index behind the playlist:
+        # listed as public before it is (lists check the playlist), and the index made to
+        # follow what the playlist is once the script ran (refused or not).
+        if values.get("public") is True:
+            redis.zadd(keys.playlists_public(), {playlist_id: _score(playlist_id)})
+        written = lua.meta_update(release=False, **arguments)
+        if written.status == "lost_lock":
+            return written
+        public = (written.meta if written.status == "ok" else
+                  {"public": redis.hget(keys.playlist_meta(playlist_id), "public")})["public"]
+        if public != "1":
+            redis.zrem(keys.playlists_public(), playlist_id)
+        return written
+
+    written, token = _locked(write, playlist_id=playlist_id, expected_version=expected_version, fields=fields)
+    lua.release_lock(playlist_id=playlist_id, lock_token=token)
     return _playlist(written.meta, written.count)
 
 

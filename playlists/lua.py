@@ -279,6 +279,23 @@ drop_entries(KEYS[1], KEYS[2], KEYS[3], KEYS[4], gone)
 return {'ok', bump(KEYS[1], ARGV[2])}
 """)
 
+# Unfenced, for an add taking its own new entries out again (whatever happened to its lock):
+# removes those of `entry_ids` still there; none there: nothing changes ({'none'}).
+_DROP_ENTRIES = Script(keys=_KEYS, args=("updated", "entry_ids*"), source=_HELPERS + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'none'} end
+local gone, any = {}, false
+for i = 2, #ARGV do
+  local value = redis.call('HGET', KEYS[3], ARGV[i])
+  if value then
+    gone[ARGV[i]] = string.match(value, '^(%S+)')
+    any = true
+  end
+end
+if not any then return {'none'} end
+drop_entries(KEYS[1], KEYS[2], KEYS[3], KEYS[4], gone)
+return {'ok', bump(KEYS[1], ARGV[1])}
+""")
+
 # Unfenced: counts `track_id`'s duration at its `version` (ms or -) if that is newer than the
 # version counted; {'none'} when nothing changes.
 _RECONCILE = Script(keys=_KEYS, args=("track_id", "version", "duration", "updated"), source=_HELPERS + r"""
@@ -390,6 +407,12 @@ def track_drop(client, *, playlist_id: str, track_id: str, updated: str):
     """Removes every entry of a track that left the library (unfenced: one atomic step that
     no writer's state depends on). On a pipeline: queued."""
     return _DROP_TRACK(client, **keys.playlist_keys(playlist_id), track_id=track_id, updated=updated)
+
+
+def entries_drop(*, playlist_id: str, entries: list[str], updated: str) -> list:
+    """Removes those of `entries` still in the playlist (unfenced: an add undoing its own
+    insert, which must go whatever happened to its lock)."""
+    return _DROP_ENTRIES(get_redis(), **keys.playlist_keys(playlist_id), updated=updated, entry_ids=entries)
 
 
 def track_reconcile(client, *, playlist_id: str, track_id: str, version: int, duration: str, updated: str):

@@ -336,7 +336,7 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
         registered = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
         gone = [track_id for track_id, found in zip(distinct, registered) if found is None]
         if gone:  # deleted since they were read: their deletion did not see this playlist
-            _undo_insert(playlist_id, items, gone, token)
+            _undo_insert(playlist_id, items, gone)
             raise UnknownTracks(gone)
         redis = get_redis()
         stale = [(track_id, int(found[0]), json.loads(found[1])) for track_id, found in zip(distinct, registered)
@@ -355,17 +355,17 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
     return version, entries
 
 
-def _undo_insert(playlist_id: str, items: list[tuple], gone: list[str], token: str) -> None:
+def _undo_insert(playlist_id: str, items: list[tuple], gone: list[str]) -> None:
     """Takes out an insert whose tracks `gone` left the library meanwhile: every entry of
-    those (unfenced: they must go whatever happened to the lock), then the insert's other
-    entries (fenced, as the insert was)."""
+    those, then the insert's other entries. Unfenced: they must go whatever happened to the
+    lock (a fenced removal refused as "lost_lock" would leave them, under an add that answers
+    that nothing was added); they are this insert's own entries, which no other write read."""
     redis = get_redis()
     for track_id in gone:
         lua.track_drop(redis, playlist_id=playlist_id, track_id=track_id, updated=now_iso())
     rest = [item[0] for item in items if item[1] not in gone]
     if rest:
-        lua.entries_remove(playlist_id=playlist_id, expected_version=None, lock_token=token, updated=now_iso(),
-                           entries=rest)
+        lua.entries_drop(playlist_id=playlist_id, entries=rest, updated=now_iso())
 
 
 def entries_remove(*, playlist_id: str, entry_ids: list[str], expected_version: int | None = None) -> dict:

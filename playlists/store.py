@@ -110,7 +110,13 @@ return {meta, n, ids, values}
 """)
 
 
+# Past the end of any playlist; ranks sent to Lua stay below this (Lua writes a number of
+# 1e14 or more in exponent form, which ZRANGE refuses).
+_FAR = 2**31
+
+
 def _read(playlist_id: str, offset: int, limit: int):
+    offset, limit = min(offset, _FAR), min(limit, _FAR)
     reply = _READ(get_redis(), meta=keys.playlist_meta(playlist_id), order=keys.playlist_order(playlist_id),
                   entries=keys.playlist_entries(playlist_id), offset=offset, limit=limit)
     if not reply:

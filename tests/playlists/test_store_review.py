@@ -289,3 +289,27 @@ def test_random_changes_match_a_model_with_durations(seed):
         for _, t in model[p]:
             counts[t] = counts.get(t, 0) + 1
         assert {t: int(r.split(" ")[2]) for t, r in records.items()} == counts
+
+
+@pytest.mark.parametrize("offset, limit", [(10**17, 50), (2**63, 500), (10**30, 1), (0, 10**18), (5, 2**64)])
+def test_a_page_far_past_the_end_or_very_long_is_read_not_a_redis_error(offset, limit):
+    """Lua writes a number of 1e17 or more as '1e+17', which ZRANGE refuses: the API bounds
+    offset only from below."""
+    a, = make_tracks(1)
+    playlist = new_playlist()
+    store.entries_add(playlist_id=playlist["id"], track_ids=[a, a])
+    found, entries = store.entries_page(playlist_id=playlist["id"], offset=offset, limit=limit)
+    assert found["tracks"] == 2 and len(entries) == (2 if offset == 0 else 0)
+
+
+def test_huge_positions_append_and_huge_ranges_are_bad_range():
+    a, b = make_tracks(2)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    store.entries_add(playlist_id=pid, track_ids=[a])
+    _, added = store.entries_add(playlist_id=pid, track_ids=[b], position=10**30)
+    assert added[0]["position"] == 1
+    for start, length, before in ((10**30, 1, 0), (0, 10**30, 0), (0, 1, 10**30), (2**63, 2**63, 2**63)):
+        with pytest.raises(store.BadRange):
+            store.entries_reorder(playlist_id=pid, range_start=start, range_length=length, insert_before=before)
+    assert [e["track"]["id"] for e in all_entries(pid)] == [a, b]

@@ -282,8 +282,7 @@ def test_random_changes_match_a_model_with_durations(seed):
             versions[p] = got["version"]
         assert [(e["entry"], e["track"]["id"]) for e in all_entries(pid)] == model[pid], f"step {step}"
     for p in model:
-        assert_scores_sound(p)
-        assert get_redis().get(keys.playlist_lock(p)) is None
+        assert_bookkeeping_sound(p)
         records = get_redis().hgetall(keys.playlist_tracks(p))
         counts = {}
         for _, t in model[p]:
@@ -313,3 +312,88 @@ def test_huge_positions_append_and_huge_ranges_are_bad_range():
         with pytest.raises(store.BadRange):
             store.entries_reorder(playlist_id=pid, range_start=start, range_length=length, insert_before=before)
     assert [e["track"]["id"] for e in all_entries(pid)] == [a, b]
+
+
+def assert_bookkeeping_sound(pid: str) -> None:
+    """The playlist's keys agree with each other and with the library: order and entries hold
+    the same ids, each track's record counts its entries, duration_ms is the sum of the
+    entries' current track durations."""
+    redis = get_redis()
+    order = redis.zrange(keys.playlist_order(pid), 0, -1)
+    values = redis.hgetall(keys.playlist_entries(pid))
+    assert sorted(order) == sorted(values)
+    records = redis.hgetall(keys.playlist_tracks(pid))
+    by_track: dict[str, list[str]] = {}
+    for entry, value in values.items():
+        by_track.setdefault(value.split(" ")[0], []).append(entry)
+    assert set(records) == set(by_track)
+    total = 0
+    for track, record in records.items():
+        version, duration, count, entries = record.split(" ")
+        assert int(count) == len(by_track[track]) and sorted(entries.split(",")) == sorted(by_track[track])
+        current = library.track_get(track_id=track)
+        assert current is not None, "an entry of a track not in the library"
+        assert int(version) <= current["version"]
+        total += len(by_track[track]) * ms(current["duration"])
+    assert int(redis.hget(keys.playlist_meta(pid), "duration_ms")) == total
+    assert_scores_sound(pid)
+    assert redis.get(keys.playlist_lock(pid)) is None
+
+
+def test_concurrent_writers_keep_every_entry_and_the_duration_exact():
+    import threading
+
+    tracks = make_tracks(4, duration=30.0)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    added: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def adder(seed):
+        rng = random.Random(seed)
+        start.wait()
+        for _ in range(15):
+            try:
+                _, entries = store.entries_add(playlist_id=pid, track_ids=[rng.choice(tracks)] * rng.randint(1, 4),
+                                               position=rng.choice([0, 1, 5, None]))
+                added.extend(e["entry"] for e in entries)
+            except store.LockTimeout:
+                pass
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    def mover(seed):
+        rng = random.Random(seed)
+        start.wait()
+        for _ in range(15):
+            count = store.playlist_get(playlist_id=pid)["tracks"]
+            if count < 2:
+                continue
+            try:
+                store.entries_reorder(playlist_id=pid, range_start=0, range_length=1,
+                                      insert_before=rng.randint(0, count))
+            except (store.LockTimeout, store.BadRange):
+                pass
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    def retimer(seed):
+        rng = random.Random(seed)
+        start.wait()
+        for _ in range(15):
+            try:
+                library.track_update(track_id=rng.choice(tracks), values={"duration": rng.choice(DURATIONS)})
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=adder, args=(i,)) for i in range(3)]
+    threads += [threading.Thread(target=mover, args=(10,)), threading.Thread(target=retimer, args=(11,)),
+                threading.Thread(target=retimer, args=(12,))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(entry_ids(pid)) == sorted(added)
+    assert_bookkeeping_sound(pid)

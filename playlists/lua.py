@@ -165,9 +165,10 @@ _DELETE = Script(keys=_KEYS, args=_FENCE, source=_HELPERS + r"""
 local refused = guard(KEYS[1], KEYS[5], ARGV[1], ARGV[2])
 if refused then return refused end
 local meta = redis.call('HGETALL', KEYS[1])
+local tracks = redis.call('HKEYS', KEYS[4])
 redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 release(KEYS[5], ARGV[2], ARGV[3])
-return {'ok', meta, 0}
+return {'ok', meta, 0, tracks}
 """)
 
 # `items`: entry id, track id, track version, duration ms (or -) per entry, in order.
@@ -340,7 +341,7 @@ class Written(NamedTuple):
     meta: dict | None = None  # "ok": the playlist's hash after the write
     count: int | None = None  # "ok": its number of entries; "bad_range", "too_many": the count
     current_version: int | None = None  # "conflict", "lost_lock"
-    detail: object = None  # "ok" of an insert: the rank of the first entry; "unknown": the entry id
+    detail: object = None  # "ok": an insert's first rank, a deletion's track ids; "unknown": the entry id
 
     @classmethod
     def of(cls, reply: list) -> "Written":
@@ -372,7 +373,8 @@ def meta_update(*, playlist_id: str, expected_version: int | None, lock_token: s
 
 
 def playlist_remove(*, playlist_id: str, expected_version: int | None, lock_token: str, updated: str) -> Written:
-    """Deletes every key of the playlist; `meta` is its hash as it was. Releases the lock."""
+    """Deletes every key of the playlist; `meta` is its hash as it was, `detail` the ids of
+    the tracks it held. Releases the lock."""
     return Written.of(_DELETE(get_redis(), **keys.playlist_keys(playlist_id),
                               **_fence(expected_version, lock_token, True, updated)))
 

@@ -319,6 +319,8 @@ def playlist_delete(*, playlist_id: str, expected_version: int | None = None) ->
     pipe.zrem(keys.playlists_all(), playlist_id)
     pipe.zrem(keys.playlists_public(), playlist_id)
     pipe.zrem(keys.playlists_of_owner(written.meta["owner_id"]), playlist_id)
+    for track_id in written.detail:  # (no add can name it again: it is gone)
+        pipe.srem(keys.track_in_playlists(track_id), playlist_id)
     pipe.execute()
 
 

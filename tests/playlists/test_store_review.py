@@ -397,3 +397,15 @@ def test_concurrent_writers_keep_every_entry_and_the_duration_exact():
     assert errors == []
     assert sorted(entry_ids(pid)) == sorted(added)
     assert_bookkeeping_sound(pid)
+
+
+def test_a_deleted_playlist_is_no_longer_named_by_its_tracks():
+    """Else every later change of those tracks' durations (and their deletion) visits every
+    playlist that ever held them."""
+    a, b = make_tracks(2)
+    kept, doomed = new_playlist(), new_playlist()
+    store.entries_add(playlist_id=kept["id"], track_ids=[a])
+    store.entries_add(playlist_id=doomed["id"], track_ids=[a, b, b])
+    store.playlist_delete(playlist_id=doomed["id"])
+    assert get_redis().smembers(keys.track_in_playlists(a)) == {kept["id"]}
+    assert get_redis().smembers(keys.track_in_playlists(b)) == set()

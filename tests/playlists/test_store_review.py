@@ -409,3 +409,70 @@ def test_a_deleted_playlist_is_no_longer_named_by_its_tracks():
     store.playlist_delete(playlist_id=doomed["id"])
     assert get_redis().smembers(keys.track_in_playlists(a)) == {kept["id"]}
     assert get_redis().smembers(keys.track_in_playlists(b)) == set()
+
+
+def test_concurrent_adds_removes_and_track_deletions_leave_exactly_the_survivors():
+    import threading
+
+    tracks = make_tracks(6, duration=45.5)
+    doomed = set(tracks[:3])
+    playlists = [new_playlist()["id"] for _ in range(2)]
+    added: dict[str, str] = {}  # entry -> track
+    removed: set[str] = set()
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def adder(seed):
+        rng = random.Random(seed)
+        start.wait()
+        for _ in range(12):
+            pid = rng.choice(playlists)
+            try:
+                _, entries = store.entries_add(playlist_id=pid, track_ids=rng.sample(tracks, 3),
+                                               position=rng.choice([0, 2, None]))
+                added.update({e["entry"]: e["track"]["id"] for e in entries})
+            except (store.LockTimeout, store.UnknownTracks):
+                pass
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    def remover(seed):
+        rng = random.Random(seed)
+        start.wait()
+        for _ in range(12):
+            pid = rng.choice(playlists)
+            _, page = store.entries_page(playlist_id=pid, offset=0, limit=5)
+            if not page:
+                continue
+            entry = rng.choice(page)["entry"]
+            try:
+                store.entries_remove(playlist_id=pid, entry_ids=[entry])
+                removed.add(entry)
+            except (store.LockTimeout, store.UnknownEntry):
+                pass
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    def deleter():
+        start.wait()
+        for track in sorted(doomed):
+            try:
+                library.track_delete(track_id=track)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=adder, args=(i,)) for i in range(3)]
+    threads += [threading.Thread(target=remover, args=(i,)) for i in (7, 8)] + [threading.Thread(target=deleter)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    survivors = {e for e, t in added.items() if e not in removed and t not in doomed}
+    found = set()
+    for pid in playlists:
+        assert_bookkeeping_sound(pid)
+        found |= set(entry_ids(pid))
+    assert found == survivors
+    for track in doomed:
+        assert not get_redis().exists(keys.track_in_playlists(track))

@@ -328,38 +328,59 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
                 expected_version: int | None = None) -> tuple[int, list[dict]]:
     """Inserts entries of these library tracks (repeats allowed), in this order, at
     `position` (None or past the end: appended). All or nothing: UnknownTracks names the ids
-    not in the library. Returns the playlist's version and the new entries."""
+    not in the library. Returns the playlist's version and the new entries.
+
+    Under the playlist's lock: the playlist is named in its tracks' inplaylists sets (while
+    they exist) before the insert, so that a worker dying after the insert leaves entries the
+    library's later changes still reach; after it, a second registration catches a track
+    deleted meanwhile (its deletion may have run before the insert landed)."""
     distinct = list(dict.fromkeys(track_ids))
     summaries = library.track_summaries(distinct)
     unknown = [track_id for track_id in distinct if track_id not in summaries]
     if unknown:
         raise UnknownTracks(unknown)
-    items = [(str(uuid.uuid4()), track_id, summaries[track_id]["version"],
-              _duration_ms(summaries[track_id]["duration"])) for track_id in track_ids]
-    written, token = _locked(lua.entries_insert, playlist_id=playlist_id, expected_version=expected_version,
+    items = [(str(uuid.uuid4()), track_id) for track_id in track_ids]
+    redis = get_redis()
+    counted: dict[str, int] = {}  # the track version the insert counted
+
+    def register_and_insert(**arguments) -> lua.Written:
+        if not redis.exists(keys.playlist_meta(playlist_id)):  # (no playlist: named nowhere)
+            return lua.Written("missing")
+        found = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
+        gone = [track_id for track_id, value in zip(distinct, found) if value is None]
+        if gone:
+            raise UnknownTracks(gone)
+        current = {track_id: (int(value[0]), _duration_ms(json.loads(value[1])))
+                   for track_id, value in zip(distinct, found)}
+        counted.update({track_id: value[0] for track_id, value in current.items()})
+        return lua.entries_insert(items=[(entry_id, track_id, *current[track_id]) for entry_id, track_id in items],
+                                  **arguments)
+
+    written, token = _locked(register_and_insert, playlist_id=playlist_id, expected_version=expected_version,
                              position=-1 if position is None else position,
-                             max_entries=settings.QL_PLAYLIST_MAX_ENTRIES, items=items)
+                             max_entries=settings.QL_PLAYLIST_MAX_ENTRIES)
     version = int(written.meta["version"])
     try:
         registered = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
         gone = [track_id for track_id, found in zip(distinct, registered) if found is None]
-        if gone:  # deleted since they were read: their deletion did not see this playlist
+        if gone:  # deleted since: their deletion may have run before the insert landed
             _undo_insert(playlist_id, items, gone)
             raise UnknownTracks(gone)
-        redis = get_redis()
         stale = [(track_id, int(found[0]), json.loads(found[1])) for track_id, found in zip(distinct, registered)
-                 if int(found[0]) > summaries[track_id]["version"]]
-        for track_id, track_version, duration in stale:  # changed since they were read
+                 if int(found[0]) > counted[track_id]]
+        for track_id, track_version, duration in stale:  # changed since they were counted
             reply = lua.track_reconcile(redis, playlist_id=playlist_id, track_id=track_id, version=track_version,
                                         duration=_duration_ms(duration), updated=now_iso())
             if reply[0] == "ok":
                 version = max(version, int(reply[1]))
-                summaries[track_id] = library.track_summaries([track_id]).get(track_id, summaries[track_id])
     finally:
         lua.release_lock(playlist_id=playlist_id, lock_token=token)
+    newer = [track_id for track_id in distinct if counted[track_id] > summaries[track_id]["version"]]
+    if newer:  # the tracks as counted, not as the cache had them before
+        summaries.update(library.track_summaries(newer))
     first = int(written.detail)
     entries = [{"entry": entry_id, "position": first + index, "added": written.meta["updated"],
-                "track": summaries[track_id]} for index, (entry_id, track_id, _, _) in enumerate(items)]
+                "track": summaries[track_id]} for index, (entry_id, track_id) in enumerate(items)]
     return version, entries
 
 

@@ -196,16 +196,20 @@ def test_an_add_refused_after_its_lock_expired_still_takes_all_its_entries_out(m
     pid = playlist["id"]
     real = lua.tracks_register
 
+    calls = []
+
     def slow_register(**arguments):
-        get_redis().delete(keys.playlist_lock(pid))  # the lock expired meanwhile
-        library.track_delete(track_id=doomed)
+        calls.append(True)
+        if len(calls) == 2:  # the registration after the insert
+            get_redis().delete(keys.playlist_lock(pid))  # the lock expired meanwhile
+            library.track_delete(track_id=doomed)
         return real(**arguments)
 
     monkeypatch.setattr(lua, "tracks_register", slow_register)
     with pytest.raises(store.UnknownTracks):
         store.entries_add(playlist_id=pid, track_ids=[kept, doomed])
     got = store.playlist_get(playlist_id=pid)
-    assert entry_ids(pid) == [] and got["tracks"] == 0 and got["duration"] == 0
+    assert len(calls) >= 2 and entry_ids(pid) == [] and got["tracks"] == 0 and got["duration"] == 0
 
 
 # --- random sequences against a model ----------------------------------------------------
@@ -476,3 +480,28 @@ def test_concurrent_adds_removes_and_track_deletions_leave_exactly_the_survivors
     assert found == survivors
     for track in doomed:
         assert not get_redis().exists(keys.track_in_playlists(track))
+
+
+def test_an_add_cut_off_after_its_insert_still_follows_its_tracks(monkeypatch):
+    """The worker dies (here: Redis goes away) after the insert and before anything else:
+    DESIGN.md promises that a crash leaves only what a reader filters. Later changes of the
+    track's duration must still reach the playlist, and its deletion must take the entries
+    out, not leave them counted in `tracks` and `duration`."""
+    a, b = make_tracks(2, duration=10.0)
+    playlist = new_playlist()
+    pid = playlist["id"]
+    real_insert = lua.entries_insert
+
+    def insert_then_die(**arguments):
+        real_insert(**arguments)
+        raise ConnectionError("the worker died here")
+
+    monkeypatch.setattr(lua, "entries_insert", insert_then_die)
+    with pytest.raises(ConnectionError):
+        store.entries_add(playlist_id=pid, track_ids=[a, b])
+    monkeypatch.undo()
+    library.track_update(track_id=a, values={"duration": 20.0})
+    assert store.playlist_get(playlist_id=pid)["duration"] == 30.0
+    library.track_delete(track_id=b)
+    got = store.playlist_get(playlist_id=pid)
+    assert got["tracks"] == 1 and got["duration"] == 20.0

@@ -13,9 +13,11 @@ number of entries), duration (seconds), version, created, updated. An entry: ent
 added, track (the library track's summary).
 
 The library's side: `{p}:inplaylists:<track>` names the playlists a track was added to; it is
-added to only while the track exists (lua.tracks_register, after the insert), so when a track
-leaves the library (`track_removed`) every playlist that may hold it is found and cleaned; an
-add that loses that race takes its entries out again and answers that the track is unknown.
+added to only while the track exists (lua.tracks_register, before the insert and again after
+it), so when a track leaves the library (`track_removed`) or changes its duration every
+playlist that may hold it is found; an add that loses the race with a deletion takes its
+entries out again and answers that the track is unknown. A deleted playlist leaves its
+tracks' sets.
 """
 
 import json

@@ -7,7 +7,7 @@ from django.test import Client
 
 from playlists import store
 from tests.admin.conftest import new_track
-from tests.admin.test_playlists_admin import (LIST, action_url, change_url, entries, new_playlist, note, order,
+from tests.admin.test_playlists_admin import (LIST, action_url, change_url, entries, note, order,
                                               with_tracks)
 from tracks import store as library
 

@@ -165,9 +165,10 @@ _DELETE = Script(keys=_KEYS, args=_FENCE, source=_HELPERS + r"""
 local refused = guard(KEYS[1], KEYS[5], ARGV[1], ARGV[2])
 if refused then return refused end
 local meta = redis.call('HGETALL', KEYS[1])
+local tracks = redis.call('HKEYS', KEYS[4])
 redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 release(KEYS[5], ARGV[2], ARGV[3])
-return {'ok', meta, 0}
+return {'ok', meta, 0, tracks}
 """)
 
 # `items`: entry id, track id, track version, duration ms (or -) per entry, in order.
@@ -242,7 +243,7 @@ local refused = guard(KEYS[1], KEYS[5], ARGV[1], ARGV[2])
 if refused then return refused end
 local n = redis.call('ZCARD', KEYS[2])
 local start, length, before = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-if start >= n or start + length > n or before > n then
+if start < 0 or length < 1 or before < 0 or start >= n or start + length > n or before > n then
   release(KEYS[5], ARGV[2], ARGV[3])
   return {'bad_range', n}
 end
@@ -250,7 +251,9 @@ if before < start or before > start + length then
   local moved = redis.call('ZRANGE', KEYS[2], start, start + length - 1)
   local anchor = nil
   if before < n then anchor = redis.call('ZRANGE', KEYS[2], before, before)[1] end
-  redis.call('ZREM', KEYS[2], unpack(moved))
+  for i = 1, #moved, 1000 do  -- unpack() refuses ~8,000 values
+    redis.call('ZREM', KEYS[2], unpack(moved, i, math.min(i + 999, #moved)))
+  end
   local pos = n - length
   if anchor then pos = redis.call('ZRANK', KEYS[2], anchor) end
   local scores = scores_at(KEYS[2], pos, length)
@@ -275,6 +278,23 @@ local gone = {}
 for e in string.gmatch(string.match(record, '(%S*)$'), '[^,]+') do gone[e] = ARGV[1] end
 drop_entries(KEYS[1], KEYS[2], KEYS[3], KEYS[4], gone)
 return {'ok', bump(KEYS[1], ARGV[2])}
+""")
+
+# Unfenced, for an add taking its own new entries out again (whatever happened to its lock):
+# removes those of `entry_ids` still there; none there: nothing changes ({'none'}).
+_DROP_ENTRIES = Script(keys=_KEYS, args=("updated", "entry_ids*"), source=_HELPERS + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'none'} end
+local gone, any = {}, false
+for i = 2, #ARGV do
+  local value = redis.call('HGET', KEYS[3], ARGV[i])
+  if value then
+    gone[ARGV[i]] = string.match(value, '^(%S+)')
+    any = true
+  end
+end
+if not any then return {'none'} end
+drop_entries(KEYS[1], KEYS[2], KEYS[3], KEYS[4], gone)
+return {'ok', bump(KEYS[1], ARGV[1])}
 """)
 
 # Unfenced: counts `track_id`'s duration at its `version` (ms or -) if that is newer than the
@@ -321,7 +341,7 @@ class Written(NamedTuple):
     meta: dict | None = None  # "ok": the playlist's hash after the write
     count: int | None = None  # "ok": its number of entries; "bad_range", "too_many": the count
     current_version: int | None = None  # "conflict", "lost_lock"
-    detail: object = None  # "ok" of an insert: the rank of the first entry; "unknown": the entry id
+    detail: object = None  # "ok": an insert's first rank, a deletion's track ids; "unknown": the entry id
 
     @classmethod
     def of(cls, reply: list) -> "Written":
@@ -345,14 +365,16 @@ def _fence(expected_version: int | None, lock_token: str, release: bool, updated
 
 
 def meta_update(*, playlist_id: str, expected_version: int | None, lock_token: str, updated: str,
-                fields: list[str]) -> Written:
-    """Sets `fields` (flat [name, value, …]) of the playlist's hash; releases the lock."""
+                fields: list[str], release: bool = True) -> Written:
+    """Sets `fields` (flat [name, value, …]) of the playlist's hash; releases the lock unless
+    `release` is false (the caller has more to do under it)."""
     return Written.of(_UPDATE(get_redis(), **keys.playlist_keys(playlist_id),
-                              **_fence(expected_version, lock_token, True, updated), fields=fields))
+                              **_fence(expected_version, lock_token, release, updated), fields=fields))
 
 
 def playlist_remove(*, playlist_id: str, expected_version: int | None, lock_token: str, updated: str) -> Written:
-    """Deletes every key of the playlist; `meta` is its hash as it was. Releases the lock."""
+    """Deletes every key of the playlist; `meta` is its hash as it was, `detail` the ids of
+    the tracks it held. Releases the lock."""
     return Written.of(_DELETE(get_redis(), **keys.playlist_keys(playlist_id),
                               **_fence(expected_version, lock_token, True, updated)))
 
@@ -387,6 +409,12 @@ def track_drop(client, *, playlist_id: str, track_id: str, updated: str):
     """Removes every entry of a track that left the library (unfenced: one atomic step that
     no writer's state depends on). On a pipeline: queued."""
     return _DROP_TRACK(client, **keys.playlist_keys(playlist_id), track_id=track_id, updated=updated)
+
+
+def entries_drop(*, playlist_id: str, entries: list[str], updated: str) -> list:
+    """Removes those of `entries` still in the playlist (unfenced: an add undoing its own
+    insert, which must go whatever happened to its lock)."""
+    return _DROP_ENTRIES(get_redis(), **keys.playlist_keys(playlist_id), updated=updated, entry_ids=entries)
 
 
 def track_reconcile(client, *, playlist_id: str, track_id: str, version: int, duration: str, updated: str):

@@ -13,9 +13,11 @@ number of entries), duration (seconds), version, created, updated. An entry: ent
 added, track (the library track's summary).
 
 The library's side: `{p}:inplaylists:<track>` names the playlists a track was added to; it is
-added to only while the track exists (lua.tracks_register, after the insert), so when a track
-leaves the library (`track_removed`) every playlist that may hold it is found and cleaned; an
-add that loses that race takes its entries out again and answers that the track is unknown.
+added to only while the track exists (lua.tracks_register, before the insert and again after
+it), so when a track leaves the library (`track_removed`) or changes its duration every
+playlist that may hold it is found; an add that loses the race with a deletion takes its
+entries out again and answers that the track is unknown. A deleted playlist leaves its
+tracks' sets.
 """
 
 import json
@@ -101,13 +103,22 @@ local ids, values = {}, {}
 local limit = tonumber(ARGV[2])
 if limit > 0 then
   ids = redis.call('ZRANGE', KEYS[2], ARGV[1], tonumber(ARGV[1]) + limit - 1)
-  if #ids > 0 then values = redis.call('HMGET', KEYS[3], unpack(ids)) end
+  for i = 1, #ids, 1000 do  -- unpack() refuses ~8,000 values: a long page is read in parts
+    local part = redis.call('HMGET', KEYS[3], unpack(ids, i, math.min(i + 999, #ids)))
+    for j = 1, #part do values[#values + 1] = part[j] end
+  end
 end
 return {meta, n, ids, values}
 """)
 
 
+# Past the end of any playlist; ranks sent to Lua stay below this (Lua writes a number of
+# 1e14 or more in exponent form, which ZRANGE refuses).
+_FAR = 2**31
+
+
 def _read(playlist_id: str, offset: int, limit: int):
+    offset, limit = min(offset, _FAR), min(limit, _FAR)
     reply = _READ(get_redis(), meta=keys.playlist_meta(playlist_id), order=keys.playlist_order(playlist_id),
                   entries=keys.playlist_entries(playlist_id), offset=offset, limit=limit)
     if not reply:
@@ -275,15 +286,27 @@ def playlist_update(*, playlist_id: str, values: dict, expected_version: int | N
             fields += [name, values[name]]
     if "public" in values:
         fields += ["public", "1" if values["public"] else "0"]
-    current = get_redis().hmget(keys.playlist_meta(playlist_id), "created", "owner_id")
-    if current[0] is None:
+    redis = get_redis()
+    if not redis.exists(keys.playlist_meta(playlist_id)):
         raise PlaylistNotFound(playlist_id)
-    if values.get("public") is True:  # listed as public before it is: lists check the playlist
-        get_redis().zadd(keys.playlists_public(), {playlist_id: _score(playlist_id)})
-    written, _ = _locked(lua.meta_update, playlist_id=playlist_id, expected_version=expected_version,
-                         fields=fields)
-    if written.meta["public"] == "0":
-        get_redis().zrem(keys.playlists_public(), playlist_id)
+
+    def write(**arguments) -> lua.Written:
+        # Under the lock, so that crossing updates cannot leave the index behind the playlist:
+        # listed as public before it is (lists check the playlist), and the index made to
+        # follow what the playlist is once the script ran (refused or not).
+        if values.get("public") is True:
+            redis.zadd(keys.playlists_public(), {playlist_id: _score(playlist_id)})
+        written = lua.meta_update(release=False, **arguments)
+        if written.status == "lost_lock":
+            return written
+        public = (written.meta if written.status == "ok" else
+                  {"public": redis.hget(keys.playlist_meta(playlist_id), "public")})["public"]
+        if public != "1":
+            redis.zrem(keys.playlists_public(), playlist_id)
+        return written
+
+    written, token = _locked(write, playlist_id=playlist_id, expected_version=expected_version, fields=fields)
+    lua.release_lock(playlist_id=playlist_id, lock_token=token)
     return _playlist(written.meta, written.count)
 
 
@@ -298,6 +321,8 @@ def playlist_delete(*, playlist_id: str, expected_version: int | None = None) ->
     pipe.zrem(keys.playlists_all(), playlist_id)
     pipe.zrem(keys.playlists_public(), playlist_id)
     pipe.zrem(keys.playlists_of_owner(written.meta["owner_id"]), playlist_id)
+    for track_id in written.detail:  # (no add can name it again: it is gone)
+        pipe.srem(keys.track_in_playlists(track_id), playlist_id)
     pipe.execute()
 
 
@@ -305,52 +330,73 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
                 expected_version: int | None = None) -> tuple[int, list[dict]]:
     """Inserts entries of these library tracks (repeats allowed), in this order, at
     `position` (None or past the end: appended). All or nothing: UnknownTracks names the ids
-    not in the library. Returns the playlist's version and the new entries."""
+    not in the library. Returns the playlist's version and the new entries.
+
+    Under the playlist's lock: the playlist is named in its tracks' inplaylists sets (while
+    they exist) before the insert, so that a worker dying after the insert leaves entries the
+    library's later changes still reach; after it, a second registration catches a track
+    deleted meanwhile (its deletion may have run before the insert landed)."""
     distinct = list(dict.fromkeys(track_ids))
     summaries = library.track_summaries(distinct)
     unknown = [track_id for track_id in distinct if track_id not in summaries]
     if unknown:
         raise UnknownTracks(unknown)
-    items = [(str(uuid.uuid4()), track_id, summaries[track_id]["version"],
-              _duration_ms(summaries[track_id]["duration"])) for track_id in track_ids]
-    written, token = _locked(lua.entries_insert, playlist_id=playlist_id, expected_version=expected_version,
+    items = [(str(uuid.uuid4()), track_id) for track_id in track_ids]
+    redis = get_redis()
+    counted: dict[str, int] = {}  # the track version the insert counted
+
+    def register_and_insert(**arguments) -> lua.Written:
+        if not redis.exists(keys.playlist_meta(playlist_id)):  # (no playlist: named nowhere)
+            return lua.Written("missing")
+        found = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
+        gone = [track_id for track_id, value in zip(distinct, found) if value is None]
+        if gone:
+            raise UnknownTracks(gone)
+        current = {track_id: (int(value[0]), _duration_ms(json.loads(value[1])))
+                   for track_id, value in zip(distinct, found)}
+        counted.update({track_id: value[0] for track_id, value in current.items()})
+        return lua.entries_insert(items=[(entry_id, track_id, *current[track_id]) for entry_id, track_id in items],
+                                  **arguments)
+
+    written, token = _locked(register_and_insert, playlist_id=playlist_id, expected_version=expected_version,
                              position=-1 if position is None else position,
-                             max_entries=settings.QL_PLAYLIST_MAX_ENTRIES, items=items)
+                             max_entries=settings.QL_PLAYLIST_MAX_ENTRIES)
     version = int(written.meta["version"])
     try:
         registered = lua.tracks_register(playlist_id=playlist_id, track_ids=distinct)
         gone = [track_id for track_id, found in zip(distinct, registered) if found is None]
-        if gone:  # deleted since they were read: their deletion did not see this playlist
-            _undo_insert(playlist_id, items, gone, token)
+        if gone:  # deleted since: their deletion may have run before the insert landed
+            _undo_insert(playlist_id, items, gone)
             raise UnknownTracks(gone)
-        redis = get_redis()
         stale = [(track_id, int(found[0]), json.loads(found[1])) for track_id, found in zip(distinct, registered)
-                 if int(found[0]) > summaries[track_id]["version"]]
-        for track_id, track_version, duration in stale:  # changed since they were read
+                 if int(found[0]) > counted[track_id]]
+        for track_id, track_version, duration in stale:  # changed since they were counted
             reply = lua.track_reconcile(redis, playlist_id=playlist_id, track_id=track_id, version=track_version,
                                         duration=_duration_ms(duration), updated=now_iso())
             if reply[0] == "ok":
                 version = max(version, int(reply[1]))
-                summaries[track_id] = library.track_summaries([track_id]).get(track_id, summaries[track_id])
     finally:
         lua.release_lock(playlist_id=playlist_id, lock_token=token)
+    newer = [track_id for track_id in distinct if counted[track_id] > summaries[track_id]["version"]]
+    if newer:  # the tracks as counted, not as the cache had them before
+        summaries.update(library.track_summaries(newer))
     first = int(written.detail)
     entries = [{"entry": entry_id, "position": first + index, "added": written.meta["updated"],
-                "track": summaries[track_id]} for index, (entry_id, track_id, _, _) in enumerate(items)]
+                "track": summaries[track_id]} for index, (entry_id, track_id) in enumerate(items)]
     return version, entries
 
 
-def _undo_insert(playlist_id: str, items: list[tuple], gone: list[str], token: str) -> None:
+def _undo_insert(playlist_id: str, items: list[tuple], gone: list[str]) -> None:
     """Takes out an insert whose tracks `gone` left the library meanwhile: every entry of
-    those (unfenced: they must go whatever happened to the lock), then the insert's other
-    entries (fenced, as the insert was)."""
+    those, then the insert's other entries. Unfenced: they must go whatever happened to the
+    lock (a fenced removal refused as "lost_lock" would leave them, under an add that answers
+    that nothing was added); they are this insert's own entries, which no other write read."""
     redis = get_redis()
     for track_id in gone:
         lua.track_drop(redis, playlist_id=playlist_id, track_id=track_id, updated=now_iso())
     rest = [item[0] for item in items if item[1] not in gone]
     if rest:
-        lua.entries_remove(playlist_id=playlist_id, expected_version=None, lock_token=token, updated=now_iso(),
-                           entries=rest)
+        lua.entries_drop(playlist_id=playlist_id, entries=rest, updated=now_iso())
 
 
 def entries_remove(*, playlist_id: str, entry_ids: list[str], expected_version: int | None = None) -> dict:

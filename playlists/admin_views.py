@@ -22,11 +22,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from playlists import store
-from playlists.forms import PlaylistAddForm, PlaylistForm, parse_position, parse_version
+from playlists.forms import PlaylistAddForm, PlaylistForm, parse_position
 from playlists.models import Playlist
 from tracks import store as library
 from tracks.admin_pagination import PAGE_PARAM, PER_PAGE, BadPage, first_row, page_navigation, requested_page
 from tracks.admin_views import _bad_request, _context, _require
+from tracks.forms import parse_version
 from tracks.serializers import TrackFilterSerializer, matcher
 
 # The library search of the change page shows at most this many matches (refine to see others).

@@ -74,12 +74,3 @@ def parse_position(text, *, required: bool = True) -> int | None:
     if len(text) > _POSITION_DIGITS or not text.isdigit() or not text.isascii():
         raise ValueError(f"“{text[:20]}” is not a position: enter a whole number from 0.")
     return int(text)
-
-
-def parse_version(text) -> int | None:
-    """The playlist version a form was loaded at (hidden field), or None if malformed: ASCII
-    digits only (str.isdigit() also takes "²", which int() refuses)."""
-    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 18:
-        return None
-    value = int(text)
-    return value if value >= 1 else None

@@ -250,8 +250,9 @@ class YouTubeAddForm(forms.Form):
 
 
 def parse_version(text) -> int | None:
-    """The track version a form was loaded at (hidden field), or None if malformed."""
-    if not isinstance(text, str) or not text.isdigit() or len(text) > 18:
+    """The version a form was loaded at (hidden field), or None if malformed: ASCII digits
+    only (str.isdigit() also takes "²", which int() refuses)."""
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 18:
         return None
     value = int(text)
     return value if value >= 1 else None

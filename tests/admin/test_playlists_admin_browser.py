@@ -35,17 +35,26 @@ def test_a_curator_builds_a_playlist_from_library_searches_in_a_browser(site, br
     def success():
         return wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".messagelist .success"))).text
 
+    def submit(button):
+        """Clicks a button that sends a form, and waits for the page it answers (not the one
+        before, whose elements and messages look alike)."""
+        page = browser.find_element(By.TAG_NAME, "html")
+        button.click()
+        wait.until(EC.staleness_of(page))
+
     def search_library(text):
         box = browser.find_element(By.ID, "id_library_q")
+        page = browser.find_element(By.TAG_NAME, "html")
         box.clear()
         box.send_keys(text + Keys.ENTER)
+        wait.until(EC.staleness_of(page))  # the page with the results, not the one before
         wait.until(EC.presence_of_element_located((By.ID, "search-count")))
 
     def add_found(title, position=""):
         row = browser.find_element(By.XPATH, f"//table[@id='search_results']//tr[th[normalize-space()='{title}']]")
         if position:
             row.find_element(By.NAME, "to").send_keys(position)
-        row.find_element(By.NAME, "_add").click()
+        submit(row.find_element(By.NAME, "_add"))
         assert f"“{title}”" in success()
 
     def entry_row(title):
@@ -64,7 +73,7 @@ def test_a_curator_builds_a_playlist_from_library_searches_in_a_browser(site, br
     assert browser.find_element(By.ID, "id_owner").get_attribute("value") == "curator"
     browser.find_element(By.ID, "id_name").send_keys("Friday warm-up")
     browser.find_element(By.ID, "id_public").click()
-    browser.find_element(By.NAME, "_continue").click()
+    submit(browser.find_element(By.NAME, "_continue"))
     assert "Friday warm-up" in success()
     (playlist_id,) = store.playlist_ids()
     assert browser.current_url.endswith(f"/admin/playlists/playlist/{playlist_id}/change/")
@@ -83,10 +92,10 @@ def test_a_curator_builds_a_playlist_from_library_searches_in_a_browser(site, br
     # Move "Orbit" to the top, then remove "Night Drive".
     row = entry_row("Orbit")
     row.find_element(By.NAME, "to").send_keys("0")
-    row.find_element(By.NAME, "_move").click()
+    submit(row.find_element(By.NAME, "_move"))
     assert "moved from position 2 to 0" in success()
     assert entry_titles() == ["Orbit", "Night Drive", "Neon Rain"]
-    entry_row("Night Drive").find_element(By.NAME, "_remove").click()
+    submit(entry_row("Night Drive").find_element(By.NAME, "_remove"))
     assert "“Night Drive” by Mira Vale (position 1) was removed" in success()
     assert entry_titles() == ["Orbit", "Neon Rain"]
     positions = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#entry_list .field-position")]
@@ -107,7 +116,7 @@ def test_a_curator_builds_a_playlist_from_library_searches_in_a_browser(site, br
     stale_version = browser.find_element(By.CSS_SELECTOR, "#entry_list form.ql-remove input[name=version]")
     assert stale_version.get_attribute("value") == "6"
     store.playlist_update(playlist_id=playlist_id, values={"description": "changed elsewhere"})
-    entry_row("Neon Rain").find_element(By.NAME, "_remove").click()
+    submit(entry_row("Neon Rain").find_element(By.NAME, "_remove"))
     assert "changed by someone else" in wait.until(EC.presence_of_element_located((By.ID, "errornote"))).text
     assert [e["track"]["title"] for e in store.entries_page(playlist_id=playlist_id, offset=0, limit=50)[1]] == [
         "Orbit", "Neon Rain"]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/", include("tracks.urls")),
     path("api/", include("search.urls")),
     path("api/", include("analysis.urls")),
+    path("api/", include("playlists.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,5 @@
 """Tracks API: thin views that validate, call the store, and shape the answer."""
 
-import re
 import uuid
 
 from django.http import HttpResponse
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from quantumlive import etags
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 from tracks import openapi as docs
@@ -29,26 +29,6 @@ from tracks.serializers import (
 )
 from tracks.services import track_add, track_apply_analysis
 
-_TAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
-# Longer If-Match/If-None-Match headers name no tag (a version is at most 18 digits; a
-# client conditions a write on one version, a read on the few it holds).
-MAX_TAG_HEADER = 1024
-
-
-def _parse_tags(header: str) -> list[int] | None:
-    """Versions named by an If-Match/If-None-Match header, or None if any part is not a tag
-    (or the header is longer than MAX_TAG_HEADER: not read at all)."""
-    if len(header) > MAX_TAG_HEADER:
-        return None
-    tags = []
-    for part in header.split(","):
-        found = _TAG.fullmatch(part)
-        if found is None:
-            return None
-        tags.append(int(found.group(1)))
-    return tags
-
-
 def _valid_id(track_id: str) -> str:
     try:
         return str(uuid.UUID(track_id))
@@ -59,20 +39,13 @@ def _valid_id(track_id: str) -> str:
 def expected_version(request, track_id: str) -> int | None:
     """The version a write is conditioned on by If-Match (None without the header).
     An If-Match that names no valid tag, or not the current version, is 412."""
-    header = request.headers.get("If-Match")
-    if header is None:
-        return None
-    tags = _parse_tags(header)
-    if not tags:
-        raise PreconditionFailed()
-    if len(tags) == 1:
-        return tags[0]
-    current = store.track_get(track_id=track_id)
-    if current is None:
-        raise NotFound("No track with this id.")
-    if current["version"] in tags:
-        return current["version"]
-    raise PreconditionFailed()
+    def current() -> int:
+        track = store.track_get(track_id=track_id)
+        if track is None:
+            raise NotFound("No track with this id.")
+        return track["version"]
+
+    return etags.expected_version(request.headers.get("If-Match"), current)
 
 
 def _with_etag(response, version: int):
@@ -94,13 +67,11 @@ def _write_track(request, track_id: str, body_class, write) -> Response:
 def _track_response(request, entry, position: int, source: str) -> HttpResponse:
     """200 with the rendered track (cached per version), or 304 for a matching If-None-Match."""
     etag = f'"{entry.version}"'
-    header = request.META.get("HTTP_IF_NONE_MATCH")  # not request.headers: built on first use
-    if header is not None:
-        tags = _parse_tags(header)
-        if header.strip() == "*" or (tags and entry.version in tags):
-            response = HttpResponse(status=304)
-            response["ETag"] = etag
-            return response
+    # not request.headers: built on first use
+    if etags.none_match(request.META.get("HTTP_IF_NONE_MATCH"), entry.version):
+        response = HttpResponse(status=304)
+        response["ETag"] = etag
+        return response
     response = HttpResponse(rendered_body(entry, position), content_type="application/json")
     response["ETag"] = etag
     response["X-Track-Cache"] = source

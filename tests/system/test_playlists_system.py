@@ -401,7 +401,7 @@ def test_no_stale_playlist_or_entry_page_on_the_other_instance_while_subscriptio
             time.sleep(0.05)
 
     def killer():
-        while not stop.wait(0.4):
+        while not stop.wait(0.25):
             with lock:
                 counts["killed"] += admin.client_kill_filter(_type="pubsub")
 
@@ -489,7 +489,11 @@ def test_deleting_a_library_track_racing_with_adds_of_it_leaves_no_entry_of_it(t
             entries = read_entries(client, playlist_id)
             assert {entry["track"]["id"] for entry in entries} <= set(keepers)
             # every 201's entries of surviving tracks are there; nothing else (a 400 added nothing)
-            assert {entry["entry"] for entry in entries} == expected[playlist_id]
+            found = {entry["entry"] for entry in entries}
+            assert not found - expected[playlist_id], (
+                f"{len(found - expected[playlist_id])} entries that no 201 answered for (left by an add that "
+                "answered 400?)")
+            assert not expected[playlist_id] - found, f"{len(expected[playlist_id] - found)} acknowledged entries lost"
             assert get_playlist(client, playlist_id)["tracks"] == len(entries)
     for playlist_id, chosen, text in results["400"]:
         assert any(track_id in text for track_id in set(chosen) & gone), f"a 400 not naming a deleted track: {text}"

@@ -21,15 +21,16 @@ Writes bench/RESULTS-playlists.md. Uses its own Redis key prefix and deletes onl
 """
 
 import argparse
+import atexit
 import cProfile
 import io
 import os
 import pstats
-import re
-import subprocess
 import random
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +39,15 @@ from datetime import datetime, timezone
 
 from benchenv import ROOT, delete_own_keys, setup  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from tests.system.servers import Database, Gunicorn, PrivateRedis  # noqa: E402
+
+# A redis-server of the run's own (unless --shared-redis): its CPU per request is then this
+# benchmark's alone, and the instance and this process use it through REDIS_URL.
+PRIVATE = None if "--shared-redis" in sys.argv else PrivateRedis().start()
+if PRIVATE is not None:
+    os.environ["REDIS_URL"] = PRIVATE.url
+    atexit.register(PRIVATE.close)
 # Django's database in this process is the instances' one (the in-process figures below
 # authenticate with the same token); throttles off, as the instances have them.
 DB_DIR = tempfile.mkdtemp(prefix="ql-bench-db-")
@@ -48,7 +58,7 @@ setup()
 
 import requests  # noqa: E402
 
-from tests.system.servers import Database, Gunicorn  # noqa: E402
+from quantumlive.redis_conn import get_redis  # noqa: E402
 from tracks import store as library  # noqa: E402
 
 PAGE = 50
@@ -214,15 +224,17 @@ def measure_rates(url: str, master_pid: int, token: str, playlist_id: str, entri
         env["AUTH"] = f"Token {token}"
         load(url, env, 2, connections)  # warm: every worker has read pages of both
     rates = {name: [] for name in figures}
-    cpu_us = {name: [] for name in figures}
+    cpu_us = {name: {"workers": [], "redis": []} for name in figures}
     pids = worker_pids(master_pid)
+    redis_pid = [get_redis().info("server")["process_id"]]  # the Redis (on this machine)
     for number in range(rounds):
         names = list(figures) if number % 2 == 0 else list(figures)[::-1]
         for name in names:
-            before = cpu_seconds(pids)
+            before = cpu_seconds(pids), cpu_seconds(redis_pid)
             count, rate = load(url, figures[name], seconds, connections)
             rates[name].append(rate)
-            cpu_us[name].append((cpu_seconds(pids) - before) / count * 1e6)
+            cpu_us[name]["workers"].append((cpu_seconds(pids) - before[0]) / count * 1e6)
+            cpu_us[name]["redis"].append((cpu_seconds(redis_pid) - before[1]) / count * 1e6)
     return rates, cpu_us
 
 
@@ -257,6 +269,10 @@ def breakdown(token: str, playlist_id: str, entries: int, library_size: int, rep
     def track_offset() -> int:
         return PAGE * rng.randrange(library_size // PAGE)
 
+    # this process's cache holds every summary first, as the instance's workers do (they fill
+    # theirs when they start): else whichever figure ran first would fill it for the other
+    for offset in range(0, library_size, 500):
+        library.track_list(offset=offset, limit=500)
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
 
     def get(path: str, offset: int):
@@ -314,8 +330,9 @@ def report(args, times, rates, cpu_us, parts, loads, seeded_seconds, build_secon
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on this shared 2-core machine: "
         f"`.venv/bin/python bench/playlists_bench.py --entries {big} --small {small} --workers {args.workers} "
         f"--rounds {args.rounds} --seconds {args.seconds} --rate-rounds {args.rate_rounds}`. "
-        f"One gunicorn instance with {args.workers} sync workers on the Redis at REDIS_URL; "
-        f"{big:,} library tracks (seeded in {seeded_seconds:.0f} s), a playlist of {small} and one of {big:,} "
+        f"One gunicorn instance with {args.workers} sync workers on "
+        + ("the Redis at REDIS_URL; " if args.shared_redis else "a redis-server of the run's own; ")
+        + f"{big:,} library tracks (seeded in {seeded_seconds:.0f} s), a playlist of {small} and one of {big:,} "
         f"entries of distinct tracks (built over HTTP, {BATCH} tracks per POST: {build_seconds:.1f} s), "
         "both owned by the caller, who sends a token. Load average (1/5/15 min) "
         + "; ".join(f"{what}: {value}" for what, value in loads) + ".",
@@ -344,14 +361,16 @@ def report(args, times, rates, cpu_us, parts, loads, seeded_seconds, build_secon
         "",
         f"Throughput: {tool} for {args.seconds} s per figure, {args.rate_rounds} rounds, the two figures "
         "alternating (which goes first alternates); pages of 50 at random offsets, with a token; "
-        "medians of the rounds (every round in brackets).",
+        "medians of the rounds (every round in brackets). CPU per request from /proc: the instance's "
+        "workers, and the Redis.",
         "",
-        "| request | req/s | workers' CPU µs / request |",
-        "| --- | ---: | ---: |",
-        f"| GET a page of 50 entries of the {big:,}-entry playlist | {entries:,.0f} "
-        f"({', '.join(f'{value:,.0f}' for value in rates['entries'])}) | {statistics.median(cpu_us['entries']):,.0f} |",
-        f"| GET a page of 50 library tracks ({big:,} tracks) | {tracks:,.0f} "
-        f"({', '.join(f'{value:,.0f}' for value in rates['tracks'])}) | {statistics.median(cpu_us['tracks']):,.0f} |",
+        "| request | req/s | CPU µs / request: workers | Redis |",
+        "| --- | ---: | ---: | ---: |",
+        *[f"| {label} | {statistics.median(rates[name]):,.0f} "
+          f"({', '.join(f'{value:,.0f}' for value in rates[name])}) | "
+          f"{statistics.median(cpu_us[name]['workers']):,.0f} | {statistics.median(cpu_us[name]['redis']):,.0f} |"
+          for label, name in [(f"GET a page of 50 entries of the {big:,}-entry playlist", "entries"),
+                              (f"GET a page of 50 library tracks ({big:,} tracks)", "tracks")]],
         "",
         "| ratio | measured (per round) | target |",
         "| --- | ---: | ---: |",
@@ -381,6 +400,8 @@ def main() -> None:
     parser.add_argument("--rate-rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--no-write", action="store_true", help="print only (RESULTS file untouched)")
+    parser.add_argument("--shared-redis", action="store_true",
+                        help="use the Redis at REDIS_URL (default: a private redis-server of the run)")
     parser.add_argument("--profile", action="store_true",
                         help="also print cProfile's top functions of the two whole requests (stderr)")
     args = parser.parse_args()

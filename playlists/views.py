@@ -144,7 +144,11 @@ class PlaylistErrorsMixin:
 class PlaylistListView(PlaylistErrorsMixin, APIView):
     schema = docs.PlaylistSchema()
 
-    @extend_schema(parameters=[PlaylistFilterSerializer], operation_id="playlists_list",
+    @extend_schema(parameters=[PlaylistFilterSerializer], operation_id="playlists_list", description=(
+        "The caller's own playlists and every public one (anonymous: public ones only), oldest first. "
+        "`owner=me` or `owner=<username>` keeps one owner's (an unknown username, or `me` without a "
+        "token: an empty page; staff naming an owner see all of that owner's); `q` keeps those whose "
+        "name contains it (case-insensitive)."),
                    responses=docs.PlaylistPageSerializer, examples=[docs.PLAYLIST_PAGE])
     def get(self, request):
         params = PlaylistFilterSerializer(data=request.query_params.dict())
@@ -215,6 +219,9 @@ class PlaylistItemsView(PlaylistErrorsMixin, APIView):
     schema = docs.PlaylistSchema()
 
     @extend_schema(parameters=[PageSerializer, docs.PLAYLIST_ID], operation_id="playlists_items_list",
+                   description="The entries in order. Each carries its library track as the library's list "
+                               "does, without the track's library `position`: the entry's `position` is "
+                               "its place in the playlist.",
                    responses=docs.EntryPageSerializer, examples=[docs.ENTRY_PAGE])
     def get(self, request, playlist_id: str):
         playlist_id = _valid_id(playlist_id, NO_PLAYLIST)
@@ -225,7 +232,10 @@ class PlaylistItemsView(PlaylistErrorsMixin, APIView):
         playlist = _seen(request, found[0] if found is not None else None)
         return _page(request, playlist["tracks"], offset, limit, [entry_body(entry) for entry in found[1]])
 
-    @extend_schema(request=EntriesAddSerializer, operation_id="playlists_items_create",
+    @extend_schema(request=EntriesAddSerializer, operation_id="playlists_items_create", description=(
+        "Inserts entries of these library tracks (repeats allowed) at `position`, in the order given. "
+        "All or nothing: an id that is not a UUID, or not in the library, is 400 naming it; so is "
+        "going over QL_PLAYLIST_MAX_ENTRIES."),
                    responses={201: docs.EntriesAddedSerializer},
                    parameters=[docs.PLAYLIST_ID, docs.IF_MATCH, docs.ETAG],
                    examples=[docs.ADD_ENTRIES, docs.ENTRIES_ADDED])
@@ -261,7 +271,8 @@ class PlaylistItemDetailView(PlaylistErrorsMixin, APIView):
 class PlaylistItemsRemoveView(PlaylistErrorsMixin, APIView):
     schema = docs.PlaylistSchema()
 
-    @extend_schema(request=EntriesRemoveSerializer, operation_id="playlists_items_remove",
+    @extend_schema(request=EntriesRemoveSerializer, operation_id="playlists_items_remove", description=(
+        "Removes all of these entries or, if one is not in the playlist, none (400 naming it)."),
                    responses=docs.PlaylistSerializer, parameters=[docs.PLAYLIST_ID, docs.IF_MATCH, docs.ETAG],
                    examples=[docs.REMOVE_ENTRIES, docs.PLAYLIST])
     def post(self, request, playlist_id: str):
@@ -276,7 +287,10 @@ class PlaylistItemsRemoveView(PlaylistErrorsMixin, APIView):
 class PlaylistReorderView(PlaylistErrorsMixin, APIView):
     schema = docs.PlaylistSchema()
 
-    @extend_schema(request=ReorderSerializer, operation_id="playlists_reorder",
+    @extend_schema(request=ReorderSerializer, operation_id="playlists_reorder", description=(
+        "Spotify's reorder: moves `range_length` entries starting at `range_start` to stand before the "
+        "entry that was at `insert_before` (the number of entries: to the end). Entry ids are kept. "
+        "A range that does not fit the playlist is 400."),
                    responses=docs.PlaylistSerializer, parameters=[docs.PLAYLIST_ID, docs.IF_MATCH, docs.ETAG],
                    examples=[docs.REORDER, docs.PLAYLIST])
     def post(self, request, playlist_id: str):

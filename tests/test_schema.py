@@ -174,10 +174,13 @@ def test_request_bodies_refuse_unknown_fields(document):
     schemas = document["components"]["schemas"]
     for name in ("TrackCreateRequest", "PatchedTrackPatchRequest", "CueRequest", "MoveRequest",
                  "ApplyAnalysisRequest", "YouTubeAddRequest", "SearchBodyRequest", "AnalysisPathRequest",
-                 "AnalysisUploadRequest", "IntervalRequest"):
+                 "AnalysisUploadRequest", "IntervalRequest", "PlaylistCreateRequest",
+                 "PatchedPlaylistPatchRequest", "EntriesAddRequest", "EntriesRemoveRequest", "ReorderRequest"):
         assert schemas[name]["additionalProperties"] is False, name
     assert schemas["TrackCreateRequest"]["required"] == ["artist", "title"]
     assert "id" in schemas["TrackCreateRequest"]["properties"]  # server-owned: accepted, ignored
+    assert schemas["PlaylistCreateRequest"]["required"] == ["name"]
+    assert "owner" in schemas["PlaylistCreateRequest"]["properties"]
 
 
 # --- Swagger UI, offline -----------------------------------------------------------------
@@ -432,6 +435,77 @@ def test_analysis_answers_match_the_document(api, anon, contract, settings, tmp_
     ):
         assert response.status_code in (400, 404), response.content
         contract.check(response, method, path)
+
+
+PLAYLISTS = "/api/playlists/"
+PLAYLIST = "/api/playlists/{playlist_id}/"
+ITEMS = "/api/playlists/{playlist_id}/items/"
+
+
+def test_playlist_answers_match_the_document(api, anon, contract):
+    track = api.post(TRACKS, FULL_TRACK, format="json").json()
+    created = api.post(PLAYLISTS, {"name": "Friday", "public": True}, format="json")
+    playlist = contract.check(created, "post", PLAYLISTS)
+    url = f"{PLAYLISTS}{playlist['id']}/"
+    contract.check(anon.get(url), "get", PLAYLIST)
+    not_modified = anon.get(url, HTTP_IF_NONE_MATCH='"1"')
+    assert not_modified.status_code == 304
+    contract.check(not_modified, "get", PLAYLIST)
+    contract.check(api.patch(url, {"description": "warm"}, format="json", HTTP_IF_MATCH='"1"'), "patch", PLAYLIST)
+    added = contract.check(api.post(f"{url}items/", {"tracks": [track["id"]] * 3}, format="json"), "post", ITEMS)
+    assert added["entries"][0]["track"]["cues"][0] == {"name": "cue_0", "start": 0.0, "end": 7.74}
+    page = contract.check(anon.get(f"{url}items/?limit=1&offset=1"), "get", ITEMS)
+    assert page["next"] and page["previous"]
+    for query in ("", "?owner=me&q=fri&limit=1", "?owner=dj"):
+        assert contract.check(api.get(PLAYLISTS + query), "get", PLAYLISTS)["results"], query
+    contract.check(api.post(f"{url}reorder/", {"range_start": 0, "insert_before": 3}, format="json"),
+                   "post", f"{PLAYLIST}reorder/")
+    entries = [entry["entry"] for entry in added["entries"]]
+    contract.check(api.post(f"{url}items/remove/", {"entries": entries[:1]}, format="json"),
+                   "post", f"{ITEMS}remove/")
+    contract.check(api.delete(f"{url}items/{entries[1]}/"), "delete", f"{ITEMS}{{entry_id}}/")
+    contract.check(api.delete(url), "delete", PLAYLIST)
+
+
+def test_playlist_errors_match_the_document(api, anon, contract, django_user_model):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    guest = APIClient()
+    guest.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(
+        user=django_user_model.objects.create_user("guest", password="pw-guest-123456")).key)
+    public = api.post(PLAYLISTS, {"name": "p", "public": True}, format="json").json()
+    private = api.post(PLAYLISTS, {"name": "q"}, format="json").json()
+    url, hidden = f"{PLAYLISTS}{public['id']}/", f"{PLAYLISTS}{private['id']}/"
+    missing = "6f1c2d4e-8b7a-4c3d-9e2f-0a1b2c3d4e5f"
+    cases = [
+        (anon.post(PLAYLISTS, {"name": "x"}, format="json"), "post", PLAYLISTS, 401),
+        (api.post(PLAYLISTS, {"name": "", "colour": 1}, format="json"), "post", PLAYLISTS, 400),
+        (anon.get(PLAYLISTS + "?limit=0"), "get", PLAYLISTS, 400),
+        (anon.get(hidden), "get", PLAYLIST, 404),
+        (guest.patch(url, {"name": "x"}, format="json"), "patch", PLAYLIST, 403),
+        (guest.patch(hidden, {"name": "x"}, format="json"), "patch", PLAYLIST, 404),
+        (api.patch(url, {}, format="json"), "patch", PLAYLIST, 400),
+        (api.patch(url, {"name": "x"}, format="json", HTTP_IF_MATCH='"9"'), "patch", PLAYLIST, 412),
+        (guest.delete(url), "delete", PLAYLIST, 403),
+        (api.delete(url, HTTP_IF_MATCH="nonsense"), "delete", PLAYLIST, 412),
+        (anon.get(f"{hidden}items/"), "get", ITEMS, 404),
+        (anon.get(f"{url}items/?offset=-1"), "get", ITEMS, 400),
+        (api.post(f"{url}items/", {"tracks": [missing]}, format="json"), "post", ITEMS, 400),
+        (api.post(f"{url}items/", {"tracks": ["x"], "position": -1}, format="json"), "post", ITEMS, 400),
+        (guest.post(f"{url}items/", {"tracks": [missing]}, format="json"), "post", ITEMS, 403),
+        (api.delete(f"{url}items/{missing}/"), "delete", f"{ITEMS}{{entry_id}}/", 404),
+        (api.post(f"{url}items/remove/", {"entries": [missing]}, format="json"), "post", f"{ITEMS}remove/", 400),
+        (api.post(f"{url}reorder/", {"range_start": 0, "insert_before": 0}, format="json"),
+         "post", f"{PLAYLIST}reorder/", 400),
+        (api.put(url, {"name": "x"}, format="json"), None, None, 405),
+    ]
+    for response, method, path, status in cases:
+        assert response.status_code == status, (method, path, response.content)
+        if method is None:
+            assert set(response.json()) == {"detail"}
+            continue
+        assert contract.check(response, method, path)
 
 
 def test_operations_answers_match_the_document(anon, contract):

@@ -12,7 +12,6 @@ import itertools
 import random
 import threading
 import time
-import uuid
 
 import pytest
 import redis as redis_py

@@ -3,7 +3,7 @@
 tracks) on one gunicorn instance, every figure measured side by side in one run.
 
     .venv/bin/python bench/playlists_bench.py [--entries 10000] [--small 10] [--workers 4]
-        [--rounds 200] [--seconds 5] [--rate-rounds 5]
+        [--rounds 200] [--seconds 5] [--rate-rounds 5] [--shared-redis] [--no-write] [--profile]
 
 1. Latency, p50 / p90 over `--rounds` rounds, each round interleaving the two sizes (which
    goes first alternates): GET a page of 50 entries at the middle, insert 1 entry at the
@@ -17,7 +17,9 @@ tracks) on one gunicorn instance, every figure measured side by side in one run.
    playlist's Redis script, the entries' track summaries, rendering; and the same parts of a
    page of library tracks.
 
-Writes bench/RESULTS-playlists.md. Uses its own Redis key prefix and deletes only its keys.
+Runs on a redis-server of its own (`--shared-redis`: the one at REDIS_URL, under a key prefix
+of the run's own, deleting only its keys). Writes bench/RESULTS-playlists.md (`--no-write`:
+prints only); `--profile` prints cProfile's top functions of the two whole requests.
 """
 
 import argparse

@@ -259,17 +259,18 @@ class PlaylistItemDetailView(PlaylistErrorsMixin, APIView):
     schema = docs.PlaylistSchema()
 
     @extend_schema(operation_id="playlists_items_destroy", responses={204: None},
-                   parameters=[docs.PLAYLIST_ID, docs.ENTRY_ID, docs.IF_MATCH])
+                   parameters=[docs.PLAYLIST_ID, docs.ENTRY_ID, docs.IF_MATCH, docs.ETAG])
     def delete(self, request, playlist_id: str, entry_id: str):
         playlist_id = _valid_id(playlist_id, NO_PLAYLIST)
         _changeable(request, playlist_id)  # 404/403 first, as for any write: then the entry
         entry_id = _valid_id(entry_id, NO_ENTRY)
         try:
-            store.entries_remove(playlist_id=playlist_id, entry_ids=[entry_id],
-                                 expected_version=_expected(request, playlist_id))
+            playlist = store.entries_remove(playlist_id=playlist_id, entry_ids=[entry_id],
+                                            expected_version=_expected(request, playlist_id))
         except store.UnknownEntry:
             raise NotFound(NO_ENTRY) from None
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        # no body, but the version this removal made, for the client's next If-Match
+        return _with_etag(Response(status=status.HTTP_204_NO_CONTENT), playlist["version"])
 
 
 class PlaylistItemsRemoveView(PlaylistErrorsMixin, APIView):

@@ -199,6 +199,7 @@ def test_delete_an_entry_renumbers_the_rest(api, playlist, library):
     assert [entry["entry"] for entry in all_entries(api, playlist["id"])] == [entries[0], entries[2], entries[3]]
     got = api.get(detail(playlist["id"])).json()
     assert got["version"] == 3 and got["tracks"] == 3 and got["duration"] == 180.0
+    assert response["ETag"] == '"3"'  # the version the removal made
 
 
 def test_delete_an_unknown_or_malformed_entry_is_404_and_changes_nothing(api, playlist, library):

@@ -570,6 +570,9 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
     if record["public"]:
         pipe.zadd(keys.playlists_public(), {playlist_id: score}, nx=not replace)
     pipe.execute()
+    # the tracks name the playlist before it holds them (as an add does): a restore cut off
+    # after its write still has every later deletion or new duration of them reach it
+    lua.tracks_register(playlist_id=playlist_id, track_ids=list(by_track))
     for _ in range(3):
         token = lock_acquire(keys.playlist_lock(playlist_id), what=playlist_id)
         try:
@@ -597,7 +600,7 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
     if not record["public"]:
         pipe.zrem(keys.playlists_public(), playlist_id)
     pipe.execute()
-    # registered after the write, as an add does: a track deleted meanwhile is taken out here
+    # registered again after the write, as an add does: a track deleted meanwhile is taken out here
     registered = lua.tracks_register(playlist_id=playlist_id, track_ids=list(by_track))
     stamp = now_iso()
     for track_id, found in zip(by_track, registered):

@@ -511,3 +511,32 @@ def test_an_add_cut_off_after_its_insert_still_follows_its_tracks(monkeypatch):
     library.track_delete(track_id=b)
     got = store.playlist_get(playlist_id=pid)
     assert got["tracks"] == 1 and got["duration"] == 20.0
+
+
+def test_a_restore_cut_off_after_its_write_still_follows_its_tracks(monkeypatch):
+    """As an add: an import whose worker dies right after a playlist's write (before its
+    tracks were registered the second time) leaves a playlist that later deletions and
+    durations of its tracks still reach."""
+    import uuid
+
+    a, b = make_tracks(2, duration=10.0)
+    pid = str(uuid.uuid4())
+    record = {"id": pid, "name": "Restored", "description": "", "public": False, "owner": "dj", "owner_id": 1,
+              "version": 4, "created": "2026-12-01T00:00:00.000Z", "updated": "2026-12-01T00:00:00.000Z"}
+    entries = [(str(uuid.uuid4()), a, "2026-12-01T00:00:00.000Z"), (str(uuid.uuid4()), b, "2026-12-01T00:00:00.000Z")]
+    real_restore = lua.playlist_restore
+
+    def restore_then_die(**arguments):
+        real_restore(**arguments)
+        raise ConnectionError("the worker died here")
+
+    monkeypatch.setattr(lua, "playlist_restore", restore_then_die)
+    with pytest.raises(ConnectionError):
+        store.playlist_restore(record=record, entries=entries, replace=False)
+    monkeypatch.undo()
+    assert store.playlist_get(playlist_id=pid)["duration"] == 20.0
+    library.track_update(track_id=a, values={"duration": 20.0})
+    assert store.playlist_get(playlist_id=pid)["duration"] == 30.0
+    library.track_delete(track_id=b)
+    got = store.playlist_get(playlist_id=pid)
+    assert got["tracks"] == 1 and got["duration"] == 20.0

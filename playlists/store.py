@@ -21,6 +21,7 @@ tracks' sets.
 """
 
 import json
+import sys
 import time
 import uuid
 
@@ -33,6 +34,7 @@ from quantumlive.redis_conn import get_redis
 from quantumlive.scripts import Script
 from playlists import lua
 from tracks import store as library
+from tracks.cache import Entry, Stamp
 
 __all__ = ["BadRange", "LockTimeout", "PlaylistNotFound", "TooManyEntries", "UnknownEntry", "UnknownTracks",
            "VersionMismatch"]
@@ -132,12 +134,71 @@ def playlist_get(*, playlist_id: str) -> dict | None:
     return None if found is None else _playlist(found[0], found[1])
 
 
-def entries_page(*, playlist_id: str, offset: int = 0, limit: int = 50) -> tuple[dict, list[dict]] | None:
+# --- the pages of entries in the per-process cache ------------------------------------------
+# A page of entries (the playlist's hash, count, entry ids and values read in one script) is
+# kept in the library's per-process cache (tracks/cache read_grouped) under
+# "pl:<id>:<offset>:<limit>", in the group "pl:<id>": every write of the playlist publishes
+# the group's invalidation after its script (_changed) and answers once every leased cache
+# has applied it, as a track write does. A kept page is used for PAGE_MAX_AGE seconds at most:
+# a writer that died between its script and its invalidation leaves a page older than the
+# playlist for that long, no longer.
+PAGE_MAX_AGE = 5.0
+
+
+def _group(playlist_id: str) -> str:
+    return "pl:" + playlist_id
+
+
+def _changed(*playlist_ids: str) -> None:
+    """Publishes that these playlists changed (their pages kept by every worker are dropped)
+    and returns once the leased caches have applied it."""
+    library.cache_invalidate(groups=[_group(playlist_id) for playlist_id in dict.fromkeys(playlist_ids)])
+
+
+def _page_size(meta: dict, ids: list, values: list) -> int:
+    size = 600 + sys.getsizeof(ids) + sys.getsizeof(values)
+    size += sum(sys.getsizeof(key) + sys.getsizeof(value) for key, value in meta.items())
+    return size + sum(map(sys.getsizeof, ids)) + sum(sys.getsizeof(value) for value in values if value)
+
+
+class Page(tuple):
+    """What entries_page answers: (the playlist, its entries), with `source`, where the page
+    came from: "hit" (this process's memory under its read lease), "checked" (memory after
+    one round trip), "miss" (Redis) or "off" (no cache)."""
+
+    source = "off"
+
+
+def _read_page(playlist_id: str, offset: int, limit: int):
+    """_read of a page, from this process's cache when that is exact; with where it came from."""
+    offset, limit = min(offset, _FAR), min(limit, _FAR)
+
+    def load():
+        pipe = get_redis().pipeline(transaction=False)
+        library.cache_stamp_into(pipe)  # before the data: a stamp no newer than what it read
+        _READ(pipe, meta=keys.playlist_meta(playlist_id), order=keys.playlist_order(playlist_id),
+              entries=keys.playlist_entries(playlist_id), offset=offset, limit=limit)
+        (epoch, generation), reply = pipe.execute()
+        stamp = Stamp(epoch, int(generation or 0))
+        if not reply:
+            return stamp, None
+        flat, count, ids, values = reply
+        meta = dict(zip(flat[::2], flat[1::2]))
+        page = (meta, int(count), ids, values)
+        return stamp, Entry(version=int(meta["version"]), summary=page, cues_json="",
+                            size=_page_size(meta, ids, values))
+
+    entry, source = library.cached_read(key=f"pl:{playlist_id}:{offset}:{limit}", group=_group(playlist_id),
+                                        load=load, max_age=PAGE_MAX_AGE)
+    return None if entry is None else entry.summary, source
+
+
+def entries_page(*, playlist_id: str, offset: int = 0, limit: int = 50) -> Page | None:
     """(the playlist, a page of its entries in order) read at one moment; None when there is
     no such playlist. An entry whose track has just left the library is left out (and, if the
     track is gone from Redis, taken out of the playlist: what a deletion interrupted by a crash
     would have done)."""
-    found = _read(playlist_id, offset, limit)
+    found, source = _read_page(playlist_id, offset, limit)
     if found is None:
         return None
     meta, count, ids, values = found
@@ -153,7 +214,9 @@ def entries_page(*, playlist_id: str, offset: int = 0, limit: int = 50) -> tuple
         _drop_vanished(playlist_id, gone)
     entries = [{"entry": entry_id, "position": position, "added": added, "track": summaries[track_id]}
                for entry_id, position, added, track_id in rows if track_id in summaries]
-    return _playlist(meta, count), entries
+    page = Page((_playlist(meta, count), entries))
+    page.source = source
+    return page
 
 
 def _drop_vanished(playlist_id: str, track_ids: set[str]) -> None:
@@ -164,6 +227,8 @@ def _drop_vanished(playlist_id: str, track_ids: set[str]) -> None:
     vanished = [track_id for track_id, exists in zip(track_ids, pipe.execute()) if not exists]
     for track_id in vanished:
         lua.track_drop(redis, playlist_id=playlist_id, track_id=track_id, updated=now_iso())
+    if vanished:
+        _changed(playlist_id)
 
 
 def _visible(meta_fields: list, viewer_id: int | None) -> bool:
@@ -262,6 +327,10 @@ def _locked(write, *, playlist_id: str, expected_version: int | None, **argument
             raise
         if written.status == "lost_lock":
             continue
+        if written.status in ("ok", "conflict"):
+            # a conflict too: a client whose If-Match failed reads again, and must not read a
+            # page kept from before a write whose writer died before it published
+            _changed(playlist_id)
         if written.status != "ok":
             lua.release_lock(playlist_id=playlist_id, lock_token=token)
         if written.status == "missing":
@@ -367,6 +436,7 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
         gone = [track_id for track_id, found in zip(distinct, registered) if found is None]
         if gone:  # deleted since: their deletion may have run before the insert landed
             _undo_insert(playlist_id, items, gone)
+            _changed(playlist_id)
             raise UnknownTracks(gone)
         stale = [(track_id, int(found[0]), json.loads(found[1])) for track_id, found in zip(distinct, registered)
                  if int(found[0]) > counted[track_id]]
@@ -375,6 +445,8 @@ def entries_add(*, playlist_id: str, track_ids: list[str], position: int | None 
                                         duration=_duration_ms(duration), updated=now_iso())
             if reply[0] == "ok":
                 version = max(version, int(reply[1]))
+        if stale:
+            _changed(playlist_id)
     finally:
         lua.release_lock(playlist_id=playlist_id, lock_token=token)
     newer = [track_id for track_id in distinct if counted[track_id] > summaries[track_id]["version"]]
@@ -425,16 +497,19 @@ def track_removed(track_ids: list[str]) -> None:
     holders = pipe.execute()
     pipe = redis.pipeline(transaction=False)
     stamp = now_iso()
+    dropped_from = []
     for track_id, playlist_ids in zip(track_ids, holders):
         for playlist_id in playlist_ids:
             lua.track_drop(pipe, playlist_id=playlist_id, track_id=track_id, updated=stamp)
+            dropped_from.append(playlist_id)
     # no add can register these tracks again while they are gone (registration needs the
     # track); only the members handled here are taken out (a track made again with the same
     # id, from the same audio, may already be in new playlists)
     for track_id, playlist_ids in zip(track_ids, holders):
         if playlist_ids:
             pipe.srem(keys.track_in_playlists(track_id), *playlist_ids)
-    pipe.execute()
+    replies = pipe.execute()
+    _changed(*[playlist_id for playlist_id, reply in zip(dropped_from, replies) if reply[0] == "ok"])
 
 
 def track_durations_changed(track_ids: list[str]) -> None:
@@ -447,7 +522,7 @@ def track_durations_changed(track_ids: list[str]) -> None:
     replies = pipe.execute()
     pipe = redis.pipeline(transaction=False)
     stamp = now_iso()
-    queued = False
+    queued = []
     for index, track_id in enumerate(track_ids):
         playlist_ids, (version, duration) = replies[2 * index], replies[2 * index + 1]
         if version is None:
@@ -455,9 +530,9 @@ def track_durations_changed(track_ids: list[str]) -> None:
         for playlist_id in playlist_ids:
             lua.track_reconcile(pipe, playlist_id=playlist_id, track_id=track_id, version=int(version),
                                 duration=_duration_ms(json.loads(duration)), updated=stamp)
-            queued = True
+            queued.append(playlist_id)
     if queued:
-        pipe.execute()
+        _changed(*[playlist_id for playlist_id, reply in zip(queued, pipe.execute()) if reply[0] == "ok"])
 
 
 # --- backup and restore (tracks/backup.py) ---
@@ -610,4 +685,5 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
         elif int(found[0]) > present[track_id][0]:
             lua.track_reconcile(redis, playlist_id=playlist_id, track_id=track_id, version=int(found[0]),
                                 duration=_duration_ms(json.loads(found[1])), updated=stamp)
+    _changed(playlist_id)
     return ("replaced" if reply[1] else "created"), left_out

@@ -234,7 +234,9 @@ class PlaylistItemsView(PlaylistErrorsMixin, APIView):
         # can hold) the page is empty, whatever the offset
         found = store.entries_page(playlist_id=playlist_id, offset=min(offset, MAX_OFFSET), limit=limit)
         playlist = _seen(request, found[0] if found is not None else None)
-        return _page(request, playlist["tracks"], offset, limit, [entry_body(entry) for entry in found[1]])
+        response = _page(request, playlist["tracks"], offset, limit, [entry_body(entry) for entry in found[1]])
+        response["X-Playlist-Cache"] = found.source
+        return response
 
     @extend_schema(request=EntriesAddSerializer, operation_id="playlists_items_create", description=(
         "Inserts entries of these library tracks (repeats allowed) at `position`, in the order given. "

@@ -328,6 +328,26 @@ def swap_in_staged(*, staged: list[tuple[str, str, int]], replace: bool, lock_to
     return outcomes, live_leases
 
 
+# Invalidates cache keys that are not tracks (a playlist's pages: tracks/cache read_grouped),
+# one generation each, as a track write does, after the write they follow has landed.
+_INVALIDATE = Script(
+    keys=("generation", "leases", "ack_pending"),
+    args=("channel", "ack", "items*"),
+    source=_BUMP_MANY + r"""
+local items = {}
+for i = 3, #ARGV do items[#items + 1] = ARGV[i] end
+return bump_many(KEYS[1], ARGV[1], 't', items, KEYS[2], KEYS[3], ARGV[2])
+""")
+
+
+def invalidate(*, items: list[str], ack: str) -> list:
+    """Publishes an invalidation of each of `items` (cache keys of read_grouped's groups);
+    returns the leases alive (Written)."""
+    return _INVALIDATE(get_redis(), generation=keys.generation(), leases=keys.leases(),
+                       ack_pending=keys.ack_pending(ack), channel=keys.invalidation_channel(), ack=ack,
+                       items=items)
+
+
 # Deletes, under their locks (our token), the tracks whose id is not a field of `kept` (the
 # ids of the file an import --replace loads): 'deleted', 'kept', 'absent' or 'lost_lock'.
 # track_keys: per track its hash, lock.

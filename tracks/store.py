@@ -317,6 +317,28 @@ def _load_tracks(client, track_ids: list[str]) -> tuple[Stamp, dict[str, Entry]]
     return _stamp(epoch, generation), entries
 
 
+def cache_invalidate(*, groups: list[str]) -> None:
+    """After a write of something else than a track that the caches hold (a playlist's
+    pages, under read_grouped's `group`): publishes it as a track write publishes itself, and
+    returns once every leased cache has applied it."""
+    if not groups:
+        return
+    ack = uuid.uuid4().hex
+    _await_acks(ack, lua.invalidate(items=groups, ack=ack))
+
+
+def cached_read(*, key: str, group: str, load, max_age: float):
+    """(the entry kept under `key` in `group`, or loaded by `load() -> (Stamp, Entry | None)`;
+    where it came from): see tracks/cache read_grouped."""
+    return cache.read_grouped(key, group, load, max_age=max_age)
+
+
+def cache_stamp_into(pipe) -> None:
+    """Queues on `pipe` the read of the cache's stamp (the epoch and the generation): a load
+    that reads it before its data is stamped conservatively."""
+    pipe.mget(keys.epoch(), keys.generation())
+
+
 def track_cache_warm(*, wait: float = 0.0) -> bool:
     """Fills this process's track cache in bulk (a web worker that starts), waiting up to
     `wait` seconds for it to be filled; whether it is."""

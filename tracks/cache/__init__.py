@@ -52,7 +52,8 @@ from tracks.cache.storage import Entry, Stamp, Storage, entry_size, order_size, 
 from tracks.cache.subscriber import BatchLoader, OrderLoader, Subscriber
 
 __all__ = ["Entry", "Found", "Loaded", "Stamp", "Status", "TrackCache", "entry_size", "order_size",
-           "process_cache", "read", "read_order", "read_summaries", "reset_process_cache", "summary_size"]
+           "process_cache", "read", "read_grouped", "read_order", "read_summaries", "reset_process_cache",
+           "summary_size"]
 
 # How long reset_process_cache waits for the subscriber to end (it is told to at once; a
 # connection attempt in progress is what takes longest).
@@ -82,6 +83,8 @@ class Found(NamedTuple):
 TrackLoader = Callable[..., Loaded]
 OrderRead = Callable[[], tuple[Stamp, list[str]]]
 SummariesLoader = Callable[[list[str]], dict[str, Entry]]
+# load() -> (the stamp read before the data, an Entry of it or None when there is nothing)
+GroupedLoader = Callable[[], tuple[Stamp, Entry | None]]
 
 
 class Status(NamedTuple):
@@ -209,6 +212,29 @@ class TrackCache:
         storage.put_order(order, stamp)
         return order
 
+    def read_grouped(self, key: str, group: str, load: GroupedLoader, max_age: float) -> tuple[Entry | None, str]:
+        """Something else than a track kept under `key` (a page of a playlist), dropped with
+        every entry of `group` when an invalidation names `group` (the writer's
+        tracks.store.cache_invalidate): from memory when that is exact and the entry is not
+        older than `max_age` seconds, else loaded (and kept). With where it came from."""
+        storage = self.storage
+        entry = storage.get(key)
+        if entry is not None and time.monotonic() - entry.loaded_at <= max_age:
+            if self.policy.read_counts():
+                entry = storage.get(key)  # after the check (see read)
+                if entry is not None:
+                    return entry, "hit"
+            elif self.subscriber.caught_up_to(self._stamp_now()):
+                entry = storage.get(key)
+                if entry is not None:
+                    return entry, "checked"
+        stamp, entry = load()
+        if entry is None:
+            return None, "miss"
+        entry.group, entry.loaded_at = group, time.monotonic()
+        storage.put(key, entry, stamp)
+        return entry, "miss"
+
     def read_summaries(self, track_ids: list[str], load: SummariesLoader) -> list[dict]:
         """Summaries of these tracks in this order (memory first; the rest loaded, then kept
         as summary-only entries). A track that is gone is left out."""
@@ -312,6 +338,14 @@ def read_summaries(track_ids: list[str], load: SummariesLoader) -> list[dict]:
         return cache.read_summaries(track_ids, load)
     entries = load(track_ids)
     return [entries[track_id].summary for track_id in track_ids if track_id in entries]
+
+
+def read_grouped(key: str, group: str, load: GroupedLoader, *, max_age: float) -> tuple[Entry | None, str]:
+    """An entry of something else than a track, kept under `key` in `group` (TrackCache.read_grouped)."""
+    cache = process_cache()
+    if cache is not None:
+        return cache.read_grouped(key, group, load, max_age)
+    return load()[1], "off"
 
 
 def warm_start(*, load_order: OrderLoader, load_batch: BatchLoader, wait: float = 0.0) -> bool:

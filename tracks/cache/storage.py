@@ -35,6 +35,10 @@ class Entry:
     # the track's position as read at generation `position_stamp` (valid until the order changes)
     position: int | None = None
     position_stamp: int = -1
+    # an entry of something else than a track (read_grouped): the key whose invalidation
+    # drops it with the rest of its group, and when it was loaded (time.monotonic())
+    group: str | None = None
+    loaded_at: float = 0.0
 
 
 class Stamp(NamedTuple):
@@ -65,6 +69,8 @@ class Storage:
         self.order: list[str] | None = None
         self.order_index: dict[str, int] = {}
         self.order_bytes = 0
+        # group key -> the keys of the entries stored in that group (read_grouped)
+        self.groups: dict[str, set[str]] = {}
         # track id -> generation of its last invalidation applied, oldest first
         self.invalidated_at: OrderedDict[str, int] = OrderedDict()
         self.invalidation_limit = max(INVALIDATION_MIN, max_bytes // INVALIDATION_SHARE // INVALIDATION_RECORD)
@@ -119,8 +125,21 @@ class Storage:
 
     def _clear(self) -> None:
         self.entries.clear()
+        self.groups.clear()
         self.bytes = 0
         self._drop_order()
+
+    def _pop(self, key: str) -> Entry | None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry.size
+            if entry.group is not None:
+                members = self.groups.get(entry.group)
+                if members is not None:
+                    members.discard(key)
+                    if not members:
+                        del self.groups[entry.group]
+        return entry
 
     def _drop_order(self) -> None:
         self.bytes -= self.order_bytes
@@ -131,9 +150,11 @@ class Storage:
     # --- invalidations --------------------------------------------------------------------
     def apply_invalidation(self, *, generation: int, track_id: str, order_changed: bool) -> None:
         with self.lock:
-            entry = self.entries.pop(track_id, None)
-            if entry is not None:
-                self.bytes -= entry.size
+            self._pop(track_id)
+            for key in self.groups.pop(track_id, ()):  # the entries of the group it names
+                entry = self.entries.pop(key, None)
+                if entry is not None:
+                    self.bytes -= entry.size
             self._record_invalidation(track_id, generation)
             if order_changed:
                 self._drop_order()
@@ -171,30 +192,31 @@ class Storage:
         return not self.open or stamp.epoch != self.epoch or stamp.generation < self.start_generation
 
     def put(self, track_id: str, entry: Entry, stamp: Stamp, *, evict: bool = True) -> bool:
-        """Stores `entry`, read at `stamp`, unless something newer evicted it; without `evict`
-        only if it fits beside what is held. Whether it was stored."""
+        """Stores `entry`, read at `stamp`, unless something newer evicted it (it, or the
+        group its `group` names); without `evict` only if it fits beside what is held.
+        Whether it was stored."""
         with self.lock:
             if self._refused(stamp):
                 return False
             if (stamp.generation < self.newest_forgotten_generation
-                    or self.invalidated_at.get(track_id, 0) > stamp.generation):
+                    or self.invalidated_at.get(track_id, 0) > stamp.generation
+                    or (entry.group is not None and self.invalidated_at.get(entry.group, 0) > stamp.generation)):
                 return False
-            old = self.entries.pop(track_id, None)
-            if old is not None:
-                self.bytes -= old.size
+            self._pop(track_id)
             room = self.entry_budget - (self.bytes if not evict else self.order_bytes)
             if entry.size > room:
                 return False  # (larger than the whole cache: nothing is evicted for it)
             self.entries[track_id] = entry
             self.bytes += entry.size
+            if entry.group is not None:
+                self.groups.setdefault(entry.group, set()).add(track_id)
             self._evict()
             return True
 
     def _evict(self) -> None:
         """Drops the least recently used entries until the storage is within its budget."""
         while self.bytes > self.entry_budget and self.entries:
-            _, evicted = self.entries.popitem(last=False)
-            self.bytes -= evicted.size
+            self._pop(next(iter(self.entries)))
 
     def position(self, track_id: str, entry: Entry) -> int | None:
         """The entry's position if no order change was applied since it was read."""

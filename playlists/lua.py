@@ -10,8 +10,8 @@ an insert is a small window, not the playlist's length.
 
 Writes are fenced: a guarded write lands only while its writer holds the playlist's lock (the
 token it was given), and, with `expected_version` (If-Match), while that version is current.
-Each bumps the playlist's `version`. Reads of playlists go to Redis (playlists/store.py), so
-a write is visible to every later read once its script has run; nothing is published.
+Each bumps the playlist's `version`. The caches' pages of the playlist are dropped by the
+invalidation playlists/store.py publishes after the script (another slot: a second step).
 
 Duration: `meta.duration_ms` is the sum, over the entries, of their track's duration as the
 `tracks` record counts it (`"<track version> <duration ms or -> <count> <entry ids>"`). A record is

@@ -2,11 +2,12 @@
 hash tag of its own (quantumlive/keys.py), every change one fenced script (playlists/lua.py)
 run under the playlist's lock. No HTTP in here.
 
-Reads go to Redis: a playlist, or a page of its entries, is one read-only script (one round
-trip), and the entries' tracks come from the library's per-process cache (tracks/cache/),
-which is exact by its own rule. A write is visible to every read that starts after its script
-ran, on every worker and instance, with nothing to invalidate. (Measured against a page of
-library tracks, which memory answers: bench/playlists_bench.py, bench/RESULTS.md.)
+Reads: a playlist is one read-only script to Redis (one round trip). A page of its entries
+is the same script's answer, kept in the library's per-process cache (tracks/cache/
+read_grouped; see "the pages of entries in the per-process cache" below): every write
+publishes the playlist's invalidation before it answers. The entries' tracks come from the
+same cache, exact by its own rule. (Pages read from Redis reached 0.71 x a page of library
+tracks, which memory answers; cached, 0.85-0.89: bench/RESULTS-playlists.md.)
 
 A playlist travels as a dict: id, name, description, public, owner, owner_id, tracks (the
 number of entries), duration (seconds), version, created, updated. An entry: entry, position,

@@ -237,15 +237,121 @@ def _visible(meta_fields: list, viewer_id: int | None) -> bool:
     return public == "1" or (viewer_id is not None and owner_id == str(viewer_id))
 
 
-# The list reads the visibility fields of its candidates this many at a time.
+# The list reads the visibility fields of its candidates this many at a time (with `q`).
 _LIST_BATCH = 500
+
+# A page of a list without `q`, from the indexes alone. One index (anonymous: the public
+# ones; one's own): its count and a range. One's own and the public ones: the public index
+# (any size) and one's own that are not public (S, read whole: a user's), merged by (creation
+# time, id) as ZRANGE orders them, with a few commands per member of S, whatever the number
+# of public playlists. Another's public ones: those of the owner's index found public.
+
+
+def _index_sources(viewer_id: int | None, owner_id: int | None) -> list[str]:
+    """The indexes a list of what `viewer_id` sees (of `owner_id`'s) reads."""
+    if owner_id is not None:
+        return [keys.playlists_of_owner(owner_id)] + ([] if owner_id == viewer_id else [keys.playlists_public()])
+    if viewer_id is not None:
+        return [keys.playlists_of_owner(viewer_id), keys.playlists_public()]
+    return [keys.playlists_public()]
+
+
+def _index_page(viewer_id: int | None, owner_id: int | None, offset: int, limit: int) -> tuple[int, list[str]]:
+    """(count, the page's ids) of what the indexes say `viewer_id` sees."""
+    redis = get_redis()
+    offset, limit = min(offset, _FAR), min(limit, _FAR)
+    public = keys.playlists_public()
+    if owner_id is None and viewer_id is None:
+        own = None
+    else:
+        own = keys.playlists_of_owner(owner_id if owner_id is not None else viewer_id)
+    if own is None or owner_id == viewer_id and owner_id is not None:
+        index = own or public
+        pipe = redis.pipeline(transaction=False)
+        pipe.zcard(index)
+        pipe.zrange(index, offset, offset + limit - 1)
+        count, ids = pipe.execute()
+        return count, ids
+    members = redis.zrange(own, 0, -1, withscores=True)
+    in_public = redis.zmscore(public, [member for member, _ in members]) if members else []
+    if owner_id is not None:  # another's: those of theirs that are public
+        shown = [member for (member, _), score in zip(members, in_public) if score is not None]
+        return len(shown), shown[offset:offset + limit]
+    private = [(score, member) for (member, score), found in zip(members, in_public) if found is None]
+    if not private:
+        pipe = redis.pipeline(transaction=False)
+        pipe.zcard(public)
+        pipe.zrange(public, offset, offset + limit - 1)
+        count, ids = pipe.execute()
+        return count, ids
+    # each private one's rank in the union: its index among them + the public ones before it
+    pipe = redis.pipeline(transaction=False)
+    pipe.zcard(public)
+    for score, _ in private:
+        pipe.zcount(public, "-inf", "(%r" % score)
+        pipe.zrange(public, score, score, byscore=True)
+    replies = pipe.execute()
+    public_count = replies[0]
+    ranks = []
+    for index, (score, member) in enumerate(private):
+        before, tied = replies[1 + 2 * index], replies[2 + 2 * index]
+        ranks.append(index + before + sum(1 for other in tied if other < member))
+    count = public_count + len(private)
+    stop = min(offset + limit, count)
+    at = dict(zip(ranks, (member for _, member in private)))
+    first_public = offset - sum(1 for rank in ranks if rank < offset)
+    wanted = sum(1 for position in range(offset, stop) if position not in at)
+    from_public = iter(redis.zrange(public, first_public, first_public + wanted - 1) if wanted > 0 else [])
+    ids = []
+    for position in range(offset, stop):
+        found = at.get(position)
+        if found is None:
+            found = next(from_public, None)
+            if found is None:  # (the index changed meanwhile)
+                break
+        ids.append(found)
+    return count, ids
+
+
+def _index_repair(playlist_ids: list[str], sources: list[str]) -> None:
+    """Takes out of the indexes what they say wrongly of these playlists (left by a writer that
+    died between a playlist's script and its index step): a playlist that is gone (out of
+    every index, `sources` too), a private one listed as public."""
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    for playlist_id in playlist_ids:
+        pipe.hmget(keys.playlist_meta(playlist_id), "public", "owner_id")
+    pipe_fix = redis.pipeline(transaction=False)
+    for playlist_id, (public, owner) in zip(playlist_ids, pipe.execute()):
+        if public != "1":
+            pipe_fix.zrem(keys.playlists_public(), playlist_id)
+        if public is None:
+            for index in {keys.playlists_all(), *sources}:
+                pipe_fix.zrem(index, playlist_id)
+    pipe_fix.execute()
 
 
 def playlist_list(*, viewer_id: int | None, owner_id: int | None = None, q: str | None = None,
                   offset: int = 0, limit: int = 50) -> tuple[int, list[dict]]:
     """(count, page) of the playlists `viewer_id` sees (None: anonymous): their own and every
     public one, oldest first; `owner_id` keeps one owner's, `q` those whose name contains it
-    (case-insensitive)."""
+    (case-insensitive).
+
+    Without `q` the indexes give the count and the page (a few commands in Redis, whatever
+    the number of playlists) and only the page's playlists are read; one an index names
+    wrongly (a writer died between a playlist's write and its index step) is left out of the
+    page, taken out of the index, and the page read again. With `q` every candidate's name is
+    read (time grows with the playlists the caller sees, as the library's `q` does)."""
+    if not q:
+        for _ in range(3):
+            count, ids = _index_page(viewer_id, owner_id, offset, limit)
+            page = [playlist for playlist in playlists_get(ids)
+                    if playlist["public"] or playlist["owner_id"] == viewer_id]
+            if len(page) == len(ids):
+                break
+            _index_repair([playlist_id for playlist_id in ids if playlist_id not in {playlist["id"] for playlist in page}],
+                          _index_sources(viewer_id, owner_id))
+        return count, page
     redis = get_redis()
     if owner_id is not None:
         sources = [keys.playlists_of_owner(owner_id)]
@@ -260,7 +366,7 @@ def playlist_list(*, viewer_id: int | None, owner_id: int | None = None, q: str 
     for found in pipe.execute():
         candidates.update(found)
     ordered = sorted(candidates, key=lambda playlist_id: (candidates[playlist_id], playlist_id))
-    folded = q.casefold() if q else None
+    folded = q.casefold()
     chosen = []
     for start in range(0, len(ordered), _LIST_BATCH):
         batch = ordered[start:start + _LIST_BATCH]
@@ -270,7 +376,7 @@ def playlist_list(*, viewer_id: int | None, owner_id: int | None = None, q: str 
         for playlist_id, (public, owner, name) in zip(batch, pipe.execute()):
             if name is None or not _visible([public, owner], viewer_id):
                 continue
-            if folded is not None and folded not in name.casefold():
+            if folded not in name.casefold():
                 continue
             chosen.append(playlist_id)
     return len(chosen), playlists_get(chosen[offset:offset + limit])

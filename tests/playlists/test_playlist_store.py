@@ -251,3 +251,33 @@ def test_a_track_deleted_while_it_is_being_added_leaves_no_entry_behind():
         assert sum(order_of(p["id"]).count(kept) for p in playlists) == added
         got = [store.playlist_get(playlist_id=p["id"]) for p in playlists]
         assert sum(p["duration"] for p in got) == 60.0 * added
+
+
+def test_a_list_leaves_out_and_repairs_what_an_index_says_wrongly():
+    """A writer that died between a playlist's script and its index step leaves an index
+    naming a private playlist as public, or one that is gone: lists leave it out and take it
+    out of the index."""
+    shown = store.playlist_create(owner_id=2, owner="mc", name="Shown", public=True)
+    hidden = store.playlist_create(owner_id=2, owner="mc", name="Hidden", public=True)
+    gone = store.playlist_create(owner_id=2, owner="mc", name="Gone", public=True)
+    get_redis().hset(keys.playlist_meta(hidden["id"]), "public", "0")
+    get_redis().delete(keys.playlist_meta(gone["id"]))
+    count, page = store.playlist_list(viewer_id=None)
+    assert [p["id"] for p in page] == [shown["id"]]
+    assert get_redis().zrange(keys.playlists_public(), 0, -1) == [shown["id"]]
+    assert store.playlist_list(viewer_id=None) == (1, page)
+    assert store.playlist_list(viewer_id=2)[0] == 2  # the owner still sees the private one
+
+
+def test_a_list_page_of_many_playlists_is_the_indexes_order_and_count():
+    ids = [store.playlist_create(owner_id=1 + index % 3, owner="u", name=f"p{index}", public=index % 2 == 0)["id"]
+           for index in range(30)]
+    visible_to_1 = [pid for index, pid in enumerate(ids) if index % 2 == 0 or index % 3 == 0]
+    count, page = store.playlist_list(viewer_id=1, offset=5, limit=7)
+    assert count == len(visible_to_1) and [p["id"] for p in page] == visible_to_1[5:12]
+    public_of_2 = [pid for index, pid in enumerate(ids) if index % 2 == 0 and index % 3 == 1]
+    count, page = store.playlist_list(viewer_id=1, owner_id=2, offset=0, limit=50)
+    assert count == len(public_of_2) and [p["id"] for p in page] == public_of_2
+    for offset in range(0, 24):  # every window of the merge of one's own private ones and the public ones
+        count, page = store.playlist_list(viewer_id=1, offset=offset, limit=3)
+        assert count == len(visible_to_1) and [p["id"] for p in page] == visible_to_1[offset:offset + 3]

@@ -488,8 +488,7 @@ end
 for i = first + 3 * ne, #ARGV, 2000 do
   redis.call('HSET', KEYS[4], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
 end
-redis.call('DEL', KEYS[5])
-return {'ok', old[3] or ''}
+return {'ok', old[3] or ''}  -- the lock kept: the caller sets the indexes under it, then releases it
 """)
 
 
@@ -508,7 +507,8 @@ def playlist_snapshot(*, playlist_id: str, copy_order: str, copy_entries: str, t
 def playlist_restore(*, playlist_id: str, lock_token: str, replace: bool, meta: list[str],
                      entries: list[str], records: list[str]) -> list:
     """Writes the whole playlist (see _RESTORE): `meta` flat [name, value, …], `entries` flat
-    [entry, track, added, …], `records` flat [track id, record, …]. Releases the lock."""
+    [entry, track, added, …], `records` flat [track id, record, …]. Releases the lock unless
+    it answers "ok" (the caller then sets the indexes under it and releases it)."""
     return _RESTORE(get_redis(), **keys.playlist_keys(playlist_id), lock_token=lock_token,
                     mode="replace" if replace else "add", meta_count=len(meta), entry_count=len(entries) // 3,
                     values=[*meta, *entries, *records])

@@ -776,12 +776,15 @@ def playlist_restore(*, record: dict, entries: list[tuple[str, str, str]], repla
             pipe.zrem(keys.playlists_public(), playlist_id)
         pipe.execute()
         return "exists", 0
-    pipe = redis.pipeline(transaction=False)
-    if reply[1] and reply[1] != str(record["owner_id"]):
-        pipe.zrem(keys.playlists_of_owner(reply[1]), playlist_id)
-    if not record["public"]:
-        pipe.zrem(keys.playlists_public(), playlist_id)
-    pipe.execute()
+    try:  # under the playlist's lock: a crossing PATCH of `public` cannot interleave
+        pipe = redis.pipeline(transaction=False)
+        if reply[1] and reply[1] != str(record["owner_id"]):
+            pipe.zrem(keys.playlists_of_owner(reply[1]), playlist_id)
+        if not record["public"]:
+            pipe.zrem(keys.playlists_public(), playlist_id)
+        pipe.execute()
+    finally:
+        lua.release_lock(playlist_id=playlist_id, lock_token=token)
     # registered again after the write, as an add does: a track deleted meanwhile is taken out here
     registered = lua.tracks_register(playlist_id=playlist_id, track_ids=list(by_track))
     stamp = now_iso()

@@ -177,6 +177,7 @@ def test_imported_playlists_are_listed_and_follow_the_library(tmp_path, user, se
     a, b, c = made["tracks"]
     with other_prefix(settings):
         run_import(tmp_path / "backup.json")
+        assert not list(get_redis().scan_iter(match=keys.playlist_lock("*"), count=1000))  # all released
         assert [p["id"] for p in store.playlist_list(viewer_id=user.id)[1]] == [made["mix"], made["empty"]]
         assert [p["id"] for p in store.playlist_list(viewer_id=None)[1]] == [made["mix"]]
         assert [p["id"] for p in store.playlist_list(viewer_id=made["alice"].id)[1]] == [made["mix"],

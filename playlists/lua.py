@@ -21,6 +21,7 @@ updated only by a newer track version (RECONCILE), so reconciliations that cross
 from typing import NamedTuple
 
 from quantumlive import keys
+from quantumlive.locks import lock_release
 from quantumlive.redis_conn import get_redis
 from quantumlive.scripts import Script
 
@@ -311,11 +312,6 @@ redis.call('HINCRBY', KEYS[1], 'duration_ms', delta)
 return {'ok', bump(KEYS[1], ARGV[4])}
 """)
 
-_RELEASE = Script(keys=("lock",), args=("lock_token",), source=r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-""")
-
 # Library side (the `{p}` tag): records that `playlist_id` holds entries of these tracks, each
 # only while it exists; answers per track its version and duration field, or false if gone.
 # track_keys: per track its hash and its inplaylists set.
@@ -425,7 +421,7 @@ def track_reconcile(client, *, playlist_id: str, track_id: str, version: int, du
 
 
 def release_lock(*, playlist_id: str, lock_token: str) -> None:
-    _RELEASE(get_redis(), lock=keys.playlist_lock(playlist_id), lock_token=lock_token)
+    lock_release(get_redis(), keys.playlist_lock(playlist_id), token=lock_token)
 
 
 def tracks_register(*, playlist_id: str, track_ids: list[str]) -> list:

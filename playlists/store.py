@@ -265,13 +265,16 @@ def _index_page(viewer_id: int | None, owner_id: int | None, offset: int, limit:
         own = None
     else:
         own = keys.playlists_of_owner(owner_id if owner_id is not None else viewer_id)
-    if own is None or owner_id == viewer_id and owner_id is not None:
-        index = own or public
+
+    def one_index(index: str) -> tuple[int, list[str]]:
         pipe = redis.pipeline(transaction=False)
         pipe.zcard(index)
         pipe.zrange(index, offset, offset + limit - 1)
         count, ids = pipe.execute()
         return count, ids
+
+    if own is None or owner_id == viewer_id and owner_id is not None:
+        return one_index(own or public)
     members = redis.zrange(own, 0, -1, withscores=True)
     in_public = redis.zmscore(public, [member for member, _ in members]) if members else []
     if owner_id is not None:  # another's: those of theirs that are public
@@ -279,11 +282,7 @@ def _index_page(viewer_id: int | None, owner_id: int | None, offset: int, limit:
         return len(shown), shown[offset:offset + limit]
     private = [(score, member) for (member, score), found in zip(members, in_public) if found is None]
     if not private:
-        pipe = redis.pipeline(transaction=False)
-        pipe.zcard(public)
-        pipe.zrange(public, offset, offset + limit - 1)
-        count, ids = pipe.execute()
-        return count, ids
+        return one_index(public)
     # each private one's rank in the union: its index among them + the public ones before it
     pipe = redis.pipeline(transaction=False)
     pipe.zcard(public)

@@ -10,6 +10,13 @@ import uuid
 from django.conf import settings
 
 from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
+
+
+_RELEASE = Script(keys=("lock",), args=("token",), source=r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+""")
 
 
 class LockTimeout(Exception):
@@ -32,3 +39,8 @@ def lock_acquire(lock_key: str, *, what: str, token: str | None = None) -> str:
             raise LockTimeout(what)
         time.sleep(pause * (0.5 + random.random()))
         pause = min(pause * 1.5, 0.05)
+
+
+def lock_release(client, lock_key: str, *, token: str) -> None:
+    """Deletes the lock at `lock_key` if `token` still holds it (on a pipeline: queued)."""
+    _RELEASE(client, lock=lock_key, token=token)

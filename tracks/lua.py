@@ -151,11 +151,6 @@ local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[4], KEYS[5], ARGV[3])
 return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
 """)
 
-_RELEASE = Script(keys=("lock",), args=("lock_token",), source=r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-""")
-
 
 class Written(NamedTuple):
     """What a write of one track answers."""
@@ -226,11 +221,6 @@ def create_track(client: redis.Redis, *, track_id: str, ack: str, position: int 
                     channel=keys.invalidation_channel(), ack=ack, position=-1 if position is None else position,
                     fields=fields)
     return None if isinstance(client, redis.client.Pipeline) else Written.of(reply)
-
-
-def release_lock(client: redis.Redis, *, track_id: str, lock_token: str) -> None:
-    """Deletes the track's lock if `lock_token` still holds it (on a pipeline: queued)."""
-    _RELEASE(client, lock=keys.track_lock(track_id), lock_token=lock_token)
 
 
 # --- backup and restore (tracks/backup.py) -------------------------------------------------

@@ -17,7 +17,7 @@ from django.conf import settings
 from quantumlive import keys
 from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
-from quantumlive.locks import LockTimeout, lock_acquire
+from quantumlive.locks import LockTimeout, lock_acquire, lock_release
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from quantumlive.scripts import Script
 from tracks import cache, lua, signals
@@ -105,7 +105,7 @@ def _acquire(track_id: str) -> str:
 
 
 def _release(track_id: str, token: str) -> None:
-    lua.release_lock(get_redis(), track_id=track_id, lock_token=token)
+    lock_release(get_redis(), keys.track_lock(track_id), token=token)
 
 
 # --- acknowledgements ---------------------------------------------------------------------
@@ -478,7 +478,7 @@ def _acquire_many(track_ids: list[str], token: str) -> None:
 def _release_many(track_ids: list[str], token: str) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for track_id in track_ids:
-        lua.release_lock(pipe, track_id=track_id, lock_token=token)
+        lock_release(pipe, keys.track_lock(track_id), token=token)
     try:
         pipe.execute()
     except Exception:

@@ -32,9 +32,10 @@ class UploadNotStored(APIException):
     default_code = "upload_not_stored"
 
 
-def resolve_audio_path(relative: str) -> Path:
-    """The file `relative` names inside QL_AUDIO_ROOT. PathRefused for a path that may not be
-    read; FileNotFoundError when there is no such file."""
+def relative_audio_path(relative: str) -> PurePosixPath:
+    """`relative` as a path inside QL_AUDIO_ROOT (backslashes read as slashes), checked by its
+    text alone: PathRefused when it is empty, holds a NUL byte, is absolute (or names a
+    Windows drive) or climbs with '..'."""
     if not relative or "\x00" in relative:
         raise PathRefused("The path is empty or contains a NUL byte.")
     pure = PurePosixPath(relative.replace("\\", "/"))
@@ -42,19 +43,34 @@ def resolve_audio_path(relative: str) -> Path:
         raise PathRefused("The path must be relative to QL_AUDIO_ROOT.")
     if ".." in pure.parts:
         raise PathRefused("The path may not contain '..'.")
+    return pure
+
+
+def inside_audio_root(pure: PurePosixPath) -> Path:
+    """Where `pure` (from relative_audio_path) leads, links resolved: PathRefused when that
+    is outside QL_AUDIO_ROOT or the name cannot be used. The file need not exist."""
     root = Path(settings.QL_AUDIO_ROOT).resolve()
-    candidate = root.joinpath(*pure.parts)
     try:
-        resolved = candidate.resolve()
-        if resolved != root and root not in resolved.parents:
-            raise PathRefused("The path leaves QL_AUDIO_ROOT (through a symbolic link).")
-        if not resolved.is_file():
-            raise FileNotFoundError(relative)
-    except (FileNotFoundError, PathRefused):
-        raise
+        resolved = root.joinpath(*pure.parts).resolve()
     except (OSError, RuntimeError) as exc:  # a name too long for the file system; a loop of links
         reason = getattr(exc, "strerror", None) or "invalid path"
         raise PathRefused(f"The path cannot be used: {reason}.") from None
+    if resolved != root and root not in resolved.parents:
+        raise PathRefused("The path leaves QL_AUDIO_ROOT (through a symbolic link).")
+    return resolved
+
+
+def resolve_audio_path(relative: str) -> Path:
+    """The file `relative` names inside QL_AUDIO_ROOT. PathRefused for a path that may not be
+    read; FileNotFoundError when there is no such file."""
+    resolved = inside_audio_root(relative_audio_path(relative))
+    try:
+        is_file = resolved.is_file()
+    except OSError as exc:
+        reason = getattr(exc, "strerror", None) or "invalid path"
+        raise PathRefused(f"The path cannot be used: {reason}.") from None
+    if not is_file:
+        raise FileNotFoundError(relative)
     if not os.access(resolved, os.R_OK):
         raise PathRefused("The file cannot be read.")
     try:

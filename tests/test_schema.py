@@ -518,8 +518,8 @@ def test_operations_answers_match_the_document(anon, contract):
 
 def test_the_contract_check_catches_an_undocumented_field(contract):
     track = {"id": "6f1c2d4e-8b7a-4c3d-9e2f-0a1b2c3d4e5f", "title": "t", "artist": "a", "bpm": None,
-             "key": None, "camelot": None, "duration": None, "genres": [], "sources": {}, "notes": None,
-             "cues": [], "position": 0, "version": 1, "created": "2026-11-28T23:30:00.000Z",
+             "key": None, "camelot": None, "open_key": None, "duration": None, "genres": [], "sources": {},
+             "notes": None, "location": None, "cues": [], "position": 0, "version": 1, "created": "2026-11-28T23:30:00.000Z",
              "updated": "2026-11-28T23:30:00.000Z"}
     schema = {"$ref": "#/components/schemas/Track"}
     contract.validate(track, schema)

@@ -352,19 +352,21 @@ class _Bad(ValueError):
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _TRACK_KEYS = frozenset(store.RECORD_FIELDS)
+# Track fields a record may leave out (files written before they existed): their default.
+_TRACK_OPTIONAL = frozenset(("location",))
 _JOB_KEYS = frozenset(("id", "digest", "options", "created", "finished", "result"))
 _RESULT_KEYS = frozenset(("bpm", "key", "camelot", "duration", "sample_rate", "beats", "waveform", "cues"))
 _OPTION_KEYS = frozenset(("auto_cues", "beats_per_cue", "intervals", "max_cue_samples", "bpm_range"))
 _YOUTUBE_KEYS = frozenset(("video_id", "added"))
 
 
-def _keys_of(obj, expected: frozenset) -> None:
+def _keys_of(obj, expected: frozenset, optional: frozenset = frozenset()) -> None:
     if not isinstance(obj, dict):
         raise _Bad("expected an object")
     unknown = sorted(set(obj) - expected)
     if unknown:
         raise _Bad(f"unknown fields {unknown[:5]}")
-    missing = sorted(expected - set(obj))
+    missing = sorted(expected - optional - set(obj))
     if missing:
         raise _Bad(f"missing fields {missing}")
 
@@ -407,7 +409,7 @@ def _track_validator() -> TrackFieldsSerializer:
 
 def _track(obj) -> tuple[str, list[str]]:
     """(id, the hash's fields) of a valid track record; _Bad says what is wrong."""
-    _keys_of(obj, _TRACK_KEYS)
+    _keys_of(obj, _TRACK_KEYS, _TRACK_OPTIONAL)
     track_id = _uuid(obj["id"], "id")
     version = obj["version"]
     if type(version) is not int or not 1 <= version <= 2**53:
@@ -415,7 +417,7 @@ def _track(obj) -> tuple[str, list[str]]:
     _timestamp(obj["created"], "created")
     _timestamp(obj["updated"], "updated")
     try:
-        validated = _track_validator().run_validation({name: obj[name] for name in store.WRITABLE})
+        validated = _track_validator().run_validation({name: obj[name] for name in store.WRITABLE if name in obj})
     except ValidationError as exc:
         raise _Bad(_errors(exc.detail)) from None
     values = dict(TrackCreateSerializer.DEFAULTS)

@@ -58,6 +58,7 @@ def initial_from_track(track: dict) -> dict[str, str]:
         "genres": json.dumps(genres, ensure_ascii=False) if any("," in g for g in genres) else ", ".join(genres),
         "sources": json.dumps(track["sources"], ensure_ascii=False, indent=2) if track["sources"] else "",
         "notes": _text(track["notes"]),
+        "location": _text(track["location"]),
         "cues": json.dumps(track["cues"], ensure_ascii=False) if track["cues"] else "",
     }
 
@@ -75,7 +76,7 @@ def _api_value(name: str, text: str):
         return text
     if name in ("bpm", "duration"):
         return _number(text.strip()) if text.strip() else None
-    if name == "key":
+    if name in ("key", "location"):
         return text.strip() or None
     if name == "notes":
         return text or None

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 from analysis.openapi import CueOutSerializer
-from quantumlive.musical_keys import CAMELOT_CODES, KEY_NAMES
+from quantumlive.musical_keys import CAMELOT_CODES, KEY_NAMES, OPEN_KEY_CODES
 from tracks.serializers import SourcesField
 
 
@@ -27,10 +27,12 @@ class _TrackBase(serializers.Serializer):
     bpm = serializers.FloatField(allow_null=True)
     key = serializers.ChoiceField(choices=KEY_NAMES, allow_null=True, help_text="Canonical spelling.")
     camelot = serializers.ChoiceField(choices=CAMELOT_CODES, allow_null=True, help_text="Derived from `key`.")
+    open_key = serializers.ChoiceField(choices=OPEN_KEY_CODES, allow_null=True, help_text="Derived from `key`.")
     duration = serializers.FloatField(allow_null=True, help_text="Seconds.")
     genres = serializers.ListField(child=serializers.CharField())
     sources = serializers.DictField(child=serializers.URLField(), help_text="service name -> URL")
     notes = serializers.CharField(allow_null=True, allow_blank=True)
+    location = serializers.CharField(allow_null=True, help_text="The audio file, relative to QL_AUDIO_ROOT.")
 
 
 class TrackSerializer(_TrackBase):
@@ -112,10 +114,10 @@ TRACK_ID = OpenApiParameter("track_id", OpenApiTypes.STR, OpenApiParameter.PATH,
 TRACK_EXAMPLE = {
     "id": "6f1c2d4e-8b7a-4c3d-9e2f-0a1b2c3d4e5f",
     "title": "Live Session", "artist": "Quantum Crew",
-    "bpm": 124.0, "key": "A minor", "camelot": "8A", "duration": 301.2,
+    "bpm": 124.0, "key": "A minor", "camelot": "8A", "open_key": "1m", "duration": 301.2,
     "genres": ["house", "latin"],
     "sources": {"youtube": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"},
-    "notes": "warm-up",
+    "notes": "warm-up", "location": "house/Quantum Crew - Live Session.flac",
     "cues": [{"name": "cue_0", "start": 0.0, "end": 7.74, "waveform": [0.0, 0.12, 0.4]}],
     "position": 0, "version": 3,
     "created": "2026-11-28T23:30:00Z", "updated": "2026-11-28T23:41:12Z",

@@ -18,10 +18,12 @@ from quantumlive.fields import (
     URLStringField,
     shown_name,
 )
-from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key
+from analysis.sources import PathRefused, inside_audio_root, relative_audio_path
+from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key, open_key
 from tracks import youtube
 
-SERVER_OWNED = ("id", "camelot", "position", "version", "created", "updated")
+SERVER_OWNED = ("id", "camelot", "open_key", "position", "version", "created", "updated")
+MAX_LOCATION = 1024
 MAX_SERVICE_NAME = 32
 MAX_SOURCES = 16
 _SERVICE_NAME = re.compile(r"[a-z0-9_-]{1,%d}" % MAX_SERVICE_NAME)
@@ -40,6 +42,25 @@ class KeyField(StringField):
             return canonical_key(text)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+class LocationField(StringField):
+    """The track's audio file: a path relative to QL_AUDIO_ROOT, checked like an analysis
+    path (not absolute, no '..', not leaving the folder through a link) and stored with '/'
+    separators. The file need not be on this server (yet)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_LOCATION)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        try:
+            pure = relative_audio_path(text)
+            inside_audio_root(pure)
+        except PathRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return pure.as_posix()
 
 
 class CueSerializer(StrictSerializer):
@@ -113,6 +134,7 @@ class TrackFieldsSerializer(StrictSerializer):
     sources = SourcesField(required=False)
     notes = StringField(max_length=10000, allow_null=True, allow_blank=True,
                         required=False, trim_whitespace=False)
+    location = LocationField(allow_null=True, required=False)
     cues = BoundedListField(child=CueSerializer(), max_length=512, required=False)
 
     class Meta:
@@ -139,7 +161,7 @@ class TrackCreateSerializer(TrackFieldsSerializer):
         ignored = tuple(name for name in SERVER_OWNED if name != "position")
 
     DEFAULTS = {"bpm": None, "key": None, "duration": None, "genres": [], "sources": {},
-                "notes": None, "cues": []}
+                "notes": None, "location": None, "cues": []}
 
 
 class TrackPatchSerializer(TrackFieldsSerializer):
@@ -151,7 +173,7 @@ class TrackPatchSerializer(TrackFieldsSerializer):
         if not attrs:
             raise serializers.ValidationError(
                 "Send at least one field you may change: title, artist, bpm, key, duration, "
-                "genres, sources, notes, cues."
+                "genres, sources, notes, location, cues."
             )
         return attrs
 
@@ -222,14 +244,20 @@ def matcher(filters: dict):
 
 
 # --- output ------------------------------------------------------------------------------
-_ORDER = ("id", "title", "artist", "bpm", "key", "camelot", "duration", "genres", "sources",
-          "notes", "cues")
+_ORDER = ("id", "title", "artist", "bpm", "key", "camelot", "open_key", "duration", "genres", "sources",
+          "notes", "location", "cues")
+_DERIVED = ("camelot", "open_key")
+
+
+def _key_codes(body: dict, key: str | None) -> None:
+    body["camelot"] = camelot(key) if key else None
+    body["open_key"] = open_key(key) if key else None
 
 
 def track_body(track: dict) -> dict:
     """The API shape of a track (or summary) dict from the store."""
-    body = {name: track[name] for name in _ORDER if name != "camelot"}
-    body["camelot"] = camelot(track["key"]) if track["key"] else None
+    body = {name: track[name] for name in _ORDER if name not in _DERIVED}
+    _key_codes(body, track["key"])
     body = {name: body[name] for name in _ORDER}
     body["position"] = track["position"]
     body["version"] = track["version"]
@@ -245,8 +273,8 @@ def rendered_body(entry, position: int) -> bytes:
     body = entry.rendered.get("body")
     if body is None or body[0] != position:
         summary = entry.summary
-        head = {name: summary[name] for name in _ORDER if name not in ("camelot", "cues")}
-        head["camelot"] = camelot(summary["key"]) if summary["key"] else None
+        head = {name: summary[name] for name in _ORDER if name not in (*_DERIVED, "cues")}
+        _key_codes(head, summary["key"])
         head = {name: head[name] for name in _ORDER if name != "cues"}
         head_json = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
         tail = {"version": summary["version"], "created": summary["created"], "updated": summary["updated"]}

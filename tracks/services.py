@@ -4,9 +4,11 @@
 import uuid
 from pathlib import Path
 
+from django.conf import settings
+
 from tracks import store
 from tracks.analysis_values import analysis_values, values_from_result
-from tracks.serializers import TrackCreateSerializer
+from tracks.serializers import MAX_LOCATION, TrackCreateSerializer
 
 #: The namespace of the ids of tracks made from audio files: uuid5 of the audio's sha-256.
 ANALYSED_TRACK_NAMESPACE = uuid.UUID("5b0f3c1e-6a51-4d8e-9a43-0c1d5e7f9a21")
@@ -24,21 +26,42 @@ def track_add(*, values: dict, position: int | None, analysis_job_id: str | None
     return store.track_create(values=fields, position=position)
 
 
-def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> bool:
+def track_add_analysed(*, path: Path, result: dict, audio_sha256: str) -> str:
     """Adds an analysed audio file to the library: the analysis's fields, title and artist from
-    the file's tags (else from an "Artist - Title" file name). The track's id is derived from
-    the audio's content, so adding a file again adds nothing: True when the track was added,
-    False when it is there already. AnalysisUnusable when the analysis does not fit a track."""
+    the file's tags (else from an "Artist - Title" file name), and its `location` when the file
+    is under QL_AUDIO_ROOT. The track's id is derived from the audio's content, so adding a
+    file again adds nothing (it only sets the location of a track that has none). Answers
+    "added", "location set" or "exists". AnalysisUnusable when the analysis does not fit a
+    track."""
     values = dict(TrackCreateSerializer.DEFAULTS)
     values.update(values_from_result(result))
     title, artist = title_and_artist(path)
-    values.update(title=title, artist=artist)
+    values.update(title=title, artist=artist, location=audio_location(path))
     track_id = str(uuid.uuid5(ANALYSED_TRACK_NAMESPACE, audio_sha256))
     try:
         store.track_create(values=values, track_id=track_id)
+        return "added"
     except store.TrackExists:
-        return False
-    return True
+        pass
+    current = store.track_get(track_id=track_id)
+    if values["location"] is None or current is None or current["location"] is not None:
+        return "exists"
+    try:
+        store.track_update(track_id=track_id, values={"location": values["location"]},
+                           expected_version=current["version"])
+    except (store.TrackNotFound, store.VersionMismatch):
+        return "exists"  # deleted or changed meanwhile: left as it is
+    return "location set"
+
+
+def audio_location(path: Path) -> str | None:
+    """`path` relative to QL_AUDIO_ROOT (with '/'), or None when it is not under it or its
+    name is too long to be a track's location."""
+    try:
+        relative = path.resolve().relative_to(Path(settings.QL_AUDIO_ROOT).resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return None
+    return relative if 0 < len(relative) <= MAX_LOCATION else None
 
 
 def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool,

@@ -24,8 +24,10 @@ from tracks import cache, lua, signals
 from tracks.cache import Entry, Found, Loaded, Stamp, entry_size
 
 # Fields a client may write, each stored JSON-encoded in its own hash field.
-WRITABLE = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "cues")
-_JSON_FIELDS = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes")
+WRITABLE = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "location", "cues")
+_JSON_FIELDS = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "location")
+# Fields added after tracks were first stored: a hash written before has none (JSON null).
+_LATER_FIELDS = ("location",)
 # What list views read: everything but the cue waveforms ("cues" holds them; "marks" not).
 _SUMMARY_FIELDS = ("id", *_JSON_FIELDS, "marks", "version", "created", "updated")
 
@@ -64,7 +66,21 @@ def encode_fields(values: dict) -> list[str]:
     return flat
 
 
+def _with_later_fields(raw: dict) -> dict:
+    for name in _LATER_FIELDS:
+        if raw.get(name) is None:
+            raw[name] = "null"
+    return raw
+
+
+def _writable_values(values: dict) -> dict:
+    """Every writable field of a new track, from `values` (the later fields may be left out:
+    None)."""
+    return {name: values[name] if name in values or name not in _LATER_FIELDS else None for name in WRITABLE}
+
+
 def _summary_from_hash(raw: dict) -> dict:
+    _with_later_fields(raw)
     # one json.loads of the fields as one array: a fraction of the cost of one call each
     values = json.loads("[" + ",".join([raw[name] for name in _JSON_FIELDS]) + "," + raw["marks"] + "]")
     if len(values) != len(_JSON_FIELDS) + 1:
@@ -190,7 +206,7 @@ def track_create(*, values: dict, position: int | None = None, track_id: str | N
     track_id = track_id or str(uuid.uuid4())
     stamp = now_iso()
     fields = ["id", track_id, "version", "1", "created", created or stamp, "updated", updated or stamp]
-    fields += encode_fields({name: values[name] for name in WRITABLE})
+    fields += encode_fields(_writable_values(values))
     ack = uuid.uuid4().hex
     written = lua.create_track(get_redis(), track_id=track_id, ack=ack, position=position, fields=fields)
     if written.status == "exists":
@@ -434,6 +450,7 @@ def track_records(track_ids: list[str]) -> list[str | None]:
         if not raw:
             records.append(None)
             continue
+        _with_later_fields(raw)
         parts = ['{"id":', _dumps(raw["id"])]
         for name in WRITABLE:
             parts += [',"', name, '":', raw[name]]
@@ -454,7 +471,7 @@ def restore_fields(*, track_id: str, values: dict, version: int, created: str, u
     """The flat HSET list of a restored track's hash (as track_create writes it, with the
     backup's version and times)."""
     fields = ["id", track_id, "version", str(version), "created", created, "updated", updated]
-    return fields + encode_fields({name: values[name] for name in WRITABLE})
+    return fields + encode_fields(_writable_values(values))
 
 
 def _acquire_many(track_ids: list[str], token: str) -> None:

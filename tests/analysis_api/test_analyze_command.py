@@ -77,3 +77,32 @@ def test_a_result_over_ql_max_result_mb_fails_and_is_not_stored(tmp_path, settin
     assert "failed: the analysis result is" in line and "(QL_MAX_RESULT_MB)" in line
     again, _ = run(str(tmp_path), "--beats-per-cue", "2")  # the failed job holds no result
     assert "failed: the analysis result is" in next(l for l in again.splitlines() if l.startswith("big.wav"))
+
+
+def test_added_tracks_get_their_location_under_the_audio_root(tmp_path, anon, settings):
+    root = tmp_path / "audio"
+    (root / "Crate ünï").mkdir(parents=True)
+    settings.QL_AUDIO_ROOT = str(root)
+    write_excerpt(root / "Crate ünï" / "DJ Test - Dawn #1.wav", bpm=120, seconds=6)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write_excerpt(outside / "DJ Test - Outside.wav", bpm=128, seconds=6)
+
+    run(str(root), "--add-to-playlist")
+    out, _ = run(str(outside), "--add-to-playlist")
+    tracks = {t["title"]: t for t in anon.get("/api/tracks/").json()["results"]}
+    assert tracks["Dawn #1"]["location"] == "Crate ünï/DJ Test - Dawn #1.wav"
+    assert tracks["Outside"]["location"] is None
+    assert "no location: not under QL_AUDIO_ROOT" in out
+
+
+def test_adding_again_fills_the_location_a_track_lacked(tmp_path, anon, settings):
+    write_excerpt(tmp_path / "DJ Test - Late.wav", bpm=122, seconds=6)
+    run(str(tmp_path), "--add-to-playlist")  # QL_AUDIO_ROOT elsewhere: no location
+    (track,) = anon.get("/api/tracks/").json()["results"]
+    assert track["location"] is None
+    settings.QL_AUDIO_ROOT = str(tmp_path)
+    out, _ = run(str(tmp_path), "--add-to-playlist")
+    assert "location set" in out
+    (track,) = anon.get("/api/tracks/").json()["results"]
+    assert track["location"] == "DJ Test - Late.wav" and track["version"] == 2

@@ -2,7 +2,7 @@
 
 import pytest
 
-from quantumlive.musical_keys import TONICS, camelot, canonical_key, key_from_index
+from quantumlive.musical_keys import KEY_NAMES, OPEN_KEY_CODES, TONICS, camelot, canonical_key, key_from_index, open_key
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,8 @@ def test_it_canonicalises_key_spellings(text, expected):
 @pytest.mark.parametrize(
     "text",
     ["", "   ", "H", "H minor", "Am7", "A dorian", "A mixolydian", "minor", "A minor major",
-     "AA", "#A", "A#x#m7", "C major!", "1A", "8A", "A\nminor extra"],
+     "AA", "#A", "A#x#m7", "C major!", "0A", "13A", "8C", "8", "8Am", "1 mm", "123A",
+     "A\nminor extra"],
 )
 def test_it_rejects_anything_that_is_not_a_key(text):
     with pytest.raises(ValueError) as excinfo:
@@ -187,3 +188,26 @@ def test_spaced_and_separated_spellings_are_still_keys(text):
 def test_a_key_of_the_longest_accepted_length_is_read():
     text = "A" + " " * (30 - len("Aminor")) + "minor"
     assert len(text) <= 32 and canonical_key(text) == "A minor"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("8A", "A minor"), ("8B", "C major"), ("8a", "A minor"), ("08A", "A minor"), ("12B", "E major"),
+     ("1A", "Ab minor"), ("1B", "B major"), ("3b", "C# major"),
+     ("1m", "A minor"), ("1d", "C major"), ("1M", "A minor"), ("6d", "B major"), ("5d", "E major"),
+     ("12m", "D minor"), ("7d", "F# major"), ("8 m", "Bb minor")],
+)
+def test_camelot_and_open_key_codes_are_keys(text, expected):
+    assert canonical_key(text) == expected
+
+
+def test_every_key_round_trips_through_both_wheels():
+    for key in KEY_NAMES:
+        assert canonical_key(camelot(key)) == key
+        assert canonical_key(open_key(key)) == key
+    assert sorted(open_key(key) for key in KEY_NAMES) == sorted(OPEN_KEY_CODES)
+
+
+def test_open_key_is_seven_steps_from_camelot():
+    assert (open_key("A minor"), open_key("C major"), open_key("E minor"), open_key("Ab minor")) == \
+        ("1m", "1d", "2m", "6m")

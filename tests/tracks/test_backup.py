@@ -111,7 +111,7 @@ def test_export_writes_every_track_in_order_with_versions_times_and_cue_waveform
         expected = {name: shown[name] for name in record}
         assert record == expected
         assert set(record) == {"id", "title", "artist", "bpm", "key", "duration", "genres", "sources", "notes",
-                               "cues", "version", "created", "updated"}
+                               "location", "cues", "version", "created", "updated"}
     assert document["tracks"][2]["version"] == 2 and document["tracks"][0]["version"] == 2  # patched, moved
     assert document["tracks"][1]["cues"][0] == {"name": "drop", "start": 1.0, "end": 2.5, "waveform": WAVE}
     assert document["youtube"] == [{"video_id": v["video_id"], "added": v["added"]}
@@ -168,6 +168,17 @@ def test_export_import_export_gives_the_same_document(tmp_path, api, anon, setti
         second, _ = export(tmp_path, "second.json")
         assert scratch_keys() == []
     assert without_time(second) == without_time(first)
+
+
+def test_a_backup_written_before_locations_existed_imports_with_none(tmp_path, api, anon, settings):
+    make_library(api, count=2)
+    document, _ = export(tmp_path, "old.json")
+    for record in document["tracks"]:
+        del record["location"]
+    (tmp_path / "old.json").write_text(json.dumps(document), encoding="utf-8")
+    with other_prefix(settings):
+        assert "tracks 2 created" in run_import(tmp_path / "old.json")
+        assert [t["location"] for t in anon.get("/api/tracks/").json()["results"]] == [None, None]
 
 
 def test_restored_tracks_answer_through_the_api_with_their_etags_and_jobs(tmp_path, api, anon, settings):

@@ -19,8 +19,8 @@ RESULT = {"bpm": 124.0, "key": "A minor", "camelot": "8A", "duration": 8.0, "sam
 def test_an_analysed_file_is_added_once_under_an_id_from_its_content(tmp_path):
     path = tmp_path / "DJ Test - Night Drive.wav"
     audio_sha = hashlib.sha256(b"the audio").hexdigest()
-    assert track_add_analysed(path=path, result=RESULT, audio_sha256=audio_sha) is True
-    assert track_add_analysed(path=path, result=RESULT, audio_sha256=audio_sha) is False
+    assert track_add_analysed(path=path, result=RESULT, audio_sha256=audio_sha) == "added"
+    assert track_add_analysed(path=path, result=RESULT, audio_sha256=audio_sha) == "exists"
 
     track = store.track_get(track_id=str(uuid.uuid5(ANALYSED_TRACK_NAMESPACE, audio_sha)))
     assert (track["title"], track["artist"]) == ("Night Drive", "DJ Test")

@@ -3,8 +3,9 @@
 Analyses every audio file below FOLDER in N processes with a progress bar, skipping what is
 already analysed (the same content-hash results the API uses), prints a table of file, BPM,
 key and duration, and with --add-to-playlist adds each file as a track (title and artist from
-its tags, else from a "Artist - Title" file name). Adding is idempotent: a file's track id is
-derived from its content.
+its tags, else from a "Artist - Title" file name) and its location (its path relative to
+QL_AUDIO_ROOT, when it is below it). Adding is idempotent: a file's track id is derived from
+its content; adding it again only sets the location of a track that had none.
 
 The analysing is analysis/batch.py's; the command lives in the tracks app because it adds to
 the library (tracks/services.py), and the analysis app does not depend on tracks.
@@ -16,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.batch import FileAnalysis, audio_files, batch_analyse, batch_options
 from tracks.analysis_values import AnalysisUnusable
-from tracks.services import track_add_analysed
+from tracks.services import audio_location, track_add_analysed
 
 
 class Command(BaseCommand):
@@ -68,7 +69,11 @@ def _added_status(path: Path, outcome: FileAnalysis) -> str:
     if outcome.result is None:
         return ""
     try:
-        added = track_add_analysed(path=path, result=outcome.result, audio_sha256=outcome.audio_sha256)
+        done = track_add_analysed(path=path, result=outcome.result, audio_sha256=outcome.audio_sha256)
     except AnalysisUnusable as exc:
         return f", not added: {exc}"
-    return ", added" if added else ", already in the playlist"
+    status = {"added": ", added", "exists": ", already in the playlist",
+              "location set": ", already in the playlist, location set"}[done]
+    if done == "added" and audio_location(path) is None:
+        status += " (no location: not under QL_AUDIO_ROOT)"
+    return status

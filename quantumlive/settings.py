@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "quantumlive",
     "tracks",
     "playlists",
+    "exchange",
     "search",
     "analysis",
 ]

@@ -35,7 +35,8 @@ FluidSynth's offset: before rendering, a calibration file (one kick drum at 1 s)
 rendered and the first sample above the dither is taken as where a note-on lands; every
 GM ground-truth time is shifted by it (a few ms: the attack of the sample). Each GM
 excerpt also records ``onset_check``: where its first drum note was expected and where the
-render's onset envelope rises nearest to it.
+render's onset envelope rises nearest to it (not after a beatless intro, where the
+pads already sound); over the 44 GM excerpts without an intro it is within 3 ms.
 
 **The split.** Within each style, excerpts are numbered 00, 01, ...; even numbers are the
 ``tuning`` part, odd numbers ``heldout`` (the variants go in pairs, so both parts get the
@@ -801,7 +802,7 @@ def render_gm(spec: dict, offset: float) -> tuple[np.ndarray, dict]:
     y = y / (np.max(np.abs(y)) + 1e-12) * 10 ** (peak_db / 20)
     extra = {"programs": {str(k): v for k, v in programs.items()}, "peak_dbfs": round(peak_db, 2),
              "renderer_offset": round(offset, 5)}
-    if first_drum_s is not None:
+    if first_drum_s is not None and not spec["intro_beats"]:  # (after an intro, pads sound before it)
         expected = first_drum_s + offset
         extra["onset_check"] = {"expected": round(expected, 4), "measured": round(_onset_near(y, sr, expected), 4)}
     truth.update(extra)

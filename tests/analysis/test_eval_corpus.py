@@ -9,7 +9,6 @@ grid of the half-beats is the negative control: ground truth on the off-beat fai
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -127,4 +126,3 @@ def test_build_writes_a_sidecar_per_excerpt_and_skips_what_exists(tmp_path):
     assert wav.stat().st_mtime_ns == mtime
     assert entry["part"] == "tuning" and entry["metre"] == "4/4"
     assert set(entry) >= {"name", "family", "style", "bpm", "beats", "downbeats", "key", "metre", "seed"}
-    shutil.rmtree(tmp_path)

@@ -28,7 +28,8 @@ the beats with the half-beats added.
 Tuning may only look at the tuning part: ``--part tuning`` analyses and reports it alone
 (written to ``.bench-cache/evalset/RESULTS-tuning.md`` unless --out says otherwise). The
 held-out part is for reporting; the per-excerpt table of misses is printed for the tuning
-part only. A run of the whole set writes bench/RESULTS-evalset.md.
+part only. A run of the whole set writes bench/RESULTS-evalset.md; every run also leaves
+its per-excerpt scores in ``.bench-cache/evalset/results-<part>.json``.
 """
 
 from __future__ import annotations
@@ -351,9 +352,8 @@ def main() -> None:
                     "whole run, else .bench-cache/evalset/RESULTS-<part>.md)")
     args = ap.parse_args()
 
-    entries = eval_corpus.build(args.cache, jobs=args.jobs, limit=args.limit, styles=args.style)
-    if args.part != "all":
-        entries = [e for e in entries if e["part"] == args.part]
+    entries = eval_corpus.build(args.cache, jobs=args.jobs, limit=args.limit, styles=args.style,
+                                part=None if args.part == "all" else args.part)
     manifest = args.cache / "manifest.json"
     info = json.loads(manifest.read_text()) if manifest.exists() else {}
     info.pop("excerpts", None)

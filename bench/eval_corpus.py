@@ -846,10 +846,11 @@ def _existing(out_dir: Path, name: str) -> dict | None:
 
 def build(out: Path, *, seed: int = DEFAULT_SEED, jobs: int = 1, limit: int | None = None,
           families: tuple[str, ...] = ("syn", "gm"), styles: list[str] | None = None,
-          names: list[str] | None = None, progress: bool = True) -> list[dict]:
-    """Render what is missing and write ``manifest.json``; returns the manifest's entries."""
+          names: list[str] | None = None, part: str | None = None, progress: bool = True) -> list[dict]:
+    """Render what is missing and write ``manifest.json`` (when building the whole set);
+    returns the entries asked for (``part``: "tuning" or "heldout" only)."""
     out.mkdir(parents=True, exist_ok=True)
-    specs = [s for s in plan(seed) if s["family"] in families
+    specs = [s for s in plan(seed) if s["family"] in families and (not part or s["part"] == part)
              and (not styles or s["style"] in styles) and (not names or s["name"] in names)]
     if limit is not None:
         specs = _spread(specs, limit)
@@ -881,7 +882,7 @@ def build(out: Path, *, seed: int = DEFAULT_SEED, jobs: int = 1, limit: int | No
                 bar.update()
     bar.close()
     ordered = [entries[s["name"]] for s in specs if s["name"] in entries]
-    if not names and not styles and limit is None and families == ("syn", "gm"):
+    if not names and not styles and not part and limit is None and families == ("syn", "gm"):
         write_manifest(out, ordered, seed, offset)
     return ordered
 

@@ -126,3 +126,40 @@ def test_build_writes_a_sidecar_per_excerpt_and_skips_what_exists(tmp_path):
     assert wav.stat().st_mtime_ns == mtime
     assert entry["part"] == "tuning" and entry["metre"] == "4/4"
     assert set(entry) >= {"name", "family", "style", "bpm", "beats", "downbeats", "key", "metre", "seed"}
+
+
+def _load_eval():
+    spec = importlib.util.spec_from_file_location("analysis_eval", ROOT / "bench" / "analysis_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _entry(bpm: float, seconds: float = 40.0) -> dict:
+    beats = np.arange(0.1, seconds, 60 / bpm)
+    return {"bpm": bpm, "beats": beats.tolist(), "downbeats": beats[::4].tolist(), "key": "A minor"}
+
+
+def test_scoring_counts_downbeats_when_the_analyser_gives_them():
+    ae = _load_eval()
+    e = _entry(120.0)
+    beats, down = np.asarray(e["beats"]), np.asarray(e["downbeats"])
+    right = ae.score(e, "ours", {"bpm": 120.0, "beats": beats, "downbeats": down, "key": "A minor"}, 0.1)
+    assert right["downbeat_f"] == 1.0 and right["beat_f"] == 1.0 and right["fail"] == []
+    late = ae.score(e, "ours", {"bpm": 120.0, "beats": beats, "downbeats": beats[1::4], "key": "A minor"}, 0.1)
+    assert late["downbeat_f"] == 0.0
+    absent = ae.score(e, "seed", {"bpm": 120.0, "beats": beats, "downbeats": None, "key": None}, 0.1)
+    assert absent["downbeat_f"] is None and ae.summary([{"seconds": 40, "seed": absent}], "seed")["downbeat_f"] is None
+
+
+def test_scoring_names_the_kinds_of_failure_with_the_dj_octave_convention():
+    ae = _load_eval()
+    slow, ballad, dnb = _entry(65.0), _entry(72.0), _entry(174.0)
+    doubled = np.asarray(slow["beats"])
+    doubled = np.sort(np.concatenate([doubled, doubled[:-1] + np.diff(doubled) / 2]))
+    ok = ae.score(slow, "ours", {"bpm": 130.0, "beats": doubled, "key": "C major"}, 0.1)
+    assert ok["acc1"] and ok["within1"] and ok["beat_f"] == 1.0 and ok["fail"] == ["relative"]
+    assert ae.score(ballad, "ours", {"bpm": 144.0, "beats": [], "key": "E minor"}, 0.1)["fail"] == ["double", "fifth"]
+    assert ae.score(dnb, "ours", {"bpm": 87.0, "beats": [], "key": "D minor"}, 0.1)["fail"] == ["half", "fifth"]
+    off = np.asarray(dnb["beats"]) + 30 / 174
+    assert ae.score(dnb, "ours", {"bpm": 174.0, "beats": off, "key": "A major"}, 0.1)["fail"] == ["off-beat", "parallel"]

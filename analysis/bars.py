@@ -1,0 +1,129 @@
+"""Bars on top of the beats: downbeats, the beat grid, and where a DJ mixes in and out.
+
+Plain functions on arrays, like analysis/audio.py (which calls them after tracking beats).
+
+**Downbeats** (4/4). Two things mark the first beat of a bar in the music a DJ plays: the
+low end hits hardest there (the kick and bass of the bar's "one"), and the harmony changes
+there (chords change on bar lines). For each beat we measure the low band's energy just
+after it and how much the pitch-class profile changes across it; the bar's phase is the one
+of the four whose beats score highest on both, each feature standardised over the track.
+One phase for the whole track: a 4/4 track does not skip beats.
+
+**Mix points.** A beat "plays rhythm" by the onset strength on it; a bar plays rhythm when
+its beats reach half the median bar's. `mix_in` is the first downbeat of a playing bar that
+is followed by another (a beatless intro is skipped); `mix_out` is the downbeat
+`beats_per_cue` beats before the last beat of the last playing bar, so that a cue's length of
+rhythm is left to mix over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BEATS_PER_BAR = 4
+_LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
+_CHROMA_BAND = (55.0, 2000.0)
+_PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
+
+
+def _spectrogram(y: np.ndarray, sr: int, n_fft: int, hop: int) -> np.ndarray:
+    """Power spectrogram, frame i centred on sample i * hop, in blocks (bounded memory)."""
+    import scipy.fft
+
+    pad = n_fft // 2
+    yp = np.pad(np.asarray(y, np.float32), (pad, pad))
+    if len(yp) < n_fft:
+        yp = np.pad(yp, (0, n_fft - len(yp)))
+    frames = np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop]
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    out = np.empty((len(frames), n_fft // 2 + 1), np.float32)
+    for i in range(0, len(frames), 2048):
+        spec = scipy.fft.rfft(frames[i:i + 2048] * window, axis=1)
+        out[i:i + len(spec)] = spec.real ** 2 + spec.imag ** 2
+    return out
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    spread = float(np.std(x))
+    return (x - float(np.mean(x))) / spread if spread > 1e-12 else np.zeros_like(x)
+
+
+def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low-band energy in the first quarter beat after each beat (log), pitch-class change
+    across each beat (1 - cosine of the profiles of the beat before and the beat after))."""
+    hop = int(2 ** round(math.log2(sr * 512 / 22050)))
+    n_fft = 4 * hop
+    power = _spectrogram(y, sr, n_fft, hop)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    low = power[:, (freqs >= _LOW_BAND[0]) & (freqs < _LOW_BAND[1])].sum(axis=1)
+    ok = (freqs >= _CHROMA_BAND[0]) & (freqs <= _CHROMA_BAND[1])
+    pitch = np.round(12 * np.log2(freqs[ok] / 440.0) + 69).astype(int) % 12
+    chroma = np.zeros((len(power), 12), np.float32)
+    for pc in range(12):
+        chroma[:, pc] = np.sqrt(power[:, np.flatnonzero(ok)[pitch == pc]]).sum(axis=1)
+
+    fps = sr / hop
+    n = len(power)
+    edges = np.clip(np.round(beats * fps).astype(int), 0, n - 1)
+    period = float(np.median(np.diff(beats))) if len(beats) > 1 else 0.5
+    quarter = max(1, int(round(period * fps / 4)))
+    low_cum = np.concatenate([[0.0], np.cumsum(low, dtype=np.float64)])
+    energy = (low_cum[np.minimum(edges + quarter, n)] - low_cum[edges]) / quarter
+    low_feature = np.log10(np.maximum(energy, 1e-12))
+
+    chroma_cum = np.concatenate([np.zeros((1, 12)), np.cumsum(chroma, axis=0, dtype=np.float64)])
+    bounds = np.concatenate([[max(0, edges[0] - (edges[1] - edges[0] if len(edges) > 1 else quarter))],
+                             edges, [min(n, edges[-1] + (edges[-1] - edges[-2] if len(edges) > 1 else quarter))]])
+    sums = chroma_cum[bounds[1:]] - chroma_cum[bounds[:-1]]  # the beat intervals around each beat
+    norms = np.linalg.norm(sums, axis=1)
+    unit = sums / np.maximum(norms, 1e-12)[:, None]
+    change = 1.0 - np.sum(unit[:-1] * unit[1:], axis=1)  # across beat i: interval before vs after
+    return low_feature, change
+
+
+def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR) -> np.ndarray:
+    """Indices into `beats` (seconds, increasing) of the first beats of the bars."""
+    beats = np.asarray(beats, dtype=float)
+    if len(beats) == 0:
+        return np.zeros(0, dtype=int)
+    if len(beats) < 2 * beats_per_bar:
+        return np.arange(0, len(beats), beats_per_bar)
+    low, change = _beat_features(y, sr, beats)
+    score = _standardised(low) + _standardised(change)
+    phases = [float(np.mean(score[p::beats_per_bar])) for p in range(beats_per_bar)]
+    return np.arange(int(np.argmax(phases)), len(beats), beats_per_bar)
+
+
+def beatgrid(*, bpm: float, beats, downbeat_indices) -> dict | None:
+    """The grid a DJ program needs: tempo, first beat, first downbeat, beats per bar."""
+    beats = list(beats)
+    if not beats:
+        return None
+    first_downbeat = beats[int(downbeat_indices[0])] if len(downbeat_indices) else beats[0]
+    return {"bpm": bpm, "first_beat": beats[0], "first_downbeat": first_downbeat,
+            "beats_per_bar": BEATS_PER_BAR}
+
+
+def mix_points(env: np.ndarray, fps: float, beats, downbeat_indices, *, beats_per_cue: int
+               ) -> tuple[float | None, float | None]:
+    """(mix_in, mix_out) in seconds, each a downbeat; (None, None) without downbeats."""
+    beats = np.asarray(beats, dtype=float)
+    down = np.asarray(downbeat_indices, dtype=int)
+    if len(down) == 0 or len(env) == 0:
+        return None, None
+    frames = np.round(beats * fps).astype(int)
+    last = len(env) - 1
+    strength = np.maximum.reduce([env[np.clip(frames + d, 0, last)] for d in range(-2, 3)])
+    bar_strength = np.array([float(np.mean(strength[d:d + BEATS_PER_BAR])) for d in down])
+    threshold = _PLAYING * float(np.median(bar_strength))
+    playing = bar_strength >= threshold
+    starts = [i for i in range(len(down)) if playing[i] and (i + 1 == len(down) or playing[i + 1])]
+    first = starts[0] if starts else 0
+    last_bar = int(np.flatnonzero(playing)[-1]) if playing.any() else len(down) - 1
+    last_beat = min(int(down[last_bar]) + BEATS_PER_BAR - 1, len(beats) - 1)
+    target = last_beat - int(beats_per_cue) + 1
+    before = down[(down <= target) & (down >= down[first])]
+    out_index = int(before[-1]) if len(before) else int(down[first])
+    return float(beats[down[first]]), float(beats[out_index])

@@ -1,0 +1,84 @@
+"""Bars: downbeats, the beat grid and mix points (analysis/bars.py), on synthesized music."""
+
+import numpy as np
+import pytest
+
+from analysis import audio, bars
+from tests.analysis.synth import make_excerpt
+
+SR = 22050
+
+
+def analysed_beats(excerpt):
+    y = audio_mono(excerpt)
+    env, fps = audio.onset_envelope(y, SR)
+    bpm, beats = audio.tempo_and_beats(env, fps)
+    return y, env, fps, bpm, np.asarray(beats, float)
+
+
+def audio_mono(excerpt):
+    import soxr
+
+    y = soxr.resample(excerpt.y, excerpt.sr, SR)
+    return (y / np.max(np.abs(y))).astype(np.float32)
+
+
+def true_downbeats(excerpt):
+    return excerpt.beats[::4]
+
+
+def nearest_error(found, truth):
+    return np.array([np.min(np.abs(np.asarray(found) - t)) for t in truth])
+
+
+def test_a_kick_on_every_beat_with_an_accent_on_the_one_gives_the_bar_lines():
+    sr, bpm, n_beats = SR, 120.0, 64
+    period = 60 / bpm
+    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    offset = 0.25
+    for i in range(n_beats):
+        start = int((offset + i * period) * sr)
+        gain = 1.0 if i % 4 == 1 else 0.45  # the bar starts on the second beat heard
+        y[start:start + len(kick)] += gain * kick
+    beats = offset + np.arange(n_beats) * period
+    found = bars.downbeat_indices(y, sr, beats)
+    assert found[0] == 1
+    assert np.all(np.diff(found) == 4)
+
+
+@pytest.mark.parametrize(("style", "bpm"), [("house", 124), ("techno", 130), ("dnb", 174), ("afrohouse", 120),
+                                            ("pop", 110)])
+def test_downbeats_of_synthesized_styles_fall_on_the_bar_lines(style, bpm):
+    excerpt = make_excerpt(style, bpm, seconds=24, sr=44100, seed=11)
+    y, env, fps, found_bpm, beats = analysed_beats(excerpt)
+    downbeats = beats[bars.downbeat_indices(y, SR, beats)]
+    truth = true_downbeats(excerpt)
+    inner = truth[(truth > beats[0] + 0.1) & (truth < beats[-1] - 0.1)]
+    assert np.median(nearest_error(downbeats, inner)) < 0.07
+
+
+def test_the_grid_names_the_first_beat_and_downbeat():
+    grid = bars.beatgrid(bpm=124.0, beats=[0.3, 0.78, 1.27, 1.75, 2.24], downbeat_indices=[2])
+    assert grid == {"bpm": 124.0, "first_beat": 0.3, "first_downbeat": 1.27, "beats_per_bar": 4}
+
+
+def test_mix_in_is_the_first_downbeat_after_a_beatless_intro_and_mix_out_a_cue_before_the_end():
+    excerpt = make_excerpt("house", 124, seconds=40, sr=44100, seed=5, intro=8.0)
+    y, env, fps, found_bpm, beats = analysed_beats(excerpt)
+    down = bars.downbeat_indices(y, SR, beats)
+    mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=16)
+    drums_start = excerpt.beats[0]
+    period = 60 / excerpt.bpm
+    assert abs(mix_in - drums_start) < period / 2
+    last_beat = excerpt.beats[-1]
+    assert mix_out < last_beat - 12 * period
+    assert mix_out > last_beat - 20 * period
+    assert np.min(np.abs(beats[down] - mix_out)) < 1e-6  # a downbeat
+
+
+def test_no_beats_gives_no_downbeats_and_no_mix_points():
+    assert bars.downbeat_indices(np.zeros(SR, np.float32), SR, np.array([])).tolist() == []
+    assert bars.mix_points(np.zeros(100, np.float32), 86.0, np.array([]), np.array([], int), beats_per_cue=16) == \
+        (None, None)

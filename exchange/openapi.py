@@ -47,7 +47,7 @@ class ImportedPlaylistSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     entries = serializers.IntegerField(help_text="How many entries it holds now.")
-    status = serializers.ChoiceField(choices=["created", "replaced", "unchanged"])
+    status = serializers.CharField(help_text="`created`, `replaced` (its entries) or `unchanged`.")
 
 
 class SkippedSerializer(serializers.Serializer):
@@ -66,7 +66,7 @@ class ImportReportSerializer(serializers.Serializer):
 
 class ImportJobSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    status = serializers.CharField(help_text="`queued`, `running`, `done` or `failed`.")
     url = serializers.URLField()
     created = serializers.CharField(required=False)
     finished = serializers.CharField(required=False, allow_null=True)
@@ -80,3 +80,24 @@ REPORT_EXAMPLE = OpenApiExample("report", response_only=True, status_codes=["200
                    "status": "created"}],
     "skipped": [{"track": "7", "reason": "The path is not under the import's root or QL_AUDIO_ROOT: send "
                                         "root=<the music folder of the machine that wrote the file>."}]})
+JOB_QUEUED = OpenApiExample("job queued", response_only=True, status_codes=["202"], value={
+    "id": "3f2a9c1e-2b7d-4e55-9d0a-6c1b2e3f4a5b", "status": "queued",
+    "url": "http://localhost:8000/api/imports/3f2a9c1e-2b7d-4e55-9d0a-6c1b2e3f4a5b/"})
+JOB_DONE = OpenApiExample("job done", response_only=True, status_codes=["200"], value={
+    "id": "3f2a9c1e-2b7d-4e55-9d0a-6c1b2e3f4a5b", "status": "done",
+    "url": "http://localhost:8000/api/imports/3f2a9c1e-2b7d-4e55-9d0a-6c1b2e3f4a5b/",
+    "created": "2026-12-07T06:00:00.000Z", "finished": "2026-12-07T06:00:21.512Z",
+    "report": REPORT_EXAMPLE.value, "error": None})
+M3U8_EXAMPLE = OpenApiExample("m3u8", response_only=True, status_codes=["200"], media_type="audio/x-mpegurl",
+                              value="#EXTM3U\n#EXTINF:301,DJ Koze - Pick Up\n/Users/dj/Music/DJ Koze/Pick Up.mp3\n")
+XML_EXAMPLE = OpenApiExample("rekordbox", response_only=True, status_codes=["200"], media_type="application/xml", value=(
+    '<?xml version="1.0" encoding="UTF-8"?>\n<DJ_PLAYLISTS Version="1.0.0">\n'
+    '  <PRODUCT Name="QuantumLive" Version="1.0" Company="QuantumLive"/>\n  <COLLECTION Entries="1">\n'
+    '    <TRACK TrackID="1" Name="Pick Up" Artist="DJ Koze" Genre="House" TotalTime="301" AverageBpm="124.00" '
+    'Tonality="Am" Location="file://localhost/Users/dj/Music/DJ%20Koze/Pick%20Up.mp3">\n'
+    '      <POSITION_MARK Name="drop" Type="0" Start="62.250" Num="-1"/>\n    </TRACK>\n  </COLLECTION>\n'
+    '  <PLAYLISTS>\n    <NODE Type="0" Name="ROOT" Count="1">\n'
+    '      <NODE Name="Friday" Type="1" KeyType="0" Entries="1">\n        <TRACK Key="1"/>\n      </NODE>\n'
+    '    </NODE>\n  </PLAYLISTS>\n</DJ_PLAYLISTS>\n'))
+LOCATION = OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=["202"],
+                            description="The import job's URL (a file imported by a job).")

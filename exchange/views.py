@@ -81,7 +81,7 @@ class LibraryExportView(APIView):
     content_negotiation_class = IgnoreFormatNegotiation
 
     @extend_schema(operation_id="tracks_export", parameters=[ExportParamsSerializer], responses=docs.FILE_ANSWERS,
-                   description=docs.EXPORT_LIBRARY)
+                   description=docs.EXPORT_LIBRARY, examples=[docs.M3U8_EXAMPLE, docs.XML_EXAMPLE])
     def get(self, request):
         params = ExportParamsSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)  # 400 before anything is read
@@ -92,7 +92,8 @@ class PlaylistExportView(APIView):
     content_negotiation_class = IgnoreFormatNegotiation
 
     @extend_schema(operation_id="playlists_export", parameters=[ExportParamsSerializer, docs.PLAYLIST_ID],
-                   responses=docs.FILE_ANSWERS, description=docs.EXPORT_PLAYLIST)
+                   responses=docs.FILE_ANSWERS, description=docs.EXPORT_PLAYLIST,
+                   examples=[docs.M3U8_EXAMPLE, docs.XML_EXAMPLE])
     def get(self, request, playlist_id: str):
         try:
             playlist_id = str(uuid.UUID(playlist_id))
@@ -130,7 +131,8 @@ class ImportView(APIView):
 
     @extend_schema(operation_id="imports_create", request={"multipart/form-data": ImportFormSerializer},
                    responses={200: docs.ImportReportSerializer, 202: docs.ImportJobSerializer},
-                   description=docs.IMPORT, examples=[docs.REPORT_EXAMPLE])
+                   description=docs.IMPORT, examples=[docs.REPORT_EXAMPLE, docs.JOB_QUEUED],
+                   parameters=[docs.LOCATION])
     def post(self, request):
         form = ImportFormSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -160,7 +162,9 @@ class ImportView(APIView):
 class ImportDetailView(APIView):
     permission_classes = [AuthenticatedOnly]
 
-    @extend_schema(operation_id="imports_retrieve", responses=docs.ImportJobSerializer, parameters=[docs.JOB_ID])
+    @extend_schema(operation_id="imports_retrieve", responses=docs.ImportJobSerializer, parameters=[docs.JOB_ID],
+                   examples=[docs.JOB_DONE], description=(
+                       "An import job's status and, when done, its report (its owner's and staff's only)."))
     def get(self, request, job_id: str):
         record = jobs.record(job_id)
         if record is None or not (request.user.is_staff or record["owner_id"] == request.user.pk):

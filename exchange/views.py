@@ -138,12 +138,14 @@ class ImportView(APIView):
         form.is_valid(raise_exception=True)
         uploaded, root = form.validated_data["file"], form.validated_data.get("root")
         try:
-            checked = import_check(read(uploaded, file_name=uploaded.name or ""), root=root)
+            dj_file = read(uploaded, file_name=uploaded.name or "")  # the whole file: 400 before any write
         except BadFile as exc:
             raise ValidationError({"file": [str(exc)]}) from None
         user = request.user
-        if checked.count <= settings.QL_IMPORT_SYNC_MAX_TRACKS:
+        if len(dj_file.tracks) <= settings.QL_IMPORT_SYNC_MAX_TRACKS:
+            checked = import_check(dj_file, root=root)
             return Response(import_apply(checked, owner_id=user.pk, owner=user.get_username()))
+        del dj_file  # the job reads the file again
         job_id = str(uuid.uuid4())
         path = jobs.store_file(uploaded, job_id)
         try:

@@ -41,15 +41,18 @@ def folder() -> Path:
 def store_file(uploaded, job_id: str) -> Path:
     """Copies the upload to QL_UPLOAD_DIR/imports/<job id> (a new file, never through a link);
     removed again on any failure."""
+    from analysis.sources import UploadNotStored, _storage_failed
+
     target = folder() / job_id
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as out:
-            uploaded.seek(0)
             for chunk in uploaded.chunks(1 << 20):
                 out.write(chunk)
-    except BaseException:
+    except BaseException as exc:
         remove_file(str(target))
+        if _storage_failed(exc):  # full, read-only...: 503, nothing kept
+            raise UploadNotStored() from exc
         raise
     return target
 

@@ -7,6 +7,7 @@ playlist is. Imports need a token (401) and write the caller's playlists; an imp
 404 to everyone but its owner and staff.
 """
 
+import contextlib
 import uuid
 from urllib.parse import quote
 
@@ -154,6 +155,8 @@ class ImportView(APIView):
             jobs.enqueue(job_id)
         except BaseException:
             jobs.remove_file(str(path))
+            with contextlib.suppress(Exception):  # (Redis away: the record expires)
+                jobs.finish(job_id, error="the import could not be queued; import the file again")
             raise
         body = {"id": job_id, "status": "queued", "url": reverse("import-detail", args=[job_id], request=request)}
         response = Response(body, status=status.HTTP_202_ACCEPTED)

@@ -188,11 +188,13 @@ def main() -> None:
             f"| export rekordbox XML again (cache warm) | {warm:.2f} s |",
             f"| export M3U8 | {m3u:.2f} s ({m3u_size / 2**20:.1f} MB) |",
             f"| worker peak RSS (VmHWM) before the export | {hwm_before / mb:.1f} MB |",
-            f"| worker peak RSS after the first export | {hwm_after / mb:.1f} MB (+{(hwm_after - hwm_before) / mb:.1f}) |",
+            f"| worker peak RSS after the first export | {hwm_after / mb:.1f} MB "
+            f"(+{(hwm_after - hwm_before) / mb:.1f}) |",
             f"| worker peak RSS after the second | {hwm_warm / mb:.1f} MB |",
             f"| worker RSS before / after the first export | {rss_before / mb:.1f} / {rss_after / mb:.1f} MB |",
             f"| export rekordbox XML, QL_TRACK_CACHE off (the export's own memory) | {nocache:.2f} s, peak RSS "
-            f"{nocache_before / mb:.1f} -> {nocache_after / mb:.1f} MB (+{(nocache_after - nocache_before) / mb:.1f}) |",
+            f"{nocache_before / mb:.1f} -> {nocache_after / mb:.1f} MB "
+            f"(+{(nocache_after - nocache_before) / mb:.1f}) |",
             f"| import of that file into an empty library (a job: upload to report), every track created | "
             f"{created_seconds:.1f} s, {args.tracks / created_seconds:.0f} tracks/s |",
             f"| the same import again (every track matched, nothing written) | {again_seconds:.1f} s, "

@@ -90,7 +90,8 @@ JOB_DONE = OpenApiExample("job done", response_only=True, status_codes=["200"], 
     "report": REPORT_EXAMPLE.value, "error": None})
 M3U8_EXAMPLE = OpenApiExample("m3u8", response_only=True, status_codes=["200"], media_type="audio/x-mpegurl",
                               value="#EXTM3U\n#EXTINF:301,DJ Koze - Pick Up\n/Users/dj/Music/DJ Koze/Pick Up.mp3\n")
-XML_EXAMPLE = OpenApiExample("rekordbox", response_only=True, status_codes=["200"], media_type="application/xml", value=(
+XML_EXAMPLE = OpenApiExample("rekordbox", response_only=True, status_codes=["200"],
+                             media_type="application/xml", value=(
     '<?xml version="1.0" encoding="UTF-8"?>\n<DJ_PLAYLISTS Version="1.0.0">\n'
     '  <PRODUCT Name="QuantumLive" Version="1.0" Company="QuantumLive"/>\n  <COLLECTION Entries="1">\n'
     '    <TRACK TrackID="1" Name="Pick Up" Artist="DJ Koze" Genre="House" TotalTime="301" AverageBpm="124.00" '

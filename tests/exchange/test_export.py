@@ -19,7 +19,8 @@ def _tracks(api) -> list[dict]:
     return [
         make_track(api, title="Häppy Tüne #1", artist="DJ A&B", bpm=124, key="Am", duration=301.4,
                    location="DJ A&B/Häppy Tüne #1.mp3", genres=["Deep House", "House"],
-                   cues=[{"name": "intro", "start": 0.5, "end": 16.0}, {"name": "drop <1>", "start": 62.25, "end": 90}]),
+                   cues=[{"name": "intro", "start": 0.5, "end": 16.0},
+                         {"name": "drop <1>", "start": 62.25, "end": 90}]),
         make_track(api, title="Night Drive", artist="Kōji", bpm=122.456, key="8B", duration=245,
                    location="Kōji/Night Drive.flac"),
         make_track(api, title="F sharp", artist="Sharp", bpm=128, key="F# minor", duration=200,
@@ -219,3 +220,45 @@ def test_a_large_export_is_written_with_bounded_memory():
         tracemalloc.stop()
     assert size > 5 * 2**20  # the file: over 5 MB
     assert peak < 3 * 2**20  # what it took: the spools' memory part (1 MB each), a page, the ids
+
+
+def test_exports_read_the_store_in_pages_and_keep_the_order(api, monkeypatch):
+    monkeypatch.setattr(export, "PAGE", 2)
+    tracks = [make_track(api, title=f"T{index}", artist="A", location=f"a/{index}.mp3") for index in range(5)]
+    order = [tracks[index]["id"] for index in (4, 0, 4, 2, 1, 3, 0)]
+    playlist = make_playlist(api, "Paged", order)
+
+    library_m3u = body_of(api.get("/api/tracks/export/?format=m3u8&root=/m")).decode().splitlines()
+    xml = ET.fromstring(body_of(api.get(f"/api/playlists/{playlist['id']}/export/?format=rekordbox&root=/m")))
+
+    assert library_m3u[2::2] == [f"/m/a/{index}.mp3" for index in range(5)]
+    names = {track.get("TrackID"): track.get("Name") for track in xml.find("COLLECTION")}
+    assert xml.find("COLLECTION").get("Entries") == "5" == str(len(names))
+    assert [names[key.get("Key")] for key in xml.iter("TRACK") if key.get("Key")] == \
+        ["T4", "T0", "T4", "T2", "T1", "T3", "T0"]
+    from django.conf import settings
+
+    from quantumlive import keys
+    from quantumlive.redis_conn import get_redis
+
+    # the snapshot of the entries is dropped once read
+    assert [key for key in keys.keys_of_prefix(get_redis(), settings.QL_REDIS_PREFIX) if ":backup:" in key] == []
+
+
+def test_a_track_deleted_while_the_export_reads_is_in_neither_the_collection_nor_the_playlist(api, monkeypatch):
+    monkeypatch.setattr(export, "PAGE", 1)
+    first, second, third = (make_track(api, title=title, artist="A") for title in ("One", "Two", "Three"))
+    playlist = make_playlist(api, "P", [first["id"], second["id"], third["id"], second["id"]])
+    read = export.playlist_tracks(playlist["id"])  # the entries' snapshot is taken at the first read
+
+    def tracks():
+        yield next(read)
+        assert api.delete(f"/api/tracks/{second['id']}/").status_code == 204  # gone before its page is read
+        yield from read
+
+    xml = ET.fromstring(b"".join(export.rekordbox(tracks(), root="/m", playlist_name="P").stream()))
+
+    collection = xml.find("COLLECTION")
+    assert collection.get("Entries") == "2" and [track.get("Name") for track in collection] == ["One", "Three"]
+    node = xml.find("PLAYLISTS/NODE/NODE")
+    assert node.get("Entries") == "2" and [key.get("Key") for key in node] == ["1", "2"]

@@ -15,7 +15,8 @@ REKORDBOX = """<?xml version="1.0" encoding="UTF-8"?>
   <PRODUCT Name="rekordbox" Version="6.7.4" Company="AlphaTheta"/>
   <COLLECTION Entries="4">
     <TRACK TrackID="11" Name="Häppy Tüne #1" Artist="DJ A&amp;B" Genre="Deep House" TotalTime="301"
-           AverageBpm="124.00" Tonality="Am" Location="file://localhost/Users/dj/Music/DJ%20A%26B/H%C3%A4ppy%20T%C3%BCne%20%231.mp3">
+           AverageBpm="124.00" Tonality="Am"
+           Location="file://localhost/Users/dj/Music/DJ%20A%26B/H%C3%A4ppy%20T%C3%BCne%20%231.mp3">
       <TEMPO Inizio="0.480" Bpm="124.00" Metro="4/4" Battito="1"/>
       <POSITION_MARK Name="intro" Type="0" Start="0.500" Num="-1"/>
       <POSITION_MARK Name="drop" Type="0" Start="62.250" Num="-1"/>
@@ -52,7 +53,8 @@ def _playlists(api) -> dict[str, dict]:
 
 
 def _entry_titles(api, playlist_id: str) -> list[str]:
-    return [entry["track"]["title"] for entry in api.get(f"/api/playlists/{playlist_id}/items/?limit=500").json()["results"]]
+    entries = api.get(f"/api/playlists/{playlist_id}/items/?limit=500").json()["results"]
+    return [entry["track"]["title"] for entry in entries]
 
 
 def test_rekordbox_xml_becomes_tracks_and_the_callers_playlists(api):

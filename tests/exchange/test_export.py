@@ -262,3 +262,13 @@ def test_a_track_deleted_while_the_export_reads_is_in_neither_the_collection_nor
     assert collection.get("Entries") == "2" and [track.get("Name") for track in collection] == ["One", "Three"]
     node = xml.find("PLAYLISTS/NODE/NODE")
     assert node.get("Entries") == "2" and [key.get("Key") for key in node] == ["1", "2"]
+
+
+def test_the_library_export_is_not_read_as_a_track_id_with_a_known_token(api):
+    make_track(api, title="One", artist="A", location="a/1.mp3")
+    assert api.get("/api/tracks/?limit=1").status_code == 200  # the token is now one verified lately
+
+    for _ in range(2):
+        response = api.get("/api/tracks/export/?format=m3u8&root=/m")
+        assert response.status_code == 200
+        assert body_of(response).decode().splitlines()[2] == "/m/a/1.mp3"

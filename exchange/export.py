@@ -83,7 +83,8 @@ def _chunks(spool) -> Iterator[bytes]:
 
 class Export:
     """A written export: its parts (bytes and spooled files) in order, their total length, and
-    the stream of its bytes (which closes the spools when it ends or is closed)."""
+    the stream of its bytes (which closes the spools when it ends). Iterable, with `close()`:
+    a StreamingHttpResponse closes it when the response is closed, read to its end or not."""
 
     def __init__(self, parts: list):
         self.parts = parts
@@ -94,6 +95,9 @@ class Export:
             else:
                 part.seek(0, 2)
                 self.length += part.tell()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.stream()
 
     def stream(self) -> Iterator[bytes]:
         try:

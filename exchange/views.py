@@ -72,7 +72,7 @@ def _export(request, tracks, *, name: str, playlist_name: str | None):
     else:
         written = export.rekordbox(tracks, root=root, playlist_name=playlist_name)
     content_type, extension = export.FORMATS[kind]
-    response = StreamingHttpResponse(written.stream(), content_type=content_type)
+    response = StreamingHttpResponse(written, content_type=content_type)  # closes it when closed
     response["Content-Length"] = str(written.length)
     response["Content-Disposition"] = _attachment(name, extension)
     return response

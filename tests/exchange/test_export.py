@@ -272,3 +272,14 @@ def test_the_library_export_is_not_read_as_a_track_id_with_a_known_token(api):
         response = api.get("/api/tracks/export/?format=m3u8&root=/m")
         assert response.status_code == 200
         assert body_of(response).decode().splitlines()[2] == "/m/a/1.mp3"
+
+
+def test_the_spooled_files_are_closed_when_the_answer_is_closed_unread(api):
+    from django.http import StreamingHttpResponse
+
+    written = export.m3u8([], root="/m")
+    response = StreamingHttpResponse(written)
+
+    response.close()
+
+    assert all(part.closed for part in written.parts if not isinstance(part, bytes))

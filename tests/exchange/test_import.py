@@ -291,3 +291,16 @@ def test_a_file_with_more_tracks_than_allowed_is_400(api):
     assert response.status_code == 400
     assert "QL_IMPORT_MAX_TRACKS" in response.json()["file"][0]
     assert counts() == (0, 0)
+
+
+def test_an_m3u8_with_a_byte_order_mark_and_a_cp1252_m3u_are_read(api):
+    with_bom = "\ufeff#EXTM3U\n#EXTINF:10,Bjørk - Jóga\nB/Jóga.mp3\n".encode()
+    windows = "#EXTM3U\r\n#EXTINF:10,Café Del Mar - Séance\r\nC\\Séance.mp3\r\n".encode("cp1252")
+
+    first = upload(api, with_bom, name="bom.m3u8").json()
+    second = upload(api, windows, name="old.m3u").json()
+
+    assert (first["tracks_created"], second["tracks_created"]) == (1, 1)
+    tracks = _library(api)
+    assert (tracks["Jóga"]["artist"], tracks["Jóga"]["location"]) == ("Bjørk", "B/Jóga.mp3")
+    assert (tracks["Séance"]["artist"], tracks["Séance"]["location"]) == ("Café Del Mar", "C/Séance.mp3")

@@ -313,6 +313,9 @@ def import_apply(checked: Checked, *, owner_id: int, owner: str) -> dict:
         except (playlists.VersionMismatch, playlists.PlaylistNotFound):
             skipped.append({"playlist": name, "reason": "The playlist changed during the import; import again."})
             continue
+        except playlists.LockTimeout:
+            skipped.append({"playlist": name, "reason": "The playlist stayed busy (other writers); import again."})
+            continue
         report_playlists.append({"id": playlist_id, "name": name, "entries": len(wanted), "status": status})
     return {"tracks_created": created, "tracks_matched": matched, "playlists": report_playlists,
             "skipped": skipped}

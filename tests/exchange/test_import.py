@@ -304,3 +304,22 @@ def test_an_m3u8_with_a_byte_order_mark_and_a_cp1252_m3u_are_read(api):
     tracks = _library(api)
     assert (tracks["Jóga"]["artist"], tracks["Jóga"]["location"]) == ("Bjørk", "B/Jóga.mp3")
     assert (tracks["Séance"]["artist"], tracks["Séance"]["location"]) == ("Café Del Mar", "C/Séance.mp3")
+
+
+@override_settings(QL_LOCK_WAIT=0.1)
+def test_a_playlist_locked_by_another_writer_is_skipped_not_a_500(api):
+    from quantumlive import keys
+    from quantumlive.redis_conn import get_redis
+
+    old = make_track(api, title="Old one", artist="Someone")
+    mine = make_playlist(api, "Warm-up", [old["id"]])
+    get_redis().set(keys.playlist_lock(mine["id"]), "another-writer", px=30_000)
+
+    response = upload(api, REKORDBOX, root="/Users/dj/Music")
+
+    assert response.status_code == 200
+    report = response.json()
+    assert [p["name"] for p in report["playlists"]] == ["Sets / Friday"]
+    assert {"playlist": "Warm-up", "reason": "The playlist stayed busy (other writers); import again."} in \
+        report["skipped"]
+    assert _entry_titles(api, mine["id"]) == ["Old one"]

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ExchangeConfig(AppConfig):
     name = "exchange"
-    verbose_name = "Export and import"
+    verbose_name = "Export and import of DJ files"

@@ -27,6 +27,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (Redis TIME of its claim: a queued job with no RQ job past a grace is lost), taken_seen (Redis TIME a reader first saw it in RQ's intermediate list: still there past the grace, its worker died) |
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
+| `{p}:import:job:<id>` | hash | import of a DJ file run as a job (exchange/jobs.py): status, owner, times, the stored file's path, the report (expires) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
@@ -316,3 +317,10 @@ def keys_of_prefix(client, prefix: str) -> list[str]:
             job_id = name[len(Job.redis_job_namespace_prefix):]
             found += [name, Result.get_key(job_id)]
     return found
+
+
+# --- imports of DJ files (exchange/jobs.py) ---------------------------------------------------
+def import_job(job_id: str) -> str:
+    """Hash of one import job: status, owner_id, owner, created, started, finished, path,
+    file_name, root, report (JSON), error (expires QL_IMPORT_JOB_TTL after it was made)."""
+    return key("import", "job", job_id)

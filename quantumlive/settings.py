@@ -209,6 +209,14 @@ if QL_YOUTUBE_DAILY_UNITS * QL_YOUTUBE_USER_SHARE / 100 < 100:  # one search.lis
                                "one YouTube search (100 units)")
 QL_ITUNES_RATE = envrate("QL_ITUNES_RATE", "20/min")
 
+# --- export and import of DJ files (exchange/) ---
+# An import of a file with more tracks than this runs as a job on the analysis worker (202).
+QL_IMPORT_SYNC_MAX_TRACKS = envint("QL_IMPORT_SYNC_MAX_TRACKS", 500, minimum=0)
+# A file with more tracks than this is refused (400): what an import holds in memory is bounded.
+QL_IMPORT_MAX_TRACKS = envint("QL_IMPORT_MAX_TRACKS", 50_000, minimum=1)
+QL_IMPORT_JOB_TIMEOUT = envint("QL_IMPORT_JOB_TIMEOUT", 3600, minimum=10)
+QL_IMPORT_JOB_TTL = envint("QL_IMPORT_JOB_TTL", 24 * 3600, minimum=60)
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = QL_MAX_BODY_MB * 2**20
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
 FILE_UPLOAD_TEMP_DIR = None

@@ -9,6 +9,7 @@ urlpatterns = [
     path("readyz", ops.readyz, name="readyz"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", DocsView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("exchange.urls")),  # first: tracks/export/ is not a track id
     path("api/", include("tracks.urls")),
     path("api/", include("search.urls")),
     path("api/", include("analysis.urls")),

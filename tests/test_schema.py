@@ -47,6 +47,10 @@ OPERATIONS = {  # (method, path): every status the operation documents
     ("delete", "/api/playlists/{playlist_id}/items/{entry_id}/"): {"204", "403", "404", "412", "414"},
     ("post", "/api/playlists/{playlist_id}/items/remove/"): {"200", "400", "403", "404", "412", "413", "414", "415"},
     ("post", "/api/playlists/{playlist_id}/reorder/"): {"200", "400", "403", "404", "412", "413", "414", "415"},
+    ("get", "/api/tracks/export/"): {"200", "400", "414"},
+    ("get", "/api/playlists/{playlist_id}/export/"): {"200", "400", "404", "414"},
+    ("post", "/api/imports/"): {"200", "202", "400", "403", "413", "415"},
+    ("get", "/api/imports/{job_id}/"): {"200", "404", "414"},
 }
 
 
@@ -164,7 +168,7 @@ def test_reads_are_open_to_anonymous_clients_and_writes_need_a_token(document):
             anonymous = {} in operation["security"]
             if path in ("/healthz", "/readyz", "/api/schema/", "/api/docs/"):
                 assert operation["security"] == [{}]
-            elif path == "/api/search/":
+            elif path in ("/api/search/", "/api/imports/{job_id}/"):  # (an import job: its owner's)
                 assert not anonymous
             else:
                 assert anonymous == (method == "get"), (method, path)

@@ -1,0 +1,118 @@
+"""Imports run as jobs: a file with more than QL_IMPORT_SYNC_MAX_TRACKS tracks is stored under
+QL_UPLOAD_DIR/imports/ and imported by the analysis RQ worker (same queue: `manage.py
+analysis_worker` runs it, exchange/tasks.py); its record in Redis (`{p}:import:job:<id>`) is
+what GET /api/imports/{id}/ reads. The stored file is deleted when the job ends, however it
+ends (done, failed, or found dead when read). The sweep of QL_UPLOAD_DIR never touches the
+imports/ folder (it only deletes files in the folder itself)."""
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+
+from quantumlive import keys
+from quantumlive.clock import now_iso
+from quantumlive.redis_conn import get_redis
+from quantumlive.scripts import Script
+
+WORKER_DIED = "the import stopped before it finished (its worker died or it ran out of time); import the file again"
+
+_MARK = Script(keys=("job",), args=("started",), source="""
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[1])
+return 1
+""")
+_FINISH = Script(keys=("job",), args=("status", "report", "error", "finished"), source="""
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' and status ~= 'running' then return false end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'report', ARGV[2], 'error', ARGV[3], 'finished', ARGV[4])
+return redis.call('HGET', KEYS[1], 'path') or ''
+""")
+
+
+def folder() -> Path:
+    return Path(settings.QL_UPLOAD_DIR) / "imports"
+
+
+def store_file(uploaded, job_id: str) -> Path:
+    """Copies the upload to QL_UPLOAD_DIR/imports/<job id> (a new file, never through a link);
+    removed again on any failure."""
+    from analysis.sources import UploadNotStored, _storage_failed
+
+    target = folder() / job_id
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as out:
+            for chunk in uploaded.chunks(1 << 20):
+                out.write(chunk)
+    except BaseException as exc:
+        remove_file(str(target))
+        if _storage_failed(exc):  # full, read-only...: 503, nothing kept
+            raise UploadNotStored() from exc
+        raise
+    return target
+
+
+def remove_file(path: str) -> None:
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def create(*, owner_id: int, owner: str, path: Path, file_name: str, root: str | None, job_id: str) -> None:
+    get_redis().hset(keys.import_job(job_id), mapping={
+        "status": "queued", "owner_id": str(owner_id), "owner": owner, "created": now_iso(),
+        "created_at": str(time.time()), "path": str(path), "file_name": file_name, "root": root or ""})
+    get_redis().expire(keys.import_job(job_id), settings.QL_IMPORT_JOB_TTL)
+
+
+def enqueue(job_id: str) -> None:
+    from analysis.jobs import queue
+
+    queue().enqueue("exchange.tasks.run_import", job_id, job_id=f"import-{job_id}",
+                    job_timeout=settings.QL_IMPORT_JOB_TIMEOUT, result_ttl=60, failure_ttl=3600)
+
+
+def mark_running(job_id: str) -> bool:
+    return bool(_MARK(get_redis(), job=keys.import_job(job_id), started=str(time.time())))
+
+
+def finish(job_id: str, *, report: dict | None = None, error: str | None = None) -> bool:
+    """Ends a queued or running job (done with `report`, or failed with `error`) and deletes
+    its file; False when it had ended already."""
+    path = _FINISH(get_redis(), job=keys.import_job(job_id), status="failed" if error else "done",
+                   report=json.dumps(report, separators=(",", ":")) if report is not None else "",
+                   error=error or "", finished=now_iso())
+    if path is None:
+        return False
+    remove_file(path)
+    return True
+
+
+def raw_record(job_id: str) -> dict | None:
+    try:
+        job_id = str(uuid.UUID(job_id))
+    except ValueError:
+        return None
+    raw = get_redis().hgetall(keys.import_job(job_id))
+    return raw or None
+
+
+def record(job_id: str) -> dict | None:
+    """The job as the API shows it; a job running longer than QL_IMPORT_JOB_TIMEOUT (its
+    worker died: RQ would have stopped it) is failed here, and its file deleted."""
+    raw = raw_record(job_id)
+    if raw is None:
+        return None
+    job_id = str(uuid.UUID(job_id))
+    if raw.get("status") == "running" and time.time() - float(raw.get("started") or 0) > \
+            settings.QL_IMPORT_JOB_TIMEOUT + 60:
+        finish(job_id, error=WORKER_DIED)
+        raw = get_redis().hgetall(keys.import_job(job_id))
+    return {"id": job_id, "status": raw.get("status"), "owner_id": int(raw.get("owner_id") or 0),
+            "created": raw.get("created"), "finished": raw.get("finished") or None,
+            "report": json.loads(raw["report"]) if raw.get("report") else None, "error": raw.get("error") or None}

@@ -102,7 +102,12 @@ def pixels(blob: bytes, samples_per_pixel: int) -> tuple[int, np.ndarray]:
     n = int(samples_per_pixel)
     length = math.ceil(samples / n)
     out = np.empty(2 * length, np.int8)
-    if length:
+    if length and n % base == 0:  # whole stored pixels: a reshape
+        k = n // base
+        padded = length * k - len(mins)
+        out[0::2] = np.pad(mins, (0, padded), constant_values=127).reshape(length, k).min(axis=1)
+        out[1::2] = np.pad(maxs, (0, padded), constant_values=-128).reshape(length, k).max(axis=1)
+    elif length:
         p = np.arange(length, dtype=np.int64)
         starts = p * n // base
         ends = np.minimum(-(-(p + 1) * n // base), len(mins))  # exclusive; >= starts + 1
@@ -111,10 +116,26 @@ def pixels(blob: bytes, samples_per_pixel: int) -> tuple[int, np.ndarray]:
     return rate, out
 
 
-def waveform_json(blob: bytes, samples_per_pixel: int) -> str:
-    """audiowaveform's JSON (version 2, one channel, 8 bits) at ``samples_per_pixel``."""
+def _number_table() -> np.ndarray:
+    """(256, 5) bytes: row v + 128 is ``f"{v},"`` padded with NULs."""
+    table = np.zeros((256, 5), np.uint8)
+    for value in range(-128, 128):
+        text = f"{value},".encode()
+        table[value + 128, : len(text)] = np.frombuffer(text, np.uint8)
+    return table
+
+
+_NUMBERS = _number_table()
+
+
+def waveform_json(blob: bytes, samples_per_pixel: int) -> bytes:
+    """audiowaveform's JSON (version 2, one channel, 8 bits) at ``samples_per_pixel``, as
+    UTF-8 bytes. The numbers are written by table lookup (numpy), not by ``json.dumps`` of a
+    list: 2.5 million of them (30 minutes at 64) take milliseconds, not seconds."""
     rate, data = pixels(blob, samples_per_pixel)
     head = json.dumps({"version": 2, "channels": 1, "sample_rate": rate,
                        "samples_per_pixel": int(samples_per_pixel), "bits": 8,
                        "length": len(data) // 2}, separators=(",", ":"))
-    return head[:-1] + ',"data":' + json.dumps(data.tolist(), separators=(",", ":")) + "}"
+    text = _NUMBERS[data.view(np.uint8) ^ np.uint8(0x80)].ravel()  # row v + 128
+    numbers = text[text != 0].tobytes()[:-1]  # without the last comma
+    return head[:-1].encode() + b',"data":[' + numbers + b"]}"

@@ -31,13 +31,16 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from quantumlive.musical_keys import camelot, key_from_index
+from quantumlive.musical_keys import camelot, key_from_index, open_key
 
-__all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "decode", "analyse", "result_json", "warm_up"]
+__all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decode", "decode_native", "analyse",
+           "job_result", "result_json", "warm_up"]
 
 #: Bump whenever the analysis results change (stored results are keyed by it).
 #: 2: results bounded as a whole (at most MAX_CUES cues and max_result_points waveform numbers).
-ANALYSER_VERSION = "2"
+#: 3: jobs' results gain "loudness" (BS.1770-4 at the native rate) and "open_key"; jobs
+#:    store a waveform for players (analysis.waveform).
+ANALYSER_VERSION = "3"
 
 WAVEFORM_POINTS = 2000
 SILENCE_RMS = 1e-4
@@ -85,6 +88,37 @@ def decode(path_or_file: str | os.PathLike | BinaryIO, *, target_sr: int = 22050
     else while decoding) or is not a file at all. Error messages never contain the
     file's path.
     """
+    return _open_and_decode(path_or_file, target_sr, max_seconds, measure=False).y, target_sr
+
+
+class Decoded(NamedTuple):
+    """One decode of a file (:func:`decode_native`): the mono signal the analysis reads and
+    what was measured on the audio as it is, at its own rate and channels."""
+
+    y: np.ndarray  # mono float32 at sr
+    sr: int
+    native_rate: int
+    channels: int
+    loudness: dict | None  # analysis.loudness.LoudnessMeter.result(); None if not measurable
+    waveform: bytes | None  # analysis.waveform's stored form
+
+
+def decode_native(path_or_file: str | os.PathLike | BinaryIO, *, target_sr: int = 22050,
+                  max_seconds: float | None = None) -> Decoded:
+    """Decode once, as :func:`decode` (same checks, same bounds, the same mono signal to
+    the sample), and while the blocks pass at the audio's own rate and channels measure its
+    loudness (:mod:`analysis.loudness`) and build its waveform (:mod:`analysis.waveform`).
+
+    The native-rate audio is never held whole: the meters keep sums, the waveform 2 bytes
+    per 64 samples, so memory stays that of the 22,050 Hz mono signal plus blocks of
+    :data:`_MEASURE_BLOCK` frames. A file whose channel count changes mid-stream (PyAV)
+    gets no loudness (None)."""
+    sink = _open_and_decode(path_or_file, target_sr, max_seconds, measure=True)
+    return Decoded(y=sink.y, sr=target_sr, native_rate=sink.source_sr, channels=sink.channels,
+                   loudness=sink.loudness(), waveform=sink.waveform())
+
+
+def _open_and_decode(path_or_file, target_sr: int, max_seconds: float | None, *, measure: bool) -> "_Mono":
     if isinstance(path_or_file, (str, os.PathLike)):
         name = os.fspath(path_or_file)
         if not os.path.isfile(name):
@@ -94,11 +128,11 @@ def decode(path_or_file: str | os.PathLike | BinaryIO, *, target_sr: int = 22050
         except OSError as exc:
             raise AudioError(f"audio file cannot be read: {_reason(exc)}") from None
         with handle:
-            return _decode_file(handle, target_sr, max_seconds)
-    return _decode_file(path_or_file, target_sr, max_seconds)
+            return _decode_file(handle, target_sr, max_seconds, measure)
+    return _decode_file(path_or_file, target_sr, max_seconds, measure)
 
 
-def _decode_file(handle: BinaryIO, target_sr: int, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _decode_file(handle: BinaryIO, target_sr: int, max_seconds: float | None, measure: bool = False) -> "_Mono":
     from .containers import sniff
 
     try:
@@ -110,12 +144,10 @@ def _decode_file(handle: BinaryIO, target_sr: int, max_seconds: float | None) ->
         raise AudioError(f"audio file cannot be read: {_reason(exc)}") from None
     if container.soundfile:
         try:
-            y = _decode_soundfile(handle, target_sr, max_seconds)
+            return _decode_soundfile(handle, target_sr, max_seconds, measure)
         except _NotForSoundfile:
             handle.seek(start)
-        else:
-            return _check_decoded(y), target_sr
-    return _check_decoded(_decode_pyav(handle, container, target_sr, max_seconds)), target_sr
+    return _decode_pyav(handle, container, target_sr, max_seconds, measure)
 
 
 class _NotForSoundfile(Exception):
@@ -142,10 +174,21 @@ def _check_decoded(y: np.ndarray) -> np.ndarray:
     return y
 
 
-class _Mono:
-    """Collects mono blocks at their source rate and resamples them once, streaming."""
 
-    def __init__(self, source_sr: int, target_sr: int, max_seconds: float | None):
+
+
+#: Native-rate frames gathered before they go to the loudness meter and the waveform (fewer,
+#: larger numpy calls than an MP3's 1,152-sample frames; bounded memory).
+_MEASURE_BLOCK = 1 << 16
+
+
+class _Mono:
+    """Collects mono blocks at their source rate and resamples them once, streaming; with
+    ``measure``, also passes the blocks as they are (rate and channels) to a loudness meter
+    and a waveform builder."""
+
+    def __init__(self, source_sr: int, target_sr: int, max_seconds: float | None, *,
+                 measure: bool = False, channels: int = 1):
         self.source_sr, self.target_sr, self.max_seconds = source_sr, target_sr, max_seconds
         self.stream = None
         if source_sr != target_sr:
@@ -154,12 +197,26 @@ class _Mono:
             self.stream = soxr.ResampleStream(source_sr, target_sr, 1, dtype="float32", quality="HQ")
         self.parts: list[np.ndarray] = []
         self.n_in = 0
+        self.channels = int(channels)
+        self.meter = self.builder = None
+        self.pending: list[np.ndarray] = []  # native (samples, channels) blocks for the meter
+        self.mono_pending: list[np.ndarray] = []  # their mono mixes, for the waveform
+        self.n_pending = 0
+        if measure:
+            from .loudness import LoudnessMeter
+            from .waveform import WaveformBuilder
+
+            self.meter = LoudnessMeter(source_sr, self.channels)
+            self.builder = WaveformBuilder(source_sr)
 
     def add(self, block: np.ndarray, last: bool = False) -> None:
         """``block`` is (samples,) or (samples, channels), any float/int dtype."""
+        native = block
         if block.ndim == 2:
-            block = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            block = _mean_of_channels(block) if block.shape[1] > 1 else block[:, 0]
         block = np.ascontiguousarray(block, dtype=np.float32)
+        if self.builder is not None and len(block):
+            self._measure(native, block)
         self.n_in += len(block)
         if self.max_seconds is not None and self.n_in > self.max_seconds * self.source_sr:
             raise _too_long(self.n_in / self.source_sr, self.max_seconds)
@@ -168,13 +225,52 @@ class _Mono:
         if len(block):
             self.parts.append(block)
 
-    def result(self) -> np.ndarray:
+    def _measure(self, block: np.ndarray, mono: np.ndarray) -> None:
+        """Gathers the native block and its mono mix for the meter and the waveform."""
+        block = block if block.ndim == 2 else block[:, None]
+        if self.meter is not None and block.shape[1] != self.channels:
+            self.meter = None  # the layout changed mid-stream: no loudness for this file
+        if self.meter is not None:
+            self.pending.append(block)  # soundfile and PyAV give a new array each time
+        self.mono_pending.append(mono)
+        self.n_pending += len(block)
+        if self.n_pending >= _MEASURE_BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.meter is not None and self.pending:
+            self.meter.add(np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0])
+        for mono in self.mono_pending:
+            self.builder.add(mono)
+        self.pending, self.mono_pending, self.n_pending = [], [], 0
+
+    def finish(self) -> "_Mono":
+        """Ends the streams; ``self.y`` is then the mono signal (:func:`_check_decoded`)."""
         if self.stream is not None:
             self.add(np.zeros(0, np.float32), last=True)
-        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+        if self.builder is not None:
+            self._flush()
+        self.y = _check_decoded(np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32))
+        return self
+
+    def loudness(self) -> dict | None:
+        return self.meter.result() if self.meter is not None else None
+
+    def waveform(self) -> bytes | None:
+        return self.builder.result() if self.builder is not None else None
 
 
-def _decode_soundfile(src, target_sr: int, max_seconds: float | None) -> np.ndarray:
+def _mean_of_channels(block: np.ndarray) -> np.ndarray:
+    """``block.mean(axis=1, dtype=float32)``, to the bit, faster for stereo: numpy sums a
+    row of two as a + b in float32, then divides by 2 (exact, a power of two)."""
+    if block.shape[1] == 2 and block.dtype == np.float32:
+        mono = block[:, 0] + block[:, 1]
+        mono *= np.float32(0.5)
+        return mono
+    return block.mean(axis=1, dtype=np.float32)
+
+
+def _decode_soundfile(src, target_sr: int, max_seconds: float | None, measure: bool = False) -> _Mono:
     import soundfile as sf
 
     try:
@@ -187,7 +283,7 @@ def _decode_soundfile(src, target_sr: int, max_seconds: float | None) -> np.ndar
         _check_format(f.channels, f.samplerate)
         if max_seconds is not None and f.frames > 0 and f.frames / f.samplerate > max_seconds:
             raise _too_long(f.frames / f.samplerate, max_seconds)
-        mono = _Mono(f.samplerate, target_sr, max_seconds)
+        mono = _Mono(f.samplerate, target_sr, max_seconds, measure=measure, channels=f.channels)
         try:
             for block in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
                 mono.add(block)
@@ -195,7 +291,7 @@ def _decode_soundfile(src, target_sr: int, max_seconds: float | None) -> np.ndar
             raise
         except Exception as exc:
             raise AudioError(f"could not decode audio: {_reason(exc)}") from exc
-        return mono.result()
+        return mono.finish()
 
 
 def _pyav_options(container) -> dict[str, str]:
@@ -230,7 +326,8 @@ def _codec_name(stream) -> str:
         return "unknown"
 
 
-def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | None) -> np.ndarray:
+def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | None,
+                 measure: bool = False) -> _Mono:
     import av
 
     try:
@@ -258,7 +355,8 @@ def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | 
                     for out in resampler.resample(frame):
                         planes = out.to_ndarray()  # (channels, samples) float32
                         if mono is None:
-                            mono = _Mono(out.sample_rate, target_sr, max_seconds)
+                            mono = _Mono(out.sample_rate, target_sr, max_seconds, measure=measure,
+                                         channels=planes.shape[0])
                         mono.add(planes.T)
         except AudioError:
             raise
@@ -266,7 +364,7 @@ def _decode_pyav(src: BinaryIO, container, target_sr: int, max_seconds: float | 
             raise AudioError(f"could not decode audio: {_reason(exc)}") from exc
     if mono is None:
         raise AudioError("audio is empty: no samples decoded")
-    return mono.result()
+    return mono.finish()
 
 
 def _reason(exc: Exception) -> str:
@@ -794,6 +892,22 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     }
 
 
+def job_result(decoded: Decoded, **options: Any) -> dict:
+    """The result an analysis job stores: :func:`analyse` of the decoded mono signal, with
+    ``"open_key"`` (the key's Open Key code beside ``camelot``; None without a key) and
+    ``"loudness"`` measured at the audio's own rate and channels (``{"integrated_lufs",
+    "range_lu", "true_peak_dbtp", "replay_gain_db"}``, :mod:`analysis.loudness`; None when
+    it could not be measured)."""
+    result = analyse(decoded.y, decoded.sr, **options)
+    out: dict = {}
+    for name, value in result.items():
+        out[name] = value
+        if name == "camelot":
+            out["open_key"] = open_key(result["key"]) if result["key"] else None
+    out["loudness"] = dict(decoded.loudness) if decoded.loudness is not None else None
+    return out
+
+
 def result_json(result: Mapping[str, Any], *, max_bytes: int) -> str:
     """``result`` as the compact JSON it is stored as; :class:`ResultTooLarge` when that is
     over ``max_bytes`` (the last guard of QL_MAX_RESULT_MB, whatever built the result)."""
@@ -814,7 +928,8 @@ def _max_rms(y: np.ndarray, sr: int) -> float:
 
 
 def warm_up() -> None:
-    """Run a tiny analysis so librosa's numba kernels are compiled (~7 s the first time).
+    """Run a tiny analysis so librosa's and the loudness meter's numba kernels are compiled
+    (~7 s the first time).
 
     Call once per worker process before taking jobs.
     """
@@ -822,3 +937,6 @@ def warm_up() -> None:
     t = np.arange(4 * sr) / sr
     clicks = (np.sin(2 * np.pi * 880 * t) * np.exp(-(t % 0.5) * 40)).astype(np.float32)
     analyse(clicks, sr)
+    from .loudness import measure
+
+    measure(np.stack([clicks, clicks], axis=1), sr)  # its numba kernels

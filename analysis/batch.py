@@ -93,7 +93,7 @@ def _run_pool(pending: dict[Path, _PendingFile], outcomes: dict[Path, FileAnalys
             path = futures[future]
             job_id, audio_sha = pending[path]
             try:
-                result = future.result()
+                result, waveform = future.result()
             except Exception as exc:
                 error = _error_text(exc)
                 if job_id:
@@ -103,20 +103,21 @@ def _run_pool(pending: dict[Path, _PendingFile], outcomes: dict[Path, FileAnalys
             else:
                 if job_id:
                     beating.discard(job_id)
-                    jobs.finish(job_id, result=result, expected=("running",))
+                    jobs.finish(job_id, result=result, expected=("running",), waveform=waveform)
                 outcomes[path] = FileAnalysis(result=result, status="analysed", audio_sha256=audio_sha)
             bar.update(1)
 
 
-def _analyse_file(path: str, options: dict, max_seconds: int, max_result_bytes: int) -> dict:
-    """Runs in a pool process: plain decode + analyse, no Redis. A result over
-    ``max_result_bytes`` as stored JSON is ResultTooLarge (QL_MAX_RESULT_MB), as in the API."""
+def _analyse_file(path: str, options: dict, max_seconds: int, max_result_bytes: int) -> tuple[dict, bytes | None]:
+    """Runs in a pool process: plain decode + analyse, no Redis; (the job's result, its
+    waveform), as an analysis job makes them. A result over ``max_result_bytes`` as stored
+    JSON is ResultTooLarge (QL_MAX_RESULT_MB), as in the API."""
     from analysis import audio
 
-    y, sr = audio.decode(path, max_seconds=max_seconds)
-    result = audio.analyse(y, sr, **options)
+    decoded = audio.decode_native(path, max_seconds=max_seconds)
+    result = audio.job_result(decoded, **options)
     audio.result_json(result, max_bytes=max_result_bytes)
-    return result
+    return result, decoded.waveform
 
 
 def _heartbeat(job_ids: set, stop: threading.Event) -> None:

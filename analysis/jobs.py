@@ -263,11 +263,15 @@ def beat(job_id: str) -> None:
 # Ends a job that is in one of the expected states (space-separated); a finished job never
 # changes again: done with `result` (JSON) when it is not empty, else failed with `error`.
 # Answers the job's source (JSON) when it ended it, else false.
-_FINISH = Script(keys=("job", "alive"), args=("result", "error", "finished", "expected"), source=r"""
+# A done job's waveform (bytes; '' for none) is stored beside it, expiring with its record.
+_FINISH = Script(keys=("job", "alive", "waveform_key"), args=("result", "error", "finished", "expected", "waveform"),
+                 source=r"""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or not string.find(' ' .. ARGV[4] .. ' ', ' ' .. status .. ' ', 1, true) then return false end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'done', 'result', ARGV[1], 'finished', ARGV[3])
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ARGV[5] ~= '' and ttl > 0 then redis.call('SET', KEYS[3], ARGV[5], 'PX', ttl) end
 else
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[2], 'finished', ARGV[3])
 end
@@ -281,22 +285,58 @@ def max_result_bytes() -> int:
 
 
 def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
-           expected: tuple[str, ...] = UNFINISHED) -> bool:
+           expected: tuple[str, ...] = UNFINISHED, waveform: bytes | None = None) -> bool:
     """Ends the job (done with `result`, or failed with `error`) if its status is one of
     `expected`; True when this call ended it. The job's upload, if any, is removed then:
     uploads go when their job ends, whoever ends it. A result larger than QL_MAX_RESULT_MB
-    fails the job instead of being stored."""
+    fails the job instead of being stored. A done job's `waveform` (analysis/waveform.py's
+    bytes) is stored beside its record, expiring with it."""
     stored = json.dumps(result, separators=(",", ":")) if result is not None else ""
     if len(stored) > max_result_bytes():
         error = (f"the analysis result ({len(stored) / 2**20:.1f} MB) is larger than QL_MAX_RESULT_MB "
                  f"({max_result_bytes() / 2**20:g} MB); ask for fewer cues or waveform points")
         stored = ""
     source = _FINISH(get_redis(), job=keys.analysis_job(job_id), alive=keys.analysis_alive(job_id),
-                     result=stored, error=error or "", finished=now_iso(), expected=" ".join(expected))
+                     waveform_key=keys.analysis_waveform(job_id), result=stored, error=error or "",
+                     finished=now_iso(), expected=" ".join(expected), waveform=(waveform or b"") if stored else b"")
     if source is None:
         return False
     remove_upload_of(source)
     return True
+
+
+def job_waveform(job_id: str) -> bytes | None:
+    """The stored waveform of a done job (analysis/waveform.py's bytes); None for an unknown
+    or malformed id, a job not done, or one analysed without a waveform (an earlier analyser
+    version, a restored backup)."""
+    try:
+        job_id = str(uuid.UUID(job_id))
+    except ValueError:
+        return None
+    return _binary_redis().get(keys.analysis_waveform(job_id))
+
+
+def job_waveform_exists(job_id: str) -> bool:
+    """Whether :func:`job_waveform` has bytes for this job (without reading them)."""
+    try:
+        job_id = str(uuid.UUID(job_id))
+    except ValueError:
+        return False
+    return bool(get_redis().exists(keys.analysis_waveform(job_id)))
+
+
+_binary: tuple[int, str, object] | None = None
+
+
+def _binary_redis():
+    """The process's client that answers bytes (the waveform), for settings.REDIS_URL."""
+    global _binary
+    import os
+
+    current = _binary
+    if current is None or current[0] != os.getpid() or current[1] != settings.REDIS_URL:
+        current = _binary = (os.getpid(), settings.REDIS_URL, make_client(settings.REDIS_URL, decode_responses=False))
+    return current[2]
 
 
 def remove_upload_of(source_json: str) -> None:

@@ -29,11 +29,11 @@ def _run(job_id: str, source: dict, options: dict) -> None:
     heart.start()
     try:
         try:
-            y, sr = audio.decode(source["path"], max_seconds=settings.QL_MAX_AUDIO_SECONDS)
+            decoded = audio.decode_native(source["path"], max_seconds=settings.QL_MAX_AUDIO_SECONDS)
         finally:
             if source.get("upload"):  # decoded or not, the upload is no longer needed: it goes
                 remove_upload(source["path"])  # before the job can read finished
-        result = audio.analyse(y, sr, **options)
+        result = audio.job_result(decoded, **options)
     except (audio.AudioError, ValueError) as exc:
         jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed", expected=("running",))
     except MemoryError:
@@ -42,7 +42,7 @@ def _run(job_id: str, source: dict, options: dict) -> None:
         log.exception("analysis job %s crashed", job_id)
         jobs.finish(job_id, error="internal error while analysing; see the worker's log", expected=("running",))
     else:
-        jobs.finish(job_id, result=result, expected=("running",))
+        jobs.finish(job_id, result=result, expected=("running",), waveform=decoded.waveform)
     finally:
         stop.set()
 

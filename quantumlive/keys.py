@@ -28,6 +28,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
 | `{p}:import:job:<id>` | hash | import of a DJ file run as a job (exchange/jobs.py): status, owner, times, the stored file's path, the report (expires) |
+| `{p}:analysis:waveform:<id>` | string (bytes) | a done job's waveform for players (analysis/waveform.py's stored form: 8-bit min/max pairs); set with the job's result, expiring when its record does |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
@@ -217,6 +218,10 @@ def analysis_digest(digest: str) -> str:
 
 def analysis_alive(job_id: str) -> str:
     return key("analysis", "alive", job_id)
+
+
+def analysis_waveform(job_id: str) -> str:
+    return key("analysis", "waveform", job_id)
 
 
 def analysis_queue_name(prefix: str | None = None) -> str:

@@ -37,6 +37,7 @@ OPERATIONS = {  # (method, path): every status the operation documents
     ("post", "/api/search/"): {"200", "400", "403", "413", "415"},
     ("post", "/api/analysis/"): {"200", "202", "400", "403", "404", "413", "415"},
     ("get", "/api/analysis/{job_id}/"): {"200", "404", "414"},
+    ("get", "/api/analysis/{job_id}/waveform.json"): {"200", "304", "400", "404", "414"},
     ("get", "/api/playlists/"): {"200", "400", "414"},
     ("post", "/api/playlists/"): {"201", "400", "403", "413", "415"},
     ("get", "/api/playlists/{playlist_id}/"): {"200", "304", "404", "414"},

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
+from analysis import bars
 from quantumlive.musical_keys import camelot, key_from_index, open_key
 
 __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decode", "decode_native", "analyse",
@@ -780,17 +781,27 @@ def _parse_intervals(intervals: Iterable[Any]) -> list[tuple[float, float]]:
 
 
 def _cue_spans(*, beats: Sequence[float], duration: float, beats_per_cue: int,
-               intervals: list[tuple[float, float]] | None, auto_cues: bool) -> list[tuple[float, float]]:
-    """Cue (start, end) pairs: the given intervals clipped to the audio (those starting at
-    or past its end dropped), else one cue every ``beats_per_cue`` beats from the first
-    beat, each ending where the next starts and the last at the end of the audio."""
+               intervals: list[tuple[float, float]] | None, auto_cues: bool,
+               first_downbeat: int = 0) -> tuple[list[tuple[float, float]], list[str]]:
+    """Cue (start, end) pairs and their names: the given intervals clipped to the audio (those
+    starting at or past its end dropped), else one cue every ``beats_per_cue`` beats from the
+    first downbeat (``beats[first_downbeat]``), each ending where the next starts and the last
+    at the end of the audio, with a cue "intro" first over the beats before that downbeat."""
     if intervals is not None:
-        return [(start, min(end, duration)) for start, end in intervals if round(start, 3) < duration]
+        spans = [(start, min(end, duration)) for start, end in intervals if round(start, 3) < duration]
+        return spans, [f"cue_{i}" for i in range(len(spans))]
     if not auto_cues or len(beats) == 0:
-        return []
-    step = auto_cue_step(len(beats), beats_per_cue)
-    starts = [t for t in beats[::step] if t < duration]
-    return list(zip(starts, starts[1:] + [duration]))
+        return [], []
+    first_downbeat = min(max(0, int(first_downbeat)), len(beats) - 1)
+    intro = first_downbeat > 0
+    step = auto_cue_step(len(beats) - first_downbeat, beats_per_cue, MAX_CUES - intro)
+    starts = [t for t in beats[first_downbeat::step] if t < duration]
+    spans = list(zip(starts, starts[1:] + [duration]))
+    names = [f"cue_{i}" for i in range(len(spans))]
+    if intro:
+        spans.insert(0, (beats[0], beats[first_downbeat]))
+        names.insert(0, "intro")
+    return spans, names
 
 
 def auto_cue_step(n_beats: int, beats_per_cue: int, max_cues: int = MAX_CUES) -> int:
@@ -813,15 +824,18 @@ def cue_points(n_cues: int, max_cue_samples: int, *, overview_points: int,
 
 
 def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, max_cue_samples: int,
-               overview_points: int, max_result_points: int = MAX_RESULT_POINTS) -> list[dict]:
-    """The cues of ``spans`` with their waveforms, within the result's budget of points."""
+               overview_points: int, max_result_points: int = MAX_RESULT_POINTS,
+               names: Sequence[str] | None = None) -> list[dict]:
+    """The cues of ``spans`` (named ``names``, else ``cue_<i>``) with their waveforms, within
+    the result's budget of points."""
     points = cue_points(len(spans), max_cue_samples, overview_points=overview_points,
                         max_result_points=max_result_points)
     cues = []
     for i, (start, end) in enumerate(spans):
         first = min(int(start * sr), len(y) - 1)
         segment = y[first: max(first + 1, int(round(end * sr)))]
-        cues.append({"name": f"cue_{i}", "start": round(start, 3), "end": round(end, 3),
+        cues.append({"name": names[i] if names is not None else f"cue_{i}", "start": round(start, 3),
+                     "end": round(end, 3),
                      "waveform": _peaks(segment, points)})
     return cues
 
@@ -874,19 +888,27 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     bpm, beats = tempo_and_beats(env, fps, bpm_range=(lo, hi))
     beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3).tolist()
     key = estimate_key(chroma_vector(y, sr))
+    down = bars.downbeat_indices(y, sr, np.asarray(beats, dtype=np.float64))
+    bpm = round(float(bpm), 2)
+    mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue))
 
-    spans = _cue_spans(beats=beats, duration=round(duration, 3), beats_per_cue=int(beats_per_cue),
-                       intervals=spans_given, auto_cues=auto_cues)
+    spans, names = _cue_spans(beats=beats, duration=round(duration, 3), beats_per_cue=int(beats_per_cue),
+                              intervals=spans_given, auto_cues=auto_cues,
+                              first_downbeat=int(down[0]) if len(down) else 0)
     overview = _peaks(y, WAVEFORM_POINTS)
     cues = build_cues(y, sr, spans, max_cue_samples=int(max_cue_samples), overview_points=len(overview),
-                      max_result_points=int(max_result_points))
+                      max_result_points=int(max_result_points), names=names)
     return {
-        "bpm": round(float(bpm), 2),
+        "bpm": bpm,
         "key": key,
         "camelot": camelot(key) if key else None,
         "duration": round(duration, 3),
         "sample_rate": int(sr),
         "beats": beats,
+        "downbeats": [beats[i] for i in down],
+        "beatgrid": bars.beatgrid(bpm=bpm, beats=beats, downbeat_indices=down),
+        "mix_in": mix_in,
+        "mix_out": mix_out,
         "waveform": overview,
         "cues": cues,
     }

@@ -66,6 +66,18 @@ class LoudnessSerializer(serializers.Serializer):
         ref_name = "Loudness"
 
 
+class BeatgridSerializer(serializers.Serializer):
+    """The grid a DJ program sets: tempo, first beat, first downbeat, 4/4."""
+
+    bpm = serializers.FloatField()
+    first_beat = serializers.FloatField(help_text="Seconds.")
+    first_downbeat = serializers.FloatField(help_text="Seconds: the first bar's first beat.")
+    beats_per_bar = serializers.ChoiceField(choices=[4])
+
+    class Meta:
+        ref_name = "Beatgrid"
+
+
 class AnalysisResultSerializer(serializers.Serializer):
     bpm = serializers.FloatField(help_text="Within the requested bpm_range.")
     key = serializers.ChoiceField(choices=KEY_NAMES, allow_null=True)
@@ -76,6 +88,13 @@ class AnalysisResultSerializer(serializers.Serializer):
     duration = serializers.FloatField(help_text="Seconds.")
     sample_rate = serializers.IntegerField()
     beats = serializers.ListField(child=serializers.FloatField(), help_text="Beat times, seconds.")
+    downbeats = serializers.ListField(child=serializers.FloatField(), required=False, help_text=(
+        "The first beat of each bar (4/4), a subset of `beats`. Results of analyser version 3 on."))
+    beatgrid = BeatgridSerializer(allow_null=True, required=False, help_text="Null without beats.")
+    mix_in = serializers.FloatField(allow_null=True, required=False, help_text=(
+        "The first downbeat at which the rhythm plays (after a beatless intro), seconds."))
+    mix_out = serializers.FloatField(allow_null=True, required=False, help_text=(
+        "The downbeat `beats_per_cue` beats before the last beat of the rhythm, seconds."))
     waveform = serializers.ListField(child=serializers.FloatField(), help_text="Overview, at most 2,000 points, 0-1.")
     cues = CueOutSerializer(many=True)
     loudness = LoudnessSerializer(allow_null=True, required=False, help_text=(

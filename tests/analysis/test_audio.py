@@ -21,7 +21,8 @@ from tests.analysis.synth import make_excerpt, write_pyav
 pytestmark = pytest.mark.slow  # librosa's analysis of many synthesized excerpts
 
 SR = 22050
-RESULT_KEYS = {"bpm", "key", "camelot", "duration", "sample_rate", "beats", "waveform", "cues"}
+RESULT_KEYS = {"bpm", "key", "camelot", "duration", "sample_rate", "beats", "downbeats", "beatgrid", "mix_in",
+               "mix_out", "waveform", "cues"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -201,7 +202,7 @@ def test_cue_waveforms_respect_max_cue_samples(house):
 
 def test_empty_beats_build_no_cues_instead_of_crashing():
     assert audio._cue_spans(beats=[], duration=10.0, beats_per_cue=16,
-                            intervals=None, auto_cues=True) == []
+                            intervals=None, auto_cues=True) == ([], [])
 
 
 # --------------------------------------------------------------------------- waveform

@@ -82,3 +82,39 @@ def test_no_beats_gives_no_downbeats_and_no_mix_points():
     assert bars.downbeat_indices(np.zeros(SR, np.float32), SR, np.array([])).tolist() == []
     assert bars.mix_points(np.zeros(100, np.float32), 86.0, np.array([]), np.array([], int), beats_per_cue=16) == \
         (None, None)
+
+
+def test_the_result_carries_downbeats_grid_mix_points_and_cues_from_the_first_downbeat():
+    excerpt = make_excerpt("house", 124, seconds=40, sr=44100, seed=5, intro=8.0)
+    result = audio.analyse(audio_mono(excerpt), SR, beats_per_cue=16)
+    beats, downbeats = result["beats"], result["downbeats"]
+    assert downbeats and set(downbeats) <= set(beats)
+    first = beats.index(downbeats[0])
+    assert all(beats.index(d) % 4 == first % 4 for d in downbeats)
+    assert result["beatgrid"] == {"bpm": result["bpm"], "first_beat": beats[0], "first_downbeat": downbeats[0],
+                                  "beats_per_bar": 4}
+    assert result["mix_in"] in downbeats and result["mix_out"] in downbeats
+    assert result["mix_in"] < result["mix_out"]
+    cues = result["cues"]
+    automatic = [c for c in cues if c["name"] != "intro"]
+    assert automatic[0]["name"] == "cue_0" and automatic[0]["start"] == downbeats[0]
+    assert [c["start"] for c in automatic] == beats[first::16][:len(automatic)]
+    if first > 0:
+        assert cues[0]["name"] == "intro" and cues[0]["start"] == beats[0] and cues[0]["end"] == downbeats[0]
+    else:
+        assert cues[0]["name"] == "cue_0"
+
+
+def test_beats_before_the_first_downbeat_get_an_intro_cue():
+    spans, names = audio._cue_spans(beats=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0], duration=4.0, beats_per_cue=2,
+                                    intervals=None, auto_cues=True, first_downbeat=2)
+    assert names == ["intro", "cue_0", "cue_1"]
+    assert spans == [(0.5, 1.5), (1.5, 2.5), (2.5, 4.0)]
+
+
+def test_audio_without_beats_has_no_downbeats():
+    t = np.arange(SR * 4) / SR
+    result = audio.analyse((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
+    assert (result["downbeats"], result["beatgrid"], result["mix_in"], result["mix_out"]) == ([], None, None, None) \
+        or result["downbeats"]  # a tone may still get beats; then they are a subset
+    assert set(result["downbeats"]) <= set(result["beats"])

@@ -14,6 +14,7 @@
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, get_doc
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS
 
 from quantumlive.fields import StrictSerializer
@@ -137,7 +138,13 @@ class AutoSchema(SpectacularAutoSchema):
         for status, response in responses.items():
             if not response.get("description"):
                 response["description"] = SUCCESS_DESCRIPTIONS.get(status, "")
-        for status, response in _errors_for(operation, self.method, path).items():
+        errors = _errors_for(operation, self.method, path)
+        authenticators = self.view.get_authenticators()
+        if not authenticators:  # (the login): no credentials read, none refused
+            errors.pop(401, None)
+        if not any(isinstance(a, SessionAuthentication) for a in authenticators):
+            errors.pop(403, None)  # no session, no CSRF check
+        for status, response in errors.items():
             responses.setdefault(str(status), response)
         operation["responses"] = dict(sorted(responses.items()))
         return operation

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quantumlive.request_id.RequestIdMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before any middleware that answers early (CORS block)
     "quantumlive.middleware.RedisUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -146,6 +148,9 @@ CACHES = {
 RQ_QUEUES = {
     analysis_queue_name(QL_REDIS_PREFIX): {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900},
 }
+# Its dashboard is mounted for staff at /admin/rq/ (quantumlive/urls.py), and only there: not
+# also under /admin/django_rq/, whose stats.json and metrics views answer RQ_API_TOKEN holders.
+RQ_SHOW_ADMIN_LINK = False
 
 # --- QuantumLive -----------------------------------------------------------------------------
 QL_TRACK_CACHE = envbool("QL_TRACK_CACHE", True)
@@ -157,6 +162,11 @@ QL_THROTTLE_ANON = envstr("QL_THROTTLE_ANON", "600/min")
 QL_THROTTLE_WRITES = envstr("QL_THROTTLE_WRITES", "1200/min")
 QL_THROTTLE_SEARCH = envstr("QL_THROTTLE_SEARCH", "120/min")
 QL_THROTTLE_ANALYSIS = envstr("QL_THROTTLE_ANALYSIS", "60/min")
+# Login attempts (POST /api/auth/token/), counted in Redis before the password is checked:
+# failed ones per username, every one per client address (quantumlive/throttles.py).
+QL_THROTTLE_LOGIN_USER = envstr("QL_THROTTLE_LOGIN_USER", "5/min")
+QL_THROTTLE_LOGIN_ADDRESS = envstr("QL_THROTTLE_LOGIN_ADDRESS", "20/min")
+envrate("QL_THROTTLE_LOGIN_USER", "5/min"), envrate("QL_THROTTLE_LOGIN_ADDRESS", "20/min")  # refused at start if malformed
 QL_TOKEN_CACHE_SECONDS = envfloat("QL_TOKEN_CACHE_SECONDS", 30.0, minimum=0.0)
 QL_LOCK_TTL = envfloat("QL_LOCK_TTL", 5.0, minimum=0.1)
 QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
@@ -267,8 +277,22 @@ SPECTACULAR_SETTINGS = {
         {"name": "search", "description": "iTunes, SoundCloud and YouTube at once."},
         {"name": "analysis", "description": "Tempo, key, beats and cues of audio."},
         {"name": "operations", "description": "Health, readiness and this documentation."},
+        {"name": "auth", "description": "Log in (a token for `Authorization: Token <key>`) and out."},
     ],
 }
+
+# --- CORS (issue 17): browser clients on other origins --------------------------------------
+# Origins allowed to call the API (comma-separated "scheme://host[:port]"; empty: none). The
+# middleware comes right after the request id and before every middleware that answers early
+# (Redis down, the hot track read, WhiteNoise), so every answer carries the headers; a preflight
+# is answered by it alone (no Redis, no database). No credentials: browsers send a token.
+CORS_ALLOWED_ORIGINS = envlist("DJANGO_CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST")
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "if-match", "if-none-match", "x-request-id")
+CORS_EXPOSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID")
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 3600
+# --- end of CORS ---------------------------------------------------------------------------------
 
 # --- Production hardening (DJANGO_DEBUG=0) ---------------------------------------------------
 if not DEBUG:

@@ -247,6 +247,13 @@ def rq_intermediate_queue() -> str:
     return IntermediateQueue.get_intermediate_queue_key(rq_queue())
 
 
+def rq_queue_workers(prefix: str | None = None) -> str:
+    """RQ's set of the keys of the workers that listen on the analysis queue."""
+    from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+
+    return WORKERS_BY_QUEUE_KEY % analysis_queue_name(prefix)
+
+
 def rq_queue_registry() -> str:
     """RQ's set of every queue's key (`rq_queue()` is a member once the queue was used)."""
     from rq.queue import Queue

@@ -187,6 +187,10 @@ QL_AUDIO_ROOT = Path(envstr("QL_AUDIO_ROOT", str(BASE_DIR / "media" / "audio")))
 QL_ANALYSIS_TTL = envint("QL_ANALYSIS_TTL", 30 * 24 * 3600, minimum=60)
 QL_ANALYSIS_JOB_TIMEOUT = envint("QL_ANALYSIS_JOB_TIMEOUT", 900, minimum=10)
 QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
+# The analysis workers' RQ registration (issue 17): an idle worker beats every TTL - 15 s and
+# RQ forgets one TTL + 60 s after its last beat (/readyz "analysis_workers"); the compose health
+# check (manage.py analysis_worker_health) wants a beat within TTL + 30 s.
+QL_ANALYSIS_WORKER_TTL = envint("QL_ANALYSIS_WORKER_TTL", 60, minimum=30)
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
 # --- issue 12, workstream "jobs": orphaned uploads, waiters ---------------------------------
 # An upload in QL_UPLOAD_DIR older than this (seconds) that no queued or running job needs is

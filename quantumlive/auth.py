@@ -7,7 +7,7 @@ each process remembers tokens it has verified, for at most QL_TOKEN_CACHE_SECOND
 30; 0: no memory).
 
 Revocation: deleting a token (logout, the admin, `manage.py`, a user's deletion: a
-post_delete signal of Token) publishes `token:<sha256 of the key>` on the invalidation
+post_delete signal of Token), or deactivating its user (post_save), publishes `token:<sha256 of the key>` on the invalidation
 channel of the track caches (tracks.store.cache_invalidate: a generation like any track
 write, acknowledged by the leased caches before it returns). Each process's track-cache
 subscriber hands it to `_revoked` (tracks/cache/subscriber.py NAMED_LISTENERS), which forgets
@@ -26,17 +26,22 @@ Without a track cache (QL_TRACK_CACHE=0) there is no subscriber to vouch: tokens
 from the database on every request.
 """
 
+import functools
 import hashlib
 import logging
+import os
 import threading
 import time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
+
+import tracks.cache as track_cache
+from tracks.cache import process_cache
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +57,12 @@ _revocations = 0
 # How recently the subscriber must have applied everything that had arrived for a remembered
 # token to be trusted (its loop turns every 0.1 s; a second is the promise).
 VOUCH_SECONDS = 0.5
-# A process's first moments: a verification waits this long at most for the subscriber to be
-# subscribed the first time (so the token can be remembered from the first request on).
-FIRST_SUBSCRIPTION_WAIT = 0.1
+# A process's first moments (the FIRST_SUBSCRIPTION_WINDOW seconds after its subscriber
+# started, until it is first subscribed): a verification waits up to FIRST_SUBSCRIPTION_WAIT
+# for the subscription, so the token is remembered from the first requests on. (gunicorn
+# workers are subscribed before they serve: gunicorn.conf.py warms the cache.)
+FIRST_SUBSCRIPTION_WAIT = 0.5
+FIRST_SUBSCRIPTION_WINDOW = 2.0
 # What the invalidation of a revoked token is named (tracks/cache/subscriber.py NAMED_LISTENERS).
 REVOKED_PREFIX = "token:"
 
@@ -64,10 +72,24 @@ def token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _subscriber():
-    from tracks.cache import process_cache
+# This process's id, kept up to date across forks: os.getpid() is a system call, and the hot
+# read checks the subscriber on every request.
+_pid = os.getpid()
 
-    cache = process_cache()
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _subscriber():
+    """This process's track-cache subscriber (started if need be), or None without a cache."""
+    cache = track_cache._cache  # (the common case without process_cache's os.getpid())
+    if cache is None or cache.pid != _pid:
+        cache = process_cache()
     return cache.subscriber if cache is not None else None
 
 
@@ -85,7 +107,8 @@ def _session_for_verification() -> str | None:
         return None
     subscriber = _subscriber()
     session = _vouching_session(subscriber, time.monotonic())
-    if session is None and subscriber is not None and subscriber.sessions == 0 and subscriber.running():
+    if (session is None and subscriber is not None and subscriber.sessions == 0 and subscriber.running()
+            and time.monotonic() - subscriber.started_at < FIRST_SUBSCRIPTION_WINDOW):
         deadline = time.monotonic() + FIRST_SUBSCRIPTION_WAIT
         while session is None and time.monotonic() < deadline and subscriber.sessions == 0:
             time.sleep(0.002)
@@ -185,8 +208,17 @@ def _token_deleted(sender, instance, **kwargs):
     """Every deletion of a token (logout, the admin, manage.py, a user deleted) is published
     once its transaction has committed: a process that read the token before the commit and
     remembered it afterwards would otherwise keep it."""
-    key = instance.key
-    transaction.on_commit(lambda: _publish_after_commit(key))
+    transaction.on_commit(functools.partial(_publish_after_commit, instance.key))
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="quantumlive.auth.user_saved")
+def _user_saved(sender, instance, created, **kwargs):
+    """A user deactivated: their tokens stop working everywhere too (they stay in the
+    database, and work again if the user is reactivated)."""
+    if created or instance.is_active:
+        return
+    for key in Token.objects.filter(user=instance).values_list("key", flat=True):
+        transaction.on_commit(functools.partial(_publish_after_commit, key))
 
 
 def _register() -> None:

@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quantumlive.request_id.RequestIdMiddleware",
-    "corsheaders.middleware.CorsMiddleware",  # before any middleware that answers early (CORS block)
+    "quantumlive.cors.CorsMiddleware",  # django-cors-headers, before any early answer (CORS block)
     "quantumlive.middleware.RedisUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -290,6 +290,7 @@ SPECTACULAR_SETTINGS = {
 # middleware comes right after the request id and before every middleware that answers early
 # (Redis down, the hot track read, WhiteNoise), so every answer carries the headers; a preflight
 # is answered by it alone (no Redis, no database). No credentials: browsers send a token.
+# (quantumlive/cors.py: django-cors-headers' middleware with these settings read once.)
 CORS_ALLOWED_ORIGINS = envlist("DJANGO_CORS_ALLOWED_ORIGINS", "")
 CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST")
 CORS_ALLOW_HEADERS = ("authorization", "content-type", "if-match", "if-none-match", "x-request-id")

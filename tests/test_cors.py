@@ -98,11 +98,15 @@ def test_a_view_answer_exposes_etag_location_and_the_request_id(api, allowed):
     assert_cors(read)
 
 
-def test_the_hot_read_answered_in_middleware_carries_the_headers(api, allowed, settings):
+def test_the_hot_read_answered_in_middleware_carries_the_headers(api, token, allowed, settings):
+    from quantumlive import auth
+    from tests.system.servers import wait_until
     from tests.tracks.test_track_read_middleware import Probe, SEEN
 
     url = create_track(api)
-    api.get(url)  # the token is verified (and remembered)
+    # the token is verified and remembered (once the track cache's subscriber vouches for it)
+    wait_until(lambda: api.get(url).status_code == 200 and auth.remembered(token), timeout=5,
+               what="the token remembered")
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{Probe.__module__}.Probe"]
     SEEN.clear()
     response = api.get(url, HTTP_ORIGIN=ORIGIN)
@@ -149,3 +153,42 @@ def test_while_redis_is_down_503s_and_preflights_carry_the_headers(api, anon, al
     for method in ("GET", "PATCH", "DELETE"):
         response = preflight(anon, url, method)
         assert response.status_code == 200 and response["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@pytest.mark.parametrize("configuration", [
+    {"CORS_ALLOWED_ORIGINS": [ORIGIN, "null"]},
+    {"CORS_ALLOWED_ORIGINS": []},
+    {"CORS_ALLOWED_ORIGINS": [ORIGIN], "CORS_PREFLIGHT_MAX_AGE": 0, "CORS_EXPOSE_HEADERS": []},
+    {"CORS_ALLOWED_ORIGINS": [], "CORS_ALLOWED_ORIGIN_REGEXES": [r"^http://.*\.example$"]},  # the library's path
+    {"CORS_ALLOW_ALL_ORIGINS": True},
+    {"CORS_ALLOWED_ORIGINS": [ORIGIN], "CORS_ALLOW_CREDENTIALS": True, "CORS_URLS_REGEX": r"^/api/.*$"},
+])
+def test_the_middleware_answers_header_for_header_as_django_cors_headers_does(configuration, settings):
+    """quantumlive/cors.py reads its settings once; its answers are the library's."""
+    from corsheaders.middleware import CorsMiddleware as Library
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from quantumlive.cors import CorsMiddleware
+
+    for name, value in configuration.items():
+        setattr(settings, name, value)
+
+    def view(request):
+        response = HttpResponse(b"{}", status=201)
+        response["Vary"] = "Accept"
+        return response
+
+    factory = RequestFactory()
+    cases = []
+    for origin in (None, ORIGIN, OTHER, "null", "http://[bad", "http://dj-frontend.example:5174"):
+        extra = {"HTTP_ORIGIN": origin} if origin else {}
+        for method in ("get", "post", "patch", "delete", "head", "options"):
+            cases.append((method, "/api/tracks/", extra))
+        cases.append(("options", "/api/tracks/", {**extra, "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "PATCH"}))
+        cases.append(("get", "/admin/", extra))
+    for method, path, extra in cases:
+        ours = CorsMiddleware(view)(getattr(factory, method)(path, **extra))
+        theirs = Library(view)(getattr(factory, method)(path, **extra))
+        assert (ours.status_code, ours.content, sorted(ours.items())) == (
+            theirs.status_code, theirs.content, sorted(theirs.items())), (method, path, extra)

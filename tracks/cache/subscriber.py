@@ -148,6 +148,7 @@ class Subscriber:
         # (time.monotonic()) has been applied; None while unsubscribed. What the token cache
         # trusts (quantumlive/auth.py).
         self.vouch: tuple[str, float] | None = None
+        self.started_at = 0.0  # time.monotonic() of start()
         self.wakeups = 0  # the loop's turns (it does not turn per write when idle)
         self.pid = os.getpid()
         # the subscriber connection's CLIENT SETNAME (visible in CLIENT LIST): one per cache
@@ -163,6 +164,7 @@ class Subscriber:
 
     # --- its life ---------------------------------------------------------------------------
     def start(self) -> None:
+        self.started_at = time.monotonic()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.thread = threading.Thread(target=self._run, name="ql-track-invalidation", daemon=True)
         self.thread.start()

@@ -66,7 +66,10 @@ class CorsMiddleware(cors.CorsMiddleware):
             response = HttpResponse(headers={"content-length": "0"})  # a preflight: nothing else runs
         else:
             response = self.get_response(request)
-        patch_vary_headers(response, ("origin",))
+        if "Vary" in response.headers:
+            patch_vary_headers(response, ("origin",))
+        else:
+            response.headers["Vary"] = "origin"  # (what patch_vary_headers writes, without its parsing)
         origin = meta.get("HTTP_ORIGIN")
         if not origin:
             return response

@@ -176,7 +176,8 @@ def test_the_middleware_answers_header_for_header_as_django_cors_headers_does(co
 
     def view(request):
         response = HttpResponse(b"{}", status=201)
-        response["Vary"] = "Accept"
+        if request.method != "GET":
+            response["Vary"] = "Accept"
         return response
 
     factory = RequestFactory()

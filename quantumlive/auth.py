@@ -7,9 +7,10 @@ each process remembers tokens it has verified, for at most QL_TOKEN_CACHE_SECOND
 30; 0: no memory).
 
 Revocation: deleting a token (logout, the admin, `manage.py`, a user's deletion: a
-post_delete signal of Token), or deactivating its user (post_save), publishes `token:<sha256 of the key>` on the invalidation
-channel of the track caches (tracks.store.cache_invalidate: a generation like any track
-write, acknowledged by the leased caches before it returns). Each process's track-cache
+post_delete signal of Token), or deactivating its user (post_save), publishes
+`token:<sha256 of the key>` on the invalidation channel of the track caches
+(tracks.store.cache_invalidate: a generation like any track write, acknowledged by the leased
+caches before it returns), once the deletion is committed. Each process's track-cache
 subscriber hands it to `_revoked` (tracks/cache/subscriber.py NAMED_LISTENERS), which forgets
 the token. The token itself is never in a key, a message or a log line: only its SHA-256.
 
@@ -110,7 +111,7 @@ def _session_for_verification() -> str | None:
     if (session is None and subscriber is not None and subscriber.sessions == 0 and subscriber.running()
             and time.monotonic() - subscriber.started_at < FIRST_SUBSCRIPTION_WINDOW):
         deadline = time.monotonic() + FIRST_SUBSCRIPTION_WAIT
-        while session is None and time.monotonic() < deadline and subscriber.sessions == 0:
+        while session is None and time.monotonic() < deadline:
             time.sleep(0.002)
             session = _vouching_session(subscriber, time.monotonic())
     return session

@@ -69,3 +69,29 @@ def test_a_logout_on_one_instance_stops_the_token_on_the_other_within_a_second(i
     assert requests.get(track.replace(b.url, a.url), headers=fresh, timeout=5).status_code == 200
     output = a.output() + b.output()
     assert auth["Authorization"][6:] not in output and PASSWORD not in output
+
+
+def test_a_token_deleted_with_manage_py_is_revoked_on_the_running_instances(instances, database):
+    """An operator deletes a token in `manage.py shell`, a process that loads neither the
+    URLconf nor the system checks: its revocation reaches the running instances too."""
+    a, b = instances
+    make_user(database, "operator")
+    login = requests.post(f"{a.url}/api/auth/token/", json={"username": "operator", "password": PASSWORD},
+                          timeout=5)
+    auth = {"Authorization": f"Token {login.json()['token']}"}
+    created = requests.post(f"{b.url}/api/tracks/", json={"title": "Ops", "artist": "CLI"}, headers=auth, timeout=5)
+    assert created.status_code == 201
+    track = f"{b.url}/api/tracks/{created.json()['id']}/"
+    for _ in range(40):  # every worker of B remembers the token
+        assert requests.get(track, headers=auth, timeout=5).status_code == 200
+    script = ("from rest_framework.authtoken.models import Token;"
+              "Token.objects.filter(user__username='operator').delete()")
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT,
+                   env=base_env(DATABASE_URL=database.url), check=True, timeout=60, capture_output=True)
+    done = time.monotonic()
+    seen = []
+    while time.monotonic() - done < 1.5:
+        seen.append((time.monotonic() - done, requests.get(track, headers=auth, timeout=5).status_code))
+        time.sleep(0.005)
+    late = [status for t, status in seen if t >= 1.0]
+    assert late and set(late) == {401}, seen[-5:]

@@ -17,7 +17,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:playlist` | sorted set | track ids; the score orders the playlist, the rank is `position` |
 | `{p}:gen` | string (int) | global generation: +1 on every track write, with an invalidation |
 | `{p}:epoch` | string | random id of this Redis's data set; changes if the data is lost |
-| `{p}:invalidations` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order) |
+| `{p}:invalidations` | pub/sub channel | invalidations: `"<gen> t <uuid> <ack token>"` (fields) / `"<gen> o <uuid> <ack token>"` (order); `"<gen> t token:<sha256 of a token> <ack token>"`: that token was deleted (quantumlive/auth.py) |
 | `{p}:leases` | sorted set | read leases of the track caches: subscriber session -> expiry (ms, Redis `TIME`) |
 | `{p}:ack:<token>` | set | the leased caches one write still waits for (each takes itself out when it has applied the invalidation; expires) |
 | `{p}:acked:<token>` | list | gets an item when that set is empty: the writer's wake-up (expires) |
@@ -43,6 +43,7 @@ take the prefix as an argument and then read no setting.
 | `{p:pl:<id>}:tracks` | hash | track id -> `"<track version> <duration ms or -> <count> <entry id>,<entry id>…"`: the track's entries here and the duration counted for them |
 | `{p:pl:<id>}:lock` | string | write lock of the playlist (token, expires) |
 | `{p:pl:<id>}:backup:<token>:order` / `:entries` | sorted set / hash | an export's copy of one playlist's order and entries, taken at one moment (tracks/backup.py; TTL, deleted once the playlist is written) |
+| `{p}:login:user:<sha256>` / `{p}:login:address:<sha256>` | sorted set | login attempts in the throttle's window (attempt id -> Redis time, ms) of one username (failures only) or one client address; expires with the window |
 | `{p}:cache:…` | strings | Django's cache (throttles), through django-redis |
 | `{p}:search:result:<service>:<limit>:<qhash>` | string (JSON) | one service's normalized answer to a normalized query (TTL `QL_SEARCH_CACHE_TTL`) |
 | `{p}:search:flight:<service>:<limit>:<qhash>` | string | single flight: the leader's token while its call runs, then `done:<token>:<JSON>` (a failure, for its waiters) for a few seconds |
@@ -252,6 +253,13 @@ def rq_intermediate_queue() -> str:
     return IntermediateQueue.get_intermediate_queue_key(rq_queue())
 
 
+def rq_queue_workers(prefix: str | None = None) -> str:
+    """RQ's set of the keys of the workers that listen on the analysis queue."""
+    from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+
+    return WORKERS_BY_QUEUE_KEY % analysis_queue_name(prefix)
+
+
 def rq_queue_registry() -> str:
     """RQ's set of every queue's key (`rq_queue()` is a member once the queue was used)."""
     from rq.queue import Queue
@@ -282,6 +290,13 @@ def search_rate(service: str) -> str:
 
 def search_user_units(service: str, day: str, user_id: str) -> str:
     return key("search", "units", service, day, str(user_id))
+
+
+# --- login (issue 17) ------------------------------------------------------------------------
+def login_attempts(kind: str, digest: str) -> str:
+    """The login attempts of one username or address (`kind`: "user" or "address"), named by
+    the SHA-256 of it (quantumlive/throttles.py LoginAttempt)."""
+    return key("login", kind, digest)
 
 
 # --- Django ----------------------------------------------------------------------------------

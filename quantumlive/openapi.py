@@ -14,6 +14,7 @@
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, get_doc
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS
 
 from quantumlive.fields import StrictSerializer
@@ -137,7 +138,13 @@ class AutoSchema(SpectacularAutoSchema):
         for status, response in responses.items():
             if not response.get("description"):
                 response["description"] = SUCCESS_DESCRIPTIONS.get(status, "")
-        for status, response in _errors_for(operation, self.method, path).items():
+        errors = _errors_for(operation, self.method, path)
+        authenticators = self.view.get_authenticators()
+        if not authenticators:  # (the login): no credentials read, none refused
+            errors.pop(401, None)
+        if not any(isinstance(a, SessionAuthentication) for a in authenticators):
+            errors.pop(403, None)  # no session, no CSRF check
+        for status, response in errors.items():
             responses.setdefault(str(status), response)
         operation["responses"] = dict(sorted(responses.items()))
         return operation
@@ -192,8 +199,14 @@ def postprocess_operations(result, generator, request, public):
     """Adds /healthz, /readyz, /api/schema/ and /api/docs/ (plain Django or spectacular's own
     views) to the document."""
     up_down = {"type": "string", "enum": ["ok", "down"]}
-    readiness = {"type": "object", "properties": {"redis": up_down, "database": up_down},
-                 "required": ["redis", "database"]}
+    count = {"type": ["integer", "null"], "minimum": 0}
+    readiness = {"type": "object", "properties": {
+        "redis": {"type": "string", "enum": ["ok", "full", "down"]}, "database": up_down,
+        "analysis_workers": {**count, "description": "Live RQ workers on the analysis queue (null: "
+                                                     "Redis cannot be read). 0 does not make the "
+                                                     "service unready."},
+        "queue": {**count, "description": "Analysis jobs waiting for a worker (null: Redis cannot be read)."},
+    }, "required": ["redis", "database", "analysis_workers", "queue"]}
     paths = {
         "/healthz": {"get": _operation(
             "healthz", "operations", "Liveness: 200 while the process serves, Redis or not.",
@@ -202,8 +215,10 @@ def postprocess_operations(result, generator, request, public):
         )},
         "/readyz": {"get": _operation(
             "readyz", "operations", "Readiness: Redis and the database both answer.",
-            {"200": _plain(readiness, "Ready.", {"redis": "ok", "database": "ok"}),
-             "503": {**_plain(readiness, "Redis or the database is down.", {"redis": "down", "database": "ok"}),
+            {"200": _plain(readiness, "Ready.", {"redis": "ok", "database": "ok", "analysis_workers": 2,
+                                                 "queue": 0}),
+             "503": {**_plain(readiness, "Redis or the database is down (or Redis is full).",
+                              {"redis": "down", "database": "ok", "analysis_workers": None, "queue": None}),
                      "headers": {"Retry-After": RETRY_AFTER}}},
         )},
         "/api/schema/": {"get": _operation(

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quantumlive.request_id.RequestIdMiddleware",
+    "quantumlive.cors.CorsMiddleware",  # django-cors-headers, before any early answer (CORS block)
     "quantumlive.middleware.RedisUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -147,6 +149,9 @@ CACHES = {
 RQ_QUEUES = {
     analysis_queue_name(QL_REDIS_PREFIX): {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900},
 }
+# Its dashboard is mounted for staff at /admin/rq/ (quantumlive/urls.py), and only there: not
+# also under /admin/django_rq/, whose stats.json and metrics views answer RQ_API_TOKEN holders.
+RQ_SHOW_ADMIN_LINK = False
 
 # --- QuantumLive -----------------------------------------------------------------------------
 QL_TRACK_CACHE = envbool("QL_TRACK_CACHE", True)
@@ -158,6 +163,11 @@ QL_THROTTLE_ANON = envstr("QL_THROTTLE_ANON", "600/min")
 QL_THROTTLE_WRITES = envstr("QL_THROTTLE_WRITES", "1200/min")
 QL_THROTTLE_SEARCH = envstr("QL_THROTTLE_SEARCH", "120/min")
 QL_THROTTLE_ANALYSIS = envstr("QL_THROTTLE_ANALYSIS", "60/min")
+# Login attempts (POST /api/auth/token/), counted in Redis before the password is checked:
+# failed ones per username, every one per client address (quantumlive/throttles.py).
+QL_THROTTLE_LOGIN_USER = envstr("QL_THROTTLE_LOGIN_USER", "5/min")
+QL_THROTTLE_LOGIN_ADDRESS = envstr("QL_THROTTLE_LOGIN_ADDRESS", "20/min")
+envrate("QL_THROTTLE_LOGIN_USER", "5/min"), envrate("QL_THROTTLE_LOGIN_ADDRESS", "20/min")  # refused at start if malformed
 QL_TOKEN_CACHE_SECONDS = envfloat("QL_TOKEN_CACHE_SECONDS", 30.0, minimum=0.0)
 QL_LOCK_TTL = envfloat("QL_LOCK_TTL", 5.0, minimum=0.1)
 QL_LOCK_WAIT = envfloat("QL_LOCK_WAIT", 1.5, minimum=0.0)
@@ -178,6 +188,10 @@ QL_AUDIO_ROOT = Path(envstr("QL_AUDIO_ROOT", str(BASE_DIR / "media" / "audio")))
 QL_ANALYSIS_TTL = envint("QL_ANALYSIS_TTL", 30 * 24 * 3600, minimum=60)
 QL_ANALYSIS_JOB_TIMEOUT = envint("QL_ANALYSIS_JOB_TIMEOUT", 900, minimum=10)
 QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
+# The analysis workers' RQ registration (issue 17): an idle worker beats every TTL - 15 s and
+# RQ forgets one TTL + 60 s after its last beat (/readyz "analysis_workers"); the compose health
+# check (manage.py analysis_worker_health) wants a beat within TTL + 30 s.
+QL_ANALYSIS_WORKER_TTL = envint("QL_ANALYSIS_WORKER_TTL", 60, minimum=30)
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
 # --- issue 12, workstream "jobs": orphaned uploads, waiters ---------------------------------
 # An upload in QL_UPLOAD_DIR older than this (seconds) that no queued or running job needs is
@@ -276,8 +290,23 @@ SPECTACULAR_SETTINGS = {
         {"name": "search", "description": "iTunes, SoundCloud and YouTube at once."},
         {"name": "analysis", "description": "Tempo, key, beats and cues of audio."},
         {"name": "operations", "description": "Health, readiness and this documentation."},
+        {"name": "auth", "description": "Log in (a token for `Authorization: Token <key>`) and out."},
     ],
 }
+
+# --- CORS (issue 17): browser clients on other origins --------------------------------------
+# Origins allowed to call the API (comma-separated "scheme://host[:port]"; empty: none). The
+# middleware comes right after the request id and before every middleware that answers early
+# (Redis down, the hot track read, WhiteNoise), so every answer carries the headers; a preflight
+# is answered by it alone (no Redis, no database). No credentials: browsers send a token.
+# (quantumlive/cors.py: django-cors-headers' middleware with these settings read once.)
+CORS_ALLOWED_ORIGINS = envlist("DJANGO_CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST")
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "if-match", "if-none-match", "x-request-id")
+CORS_EXPOSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Request-ID")
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 3600
+# --- end of CORS ---------------------------------------------------------------------------------
 
 # --- Production hardening (DJANGO_DEBUG=0) ---------------------------------------------------
 if not DEBUG:

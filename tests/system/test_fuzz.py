@@ -46,6 +46,9 @@ CHECKS = (
     "ensure_resource_availability",
 )
 SEED = 20261128
+# Operations left out: the logout would delete the token every other request of the run (and
+# every later system test of the session) uses. tests/test_login.py covers it.
+EXCLUDED = ("auth_logout",)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +97,7 @@ def run_schemathesis(server, token: str, *, depth: str, report: Path) -> subproc
     command = [
         str(Path(sys.executable).with_name("st")), "run", f"{server.url}/api/schema/?format=json",
         "--header", f"Authorization: Token {token}",
+        *(argument for operation in EXCLUDED for argument in ("--exclude-operation-id", operation)),
         "--checks", ",".join(CHECKS),
         "--phases", "examples,coverage,fuzzing,stateful",
         "--max-examples", str(settings["max_examples"]),
@@ -138,7 +142,7 @@ def test_fuzzing_finds_no_server_error_and_no_answer_outside_the_schema(server, 
     print(json.dumps(figures))
     assert result.returncode == 0 and figures["failures"] == 0 and figures["errors"] == 0, (
         output[-20000:] + "\n--- gunicorn ---\n" + server.output()[-5000:])
-    assert figures["operations"] == figures["operations_in_schema"] >= 18
+    assert figures["operations"] == figures["operations_in_schema"] - len(EXCLUDED) >= 18
     assert figures["cases"] >= DEPTHS[depth]["min_cases"]
     assert set(figures["phases"].values()) == {"success"}, figures["phases"]
     log = server.output()

@@ -42,6 +42,12 @@ CATCH_UP_MESSAGES = 4096
 # interval per call, and writers wait for the acknowledgement that follows. A thread that does
 # not wait for the GIL is not interrupted, so a quiet subscriber costs the requests nothing.
 SWITCH_INTERVAL = 0.001
+# Invalidations that name something else than a cache entry: "<prefix><rest>" -> a function
+# given <rest>, called in order with the rest, before the write is acknowledged. A revoked
+# token, "token:<sha256>" (quantumlive/auth.py), is one.
+NAMED_LISTENERS: dict[str, Callable[[str], None]] = {}
+# How long the subscriber may be behind the generation without progress and still vouch.
+VOUCH_BEHIND = 0.25
 
 
 class Subscription:
@@ -138,6 +144,11 @@ class Subscriber:
         self.lost_by_read = False  # a read's catch_up found the subscription closed
         self.session: str | None = None
         self.sessions = 0
+        # (session, t): every message that reached this session's socket before t
+        # (time.monotonic()) has been applied; None while unsubscribed. What the token cache
+        # trusts (quantumlive/auth.py).
+        self.vouch: tuple[str, float] | None = None
+        self.started_at = 0.0  # time.monotonic() of start()
         self.wakeups = 0  # the loop's turns (it does not turn per write when idle)
         self.pid = os.getpid()
         # the subscriber connection's CLIENT SETNAME (visible in CLIENT LIST): one per cache
@@ -153,6 +164,7 @@ class Subscriber:
 
     # --- its life ---------------------------------------------------------------------------
     def start(self) -> None:
+        self.started_at = time.monotonic()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self.thread = threading.Thread(target=self._run, name="ql-track-invalidation", daemon=True)
         self.thread.start()
@@ -161,6 +173,7 @@ class Subscriber:
         """Tells the thread to end; the lease ends at once (reads check Redis from now on)."""
         with self.storage.lock:
             self.stopping.set()
+            self.vouch = None
             self.policy.end()
             session = self.session
         self.policy.wake.set()
@@ -195,8 +208,9 @@ class Subscriber:
                 # acknowledgements, the subscription; the request path's pool is not touched
                 commands = make_client(settings.REDIS_URL, client_name=self.name + ":cmd", max_connections=2)
                 acks = _ack_connection(self.name + ":ack")
+                subscribed_at = time.monotonic()
                 subscription = Subscription(self.name, keys.invalidation_channel())
-                self._baseline(commands)
+                self._baseline(commands, subscribed_at)
                 backoff = 0.05
                 log.info("track cache subscriber ready (pid %s)", os.getpid())
                 self._listen(subscription, commands, acks)
@@ -215,8 +229,9 @@ class Subscriber:
                     except Exception:
                         pass
 
-    def _baseline(self, commands) -> None:
-        """Subscribed: from the current generation on, every invalidation reaches us."""
+    def _baseline(self, commands, subscribed_at: float) -> None:
+        """Subscribed (since `subscribed_at`): from the current generation on, every
+        invalidation reaches us."""
         commands.set(keys.epoch(), uuid.uuid4().hex, nx=True)
         epoch, generation = commands.mget(keys.epoch(), keys.generation())
         with self.storage.lock:
@@ -225,10 +240,12 @@ class Subscriber:
             self.lost_by_read = False
         self.storage.start(epoch=epoch, generation=int(generation or 0))
         self.warm_queue = None
+        self.vouch = (self.session, subscribed_at)
 
     def reset(self) -> None:
         """The cache is emptied and bypassed until the next baseline; the lease is retired."""
         with self.storage.lock:
+            self.vouch = None
             self.policy.end()  # first: from here on no read trusts memory without a check
             session, self.session = self.session, None
         self.storage.close()
@@ -271,8 +288,14 @@ class Subscriber:
                 # catching up in another thread would share (a message could be lost). A read
                 # that finds the lock taken reads Redis instead.
                 with self.drain_lock:
+                    checked = time.monotonic()
                     if timeout is None or subscription.wait(timeout):
                         self._drain(subscription)
+                    # what had arrived by then is applied (unless it is behind the generation
+                    # for a while without progress: messages may be lost on the way)
+                    if not (self.lost_by_read or self.stopping.is_set()) and (
+                            behind_since is None or checked - behind_since < VOUCH_BEHIND):
+                        self.vouch = (self.session, checked)
                 if self.stopping.is_set():
                     break
                 if warming and behind_since is None:
@@ -314,6 +337,9 @@ class Subscriber:
             generation, kind, track_id, token = item[2].split(" ", 3)
             self.storage.apply_invalidation(generation=int(generation), track_id=track_id,
                                             order_changed=kind == "o")
+            for prefix, listener in NAMED_LISTENERS.items():
+                if track_id.startswith(prefix):
+                    listener(track_id[len(prefix):])
             applied += 1
             if token != "-":
                 tokens.add(token)
@@ -341,6 +367,7 @@ class Subscriber:
                     self._drain(subscription, CATCH_UP_MESSAGES)
         except Exception:
             with self.storage.lock:
+                self.vouch = None
                 self.policy.end()  # first: the subscriber will retire the lease
                 self.lost_by_read = True
                 self.storage.open = False

@@ -32,7 +32,8 @@ class Command(BaseCommand):
         connection = jobs.rq_connection(socket_timeout=None)
         worker = analysis_worker_class()(
             [jobs.queue(connection)], connection=connection, work_horse_killed_handler=_horse_killed,
-            maintenance_interval=settings.QL_UPLOAD_SWEEP_INTERVAL)
+            maintenance_interval=settings.QL_UPLOAD_SWEEP_INTERVAL,
+            worker_ttl=settings.QL_ANALYSIS_WORKER_TTL)  # its heartbeats (analysis_worker_health)
         worker.work(burst=options["burst"], logging_level="INFO", with_scheduler=False)
 
 

@@ -27,6 +27,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (Redis TIME of its claim: a queued job with no RQ job past a grace is lost), taken_seen (Redis TIME a reader first saw it in RQ's intermediate list: still there past the grace, its worker died) |
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
+| `{p}:metrics:analysis` | hash | the analysis jobs' counts for /metrics: `submitted`, `finished:<outcome>`, and the run times the workers measured, `duration:<outcome>:<bucket>` and `:sum` (analysis/jobs.py; never expires, a few dozen fields) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
@@ -244,6 +245,17 @@ def rq_intermediate_queue() -> str:
     from rq.intermediate_queue import IntermediateQueue
 
     return IntermediateQueue.get_intermediate_queue_key(rq_queue())
+
+
+def rq_started_registry() -> str:
+    """RQ's sorted set of the analysis jobs a work-horse runs now (score: when its claim expires)."""
+    from rq.registry import StartedJobRegistry
+
+    return StartedJobRegistry.key_template.format(analysis_queue_name())
+
+
+def metrics_analysis() -> str:
+    return key("metrics", "analysis")
 
 
 def rq_queue_registry() -> str:

@@ -314,3 +314,39 @@ def test_the_task_records_its_run_time(settings, tmp_path):
     assert value(samples, "ql_analysis_jobs_finished_total", outcome="failed") == 1
     assert value(samples, "ql_analysis_job_duration_seconds_count", outcome="failed") == 1
     assert 0 < value(samples, "ql_analysis_job_duration_seconds_sum", outcome="failed") < 60
+
+
+def test_in_multiprocess_mode_each_process_writes_its_own_files_after_a_fork(tmp_path):
+    """quantumlive/metrics.py keeps the pid instead of asking for it at every increment: a
+    forked child (gunicorn's workers are forks) must still count in files of its own pid."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.system.servers import ROOT, base_env
+
+    script = r"""
+import os, json, django
+django.setup()
+from quantumlive import metrics
+metrics.redis_error("down")                       # the parent's file
+child = os.fork()
+if child == 0:
+    metrics.redis_error("down"); metrics.redis_error("down")
+    os._exit(0)
+os.waitpid(child, 0)
+from prometheus_client.multiprocess import MultiProcessCollector
+counts = {}
+for name in sorted(os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])):
+    path = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], name)
+    for family in MultiProcessCollector.merge([path], accumulate=False):
+        for sample in family.samples:
+            if sample.name == "ql_redis_errors_total":
+                counts[name] = sample.value
+print(json.dumps({"parent": os.getpid(), "child": child, "counts": counts}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=base_env(PROMETHEUS_MULTIPROC_DIR=tmp_path))
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["counts"] == {f"counter_{found['parent']}.db": 1.0, f"counter_{found['child']}.db": 2.0}

@@ -57,9 +57,10 @@ def worker_exit(server, worker):
 # Each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
 # multiprocess mode), read by whichever worker answers a scrape. The directory is the
 # instance's own: the one given (emptied of its *.db files here, so counts start at zero with
-# the instance and a dead instance's files are not summed), else a new temporary one, removed
-# when the instance stops. Set before any worker is forked: prometheus_client chooses its mode
-# when first imported, in the worker.
+# the instance and a dead instance's files are not summed), else a new temporary one in
+# /dev/shm (memory: the files are written at every request, never worth a disk's writeback),
+# removed when the instance stops. Set before any worker is forked: prometheus_client
+# chooses its mode when first imported, in the worker.
 _metrics_dir_made = None
 
 
@@ -74,7 +75,8 @@ def on_starting(server):
         for name in glob.glob(os.path.join(path, "*.db")):
             os.unlink(name)
     else:
-        path = _metrics_dir_made = tempfile.mkdtemp(prefix="ql-metrics-")
+        memory = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+        path = _metrics_dir_made = tempfile.mkdtemp(prefix="ql-metrics-", dir=memory)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     server.log.info("metrics: per-worker files in %s", path)
 

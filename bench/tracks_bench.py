@@ -19,7 +19,8 @@ paced, patch) compares only those figures, old and new, and writes nothing.
 
 Issue 17: the hot read with metrics on (the default: MetricsMiddleware, counters in
 PROMETHEUS_MULTIPROC_DIR files) and off (QL_METRICS=0), two instances up side by side, rounds
-interleaved in alternating order. Writes bench/RESULTS-metrics.md.
+interleaved in alternating order. Prints its table (bench/RESULTS-metrics.md gathers it with
+bench/metrics_bench.py's figures).
 """
 
 import argparse
@@ -583,7 +584,7 @@ def main() -> None:
                         help="issue 13: fresh instances side by side (writes RESULTS-tracks-structure.md)")
     parser.add_argument("--old", default="", help="with --structure: a worktree of the older commit to compare")
     parser.add_argument("--metrics", action="store_true",
-                        help="issue 17: the hot read with metrics on and off (writes RESULTS-metrics.md)")
+                        help="issue 17: the hot read with metrics on and off (prints; see RESULTS-metrics.md)")
     parser.add_argument("--only", default="", help="with --structure: a quick comparison of some figures, "
                         f"comma-separated among {','.join(FIGURE_GROUPS)} (nothing written)")
     args = parser.parse_args()
@@ -604,9 +605,7 @@ def main() -> None:
         if args.metrics:
             results = measure_metrics(args, database, {"IDS_FILE": plain_file, "AUTH": auth},
                                       {"IDS_FILE": analysed_file, "AUTH": auth}, redis.info("server")["process_id"])
-            text = report_metrics(args, results)
-            print(text)
-            (ROOT / "bench" / "RESULTS-metrics.md").write_text(text)
+            print(report_metrics(args, results))  # bench/RESULTS-metrics.md gathers it with metrics_bench.py's
             return
         if args.structure:
             results = measure_structure(args, database, {"IDS_FILE": plain_file, "AUTH": auth},

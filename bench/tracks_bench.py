@@ -518,9 +518,14 @@ def measure_metrics(args, database, plain: dict, analysed: dict, redis_pid: int)
             pairs = [("on", on), ("off", off)]
             for figure, script, env in figures:
                 for name, server in (pairs if number % 2 == 0 else pairs[::-1]):
+                    workers = worker_pids(server.process.pid)
+                    before = cpu_seconds(workers)
                     rate, cpu = measure_read(server, script, env, args.seconds, redis_pid)
+                    # the workers' own CPU (Redis and wrk serve other sessions too on a shared machine)
+                    own = (cpu_seconds(workers) - before) / max(1.0, rate * args.seconds) * 1e6
                     results.setdefault(figure, {}).setdefault(name, []).append(rate)
                     results.setdefault(figure + ", CPU µs / request", {}).setdefault(name, []).append(cpu)
+                    results.setdefault(figure + ", workers' CPU µs / request", {}).setdefault(name, []).append(own)
             print(f"round {number + 1}: " + ", ".join(
                 f"{figure} on/off {values['on'][-1]:,.0f}/{values['off'][-1]:,.0f}"
                 for figure, values in results.items()), file=sys.stderr)

@@ -51,3 +51,48 @@ def worker_exit(server, worker):
         reset_process_cache()
     except Exception:
         pass
+
+
+# --- metrics (issue 17): /metrics sums every worker's counts ----------------------------------
+# Each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+# multiprocess mode), read by whichever worker answers a scrape. The directory is the
+# instance's own: the one given (emptied of its *.db files here, so counts start at zero with
+# the instance and a dead instance's files are not summed), else a new temporary one in
+# /dev/shm (memory: the files are written at every request, never worth a disk's writeback),
+# removed when the instance stops. Set before any worker is forked: prometheus_client
+# chooses its mode when first imported, in the worker.
+_metrics_dir_made = None
+
+
+def on_starting(server):
+    global _metrics_dir_made
+    import glob
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in glob.glob(os.path.join(path, "*.db")):
+            os.unlink(name)
+    else:
+        memory = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+        path = _metrics_dir_made = tempfile.mkdtemp(prefix="ql-metrics-", dir=memory)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    server.log.info("metrics: per-worker files in %s", path)
+
+
+def child_exit(server, worker):
+    # A worker that is gone: its live gauges leave the sums (its counters stay: they happened).
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+    except Exception:
+        pass
+
+
+def on_exit(server):
+    if _metrics_dir_made:
+        import shutil
+
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)

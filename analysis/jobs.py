@@ -195,6 +195,7 @@ def claim(*, digest: str, source: dict, options: dict, job_id: str | None = None
             source=json.dumps(source), options=json.dumps(options), seen_holder=holder,
         )
         if answer[0] == "new":
+            _job_stats_add(("submitted", 1))
             return job_id, True
         if answer[0] == "held":
             return answer[1], False
@@ -285,12 +286,14 @@ def max_result_bytes() -> int:
 
 
 def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
-           expected: tuple[str, ...] = UNFINISHED, waveform: bytes | None = None) -> bool:
+           expected: tuple[str, ...] = UNFINISHED, waveform: bytes | None = None,
+           ran_for: float | None = None) -> bool:
     """Ends the job (done with `result`, or failed with `error`) if its status is one of
     `expected`; True when this call ended it. The job's upload, if any, is removed then:
     uploads go when their job ends, whoever ends it. A result larger than QL_MAX_RESULT_MB
     fails the job instead of being stored. A done job's `waveform` (analysis/waveform.py's
-    bytes) is stored beside its record, expiring with it."""
+    bytes) is stored beside its record, expiring with it. `ran_for`: the seconds the
+    worker's task ran, for /metrics."""
     stored = json.dumps(result, separators=(",", ":")) if result is not None else ""
     if len(stored) > max_result_bytes():
         error = (f"the analysis result ({len(stored) / 2**20:.1f} MB) is larger than QL_MAX_RESULT_MB "
@@ -302,6 +305,7 @@ def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
     if source is None:
         return False
     remove_upload_of(source)
+    job_stats_finished("done" if stored else "failed", ran_for)
     return True
 
 
@@ -349,6 +353,73 @@ def remove_upload_of(source_json: str) -> None:
         from analysis.sources import remove_upload
 
         remove_upload(source["path"])
+
+
+# --- figures for /metrics (quantumlive/metrics.py, AnalysisCollector) -------------------------
+# Jobs run in worker processes, maybe on other hosts: their counts and run times are kept in
+# one Redis hash (keys.metrics_analysis()) that every instance's /metrics reads in one round
+# trip, with the queue's length and RQ's registry of running jobs. Run times are histogram
+# buckets there: `duration:<outcome>:<i>` counts the runs up to JOB_DURATION_BUCKETS[i]
+# seconds (above the previous bound; i == len(JOB_DURATION_BUCKETS): above the last).
+JOB_DURATION_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0)
+OUTCOMES = ("done", "failed")
+
+
+def _job_stats_add(*increments: tuple[str, float]) -> None:
+    """Adds to fields of the figures' hash in one round trip; a failure is logged, never
+    raised (a figure is not worth a job)."""
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for field, amount in increments:
+            if isinstance(amount, int):
+                pipe.hincrby(keys.metrics_analysis(), field, amount)
+            else:
+                pipe.hincrbyfloat(keys.metrics_analysis(), field, amount)
+        pipe.execute()
+    except Exception as exc:
+        log.warning("analysis figures not recorded (%s)", type(exc).__name__)
+
+
+def job_stats_finished(outcome: str, ran_for: float | None) -> None:
+    """A job ended ("done" or "failed"); `ran_for`: seconds its task ran (None when no worker
+    ran it: a lost job failed by a reader)."""
+    increments = [(f"finished:{outcome}", 1)]
+    if ran_for is not None:
+        ran_for = max(0.0, float(ran_for))
+        bucket = next((i for i, bound in enumerate(JOB_DURATION_BUCKETS) if ran_for <= bound),
+                      len(JOB_DURATION_BUCKETS))
+        increments += [(f"duration:{outcome}:{bucket}", 1), (f"duration:{outcome}:sum", ran_for)]
+    _job_stats_add(*increments)
+
+
+def job_stats() -> dict:
+    """The analysis figures of the deployment, in one round trip: jobs waiting in the queue,
+    queued (waiting, or taken by a worker and not started), running (RQ's registry of started
+    jobs whose work-horse is alive), submitted and finished so far, and the run times:
+    {outcome: (counts per bucket, the last above every bound; sum of seconds)}."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.llen(keys.rq_queue())
+    pipe.llen(keys.rq_intermediate_queue())
+    pipe.zcount(keys.rq_started_registry(), time.time(), "+inf")
+    pipe.hgetall(keys.metrics_analysis())
+    waiting, taken, running, raw = pipe.execute()
+
+    def number(field: str) -> float:
+        try:
+            return float(raw.get(field) or 0)
+        except ValueError:
+            return 0.0
+
+    durations = {}
+    for outcome in OUTCOMES:
+        counts = [int(number(f"duration:{outcome}:{i}")) for i in range(len(JOB_DURATION_BUCKETS) + 1)]
+        durations[outcome] = (counts, number(f"duration:{outcome}:sum"))
+    return {
+        "waiting": waiting, "queued": waiting + taken, "running": running,
+        "submitted": int(number("submitted")),
+        "finished": {outcome: int(number(f"finished:{outcome}")) for outcome in OUTCOMES},
+        "durations": durations,
+    }
 
 
 # --- backup and restore (tracks/backup.py) --------------------------------------------------

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 
@@ -24,6 +25,7 @@ def run_analysis(job_id: str) -> None:
 
 
 def _run(job_id: str, source: dict, options: dict) -> None:
+    started = time.monotonic()
     stop = threading.Event()
     heart = threading.Thread(target=_heartbeat, args=(job_id, stop), daemon=True)
     heart.start()
@@ -35,14 +37,18 @@ def _run(job_id: str, source: dict, options: dict) -> None:
                 remove_upload(source["path"])  # before the job can read finished
         result = audio.job_result(decoded, **options)
     except (audio.AudioError, ValueError) as exc:
-        jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed", expected=("running",))
+        jobs.finish(job_id, error=str(exc) or "the audio cannot be analysed", expected=("running",),
+                    ran_for=time.monotonic() - started)
     except MemoryError:
-        jobs.finish(job_id, error="the audio is too large to analyse", expected=("running",))
+        jobs.finish(job_id, error="the audio is too large to analyse", expected=("running",),
+                    ran_for=time.monotonic() - started)
     except Exception:
         log.exception("analysis job %s crashed", job_id)
-        jobs.finish(job_id, error="internal error while analysing; see the worker's log", expected=("running",))
+        jobs.finish(job_id, error="internal error while analysing; see the worker's log", expected=("running",),
+                    ran_for=time.monotonic() - started)
     else:
-        jobs.finish(job_id, result=result, expected=("running",), waveform=decoded.waveform)
+        jobs.finish(job_id, result=result, expected=("running",), waveform=decoded.waveform,
+                    ran_for=time.monotonic() - started)
     finally:
         stop.set()
 

@@ -14,6 +14,13 @@ that reads one Redis hash (bench/plain_view.py): single-connection reads in an i
 10 seconds and once every worker has read every track, reads and writes under load. Writes
 bench/RESULTS-tracks-structure.md. `--only paced,analysed` (groups: start, plain, analysed,
 paced, patch) compares only those figures, old and new, and writes nothing.
+
+    .venv/bin/python bench/tracks_bench.py --metrics [--tracks 3000] [--rounds 8]
+
+Issue 17: the hot read with metrics on (the default: MetricsMiddleware, counters in
+PROMETHEUS_MULTIPROC_DIR files) and off (QL_METRICS=0), two instances up side by side, rounds
+interleaved in alternating order. Prints its table (bench/RESULTS-metrics.md gathers it with
+bench/metrics_bench.py's figures).
 """
 
 import argparse
@@ -492,6 +499,82 @@ def report_focused(results) -> str:
     return "\n".join(lines)
 
 
+# --- issue 17: the cost of metrics ------------------------------------------------------------
+def measure_metrics(args, database, plain: dict, analysed: dict, redis_pid: int) -> dict[str, dict[str, list[float]]]:
+    """Two instances up side by side, metrics on and off; each round measures both, in an
+    order that alternates between rounds: {figure: {"on"|"off": [per round]}}."""
+    results: dict[str, dict[str, list[float]]] = {}
+    on = Gunicorn(workers=args.workers, database=database)
+    off = Gunicorn(workers=args.workers, database=database, QL_METRICS="0")
+    with on, off:
+        assert requests.get(on.url + "/metrics", timeout=5).status_code == 200
+        assert requests.get(off.url + "/metrics", timeout=5).status_code == 404
+        for server in (on, off):  # every worker's cache warm, every worker's token verified
+            wrk(server.url, GET_LUA, plain, max(args.seconds, 8), connections=16)
+            wrk(server.url, GET_LUA, analysed, 3)
+        figures = [("GET plain (hot read)", GET_LUA, plain), ("GET analysed", GET_LUA, analysed),
+                   ("healthz", HEALTHZ_LUA, plain)]
+        for number in range(args.rounds):
+            pairs = [("on", on), ("off", off)]
+            for figure, script, env in figures:
+                for name, server in (pairs if number % 2 == 0 else pairs[::-1]):
+                    workers = worker_pids(server.process.pid)
+                    before = cpu_seconds(workers)
+                    rate, cpu = measure_read(server, script, env, args.seconds, redis_pid)
+                    # the workers' own CPU (Redis and wrk serve other sessions too on a shared machine)
+                    own = (cpu_seconds(workers) - before) / max(1.0, rate * args.seconds) * 1e6
+                    results.setdefault(figure, {}).setdefault(name, []).append(rate)
+                    results.setdefault(figure + ", CPU µs / request", {}).setdefault(name, []).append(cpu)
+                    results.setdefault(figure + ", workers' CPU µs / request", {}).setdefault(name, []).append(own)
+            print(f"round {number + 1}: " + ", ".join(
+                f"{figure} on/off {values['on'][-1]:,.0f}/{values['off'][-1]:,.0f}"
+                for figure, values in results.items()), file=sys.stderr)
+        scrape = requests.get(on.url + "/metrics", timeout=10).text
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
+                  if line.startswith('ql_http_requests_total{') and 'route="/api/tracks/<str:track_id>/"' in line)
+    results["track reads counted by /metrics (on)"] = {"on": [counted]}
+    return results
+
+
+def report_metrics(args, results) -> str:
+    def per_round(figure: str, invert: bool = False) -> list[float]:
+        pairs = zip(results[figure]["on"], results[figure]["off"])
+        return [(b / a if invert else a / b) for a, b in pairs]
+
+    lines = [
+        "## Metrics: the cost on the hot read (issue 17)",
+        "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on this shared 2-core machine: "
+        f"`.venv/bin/python bench/tracks_bench.py --metrics --tracks {args.tracks} --analysed {args.analysed} "
+        f"--workers {args.workers} --seconds {args.seconds} --rounds {args.rounds}`. Two gunicorn instances "
+        f"({args.workers} sync workers each) up side by side: `on` as deployed (MetricsMiddleware, "
+        "prometheus_client multiprocess files in the instance's PROMETHEUS_MULTIPROC_DIR), `off` with "
+        "QL_METRICS=0 (no middleware, no counting). wrk -t2 -c8, {s} s per figure, each round measures both "
+        "instances in an order alternating between rounds. GETs of random tracks with a token (the hot read, "
+        "answered by tracks/middleware.py), every cache warm. CPU per request: the instance's workers, Redis "
+        "and wrk, from /proc and wrk's rusage.".format(s=args.seconds),
+        "",
+        "| figure | on | off | on / off (median of rounds) | per round |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for figure, values in results.items():
+        if "off" not in values:
+            continue
+        cpu = "CPU" in figure
+        ratios = per_round(figure)
+        lines.append(f"| {figure} | {median(values['on']):,.0f} | {median(values['off']):,.0f} | "
+                     f"{median(ratios):.3f} | {', '.join(f'{r:.3f}' for r in ratios)} |")
+    hot = median(per_round("GET plain (hot read)"))
+    lines += [
+        "",
+        f"Hot read with metrics on / off: **{hot:.3f}** (reads per second; target ≥ 0.95, i.e. at most 5 % "
+        f"fewer). Track reads the `on` instance's /metrics counted: "
+        f"{results['track reads counted by /metrics (on)']['on'][0]:,.0f}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=10000)
@@ -505,6 +588,8 @@ def main() -> None:
     parser.add_argument("--structure", action="store_true",
                         help="issue 13: fresh instances side by side (writes RESULTS-tracks-structure.md)")
     parser.add_argument("--old", default="", help="with --structure: a worktree of the older commit to compare")
+    parser.add_argument("--metrics", action="store_true",
+                        help="issue 17: the hot read with metrics on and off (prints; see RESULTS-metrics.md)")
     parser.add_argument("--only", default="", help="with --structure: a quick comparison of some figures, "
                         f"comma-separated among {','.join(FIGURE_GROUPS)} (nothing written)")
     args = parser.parse_args()
@@ -522,6 +607,11 @@ def main() -> None:
         plain_file, analysed_file = ids_file(plain_ids), ids_file(analysed_ids)
         files += [plain_file, analysed_file]
         auth = f"Token {database.token}"
+        if args.metrics:
+            results = measure_metrics(args, database, {"IDS_FILE": plain_file, "AUTH": auth},
+                                      {"IDS_FILE": analysed_file, "AUTH": auth}, redis.info("server")["process_id"])
+            print(report_metrics(args, results))  # bench/RESULTS-metrics.md gathers it with metrics_bench.py's
+            return
         if args.structure:
             results = measure_structure(args, database, {"IDS_FILE": plain_file, "AUTH": auth},
                                         {"IDS_FILE": analysed_file, "AUTH": auth}, plain_ids, auth)

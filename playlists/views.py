@@ -28,7 +28,7 @@ from playlists.serializers import (
     entry_body,
     playlist_body,
 )
-from quantumlive import etags
+from quantumlive import etags, metrics
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 
 NO_PLAYLIST = "No playlist with this id."
@@ -236,6 +236,7 @@ class PlaylistItemsView(PlaylistErrorsMixin, APIView):
         playlist = _seen(request, found[0] if found is not None else None)
         response = _page(request, playlist["tracks"], offset, limit, [entry_body(entry) for entry in found[1]])
         response["X-Playlist-Cache"] = found.source
+        metrics.cache_read("playlist", found.source)
         return response
 
     @extend_schema(request=EntriesAddSerializer, operation_id="playlists_items_create", description=(

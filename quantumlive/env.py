@@ -93,3 +93,17 @@ def envpercent(name: str, default: float) -> float:
     if not 0 < value <= 100:  # NaN fails this too
         raise ImproperlyConfigured(f"{name} must be a percentage above 0 and at most 100 (e.g. 20%)")
     return value
+
+
+def envnetworks(name: str, default: str) -> list[str]:
+    """Comma-separated IP addresses and CIDR networks (`127.0.0.1`, `::1`, `10.0.0.0/8`), as
+    their normalized networks' text; a value that is neither stops start-up."""
+    import ipaddress
+
+    networks = []
+    for part in envlist(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {part!r} is neither an IP address nor a CIDR network") from None
+    return networks

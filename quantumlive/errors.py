@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from quantumlive import metrics
 from quantumlive.exceptions import RETRY_AFTER_SECONDS, PayloadTooLarge, ServiceUnavailable
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS
 
@@ -32,12 +33,14 @@ def is_redis_full(exc: BaseException) -> bool:
 
 
 def redis_full_response() -> JsonResponse:
+    metrics.redis_error("full")
     response = JsonResponse({"detail": REDIS_FULL_DETAIL}, status=503)
     response["Retry-After"] = REDIS_FULL_RETRY_AFTER
     return response
 
 
 def redis_down_response() -> JsonResponse:
+    metrics.redis_error("down")
     response = JsonResponse({"detail": REDIS_DOWN_DETAIL}, status=503)
     response["Retry-After"] = RETRY_AFTER_SECONDS
     return response
@@ -46,9 +49,11 @@ def redis_down_response() -> JsonResponse:
 def exception_handler(exc, context):
     if is_redis_full(exc):
         log.warning("redis refuses writes: maxmemory reached")
+        metrics.redis_error("full")
         exc = ServiceUnavailable(REDIS_FULL_DETAIL, retry_after=REDIS_FULL_RETRY_AFTER)
     elif isinstance(exc, REDIS_DOWN_ERRORS):
         log.warning("redis unreachable: %s", type(exc).__name__)
+        metrics.redis_error("down")
         exc = ServiceUnavailable(REDIS_DOWN_DETAIL)
     elif isinstance(exc, RequestDataTooBig):
         from django.conf import settings

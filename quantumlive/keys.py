@@ -29,6 +29,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
 | `{p}:import:job:<id>` | hash | import of a DJ file run as a job (exchange/jobs.py): status, owner, times, the stored file's path, the report (expires) |
 | `{p}:analysis:waveform:<id>` | string (bytes) | a done job's waveform for players (analysis/waveform.py's stored form: 8-bit min/max pairs); set with the job's result, expiring when its record does |
+| `{p}:metrics:analysis` | hash | the analysis jobs' counts for /metrics: `submitted`, `finished:<outcome>`, and the run times the workers measured, `duration:<outcome>:<bucket>` and `:sum` (analysis/jobs.py; never expires, a few dozen fields) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
@@ -258,6 +259,17 @@ def rq_queue_workers(prefix: str | None = None) -> str:
     from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
     return WORKERS_BY_QUEUE_KEY % analysis_queue_name(prefix)
+
+
+def rq_started_registry() -> str:
+    """RQ's sorted set of the analysis jobs a work-horse runs now (score: when its claim expires)."""
+    from rq.registry import StartedJobRegistry
+
+    return StartedJobRegistry.key_template.format(analysis_queue_name())
+
+
+def metrics_analysis() -> str:
+    return key("metrics", "analysis")
 
 
 def rq_queue_registry() -> str:

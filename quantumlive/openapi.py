@@ -246,6 +246,17 @@ def postprocess_operations(result, generator, request, public):
             "docs", "operations", "Swagger UI over this document, its assets served locally.",
             {"200": {"description": "The Swagger UI page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
         )},
+        # issue 17 (quantumlive/metrics.py)
+        "/metrics": {"get": _operation(
+            "metrics", "operations", "Prometheus metrics of this instance (every gunicorn worker), in the "
+            "text format; only for the peer addresses in QL_METRICS_ALLOW, never through a proxy.",
+            {"200": {"description": "The metrics (text format 0.0.4).",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}},
+             "403": {"description": "The peer address is not in QL_METRICS_ALLOW, or the request came "
+                                    "through a proxy (X-Forwarded-For).",
+                     "content": _json(_ref(ERROR), {"detail": "Metrics are served only to the addresses in "
+                                                              "QL_METRICS_ALLOW, directly (not through a proxy)."})}},
+        )},
     }
     result["paths"] = {**paths, **result.get("paths", {})}
     _add_links(result["paths"])

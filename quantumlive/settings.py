@@ -342,3 +342,16 @@ LOGGING = {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# --- Metrics (issue 17): GET /metrics, quantumlive/metrics.py ---------------------------------
+from quantumlive.env import envnetworks  # noqa: E402
+
+# QL_METRICS=0 turns the counting and /metrics off (the benchmark's side by side).
+QL_METRICS = envbool("QL_METRICS", True)
+# Peer addresses (REMOTE_ADDR: the scraper's own, never X-Forwarded-For) and CIDR networks
+# that may read /metrics, comma-separated; others get 403.
+QL_METRICS_ALLOW = envnetworks("QL_METRICS_ALLOW", "127.0.0.1,::1")
+if QL_METRICS:
+    # Right after the request id's: every answer is counted, those given early included.
+    MIDDLEWARE.insert(MIDDLEWARE.index("quantumlive.request_id.RequestIdMiddleware") + 1,
+                      "quantumlive.metrics.MetricsMiddleware")

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, include, path
 from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
-from quantumlive import ops
+from quantumlive import metrics, ops
 from quantumlive.auth_views import LoginView, LogoutView
 from quantumlive.docs_views import DocsView, SchemaView
 
@@ -17,6 +17,7 @@ def rq_dashboard_urls():
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", DocsView.as_view(url_name="schema"), name="docs"),
     path("api/", include("exchange.urls")),  # first: tracks/export/ is not a track id

@@ -13,7 +13,7 @@ from concurrent.futures import wait
 
 from django.conf import settings
 
-from quantumlive import keys
+from quantumlive import keys, metrics
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
 from search import pool
 from search.cache import decode_items
@@ -66,6 +66,8 @@ def fanout_search(*, query: str, services: list[str], limit: int, user_id=None) 
             else:
                 answers[name] = entry(outcome("timeout", error="timed out"),
                                       time.monotonic() - started)
+    for name, answer in answers.items():
+        metrics.search_answer(name, answer["status"], answer["cached"])
     return {name: answers[name] for name in services}
 
 

@@ -194,8 +194,10 @@ def test_the_topology(compose):
 
 def test_nginx_is_the_only_entry_on_port_8000_and_balances_both_web_instances(compose):
     services = compose["services"]
-    published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    published = {name: s["ports"] for name, s in services.items() if "ports" in s and "profiles" not in s}
     assert published == {"nginx": ["8000:8000"]}
+    optional = [port for s in services.values() if "profiles" in s for port in s.get("ports", [])]
+    assert all(port.startswith("127.0.0.1:") for port in optional)  # e.g. Prometheus: the host only
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in services["nginx"]["volumes"]
     assert {name for name, d in services["nginx"]["depends_on"].items()
             if d["condition"] == "service_healthy"} == {"web1", "web2"}
@@ -426,3 +428,74 @@ def test_a_client_sent_x_forwarded_proto_does_not_reach_the_app(header_echo):
             headers = {"X-Forwarded-Proto": claimed} if claimed else {}
             assert requests.get(nginx.url + "/healthz", headers=headers, timeout=5).status_code == 200
         assert [seen["X-Forwarded-Proto"] for seen in header_echo.seen] == ["https", "http", "http"]
+
+
+# --- issue 17: metrics ---------------------------------------------------------------------------
+def test_prometheus_is_off_by_default_behind_the_metrics_profile(compose):
+    services = compose["services"]
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["metrics"]
+    assert prometheus["image"].startswith("prom/prometheus:v3")
+    assert [name for name, s in services.items() if "profiles" in s] == ["prometheus"]  # the rest start always
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert any(v.endswith(":/prometheus") for v in prometheus["volumes"])
+    assert prometheus["ports"] == ["127.0.0.1:9090:9090"]
+    assert "prometheus-data" in compose["volumes"]
+
+
+def test_prometheus_scrapes_every_web_instance_directly():
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    webs = sorted(name for name, s in compose["services"].items() if "gunicorn" in " ".join(s.get("command", [])))
+    (job,) = config["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = [target for group in job["static_configs"] for target in group["targets"]]
+    assert targets == [f"{name}:8000" for name in webs] == ["web1:8000", "web2:8000"]
+    assert "nginx" not in " ".join(targets)
+
+
+def test_the_web_instances_let_the_compose_network_read_metrics(compose, monkeypatch):
+    """Prometheus's address on the compose network is a private one; QL_METRICS_ALLOW comes
+    from .env, with a default that the settings accept and that covers Docker's networks."""
+    import ipaddress
+
+    from quantumlive.env import envnetworks
+
+    for name in ("web1", "web2"):
+        value = compose["services"][name]["environment"]["QL_METRICS_ALLOW"]
+        assert value.startswith("${QL_METRICS_ALLOW:-") and value.endswith("}")
+    default = compose["services"]["web1"]["environment"]["QL_METRICS_ALLOW"][len("${QL_METRICS_ALLOW:-"):-1]
+    assert default == env_example()["QL_METRICS_ALLOW"]
+    monkeypatch.setenv("QL_METRICS_ALLOW", default)
+    networks = [ipaddress.ip_network(n) for n in envnetworks("QL_METRICS_ALLOW", "")]
+    for address in ("172.18.0.5", "192.168.16.3", "10.0.1.9", "127.0.0.1"):
+        assert any(ipaddress.ip_address(address) in network for network in networks), address
+    assert not any(ipaddress.ip_address("203.0.113.9") in network for network in networks)
+
+
+def test_nginx_does_not_pass_metrics_on():
+    conf = nginx_conf()
+    block = re.search(r"location = /metrics \{(.*?)\}", conf, re.S)
+    assert block and [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()
+                      if line.split("#", 1)[0].strip()] == ["deny all;"]
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/metrics?format=text", "//metrics", "/%6Detrics", "/./metrics"])
+def test_a_real_nginx_refuses_metrics_and_never_asks_the_app(header_echo, path):
+    import socket
+
+    from tests.system.servers import Nginx
+
+    with Nginx(header_echo.port) as nginx:
+        with socket.create_connection(("127.0.0.1", nginx.port), timeout=5) as sock:  # the path as written
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 403 Forbidden", answer[:200]
+        assert header_echo.seen == []
+        import requests
+
+        assert requests.get(nginx.url + "/healthz", timeout=5).status_code == 200
+        assert len(header_echo.seen) == 1

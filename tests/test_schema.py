@@ -125,7 +125,7 @@ def _api_routes(patterns=None, prefix=""):
 
 def test_every_api_route_and_the_operations_pages_are_in_the_document(document):
     routes = {route for route in _api_routes() if route.startswith("/api/")}
-    assert routes == set(document["paths"]) - {"/healthz", "/readyz"}
+    assert routes == set(document["paths"]) - {"/healthz", "/readyz", "/metrics"}
     assert {"/healthz", "/readyz", "/api/schema/", "/api/docs/"} <= set(document["paths"])
 
 
@@ -523,9 +523,15 @@ def test_playlist_errors_match_the_document(api, anon, contract, django_user_mod
 
 
 def test_operations_answers_match_the_document(anon, contract):
+    from django.test import Client
+
     contract.check(anon.get("/healthz"), "get", "/healthz")
     contract.check(anon.get("/readyz"), "get", "/readyz")
-    for url in ("/healthz", "/readyz"):
+    scrape = anon.get("/metrics")  # text, not JSON: its status and type only
+    assert scrape["Content-Type"].split(";")[0] in contract.operation("get", "/metrics")["responses"][
+        str(scrape.status_code)]["content"]
+    contract.check(Client(REMOTE_ADDR="192.0.2.7").get("/metrics"), "get", "/metrics")
+    for url in ("/healthz", "/readyz", "/metrics"):
         refused = anon.post(url)
         assert refused.status_code == 405 and refused["Allow"] == "GET, HEAD"
 

@@ -18,6 +18,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.urls import NoReverseMatch, get_resolver
 
+from quantumlive import metrics
 from quantumlive.auth import known_token_user
 from quantumlive.errors import is_redis_full, redis_down_response, redis_full_response
 from quantumlive.redis_conn import REDIS_DOWN_ERRORS
@@ -30,6 +31,7 @@ class TrackReadMiddleware:
         self.common = CommonMiddleware(get_response)
         self.xframe = XFrameOptionsMiddleware(get_response)
         self._prefix = None
+        self._route = None  # the route's pattern, for /metrics
 
     def prefix(self) -> str:
         """The track-detail route's path before the id ("/api/tracks/"), from the URLconf and
@@ -40,6 +42,7 @@ class TrackReadMiddleware:
             except NoReverseMatch:
                 route = None
             self._prefix = "/" + route[:-2] if route else ""
+            self._route = get_resolver().resolve("/" + route).route if route else None
         return self._prefix
 
     def track_id(self, request) -> str | None:
@@ -60,6 +63,7 @@ class TrackReadMiddleware:
         if refused is not None:  # a redirect (PREPEND_WWW)
             return self.common.process_response(request, refused)
         setattr(request, HOT_READ_TRIED, True)  # the view does not try again
+        setattr(request, metrics.ROUTE_ATTRIBUTE, self._route)  # counted under the route's pattern
         try:
             response = hot_track_read(request, track_id)
         except REDIS_DOWN_ERRORS:  # what RedisUnavailableMiddleware.process_exception gives views

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from quantumlive import etags
+from quantumlive import etags, metrics
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 from tracks import openapi as docs
@@ -66,6 +66,7 @@ def _write_track(request, track_id: str, body_class, write) -> Response:
 
 def _track_response(request, entry, position: int, source: str) -> HttpResponse:
     """200 with the rendered track (cached per version), or 304 for a matching If-None-Match."""
+    metrics.cache_read("track", source)
     etag = f'"{entry.version}"'
     # not request.headers: built on first use
     if etags.none_match(request.META.get("HTTP_IF_NONE_MATCH"), entry.version):

@@ -14,8 +14,10 @@ from rest_framework.views import APIView
 from quantumlive import etags
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
+from playlists import store as playlist_store
+from playlists.views import seen_playlist_id
 from tracks import openapi as docs
-from tracks import store
+from tracks import store, suggestions
 from tracks.analysis_values import AnalysisUnusable
 from tracks.serializers import (
     ApplyAnalysisSerializer,
@@ -23,8 +25,10 @@ from tracks.serializers import (
     TrackCreateSerializer,
     TrackFilterSerializer,
     TrackPatchSerializer,
+    SuggestionsQuerySerializer,
     matcher,
     rendered_body,
+    sorter,
     track_body,
 )
 from tracks.services import track_add, track_apply_analysis
@@ -101,7 +105,7 @@ class TrackListView(StoreErrorsMixin, APIView):
         params.is_valid(raise_exception=True)
         filters = params.validated_data
         count, page = store.track_list(
-            offset=filters["offset"], limit=filters["limit"], match=matcher(filters)
+            offset=filters["offset"], limit=filters["limit"], match=matcher(filters), order_by=sorter(filters)
         )
         offset, limit = filters["offset"], filters["limit"]
         base = request.build_absolute_uri(request.path)
@@ -186,6 +190,36 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
                 raise ValidationError({"analysis": [str(exc)]}) from None
 
         return _write_track(request, track_id, ApplyAnalysisSerializer, apply)
+
+
+class TrackSuggestionsView(StoreErrorsMixin, APIView):
+    @extend_schema(parameters=[SuggestionsQuerySerializer, docs.TRACK_ID], operation_id="tracks_suggestions",
+                   description=docs.SUGGESTIONS_DESCRIPTION, responses=docs.SuggestionsSerializer,
+                   examples=[docs.SUGGESTIONS])
+    def get(self, request, track_id: str):
+        params = SuggestionsQuerySerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+        track_id = _valid_id(track_id)
+        track = store.track_summaries([track_id]).get(track_id)
+        if track is None:
+            raise NotFound("No track with this id.")
+        among = None
+        if "playlist" in query:
+            playlist_id = seen_playlist_id(request, query["playlist"])
+
+            def among(track_ids: list[str]) -> set[str]:
+                return playlist_store.playlist_tracks_among(playlist_id=playlist_id, track_ids=track_ids)
+
+        try:
+            found = suggestions.track_suggestions(track=track, bpm_tolerance=query["bpm_tolerance"],
+                                                  limit=query["limit"], among=among)
+        except suggestions.NotSuggestible as exc:
+            raise ValidationError({"track": [str(exc)]}) from None
+        return Response({"results": [
+            {"track": track_body(summary), "relation": item.relation, "bpm_delta_pct": item.bpm_delta_pct,
+             "score": item.score}
+            for item, summary in suggestions.suggestions_with_tracks(found)]})
 
 
 _drf_detail = TrackDetailView.as_view()

@@ -220,8 +220,8 @@ def entries_page(*, playlist_id: str, offset: int = 0, limit: int = 50) -> Page 
     return page
 
 
-def entries_select(*, playlist_id: str, match=None, order_by=None, offset: int = 0, limit: int = 50
-                   ) -> Page | None:
+def entries_select(*, playlist_id: str, match=None, order_by=None, only: set[str] | None = None,
+                   offset: int = 0, limit: int = 50) -> Page | None:
     """entries_page with filters (`match(track summary) -> bool`) and an order (`order_by`,
     tracks.store.summaries_select): the whole playlist is read (one script, at most
     QL_PLAYLIST_MAX_ENTRIES entries, kept in the per-process cache like any page), its tracks'
@@ -236,7 +236,8 @@ def entries_select(*, playlist_id: str, match=None, order_by=None, offset: int =
             track_id, added = value.split(" ", 1)
             rows.append((entry_id, index, added, track_id))
     track_ids = [row[3] for row in rows]
-    matched, chosen = library.summaries_select(track_ids, match=match, order_by=order_by, offset=offset, limit=limit)
+    matched, chosen = library.summaries_select(track_ids, match=match, order_by=order_by, only=only, offset=offset,
+                                               limit=limit)
     summaries = library.track_summaries(list(dict.fromkeys(track_ids[index] for index in chosen)))
     entries = [{"entry": rows[index][0], "position": rows[index][1], "added": rows[index][2],
                 "track": summaries[rows[index][3]]} for index in chosen if rows[index][3] in summaries]

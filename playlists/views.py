@@ -30,7 +30,8 @@ from playlists.serializers import (
 )
 from quantumlive import etags
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
-from tracks.serializers import WheelFilterSerializer, matcher, sorter
+from tracks.serializers import WheelFilterSerializer, matcher, sorter, wheel_codes
+from tracks.suggestions import tracks_in_keys
 
 NO_PLAYLIST = "No playlist with this id."
 NO_ENTRY = "No entry with this id in this playlist."
@@ -253,7 +254,9 @@ class PlaylistItemsView(PlaylistErrorsMixin, APIView):
             found = store.entries_page(playlist_id=playlist_id, offset=min(offset, MAX_OFFSET), limit=limit)
             count = found[0]["tracks"] if found is not None else 0
         else:
+            codes = wheel_codes(query)
             found = store.entries_select(playlist_id=playlist_id, match=match, order_by=order_by,
+                                         only=None if codes is None else tracks_in_keys(codes),
                                          offset=offset, limit=limit)
             count = found.count if found is not None else 0
         _seen(request, found[0] if found is not None else None)

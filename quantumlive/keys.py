@@ -22,7 +22,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:ack:<token>` | set | the leased caches one write still waits for (each takes itself out when it has applied the invalidation; expires) |
 | `{p}:acked:<token>` | list | gets an item when that set is empty: the writer's wake-up (expires) |
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
-| `{p}:keyindex` | sorted set | the harmonic index: track id -> `<band> * 1000 + <bpm>`, `band` the Camelot code's (tracks/lua.py `key_band`); only tracks with a key and a BPM; written by the same scripts that write the tracks |
+| `{p}:keyindex` | sorted set | the harmonic index: track id -> `<band> * 1000 + <bpm>`, `band` the Camelot code's (tracks/lua.py `key_band`), bpm 0 when it has none; every track with a key; written by the same scripts that write the tracks |
 | `{p}:keyindex:version` | string | the version of the harmonic index's last full build (tracks/suggestions.py); missing: built again on first use |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |

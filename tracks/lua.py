@@ -107,8 +107,10 @@ end
 # One sorted set: track id -> band * KEY_BAND_WIDTH + bpm, where the band is the Camelot code's
 # (1A -> 2, 1B -> 3, ..., 12B -> 25). Each code's tracks are one range of scores ordered by
 # BPM (a BPM is at most 400, the width leaves room for double time): ZRANGEBYSCORE reads the
-# tracks of one code within a BPM window. One key, so a write takes a track out (ZREM) without
-# knowing the code it had. Only tracks with both a key and a BPM are in it.
+# tracks of one code within a BPM window, or all of them (the `camelot` and `compatible_with`
+# filters). One key, so a write takes a track out (ZREM) without knowing the code it had. Every
+# track with a key is in it; one without a BPM at its band's bottom (bpm 0, which no BPM window
+# of a suggestion reaches).
 KEY_BAND_WIDTH = 1000
 
 
@@ -128,7 +130,8 @@ local function index_track(index_key, hkey, id)
   local v = redis.call('HMGET', hkey, 'bpm', 'key')
   local bpm = v[1] and tonumber(v[1])
   local band = v[2] and KEY_BAND[v[2]]
-  if bpm and band and bpm > 0 and bpm < """ + str(KEY_BAND_WIDTH) + r""" then
+  if band and not (bpm and bpm > 0 and bpm < """ + str(KEY_BAND_WIDTH) + r""") then bpm = 0 end
+  if band then
     redis.call('ZADD', index_key, string.format('%.17g', band * """ + str(KEY_BAND_WIDTH) + r""" + bpm), id)
   else
     redis.call('ZREM', index_key, id)

@@ -292,6 +292,20 @@ def matcher(filters: dict):
     return match
 
 
+def wheel_codes(filters: dict) -> set[str] | None:
+    """The Camelot codes that the key filters (`key`, `camelot`, `compatible_with`) leave, or
+    None when none of them is set: the list then reads only those codes' tracks from the
+    harmonic index (tracks/suggestions.py tracks_in_keys) before it reads summaries."""
+    codes = None
+    for name in ("key", "camelot"):
+        if filters.get(name) is not None:
+            codes = {camelot(filters[name])} & (codes if codes is not None else {camelot(filters[name])})
+    if filters.get("compatible_with") is not None:
+        near = set(compatible_codes(camelot(filters["compatible_with"])))
+        codes = near if codes is None else codes & near
+    return codes
+
+
 def _camelot_order(key: str | None):
     if key is None:
         return None

@@ -1,8 +1,8 @@
 """Next-track suggestions (API.md, "Export, import, and DJ tools"): the tracks that mix well
 after a given one, read from the harmonic index (`{p}:keyindex`, tracks/lua.py), not by a scan.
 
-The index is one sorted set: every track with a key and a BPM, scored `band * 1000 + bpm`
-(`band` the Camelot code's). The track scripts of tracks/lua.py keep it (create, update,
+The index is one sorted set: every track with a key, scored `band * 1000 + bpm` (`band` the
+Camelot code's; bpm 0 for a track without one, out of every BPM window). The track scripts of tracks/lua.py keep it (create, update,
 delete, a restore's swap-in and its drop of absent tracks), in the same atomic step as the
 track's hash. A query reads 5 codes x 3 BPM windows (normal, half and double time) with
 ZRANGEBYSCORE in one read-only script, scores the candidates from the index alone (code and
@@ -30,7 +30,8 @@ and sets the version. A data set restored from a backup or seeded by the scripts
 as it is written.
 """
 
-from dataclasses import dataclass
+import heapq
+from typing import NamedTuple
 
 from quantumlive import keys
 from quantumlive.musical_keys import camelot
@@ -64,8 +65,7 @@ class NotSuggestible(Exception):
         super().__init__(f"The track has no {missing}: suggestions need its key and its BPM.")
 
 
-@dataclass(frozen=True)
-class Suggestion:
+class Suggestion(NamedTuple):
     track_id: str
     relation: str
     bpm_delta_pct: float
@@ -95,16 +95,6 @@ def _windows(bpm: float, tolerance: float) -> list[tuple[float, float]]:
     low = bpm * (1 - tolerance / 100) * (1 - _SLACK)
     high = bpm * (1 + tolerance / 100) * (1 + _SLACK)
     return [(low, high), (low / 2, high / 2), (low * 2, high * 2)]
-
-
-def _bpm_delta(candidate: float, bpm: float) -> float:
-    """Signed % difference of the closest of candidate, 2 x candidate, candidate / 2 to bpm."""
-    closest = min((candidate, candidate * 2, candidate / 2), key=lambda value: abs(value - bpm))
-    return (closest - bpm) / bpm * 100
-
-
-def score(relation: str, bpm_delta_pct: float) -> float:
-    return round(RELATIONS[relation][0] * (1 - abs(bpm_delta_pct) / 50), 4)
 
 
 # --- Redis -----------------------------------------------------------------------------------
@@ -158,6 +148,15 @@ def _read_ranges(ranges: list[tuple[float, float]]) -> list[list]:
     raise RuntimeError("the harmonic index could not be built")
 
 
+def tracks_in_keys(codes) -> set[str]:
+    """The ids of every track in one of these Camelot codes (one read of the index)."""
+    ranges = [(lua.key_band(code) * _WIDTH, (lua.key_band(code) + 1) * _WIDTH - _SLACK) for code in codes]
+    found = set()
+    for flat in _read_ranges(ranges) if ranges else ():
+        found.update(flat[::2])
+    return found
+
+
 def track_suggestions(*, track: dict, bpm_tolerance: float = DEFAULT_TOLERANCE, limit: int = DEFAULT_LIMIT,
                       among=None) -> list[Suggestion]:
     """The best `limit` suggestions after `track` (a summary), best first. `among(ids) ->
@@ -168,30 +167,34 @@ def track_suggestions(*, track: dict, bpm_tolerance: float = DEFAULT_TOLERANCE, 
         raise NotSuggestible("BPM")
     bpm = float(track["bpm"])
     windows = _windows(bpm, bpm_tolerance)
-    ranges, relations = [], []
+    ranges, read = [], []
     for relation, code in related_codes(camelot(track["key"])):
         base = lua.key_band(code) * _WIDTH
-        for low, high in windows:
+        for kind, (low, high) in enumerate(windows):
             if low >= _WIDTH:
                 continue
             ranges.append((base + low, base + min(high, _WIDTH - _SLACK)))
-            relations.append((relation, base))
+            read.append((relation, base, kind))
+    # Within a window the closest of b, 2b and b/2 is known (the windows never overlap): b in
+    # the normal one, 2b in the half-time one, b/2 in the double-time one.
+    scale = (1.0, 2.0, 0.5)
+    most = bpm_tolerance + 1e-9
+    own = track["id"]
     found = []
-    for (relation, base), flat in zip(relations, _read_ranges(ranges)):
-        for index in range(0, len(flat), 2):
-            track_id = flat[index]
-            if track_id == track["id"]:
-                continue
-            delta = _bpm_delta(float(flat[index + 1]) - base, bpm)
-            if abs(delta) > bpm_tolerance + 1e-9:
-                continue
-            delta = round(delta, 2)
-            found.append(Suggestion(track_id, relation, delta, score(relation, delta)))
+    for (relation, base, kind), flat in zip(read, _read_ranges(ranges)):
+        weight, rank = RELATIONS[relation]
+        factor = scale[kind]
+        pairs = iter(flat)
+        for track_id, value in zip(pairs, pairs):
+            delta = ((float(value) - base) * factor - bpm) / bpm * 100
+            if -most <= delta <= most and track_id != own:
+                delta = round(delta, 2)
+                distance = abs(delta)
+                found.append((-round(weight * (1 - distance / 50), 4), distance, rank, track_id, relation, delta))
     if among is not None and found:
-        kept = among([item.track_id for item in found])
-        found = [item for item in found if item.track_id in kept]
-    found.sort(key=lambda item: (-item.score, abs(item.bpm_delta_pct), RELATIONS[item.relation][1], item.track_id))
-    return found[:limit]
+        kept = among([item[3] for item in found])
+        found = [item for item in found if item[3] in kept]
+    return [Suggestion(item[3], item[4], item[5], -item[0]) for item in heapq.nsmallest(limit, found)]
 
 
 def suggestions_with_tracks(suggestions: list[Suggestion]) -> list[tuple[Suggestion, dict]]:

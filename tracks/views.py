@@ -30,6 +30,7 @@ from tracks.serializers import (
     rendered_body,
     sorter,
     track_body,
+    wheel_codes,
 )
 from tracks.services import track_add, track_apply_analysis
 
@@ -104,8 +105,10 @@ class TrackListView(StoreErrorsMixin, APIView):
         params = TrackFilterSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         filters = params.validated_data
+        codes = wheel_codes(filters)
         count, page = store.track_list(
-            offset=filters["offset"], limit=filters["limit"], match=matcher(filters), order_by=sorter(filters)
+            offset=filters["offset"], limit=filters["limit"], match=matcher(filters), order_by=sorter(filters),
+            only=None if codes is None else suggestions.tracks_in_keys(codes),
         )
         offset, limit = filters["offset"], filters["limit"]
         base = request.build_absolute_uri(request.path)

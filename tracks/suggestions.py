@@ -190,11 +190,12 @@ def track_suggestions(*, track: dict, bpm_tolerance: float = DEFAULT_TOLERANCE, 
             if -most <= delta <= most and track_id != own:
                 delta = round(delta, 2)
                 distance = abs(delta)
-                found.append((-round(weight * (1 - distance / 50), 4), distance, rank, track_id, relation, delta))
+                found.append((weight * (distance / 50 - 1), distance, rank, track_id, relation, delta))
     if among is not None and found:
         kept = among([item[3] for item in found])
         found = [item for item in found if item[3] in kept]
-    return [Suggestion(item[3], item[4], item[5], -item[0]) for item in heapq.nsmallest(limit, found)]
+    # the score is shown to 4 decimals (rounding keeps the order)
+    return [Suggestion(item[3], item[4], item[5], round(-item[0], 4)) for item in heapq.nsmallest(limit, found)]
 
 
 def suggestions_with_tracks(suggestions: list[Suggestion]) -> list[tuple[Suggestion, dict]]:

@@ -264,8 +264,8 @@ def report(args, times, loads, seeded, build_ms, suggested, answered, playlist_s
         f"Suggestions p50 − plain list page p50: {suggest - plain:+.2f} ms (target: <= 10 ms) — "
         f"{'met' if met else 'MISSED'}.",
         "",
-        f"A suggestion query read a median of {suggested:.0f} index candidates (5 codes × 3 BPM windows, "
-        f"tolerance 6 %) and answered the best {answered:.0f}.",
+        f"A suggestion query found a median of {suggested:.0f} compatible tracks in the index (5 codes × 3 BPM windows, "
+        f"tolerance 6 %), scored and sorted them in its script and answered the best {answered:.0f}.",
         f"First build of the harmonic index over {args.tracks:,} tracks (an older data set, on first use): "
         f"{build_ms:.0f} ms.",
         "",

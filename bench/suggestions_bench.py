@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -178,6 +179,35 @@ def measure(requests_by_name: dict, rounds: int) -> dict[str, list[float]]:
     return times
 
 
+def worker_pids(master_pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (from /proc)."""
+    total = 0
+    for pid in pids:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_cpu(requests_by_name: dict, master_pid: int, count: int) -> dict[str, tuple[float, float]]:
+    """name -> (CPU ms per request of the workers, of the Redis): `count` requests of each, one
+    figure after the other. CPU time does not grow with the machine's load as latency does."""
+    pids = worker_pids(master_pid)
+    redis_pid = [get_redis().info("server")["process_id"]]
+    found = {}
+    for name, make in requests_by_name.items():
+        before = cpu_seconds(pids), cpu_seconds(redis_pid)
+        for _ in range(count):
+            make()
+        found[name] = ((cpu_seconds(pids) - before[0]) / count * 1000,
+                       (cpu_seconds(redis_pid) - before[1]) / count * 1000)
+    return found
+
+
 def sizes(api: Api, track_ids: list[str], rng: random.Random, count: int = 200) -> tuple[float, float]:
     """Median number of suggestions and of index candidates (the 5 codes x 3 windows read)."""
     answers, candidates = [], []
@@ -196,6 +226,7 @@ def main() -> None:
     parser.add_argument("--playlist", type=int, default=None, help="entries of the playlist (default: --tracks)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=400)
+    parser.add_argument("--cpu-requests", type=int, default=200, help="requests per figure for the CPU figures")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--shared-redis", action="store_true")
     args = parser.parse_args()
@@ -222,8 +253,9 @@ def main() -> None:
             loads.append(("before the rounds", loadavg()))
             times = measure(by_name, args.rounds)
             loads.append(("after them", loadavg()))
+            cpu = measure_cpu(by_name, server.process.pid, args.cpu_requests)
             suggested, answered = sizes(api, track_ids, rng)
-        text, met = report(args, times, loads, seeded, build_ms, suggested, answered, playlist_size)
+        text, met = report(args, times, cpu, loads, seeded, build_ms, suggested, answered, playlist_size)
         print(text)
         if not args.no_write:
             (ROOT / "bench" / "RESULTS-suggestions.md").write_text(text)
@@ -235,7 +267,7 @@ def main() -> None:
         delete_own_keys()
 
 
-def report(args, times, loads, seeded, build_ms, suggested, answered, playlist_size) -> tuple[str, bool]:
+def report(args, times, cpu, loads, seeded, build_ms, suggested, answered, playlist_size) -> tuple[str, bool]:
     names = list(times)
     plain = statistics.median(times[names[0]])
     suggest = statistics.median(times[names[1]])
@@ -252,19 +284,25 @@ def report(args, times, loads, seeded, build_ms, suggested, answered, playlist_s
         "with a token; every round makes each request once, the order rotating from round to round. "
         "Load average (1/5/15 min) " + "; ".join(f"{what}: {value}" for what, value in loads) + ".",
         "",
-        "| request | p50 (ms) | p90 (ms) | p50 − plain page (ms) |",
-        "| --- | ---: | ---: | ---: |",
+        f"CPU per request: {args.cpu_requests} requests of each figure in a row, the CPU time the "
+        "workers and the Redis used meanwhile (/proc), divided by the count: unlike latency it does "
+        "not grow with the other processes' load.",
+        "",
+        "| request | p50 (ms) | p90 (ms) | p50 − plain page (ms) | CPU ms / request: workers | Redis |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in names:
         values = times[name]
         lines.append(f"| {name} | {statistics.median(values):.2f} | {percentile(values, 0.9):.2f} | "
-                     f"{statistics.median(values) - plain:+.2f} |")
+                     f"{statistics.median(values) - plain:+.2f} | {cpu[name][0]:.2f} | {cpu[name][1]:.2f} |")
     lines += [
         "",
         f"Suggestions p50 − plain list page p50: {suggest - plain:+.2f} ms (target: <= 10 ms) — "
-        f"{'met' if met else 'MISSED'}.",
+        f"{'met' if met else 'MISSED'}; CPU per request (workers + Redis): suggestions "
+        f"{sum(cpu[names[1]]):.2f} ms, plain page {sum(cpu[names[0]]):.2f} ms.",
         "",
-        f"A suggestion query found a median of {suggested:.0f} compatible tracks in the index (5 codes × 3 BPM windows, "
+        f"A suggestion query found a median of {suggested:.0f} compatible tracks in the index "
+        "(5 codes × 3 BPM windows, "
         f"tolerance 6 %), scored and sorted them in its script and answered the best {answered:.0f}.",
         f"First build of the harmonic index over {args.tracks:,} tracks (an older data set, on first use): "
         f"{build_ms:.0f} ms.",

@@ -360,7 +360,8 @@ def swap_in_staged(*, staged: list[tuple[str, str, int]], replace: bool, lock_to
     outcomes, live_leases = _SWAP_IN(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
         ack_pending=keys.ack_pending(ack), key_index=keys.track_key_index(), track_keys=track_keys,
-        channel=keys.invalidation_channel(), ack=ack, replace="1" if replace else "0", lock_token=lock_token, track_args=track_args,
+        channel=keys.invalidation_channel(), ack=ack, replace="1" if replace else "0", lock_token=lock_token,
+        track_args=track_args,
     )
     return outcomes, live_leases
 

@@ -4,12 +4,12 @@ after a given one, read from the harmonic index (`{p}:keyindex`, tracks/lua.py),
 The index is one sorted set: every track with a key, scored `band * 1000 + bpm` (`band` the
 Camelot code's; bpm 0 for a track without one, out of every BPM window). The track scripts of
 tracks/lua.py keep it (create, update, delete, a restore's swap-in and its drop of absent
-tracks), in the same atomic step as the track's hash. A query is one read-only script: 5 codes
-x 3 BPM windows (normal, half and double time) read with ZRANGEBYSCORE, the candidates scored
-from the index alone (code and BPM) and sorted there, the `limit` best answered with their
-positions (no candidate list travels); then their summaries come from the per-process cache.
-With `playlist` the script answers every candidate in order and the playlist's tracks hash
-(another slot: one HMGET) keeps its own.
+tracks), in the same atomic step as the track's hash. A query reads 5 codes x 3 BPM windows
+(normal, half and double time) with ZRANGEBYSCORE in one MULTI/EXEC (a Lua script that scored
+them in Redis cost 4x the plain commands there), scores the candidates from the index alone
+(code and BPM), and reads the summaries (per-process cache) and positions (one pipeline of
+ZRANK) of the `limit` best only. With `playlist`, the playlist's tracks hash (another slot: one
+HMGET) keeps its own first.
 
 Relations, from the track's Camelot code `nL`: "same" (`nL`), "+1"/"-1" (`n±1`, same letter,
 12 wraps to 1), "relative" (`n`, the other letter), "energy_boost" (`n+2`, same letter).
@@ -33,6 +33,7 @@ and sets the version. A data set restored from a backup or seeded by the scripts
 as it is written.
 """
 
+import heapq
 from typing import NamedTuple
 
 from quantumlive import keys
@@ -72,7 +73,6 @@ class Suggestion(NamedTuple):
     relation: str
     bpm_delta_pct: float
     score: float
-    position: int | None = None
 
 
 def related_codes(code: str) -> list[tuple[str, str]]:
@@ -101,20 +101,6 @@ def _windows(bpm: float, tolerance: float) -> list[tuple[float, float]]:
 
 
 # --- Redis -----------------------------------------------------------------------------------
-# Reads ranges of the index (ARGV: min, max, … as score bounds) at one moment; {0} while the
-# index has not been built at this version.
-_QUERY = Script(
-    keys=("key_index", "index_version"),
-    args=("version", "ranges*"),
-    source="""#!lua flags=no-writes
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
-local out = {1}
-for i = 2, #ARGV, 2 do
-  out[#out + 1] = redis.call('ZRANGE', KEYS[1], ARGV[i], ARGV[i + 1], 'BYSCORE', 'WITHSCORES')
-end
-return out
-""")
-
 # Re-indexes these tracks from their hashes (keys: the hashes; args: their ids).
 _REINDEX = Script(
     keys=("key_index", "tracks*"),
@@ -122,52 +108,6 @@ _REINDEX = Script(
     source=lua._INDEX + """
 for i = 2, #KEYS do index_track(KEYS[1], KEYS[i], ARGV[i - 1]) end
 return #KEYS - 1
-""")
-
-
-# A track's suggestions, scored and sorted in Redis (one read-only script: no candidate list
-# travels). ARGV: the version, the track's bpm, the tolerance, its id, how many to answer (0:
-# every candidate, without positions: a playlist keeps its own), then per range of the index:
-# min, max, its band's base score, the BPM factor of its window (1, 2, 0.5), the relation's
-# weight and rank. Sorted by score (from the delta rounded to 2 decimals), |delta|, rank, id.
-# Answers {1, {id, rank, delta (text: Lua would truncate a number), position}, ...}, or {0}
-# while the index is not built at this version.
-_SUGGEST = Script(
-    keys=("key_index", "index_version", "library"),
-    args=("version", "bpm", "tolerance", "track_id", "limit", "ranges*"),
-    source="""#!lua flags=no-writes
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
-local bpm, most, own, limit = tonumber(ARGV[2]), tonumber(ARGV[3]) + 1e-9, ARGV[4], tonumber(ARGV[5])
-local found = {}
-for i = 6, #ARGV, 6 do
-  local base, factor, weight, rank = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]),
-    tonumber(ARGV[i + 5])
-  local flat = redis.call('ZRANGE', KEYS[1], ARGV[i], ARGV[i + 1], 'BYSCORE', 'WITHSCORES')
-  for j = 1, #flat, 2 do
-    local delta = ((tonumber(flat[j + 1]) - base) * factor - bpm) / bpm * 100
-    if delta >= -most and delta <= most and flat[j] ~= own then
-      local text = string.format('%.2f', delta)
-      local distance = math.abs(tonumber(text))
-      found[#found + 1] = {weight * (distance / 50 - 1), distance, rank, flat[j], text}
-    end
-  end
-end
-table.sort(found, function(a, b)
-  if a[1] ~= b[1] then return a[1] < b[1] end
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  if a[3] ~= b[3] then return a[3] < b[3] end
-  return a[4] < b[4]
-end)
-local n = #found
-if limit > 0 and limit < n then n = limit end
-local out = {1}
-for i = 1, n do
-  local item = found[i]
-  local position = false
-  if limit > 0 then position = redis.call('ZRANK', KEYS[3], item[4]) end
-  out[#out + 1] = {item[4], item[3], item[5], position}
-end
-return out
 """)
 
 
@@ -184,15 +124,19 @@ def key_index_build() -> int:
     return len(order)
 
 
-def _read_ranges(ranges: list[tuple[float, float]]) -> list[list]:
-    bounds = []
-    for low, high in ranges:
-        bounds += [repr(low), repr(high)]
+def _read_ranges(ranges: list[tuple[float, float]], *, scores: bool) -> list[list]:
+    """Each range of scores of the index (its members, with their scores if `scores`), read at
+    one moment (MULTI/EXEC of plain ZRANGEs: in this Redis, cheaper than a script that loops
+    over them); builds the index first when it is missing at this version."""
+    redis = get_redis()
     for _ in range(2):
-        reply = _QUERY(get_redis(), key_index=keys.track_key_index(),
-                       index_version=keys.track_key_index_version(), version=INDEX_VERSION, ranges=bounds)
-        if reply[0] == 1:
-            return reply[1:]
+        pipe = redis.pipeline(transaction=True)
+        pipe.get(keys.track_key_index_version())
+        for low, high in ranges:
+            pipe.zrange(keys.track_key_index(), repr(low), repr(high), byscore=True, withscores=scores)
+        version, *replies = pipe.execute()
+        if version == INDEX_VERSION:
+            return replies
         key_index_build()
     raise RuntimeError("the harmonic index could not be built")
 
@@ -201,19 +145,15 @@ def tracks_in_keys(codes) -> set[str]:
     """The ids of every track in one of these Camelot codes (one read of the index)."""
     ranges = [(lua.key_band(code) * _WIDTH, (lua.key_band(code) + 1) * _WIDTH - _SLACK) for code in codes]
     found = set()
-    for flat in _read_ranges(ranges) if ranges else ():
-        found.update(flat[::2])
+    for members in _read_ranges(ranges, scores=False) if ranges else ():
+        found.update(members)
     return found
-
-
-_RELATION_OF_RANK = {rank: name for name, (_, rank) in RELATIONS.items()}
 
 
 def track_suggestions(*, track: dict, bpm_tolerance: float = DEFAULT_TOLERANCE, limit: int = DEFAULT_LIMIT,
                       among=None) -> list[Suggestion]:
-    """The best `limit` suggestions after `track` (a summary), best first, each with its
-    position in the library (None with `among`). `among(ids) -> set`: keeps only the
-    candidates it returns (a playlist's tracks)."""
+    """The best `limit` suggestions after `track` (a summary), best first. `among(ids) ->
+    set`: keeps only the candidates it returns (a playlist's tracks)."""
     if track["key"] is None:
         raise NotSuggestible("key")
     if track["bpm"] is None:
@@ -221,34 +161,30 @@ def track_suggestions(*, track: dict, bpm_tolerance: float = DEFAULT_TOLERANCE, 
     bpm = float(track["bpm"])
     # Within a window the closest of b, 2b and b/2 is known (the windows never overlap): b in
     # the normal one, 2b in the half-time one, b/2 in the double-time one.
-    windows = list(zip(_windows(bpm, bpm_tolerance), ("1", "2", "0.5")))
-    ranges = []
+    windows = list(zip(_windows(bpm, bpm_tolerance), (1.0, 2.0, 0.5)))
+    ranges, read = [], []
     for relation, code in related_codes(camelot(track["key"])):
-        weight, rank = RELATIONS[relation]
         base = lua.key_band(code) * _WIDTH
         for (low, high), factor in windows:
             if low < _WIDTH:
-                ranges += [repr(base + low), repr(base + min(high, _WIDTH - _SLACK)), str(base), factor, repr(weight),
-                           str(rank)]
-    for _ in range(2):
-        reply = _SUGGEST(get_redis(), key_index=keys.track_key_index(), index_version=keys.track_key_index_version(),
-                         library=keys.playlist(), version=INDEX_VERSION, bpm=repr(bpm), tolerance=repr(bpm_tolerance),
-                         track_id=track["id"], limit=0 if among is not None else limit, ranges=ranges)
-        if reply[0] == 1:
-            break
-        key_index_build()
-    else:
-        raise RuntimeError("the harmonic index could not be built")
-    found = reply[1:]
+                ranges.append((base + low, base + min(high, _WIDTH - _SLACK)))
+                read.append((relation, base, factor))
+    most = bpm_tolerance + 1e-9
+    own = track["id"]
+    found = []
+    for (relation, base, factor), members in zip(read, _read_ranges(ranges, scores=True)):
+        weight, rank = RELATIONS[relation]
+        for track_id, value in members:
+            delta = ((value - base) * factor - bpm) / bpm * 100
+            if -most <= delta <= most and track_id != own:
+                delta = round(delta, 2) + 0.0  # (no "-0.0")
+                distance = abs(delta)
+                found.append((weight * (distance / 50 - 1), distance, rank, track_id, relation, delta))
     if among is not None and found:
-        kept = among([item[0] for item in found])
-        found = [item for item in found if item[0] in kept][:limit]
-    result = []
-    for track_id, rank, delta, position in found:
-        relation, delta = _RELATION_OF_RANK[rank], float(delta) + 0.0  # (no "-0.0")
-        result.append(Suggestion(track_id, relation, delta, round(RELATIONS[relation][0] * (1 - abs(delta) / 50), 4),
-                                 position))
-    return result
+        kept = among([item[3] for item in found])
+        found = [item for item in found if item[3] in kept]
+    # the score is shown to 4 decimals (rounding keeps the order)
+    return [Suggestion(item[3], item[4], item[5], round(-item[0], 4)) for item in heapq.nsmallest(limit, found)]
 
 
 def suggestions_with_tracks(suggestions: list[Suggestion]) -> list[tuple[Suggestion, dict]]:
@@ -256,12 +192,11 @@ def suggestions_with_tracks(suggestions: list[Suggestion]) -> list[tuple[Suggest
     out)."""
     ids = [item.track_id for item in suggestions]
     summaries = store.track_summaries(ids)
-    missing = [item.track_id for item in suggestions if item.position is None]
-    positions = store.track_positions(missing) if missing else {}
+    positions = store.track_positions(ids)
     result = []
     for item in suggestions:
         summary = summaries.get(item.track_id)
-        position = item.position if item.position is not None else positions.get(item.track_id)
+        position = positions.get(item.track_id)
         if summary is None or position is None:
             continue
         result.append((item, {**summary, "position": position}))

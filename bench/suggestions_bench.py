@@ -303,7 +303,8 @@ def report(args, times, cpu, loads, seeded, build_ms, suggested, answered, playl
         "",
         f"A suggestion query found a median of {suggested:.0f} compatible tracks in the index "
         "(5 codes × 3 BPM windows, "
-        f"tolerance 6 %), scored and sorted them in its script and answered the best {answered:.0f}.",
+        f"tolerance 6 %; one MULTI/EXEC of 15 ZRANGEs), scored them in the worker and answered the best "
+        f"{answered:.0f}.",
         f"First build of the harmonic index over {args.tracks:,} tracks (an older data set, on first use): "
         f"{build_ms:.0f} ms.",
         "",

@@ -8,3 +8,8 @@ tracks_removed = Signal()
 
 #: `track_ids`: tracks whose duration may have changed.
 track_durations_changed = Signal()
+
+#: `request`, `playlist_id`: a track's suggestions asked within a playlist. A receiver (the
+#: playlists app) answers `among(track_ids) -> set` of those the playlist holds, or raises
+#: NotFound when there is no such playlist the caller may see.
+playlist_scope = Signal()

@@ -14,10 +14,8 @@ from rest_framework.views import APIView
 from quantumlive import etags
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
-from playlists import store as playlist_store
-from playlists.views import seen_playlist_id
 from tracks import openapi as docs
-from tracks import store, suggestions
+from tracks import signals, store, suggestions
 from tracks.analysis_values import AnalysisUnusable
 from tracks.serializers import (
     ApplyAnalysisSerializer,
@@ -209,11 +207,12 @@ class TrackSuggestionsView(StoreErrorsMixin, APIView):
             raise NotFound("No track with this id.")
         among = None
         if "playlist" in query:
-            playlist_id = seen_playlist_id(request, query["playlist"])
-
-            def among(track_ids: list[str]) -> set[str]:
-                return playlist_store.playlist_tracks_among(playlist_id=playlist_id, track_ids=track_ids)
-
+            # the playlists app answers (tracks/signals.py): the library imports nothing of it
+            scopes = [answer for _, answer in signals.playlist_scope.send(
+                sender=None, request=request, playlist_id=query["playlist"]) if answer is not None]
+            if not scopes:
+                raise NotFound("No playlist with this id.")
+            among = scopes[0]
         try:
             found = suggestions.track_suggestions(track=track, bpm_tolerance=query["bpm_tolerance"],
                                                   limit=query["limit"], among=among)

@@ -1,5 +1,6 @@
 """What the library tells the apps built on it, sent by tracks/store.py after the write has
-landed and before it answers (a receiver's work is part of the write's guarantee)."""
+landed and before it answers (a receiver's work is part of the write's guarantee); and what it
+asks them (`playlist_scope`, sent by tracks/views.py), without importing them."""
 
 from django.dispatch import Signal
 

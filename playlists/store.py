@@ -220,6 +220,41 @@ def entries_page(*, playlist_id: str, offset: int = 0, limit: int = 50) -> Page 
     return page
 
 
+def entries_select(*, playlist_id: str, match=None, order_by=None, only: set[str] | None = None,
+                   offset: int = 0, limit: int = 50) -> Page | None:
+    """entries_page with filters (`match(track summary) -> bool`) and an order (`order_by`,
+    tracks.store.summaries_select): the whole playlist is read (one script, at most
+    QL_PLAYLIST_MAX_ENTRIES entries, kept in the per-process cache like any page), its tracks'
+    summaries a batch at a time; only the chosen page's entries are made."""
+    found, source = _read_page(playlist_id, 0, settings.QL_PLAYLIST_MAX_ENTRIES)
+    if found is None:
+        return None
+    meta, count, ids, values = found
+    rows = []
+    for index, (entry_id, value) in enumerate(zip(ids, values)):
+        if value is not None:
+            track_id, added = value.split(" ", 1)
+            rows.append((entry_id, index, added, track_id))
+    track_ids = [row[3] for row in rows]
+    matched, chosen = library.summaries_select(track_ids, match=match, order_by=order_by, only=only, offset=offset,
+                                               limit=limit)
+    summaries = library.track_summaries(list(dict.fromkeys(track_ids[index] for index in chosen)))
+    entries = [{"entry": rows[index][0], "position": rows[index][1], "added": rows[index][2],
+                "track": summaries[rows[index][3]]} for index in chosen if rows[index][3] in summaries]
+    page = Page((_playlist(meta, count), entries))
+    page.count = matched
+    page.source = source
+    return page
+
+
+def playlist_tracks_among(*, playlist_id: str, track_ids: list[str]) -> set[str]:
+    """Those of these library tracks that the playlist holds (one HMGET of its tracks hash)."""
+    if not track_ids:
+        return set()
+    held = get_redis().hmget(keys.playlist_tracks(playlist_id), track_ids)
+    return {track_id for track_id, record in zip(track_ids, held) if record is not None}
+
+
 def _drop_vanished(playlist_id: str, track_ids: set[str]) -> None:
     redis = get_redis()
     pipe = redis.pipeline(transaction=False)

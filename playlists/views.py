@@ -30,12 +30,19 @@ from playlists.serializers import (
 )
 from quantumlive import etags, metrics
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
+from tracks.serializers import WheelFilterSerializer, matcher, sorter, wheel_codes
+from tracks.suggestions import tracks_in_keys
 
 NO_PLAYLIST = "No playlist with this id."
 NO_ENTRY = "No entry with this id in this playlist."
 NOT_OWNER = "Only the playlist's owner (or staff) may change it."
 # The largest offset an entry page passes to Redis (a larger one reads the same empty page).
 MAX_OFFSET = 2**31
+
+
+class ItemsQuerySerializer(PageSerializer, WheelFilterSerializer):
+    """A page of entries, with the library's DJ filters and ordering (over the entries'
+    tracks; `position` is the entry's place in the playlist)."""
 
 
 def _valid_id(value: str, missing: str) -> str:
@@ -65,6 +72,12 @@ def _seen(request, playlist: dict | None) -> dict:
     if playlist is None or not _may_see(request, playlist):
         raise NotFound(NO_PLAYLIST)
     return playlist
+
+
+def seen_playlist_id(request, playlist_id: str) -> str:
+    """The id of a playlist the caller may see (other apps' views: a track's suggestions
+    within a playlist); 404 as this API answers it."""
+    return _seen(request, store.playlist_get(playlist_id=playlist_id))["id"]
 
 
 def _changeable(request, playlist_id: str) -> dict:
@@ -220,21 +233,34 @@ class PlaylistDetailView(PlaylistErrorsMixin, APIView):
 class PlaylistItemsView(PlaylistErrorsMixin, APIView):
     schema = docs.PlaylistSchema()
 
-    @extend_schema(parameters=[PageSerializer, docs.PLAYLIST_ID], operation_id="playlists_items_list",
+    @extend_schema(parameters=[ItemsQuerySerializer, docs.PLAYLIST_ID], operation_id="playlists_items_list",
                    description="The entries in order. Each carries its library track as the library's list "
                                "does, without the track's library `position`: the entry's `position` is "
-                               "its place in the playlist.",
+                               "its place in the playlist. `camelot`, `compatible_with` and `ordering` "
+                               "work as on the library's list, over the entries' tracks (`ordering=position`: "
+                               "the playlist's order; a track held twice is two entries); `count` is then "
+                               "the number of entries that match.",
                    responses=docs.EntryPageSerializer, examples=[docs.ENTRY_PAGE])
     def get(self, request, playlist_id: str):
         playlist_id = _valid_id(playlist_id, NO_PLAYLIST)
-        params = PageSerializer(data=request.query_params.dict())
+        params = ItemsQuerySerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
-        offset, limit = params.validated_data["offset"], params.validated_data["limit"]
-        # Redis ranges take 64-bit integers: past MAX_OFFSET (more entries than any playlist
-        # can hold) the page is empty, whatever the offset
-        found = store.entries_page(playlist_id=playlist_id, offset=min(offset, MAX_OFFSET), limit=limit)
-        playlist = _seen(request, found[0] if found is not None else None)
-        response = _page(request, playlist["tracks"], offset, limit, [entry_body(entry) for entry in found[1]])
+        query = params.validated_data
+        offset, limit = query["offset"], query["limit"]
+        match, order_by = matcher(query), sorter(query)
+        if match is None and order_by is None:
+            # Redis ranges take 64-bit integers: past MAX_OFFSET (more entries than any playlist
+            # can hold) the page is empty, whatever the offset
+            found = store.entries_page(playlist_id=playlist_id, offset=min(offset, MAX_OFFSET), limit=limit)
+            count = found[0]["tracks"] if found is not None else 0
+        else:
+            codes = wheel_codes(query)
+            found = store.entries_select(playlist_id=playlist_id, match=match, order_by=order_by,
+                                         only=None if codes is None else tracks_in_keys(codes),
+                                         offset=offset, limit=limit)
+            count = found.count if found is not None else 0
+        _seen(request, found[0] if found is not None else None)
+        response = _page(request, count, offset, limit, [entry_body(entry) for entry in found[1]])
         response["X-Playlist-Cache"] = found.source
         metrics.cache_read("playlist", found.source)
         return response

@@ -22,6 +22,8 @@ take the prefix as an argument and then read no setting.
 | `{p}:ack:<token>` | set | the leased caches one write still waits for (each takes itself out when it has applied the invalidation; expires) |
 | `{p}:acked:<token>` | list | gets an item when that set is empty: the writer's wake-up (expires) |
 | `{p}:lock:track:<uuid>` | string | write lock of one track (token, expires) |
+| `{p}:keyindex` | sorted set | the harmonic index: track id -> `<band> * 1000 + <bpm>`, `band` the Camelot code's (tracks/lua.py `key_band`), bpm 0 when it has none; every track with a key; written by the same scripts that write the tracks |
+| `{p}:keyindex:version` | string | the version of the harmonic index's last full build (tracks/suggestions.py); missing: built again on first use |
 | `{p}:youtube:list` | list | YouTube video ids in the order added (seed imports may repeat one) |
 | `{p}:youtube:added` | hash | video id -> ISO time it was added |
 | `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (Redis TIME of its claim: a queued job with no RQ job past a grace is lost), taken_seen (Redis TIME a reader first saw it in RQ's intermediate list: still there past the grace, its worker died) |
@@ -124,6 +126,15 @@ def ack_done(token: str) -> str:
 
 def track_lock(track_id: str) -> str:
     return key("lock", "track", track_id)
+
+
+def track_key_index() -> str:
+    """The harmonic index: a sorted set of track ids scored by Camelot band and BPM."""
+    return key("keyindex")
+
+
+def track_key_index_version() -> str:
+    return key("keyindex", "version")
 
 
 def youtube_list() -> str:

@@ -29,6 +29,7 @@ OPERATIONS = {  # (method, path): every status the operation documents
     ("delete", "/api/tracks/{track_id}/"): {"204", "403", "404", "412", "414"},
     ("post", "/api/tracks/{track_id}/move/"): {"200", "400", "403", "404", "412", "413", "414", "415"},
     ("post", "/api/tracks/{track_id}/apply-analysis/"): {"200", "400", "403", "404", "412", "413", "414", "415"},
+    ("get", "/api/tracks/{track_id}/suggestions/"): {"200", "400", "404", "414"},
     ("get", "/api/youtube/"): {"200"},
     ("post", "/api/youtube/"): {"200", "201", "400", "403", "413", "415"},
     ("delete", "/api/youtube/{video_id}/"): {"204", "403", "404", "414"},
@@ -358,6 +359,21 @@ def test_track_answers_match_the_document(api, anon, contract):
         page = contract.check(anon.get(TRACKS + query), "get", TRACKS)  # list cues: no waveform
         assert page["results"], query
     contract.check(api.delete(url), "delete", TRACK)
+
+
+def test_suggestions_and_dj_filters_match_the_document(api, anon, contract):
+    first = api.post(TRACKS, {**FULL_TRACK, "key": "8A", "bpm": 124}, format="json").json()
+    api.post(TRACKS, {**FULL_TRACK, "key": "9A", "bpm": 126}, format="json")
+    bare = api.post(TRACKS, {"title": "t", "artist": "a"}, format="json").json()
+    path = "/api/tracks/{track_id}/suggestions/"
+    body = contract.check(anon.get(f"{TRACKS}{first['id']}/suggestions/?bpm_tolerance=6&limit=5"), "get", path)
+    assert [item["relation"] for item in body["results"]] == ["+1"]
+    contract.check(anon.get(f"{TRACKS}{bare['id']}/suggestions/"), "get", path)  # 400: no key
+    contract.check(anon.get(f"{TRACKS}{first['id']}/suggestions/?limit=0"), "get", path)
+    contract.check(anon.get(f"{TRACKS}{first['id']}x/suggestions/"), "get", path)  # 404
+    for query in ("?camelot=8A&ordering=-bpm", "?compatible_with=1m&ordering=key"):
+        assert contract.check(anon.get(TRACKS + query), "get", TRACKS)["results"], query
+    contract.check(anon.get(TRACKS + "?ordering=nope"), "get", TRACKS)
 
 
 def test_track_errors_match_the_document(api, anon, contract):

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import redis
 
 from quantumlive import keys
+from quantumlive.musical_keys import KEY_NAMES, camelot
 from quantumlive.redis_conn import get_redis
 from quantumlive.scripts import Script
 
@@ -102,14 +103,51 @@ local function guard(hkey, lkey, expected, token)
 end
 """
 
+# --- the harmonic index ({p}:keyindex, tracks/suggestions.py) -------------------------------
+# One sorted set: track id -> band * KEY_BAND_WIDTH + bpm, where the band is the Camelot code's
+# (1A -> 2, 1B -> 3, ..., 12B -> 25). Each code's tracks are one range of scores ordered by
+# BPM (a BPM is at most 400, the width leaves room for double time): ZRANGEBYSCORE reads the
+# tracks of one code within a BPM window, or all of them (the `camelot` and `compatible_with`
+# filters). One key, so a write takes a track out (ZREM) without knowing the code it had. Every
+# track with a key is in it; one without a BPM at its band's bottom (bpm 0, which no BPM window
+# of a suggestion reaches).
+KEY_BAND_WIDTH = 1000
+
+
+def key_band(code: str) -> int:
+    """The band of a Camelot code ("8A" -> 16, "8B" -> 17)."""
+    return int(code[:-1]) * 2 + (code[-1] == "B")
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# The track hash keeps `key` as JSON text ('"A minor"') and `bpm` as a JSON number or null.
+_INDEX = "local KEY_BAND = {%s}\n" % ", ".join(
+    "[%s] = %d" % (_lua_string('"%s"' % name), key_band(camelot(name))) for name in KEY_NAMES) + r"""
+local function index_track(index_key, hkey, id)
+  local v = redis.call('HMGET', hkey, 'bpm', 'key')
+  local bpm = v[1] and tonumber(v[1])
+  local band = v[2] and KEY_BAND[v[2]]
+  if band and not (bpm and bpm > 0 and bpm < """ + str(KEY_BAND_WIDTH) + r""") then bpm = 0 end
+  if band then
+    redis.call('ZADD', index_key, string.format('%.17g', band * """ + str(KEY_BAND_WIDTH) + r""" + bpm), id)
+  else
+    redis.call('ZREM', index_key, id)
+  end
+end
+"""
+
 # Keys and arguments common to the writes of one track; the Lua reads them in this order.
-_TRACK_KEYS = ("track", "playlist", "generation", "lock", "leases", "ack_pending")
+_TRACK_KEYS = ("track", "playlist", "generation", "lock", "leases", "ack_pending", "key_index")
 _TRACK_ARGS = ("track_id", "channel", "ack", "expected_version", "lock_token")
 
-_UPDATE = Script(keys=_TRACK_KEYS, args=(*_TRACK_ARGS, "updated", "fields*"), source=_BUMP + _GUARD + r"""
+_UPDATE = Script(keys=_TRACK_KEYS, args=(*_TRACK_ARGS, "updated", "fields*"), source=_BUMP + _GUARD + _INDEX + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+index_track(KEYS[7], KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], 'updated', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 local waits = bump(KEYS[3], ARGV[2], 't', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
@@ -134,6 +172,7 @@ local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
 local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
 if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
 return {'ok', waits}
@@ -141,11 +180,12 @@ return {'ok', waits}
 
 # An existing id is left alone ('exists'): imports are idempotent. `fields`: every field.
 _CREATE = Script(
-    keys=("track", "playlist", "generation", "leases", "ack_pending"),
+    keys=("track", "playlist", "generation", "leases", "ack_pending", "key_index"),
     args=("track_id", "channel", "ack", "position", "fields*"),
-    source=_PLACE + _BUMP + r"""
+    source=_PLACE + _BUMP + _INDEX + r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+index_track(KEYS[6], KEYS[1], ARGV[1])
 local rank = place(KEYS[2], ARGV[1], tonumber(ARGV[4]))
 local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[4], KEYS[5], ARGV[3])
 return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
@@ -179,7 +219,8 @@ class Written(NamedTuple):
 
 def _track_keys(track_id: str, ack: str) -> dict:
     return dict(track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
-                lock=keys.track_lock(track_id), leases=keys.leases(), ack_pending=keys.ack_pending(ack))
+                lock=keys.track_lock(track_id), leases=keys.leases(), ack_pending=keys.ack_pending(ack),
+                key_index=keys.track_key_index())
 
 
 def _track_args(track_id: str, ack: str, expected_version: int | None, lock_token: str) -> dict:
@@ -217,8 +258,9 @@ def create_track(client: redis.Redis, *, track_id: str, ack: str, position: int 
     Queued on a pipeline (a seed of many tracks) it answers None: the reply comes with the
     pipeline's."""
     reply = _CREATE(client, track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
-                    leases=keys.leases(), ack_pending=keys.ack_pending(ack), track_id=track_id,
-                    channel=keys.invalidation_channel(), ack=ack, position=-1 if position is None else position,
+                    leases=keys.leases(), ack_pending=keys.ack_pending(ack), key_index=keys.track_key_index(),
+                    track_id=track_id, channel=keys.invalidation_channel(), ack=ack,
+                    position=-1 if position is None else position,
                     fields=fields)
     return None if isinstance(client, redis.client.Pipeline) else Written.of(reply)
 
@@ -249,23 +291,26 @@ end
 # 'lost_lock' and nothing happens to that track), at the score given (its file position).
 # track_keys: per track its hash, staged hash, lock; track_args: per track its id, score.
 _SWAP_IN = Script(
-    keys=("playlist", "generation", "leases", "ack_pending", "track_keys*"),
+    keys=("playlist", "generation", "leases", "ack_pending", "key_index", "track_keys*"),
     args=("channel", "ack", "replace", "lock_token", "track_args*"),
-    source=_PLACE + _BUMP_MANY + r"""
+    source=_PLACE + _BUMP_MANY + _INDEX + r"""
 local out, written = {}, {}
-local n = (#KEYS - 4) / 3
+local n = (#KEYS - 5) / 3
 -- Redis keeps a script's writes made before an error: refuse the batch before any write if a
 -- key it would write is not a hash (a corrupted key), so nothing lands without its invalidation.
-local t = redis.call('TYPE', KEYS[1]).ok
-if t ~= 'zset' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. t) end
+local t
+for _, name in ipairs({KEYS[1], KEYS[5]}) do
+  t = redis.call('TYPE', name).ok
+  if t ~= 'zset' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. t) end
+end
 for i = 1, n do
-  for _, name in ipairs({KEYS[3 * i + 2], KEYS[3 * i + 3]}) do
+  for _, name in ipairs({KEYS[3 * i + 3], KEYS[3 * i + 4]}) do
     t = redis.call('TYPE', name).ok
     if t ~= 'hash' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. t) end
   end
 end
 for i = 1, n do
-  local live, staged, lock = KEYS[3 * i + 2], KEYS[3 * i + 3], KEYS[3 * i + 4]
+  local live, staged, lock = KEYS[3 * i + 3], KEYS[3 * i + 4], KEYS[3 * i + 5]
   local id, score = ARGV[2 * i + 3], ARGV[2 * i + 4]
   local was = redis.call('HMGET', live, 'version', 'updated')
   local new = redis.call('HMGET', staged, 'version', 'updated')
@@ -278,6 +323,7 @@ for i = 1, n do
     else
       redis.call('RENAME', staged, live)
       redis.call('PERSIST', live)
+      index_track(KEYS[5], live, id)
       redis.call('ZADD', KEYS[1], score, id)
       redis.call('DEL', lock)
       if not was[1] then out[i] = 'created'
@@ -292,6 +338,7 @@ for i = 1, n do
   else
     redis.call('RENAME', staged, live)
     redis.call('PERSIST', live)
+    index_track(KEYS[5], live, id)
     place(KEYS[1], id, -1)
     out[i] = 'created'
     written[#written + 1] = id
@@ -312,8 +359,9 @@ def swap_in_staged(*, staged: list[tuple[str, str, int]], replace: bool, lock_to
         track_args += [track_id, position]
     outcomes, live_leases = _SWAP_IN(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
-        ack_pending=keys.ack_pending(ack), track_keys=track_keys, channel=keys.invalidation_channel(), ack=ack,
-        replace="1" if replace else "0", lock_token=lock_token, track_args=track_args,
+        ack_pending=keys.ack_pending(ack), key_index=keys.track_key_index(), track_keys=track_keys,
+        channel=keys.invalidation_channel(), ack=ack, replace="1" if replace else "0", lock_token=lock_token,
+        track_args=track_args,
     )
     return outcomes, live_leases
 
@@ -342,13 +390,13 @@ def invalidate(*, items: list[str], ack: str) -> list:
 # ids of the file an import --replace loads): 'deleted', 'kept', 'absent' or 'lost_lock'.
 # track_keys: per track its hash, lock.
 _DROP_ABSENT = Script(
-    keys=("playlist", "generation", "leases", "ack_pending", "kept", "track_keys*"),
+    keys=("playlist", "generation", "leases", "ack_pending", "kept", "key_index", "track_keys*"),
     args=("channel", "ack", "lock_token", "track_ids*"),
     source=_BUMP_MANY + r"""
 local out, written = {}, {}
-local n = (#KEYS - 5) / 2
+local n = (#KEYS - 6) / 2
 for i = 1, n do
-  local live, lock, id = KEYS[2 * i + 4], KEYS[2 * i + 5], ARGV[i + 3]
+  local live, lock, id = KEYS[2 * i + 5], KEYS[2 * i + 6], ARGV[i + 3]
   if redis.call('GET', lock) ~= ARGV[3] then
     out[i] = 'lost_lock'
   else
@@ -359,6 +407,7 @@ for i = 1, n do
     else
       redis.call('DEL', live)
       redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[6], id)
       out[i] = 'deleted'
       written[#written + 1] = id
     end
@@ -378,7 +427,8 @@ def drop_absent(*, track_ids: list[str], kept: str, lock_token: str, ack: str) -
         track_keys += [keys.track(track_id), keys.track_lock(track_id)]
     outcomes, live_leases = _DROP_ABSENT(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
-        ack_pending=keys.ack_pending(ack), kept=kept, track_keys=track_keys, channel=keys.invalidation_channel(),
+        ack_pending=keys.ack_pending(ack), kept=kept, key_index=keys.track_key_index(), track_keys=track_keys,
+        channel=keys.invalidation_channel(),
         ack=ack, lock_token=lock_token, track_ids=track_ids,
     )
     return outcomes, live_leases

@@ -145,3 +145,41 @@ YOUTUBE_ITEM = OpenApiExample("An item", value=YOUTUBE_ITEM_EXAMPLE, response_on
 YOUTUBE_ADD = OpenApiExample("Add a video", request_only=True, value={"url": "https://youtu.be/dQw4w9WgXcQ"})
 YOUTUBE_LIST = OpenApiExample("The list", response_only=True,
                               value={"count": 1, "results": [YOUTUBE_ITEM_EXAMPLE]})
+
+# --- suggestions -------------------------------------------------------------------------
+SUGGESTIONS_DESCRIPTION = (
+    "The library's tracks (or, with `playlist`, that playlist's; a track held twice is one "
+    "suggestion) that mix well after this one, best first, the track itself left out. "
+    "Harmonically compatible by the Camelot wheel: `same` code, `+1`/`-1` (same letter, 12 wraps "
+    "to 1), `relative` (same number, other letter), `energy_boost` (+2, same letter). BPM: the "
+    "candidate's BPM, its double (half time) or its half (double time), whichever is closest to "
+    "the track's, within `bpm_tolerance` %; `bpm_delta_pct` is that closest value's signed "
+    "difference in % of the track's BPM (positive: faster), 2 decimals. `score` (0-1): "
+    "weight × (1 − |bpm_delta_pct| / 50), weights same 1.0, ±1 0.9, relative 0.8, energy boost "
+    "0.7, so at equal BPM distance same > ±1 > relative > energy boost; ties: the smaller "
+    "|bpm_delta_pct|, then the relation in that order, then the track id. 400 when the track has "
+    "no key or no BPM; 404 for an unknown track, or a playlist the caller may not see.")
+
+
+class SuggestionSerializer(serializers.Serializer):
+    track = TrackSummarySerializer()
+    relation = serializers.ChoiceField(choices=["same", "+1", "-1", "relative", "energy_boost"])
+    bpm_delta_pct = serializers.FloatField(min_value=-20, max_value=20)
+    score = serializers.FloatField(min_value=0, max_value=1)
+
+    class Meta:
+        ref_name = "Suggestion"
+
+
+class SuggestionsSerializer(serializers.Serializer):
+    results = SuggestionSerializer(many=True)
+
+    class Meta:
+        ref_name = "Suggestions"
+
+
+SUGGESTIONS = OpenApiExample("Suggestions", response_only=True, value={"results": [
+    {"track": {**TRACK_EXAMPLE, "id": "0c9d6a3e-1f2b-4a5c-8d7e-6f5a4b3c2d1e", "key": "E minor", "camelot": "9A",
+               "open_key": "2m", "bpm": 126.0, "cues": [{"name": "cue_0", "start": 0.0, "end": 7.74}]},
+     "relation": "+1", "bpm_delta_pct": 1.61, "score": 0.871},
+]})

@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 
 from rest_framework import serializers
 
@@ -20,6 +21,7 @@ from quantumlive.fields import (
 )
 from analysis.sources import PathRefused, inside_audio_root, relative_audio_path
 from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key, open_key
+from tracks.suggestions import DEFAULT_LIMIT, DEFAULT_TOLERANCE, MAX_LIMIT, MAX_TOLERANCE, compatible_codes
 from tracks import youtube
 
 SERVER_OWNED = ("id", "camelot", "open_key", "position", "version", "created", "updated")
@@ -197,7 +199,27 @@ class YouTubeAddSerializer(StrictSerializer):
             raise serializers.ValidationError(str(exc)) from None
 
 
-class TrackFilterSerializer(serializers.Serializer):
+ORDERINGS = ("position", "title", "artist", "bpm", "key", "created", "updated")
+
+
+class WheelFilterSerializer(serializers.Serializer):
+    """The DJ filters and the ordering, shared by the library's list and a playlist's items."""
+
+    camelot = KeyField(required=False, help_text=(
+        "Only tracks in this key: a Camelot code (`8A`); an Open Key code (`1m`) or a key name "
+        "(`A minor`, `Am`) is read as the same key."))
+    compatible_with = KeyField(required=False, help_text=(
+        "Only tracks that mix harmonically with this key (any notation, as `camelot`): the same "
+        "Camelot code, ±1 on the wheel with the same letter (12 wraps to 1) and the relative "
+        "key (same number, other letter). `8A`: 7A, 8A, 9A, 8B."))
+    ordering = serializers.ChoiceField(
+        choices=[*ORDERINGS, *("-" + name for name in ORDERINGS)], required=False, help_text=(
+            "`position` (default), `title`, `artist` (case-insensitive), `bpm`, `key` (Camelot "
+            "order: 1A, 1B, 2A, … 12B), `created`, `updated`; `-` before it: descending. Tracks "
+            "without a BPM (or key) come last in both directions; ties keep their position order."))
+
+
+class TrackFilterSerializer(WheelFilterSerializer):
     """Query parameters of the list (unknown ones are ignored; an empty value is 400). They
     are text: numbers are read from it (DRF caps that text at 1,000 characters)."""
 
@@ -216,13 +238,36 @@ class TrackFilterSerializer(serializers.Serializer):
         return attrs
 
 
+class SuggestionsQuerySerializer(serializers.Serializer):
+    """Query parameters of a track's suggestions (an empty value is 400)."""
+
+    bpm_tolerance = FiniteFloatField(min_value=0, max_value=MAX_TOLERANCE, default=DEFAULT_TOLERANCE, help_text=(
+        "How far (in %) a candidate's BPM, or its double or half (half and double time), may be "
+        "from the track's."))
+    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    playlist = StringField(max_length=64, required=False, help_text=(
+        "A playlist's id: only its tracks are suggested (a playlist the caller may not see is 404)."))
+
+    def validate_playlist(self, value):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise serializers.ValidationError("Not a playlist id (a UUID).") from None
+
+
 def matcher(filters: dict):
     """A predicate over track summaries for the given filters, or None when there are none."""
     q = filters.get("q")
     genre = filters.get("genre")
     low, high = filters.get("bpm_min"), filters.get("bpm_max")
     key = filters.get("key")
-    if q is None and genre is None and low is None and high is None and key is None:
+    # `camelot` is a key too (any notation, canonical once validated); `compatible_with` a set
+    in_key = filters.get("camelot")
+    near = filters.get("compatible_with")
+    if near is not None:
+        near = {canonical_key(code) for code in compatible_codes(camelot(near))}
+    if q is None and genre is None and low is None and high is None and key is None and in_key is None \
+            and near is None:
         return None
     q = q.casefold() if q is not None else None
     genre = genre.casefold() if genre is not None else None
@@ -238,9 +283,54 @@ def matcher(filters: dict):
                 return False
         if key is not None and track["key"] != key:
             return False
+        if in_key is not None and track["key"] != in_key:
+            return False
+        if near is not None and track["key"] not in near:
+            return False
         return True
 
     return match
+
+
+def wheel_codes(filters: dict) -> set[str] | None:
+    """The Camelot codes that the key filters (`key`, `camelot`, `compatible_with`) leave, or
+    None when none of them is set: the list then reads only those codes' tracks from the
+    harmonic index (tracks/suggestions.py tracks_in_keys) before it reads summaries."""
+    codes = None
+    for name in ("key", "camelot"):
+        if filters.get(name) is not None:
+            codes = {camelot(filters[name])} & (codes if codes is not None else {camelot(filters[name])})
+    if filters.get("compatible_with") is not None:
+        near = set(compatible_codes(camelot(filters["compatible_with"])))
+        codes = near if codes is None else codes & near
+    return codes
+
+
+def _camelot_order(key: str | None):
+    if key is None:
+        return None
+    code = camelot(key)
+    return int(code[:-1]), code[-1]
+
+
+_SORT_VALUES = {
+    "title": lambda track: track["title"].casefold(),
+    "artist": lambda track: track["artist"].casefold(),
+    "bpm": lambda track: track["bpm"],
+    "key": lambda track: _camelot_order(track["key"]),
+    "created": lambda track: track["created"],
+    "updated": lambda track: track["updated"],
+}
+
+
+def sorter(filters: dict):
+    """The `ordering` filter as (value of a track summary, or None: last; descending), or None
+    for the default order (position, ascending)."""
+    ordering = filters.get("ordering")
+    if ordering is None or ordering == "position":
+        return None
+    descending = ordering.startswith("-")
+    return _SORT_VALUES.get(ordering.lstrip("-")), descending
 
 
 # --- output ------------------------------------------------------------------------------

@@ -395,16 +395,18 @@ def _summaries(track_ids: list[str]) -> list[dict]:
 _FILTER_BATCH = 100
 
 
-def track_list(*, offset: int = 0, limit: int = 50, match=None) -> tuple[int, list[dict]]:
-    """(count, page) of track summaries in playlist order, each with its `position`;
-    `match(summary) -> bool` filters (then every summary is read)."""
+def track_list(*, offset: int = 0, limit: int = 50, match=None, order_by=None, only: set[str] | None = None
+               ) -> tuple[int, list[dict]]:
+    """(count, page) of track summaries, each with its `position`, in playlist order or by
+    `order_by` (serializers.sorter: (value of a summary, descending)); `match(summary) ->
+    bool` filters (then every summary is read, or those of `only`: summaries_select)."""
     order = _order()
-    if match is None:
+    if match is None and order_by is None and only is None:
         page_ids = order[offset:offset + limit]
         page = _summaries(page_ids)
         positions = {track_id: offset + index for index, track_id in enumerate(page_ids)}
         count = len(order)
-    else:
+    elif order_by is None and only is None:
         count, page, positions = 0, [], {}
         for start in range(0, len(order), _FILTER_BATCH):
             batch = order[start:start + _FILTER_BATCH]
@@ -414,12 +416,64 @@ def track_list(*, offset: int = 0, limit: int = 50, match=None) -> tuple[int, li
                         page.append(summary)
                         positions[summary["id"]] = start + batch.index(summary["id"])
                     count += 1
+    else:
+        count, chosen = summaries_select(order, match=match, order_by=order_by, only=only, offset=offset,
+                                         limit=limit)
+        page = _summaries([order[index] for index in chosen])
+        positions = {order[index]: index for index in chosen}
     result = []
     for summary in page:
         item = dict(summary)
         item["position"] = positions[summary["id"]]
         result.append(item)
     return count, result
+
+
+def summaries_select(track_ids: list[str], *, match=None, order_by=None, only: set[str] | None = None,
+                     offset: int, limit: int) -> tuple[int, list[int]]:
+    """Filters and orders a list of tracks (the library's order, a playlist's entries: the
+    same id may repeat) by their summaries: (how many match, the indexes into `track_ids` of
+    the page `offset`, `limit`). `order_by`: (value of a summary or None, descending) or None
+    (the list's order). `only`: the ids that may match at all (from the harmonic index: the
+    others' summaries are not read). Summaries are read _FILTER_BATCH at a time; what is held
+    is one batch and, per match, its sort value and index. Tracks without a value come last in
+    both directions, in list order; equal values keep list order (a stable sort, also
+    reversed)."""
+    value_of, descending = order_by if order_by is not None else (None, False)
+    if only is None:
+        if match is None and value_of is None:  # the list's order, or its reverse: nothing to read
+            indexes = range(len(track_ids) - 1, -1, -1) if descending else range(len(track_ids))
+            return len(track_ids), list(indexes[offset:offset + limit])
+        candidates = range(len(track_ids))
+    else:
+        candidates = [index for index, track_id in enumerate(track_ids) if track_id in only]
+    valued, unvalued = [], []
+    for start in range(0, len(candidates), _FILTER_BATCH):
+        batch = candidates[start:start + _FILTER_BATCH]
+        summaries = {summary["id"]: summary
+                     for summary in _summaries(list(dict.fromkeys(track_ids[index] for index in batch)))}
+        for index in batch:
+            summary = summaries.get(track_ids[index])
+            if summary is None or (match is not None and not match(summary)):
+                continue
+            value = index if value_of is None else value_of(summary)
+            if value is None:
+                unvalued.append(index)
+            else:
+                valued.append((value, index))
+    valued.sort(key=lambda item: item[0], reverse=descending)
+    chosen = [index for _, index in valued] + unvalued
+    return len(chosen), chosen[offset:offset + limit]
+
+
+def track_positions(track_ids: list[str]) -> dict[str, int]:
+    """The position of each of these tracks that is in the library (one pipelined round trip)."""
+    if not track_ids:
+        return {}
+    pipe = get_redis().pipeline(transaction=False)
+    for track_id in track_ids:
+        pipe.zrank(keys.playlist(), track_id)
+    return {track_id: rank for track_id, rank in zip(track_ids, pipe.execute()) if rank is not None}
 
 
 def track_ids() -> list[str]:

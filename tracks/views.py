@@ -15,7 +15,7 @@ from quantumlive import etags, metrics
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
 from tracks import openapi as docs
-from tracks import store
+from tracks import signals, store, suggestions
 from tracks.analysis_values import AnalysisUnusable
 from tracks.serializers import (
     ApplyAnalysisSerializer,
@@ -23,9 +23,12 @@ from tracks.serializers import (
     TrackCreateSerializer,
     TrackFilterSerializer,
     TrackPatchSerializer,
+    SuggestionsQuerySerializer,
     matcher,
     rendered_body,
+    sorter,
     track_body,
+    wheel_codes,
 )
 from tracks.services import track_add, track_apply_analysis
 
@@ -101,8 +104,10 @@ class TrackListView(StoreErrorsMixin, APIView):
         params = TrackFilterSerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         filters = params.validated_data
+        codes = wheel_codes(filters)
         count, page = store.track_list(
-            offset=filters["offset"], limit=filters["limit"], match=matcher(filters)
+            offset=filters["offset"], limit=filters["limit"], match=matcher(filters), order_by=sorter(filters),
+            only=None if codes is None else suggestions.tracks_in_keys(codes),
         )
         offset, limit = filters["offset"], filters["limit"]
         base = request.build_absolute_uri(request.path)
@@ -187,6 +192,37 @@ class TrackApplyAnalysisView(StoreErrorsMixin, APIView):
                 raise ValidationError({"analysis": [str(exc)]}) from None
 
         return _write_track(request, track_id, ApplyAnalysisSerializer, apply)
+
+
+class TrackSuggestionsView(StoreErrorsMixin, APIView):
+    @extend_schema(parameters=[SuggestionsQuerySerializer, docs.TRACK_ID], operation_id="tracks_suggestions",
+                   description=docs.SUGGESTIONS_DESCRIPTION, responses=docs.SuggestionsSerializer,
+                   examples=[docs.SUGGESTIONS])
+    def get(self, request, track_id: str):
+        params = SuggestionsQuerySerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+        track_id = _valid_id(track_id)
+        track = store.track_summaries([track_id]).get(track_id)
+        if track is None:
+            raise NotFound("No track with this id.")
+        among = None
+        if "playlist" in query:
+            # the playlists app answers (tracks/signals.py): the library imports nothing of it
+            scopes = [answer for _, answer in signals.playlist_scope.send(
+                sender=None, request=request, playlist_id=query["playlist"]) if answer is not None]
+            if not scopes:
+                raise NotFound("No playlist with this id.")
+            among = scopes[0]
+        try:
+            found = suggestions.track_suggestions(track=track, bpm_tolerance=query["bpm_tolerance"],
+                                                  limit=query["limit"], among=among)
+        except suggestions.NotSuggestible as exc:
+            raise ValidationError({"track": [str(exc)]}) from None
+        return Response({"results": [
+            {"track": track_body(summary), "relation": item.relation, "bpm_delta_pct": item.bpm_delta_pct,
+             "score": item.score}
+            for item, summary in suggestions.suggestions_with_tracks(found)]})
 
 
 _drf_detail = TrackDetailView.as_view()

@@ -27,6 +27,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:analysis:job:<id>` | hash | analysis job: status, error, result (JSON), created, finished, digest, source, options, queued_at (Redis TIME of its claim: a queued job with no RQ job past a grace is lost), taken_seen (Redis TIME a reader first saw it in RQ's intermediate list: still there past the grace, its worker died) |
 | `{p}:analysis:digest:<sha256>` | string | id of the job that analyses this audio + options + analyser version |
 | `{p}:analysis:alive:<id>` | string | heartbeat of the work-horse running the job (expires when it dies) |
+| `{p}:analysis:done:<id>` | pub/sub channel | not a key: a message when the job ends (done or failed), for the submissions waiting for it (analysis/jobs.py wait_finished) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
@@ -216,6 +217,11 @@ def analysis_digest(digest: str) -> str:
 
 def analysis_alive(job_id: str) -> str:
     return key("analysis", "alive", job_id)
+
+
+def analysis_done_channel(job_id: str) -> str:
+    """Pub/sub channel on which the job's end is announced (to submissions waiting for it)."""
+    return key("analysis", "done", job_id)
 
 
 def analysis_queue_name(prefix: str | None = None) -> str:

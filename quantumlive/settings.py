@@ -178,6 +178,14 @@ QL_AUDIO_ROOT = Path(envstr("QL_AUDIO_ROOT", str(BASE_DIR / "media" / "audio")))
 QL_ANALYSIS_TTL = envint("QL_ANALYSIS_TTL", 30 * 24 * 3600, minimum=60)
 QL_ANALYSIS_JOB_TIMEOUT = envint("QL_ANALYSIS_JOB_TIMEOUT", 900, minimum=10)
 QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
+# --- issue 16, workstream "worker": how the analysis worker runs jobs ----------------------
+# Each analysis worker runs its jobs in one pre-forked child (the runner), not in a process
+# forked per job. The runner is replaced after this many jobs (0: never for that reason) or
+# after a job that leaves it with more than this many MB resident (0: no limit); one that dies
+# fails only its job, one past QL_ANALYSIS_JOB_TIMEOUT is killed.
+QL_ANALYSIS_CHILD_MAX_JOBS = envint("QL_ANALYSIS_CHILD_MAX_JOBS", 200, minimum=0)
+QL_ANALYSIS_CHILD_MAX_RSS_MB = envint("QL_ANALYSIS_CHILD_MAX_RSS_MB", 2048, minimum=0)
+# --- end of workstream "worker" -----------------------------------------------------------
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
 # --- issue 12, workstream "jobs": orphaned uploads, waiters ---------------------------------
 # An upload in QL_UPLOAD_DIR older than this (seconds) that no queued or running job needs is

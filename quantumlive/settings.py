@@ -184,7 +184,10 @@ QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
 # after a job that leaves it with more than this many MB resident (0: no limit); one that dies
 # fails only its job, one past QL_ANALYSIS_JOB_TIMEOUT is killed.
 QL_ANALYSIS_CHILD_MAX_JOBS = envint("QL_ANALYSIS_CHILD_MAX_JOBS", 200, minimum=0)
-QL_ANALYSIS_CHILD_MAX_RSS_MB = envint("QL_ANALYSIS_CHILD_MAX_RSS_MB", 2048, minimum=0)
+QL_ANALYSIS_CHILD_MAX_RSS_MB = envint("QL_ANALYSIS_CHILD_MAX_RSS_MB", 1024, minimum=0)
+# The address space (MB) a runner may add to what it had when forked (RLIMIT_AS): a job that
+# needs more fails with "too large" instead of waking the OOM killer. 0: no limit.
+QL_ANALYSIS_CHILD_MAX_MEMORY_MB = envint("QL_ANALYSIS_CHILD_MAX_MEMORY_MB", 4096, minimum=0)
 # --- end of workstream "worker" -----------------------------------------------------------
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
 # --- issue 12, workstream "jobs": orphaned uploads, waiters ---------------------------------

@@ -41,6 +41,13 @@ def raise_mid_job() -> None:
     raise RuntimeError("a job's own error")
 
 
+def reserve(megabytes: int) -> int:
+    """Reserves (numpy's empty: address space, no page touched) that much memory."""
+    import numpy
+
+    return len(numpy.empty(megabytes * 2**20, dtype=numpy.uint8)) // 2**20
+
+
 # --- workers -------------------------------------------------------------------------------
 class Worker:
     def __init__(self, prefix: str, log: Path, *args: str, **env):
@@ -114,7 +121,7 @@ def runner_worker(tmp_path_factory, audio_folders):
     delete_keys_of(prefix)
     worker = Worker(prefix, tmp_path_factory.mktemp("runner-logs") / "worker.log",
                     QL_AUDIO_ROOT=audio_folders["root"], QL_UPLOAD_DIR=audio_folders["uploads"],
-                    QL_MAX_AUDIO_SECONDS=10, QL_ANALYSIS_CHILD_MAX_JOBS=3)
+                    QL_MAX_AUDIO_SECONDS=10, QL_ANALYSIS_CHILD_MAX_JOBS=3, QL_ANALYSIS_CHILD_MAX_MEMORY_MB=2048)
     try:
         worker.wait_ready()
         yield worker
@@ -236,6 +243,15 @@ def test_a_job_that_raises_fails_in_its_runner_as_rq_reports_it(on_runner_worker
     assert failed.get_status() == "failed"
     assert "RuntimeError: a job's own error" in (failed.latest_result().exc_string or "")
     assert run(on_runner_worker, runner_pid).get_status() == "finished"
+
+
+def test_a_job_needing_more_memory_than_the_runner_may_take_fails_with_a_memory_error(on_runner_worker):
+    """QL_ANALYSIS_CHILD_MAX_MEMORY_MB=2048 (RLIMIT_AS): 3 GB cannot be had, 512 MB can, and
+    the runner goes on."""
+    failed = run(on_runner_worker, reserve, 3072)
+    assert failed.get_status() == "failed"
+    assert "MemoryError" in (failed.latest_result().exc_string or "")
+    assert run(on_runner_worker, reserve, 512).return_value() == 512
 
 
 def test_a_runner_grown_past_max_rss_is_replaced_after_its_job(tmp_path, settings, audio_folders):

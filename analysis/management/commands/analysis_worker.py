@@ -15,6 +15,9 @@ gave:
   code included: no in-process alarm has to be honoured) and fails saying so;
 - a runner is replaced after QL_ANALYSIS_CHILD_MAX_JOBS jobs, or after a job that leaves it
   larger than QL_ANALYSIS_CHILD_MAX_RSS_MB resident (leaks do not pile up);
+- a runner's address space may grow by QL_ANALYSIS_CHILD_MAX_MEMORY_MB over what it had when
+  forked (RLIMIT_AS): a job that needs more fails with a MemoryError ("too large") rather than
+  bring the kernel's OOM killer onto the host's other processes;
 - the runner exits when the worker goes (it reads the end of its command pipe).
 
 `--fork-per-job` keeps RQ's own way (a work-horse forked per job), for comparison.
@@ -178,6 +181,7 @@ def runner_worker_class():
             os.setpgrp()  # as a work-horse: the worker's kill_horse kills its group
             self._is_horse = True
             self.death_penalty_class = _NoAlarm
+            _limit_address_space(settings.QL_ANALYSIS_CHILD_MAX_MEMORY_MB)
             self.procline("analysis runner: idle")
             stream = os.fdopen(commands, "rb", buffering=0)
             buffer = b""
@@ -317,6 +321,27 @@ def runner_worker_class():
             return pid, status, None
 
     return RunnerWorker
+
+
+def _limit_address_space(extra_mb: int) -> None:
+    """Caps the runner's address space at what it has now plus `extra_mb` (RLIMIT_AS): a job
+    that would take more gets a MemoryError (the job fails, "too large") instead of the
+    kernel's OOM killer choosing a victim, maybe a web worker. 0: no cap."""
+    if not extra_mb:
+        return
+    import resource
+
+    try:
+        with open("/proc/self/status") as status:
+            size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        log.warning("the runner's address space cannot be read: QL_ANALYSIS_CHILD_MAX_MEMORY_MB not applied")
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = size_kb * 1024 + extra_mb * 2**20
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
 def _reap(pid: int, *, block: bool) -> tuple[int, int | None]:

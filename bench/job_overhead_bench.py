@@ -25,6 +25,7 @@ Deletes only its own keys.
 
 import argparse
 import os
+import secrets
 import shlex
 import shutil
 import statistics
@@ -45,6 +46,9 @@ import soundfile  # noqa: E402
 from tests.analysis.synth import make_excerpt  # noqa: E402
 from tests.system.servers import Database, Gunicorn, base_env, wait_until  # noqa: E402
 
+# gunicorn and the worker as deployed (DEBUG off), not as the tests run them
+PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+              "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SECURE_SSL_REDIRECT": "0"}
 STYLES = [("house", 124), ("techno", 132), ("afrohouse", 120), ("pop", 110), ("dnb", 174)]
 
 
@@ -110,7 +114,7 @@ class Config:
     def __init__(self, label, tree, worker_args, root, database):
         self.label, self.tree, self.worker_args = label, tree, worker_args
         self.prefix = f"{PREFIX}-{label}"
-        self.env = {"QL_AUDIO_ROOT": root, "QL_REDIS_PREFIX": self.prefix}
+        self.env = {"QL_AUDIO_ROOT": root, "QL_REDIS_PREFIX": self.prefix, **PRODUCTION}
         self.server = TreeGunicorn(tree, workers=2, database=database, **self.env)
         self.worker = None
         self.rows = []
@@ -166,7 +170,11 @@ def submit(config: Config, token: str, name: str) -> dict:
         raise RuntimeError(f"{config.label}: {name} answered {answer.status_code} {record}")
     times = rq_times(config.env, record["id"])
     task = times["ended"] - times["started"]
+    started = time.perf_counter()
+    requests.get(f"{config.server.url}/api/analysis/{record['id']}/", timeout=10).raise_for_status()
+    get_done = time.perf_counter() - started
     return {
+        "get_done": get_done, "kb": len(answer.content) / 1024,
         "wall": wall, "task": task, "overhead": wall - task,
         "to_enqueued": times["enqueued"] - started_wall,
         "enqueued_to_started": times["started"] - times["enqueued"],
@@ -218,7 +226,8 @@ def main() -> None:
         for tree in trees:
             shutil.rmtree(tree, ignore_errors=True)
 
-    fields = ["wall", "task", "overhead", "to_enqueued", "enqueued_to_started", "finished_to_answer"]
+    result_kb = statistics.median(row["kb"] for config in configs for row in config.rows)
+    fields = ["wall", "task", "overhead", "to_enqueued", "enqueued_to_started", "finished_to_answer", "get_done"]
     lines = [
         f"## Per-job overhead, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
@@ -227,14 +236,17 @@ def main() -> None:
         + (f" --after-args {shlex.quote(args.after_args)}" if args.after_args else "")
         + ("` (this tree only)." if args.only_after else f"`: before = `{before_ref[:10]}`, after = this tree")
         + f"; {args.jobs} jobs each, interleaved, each a different {args.seconds:g} s 44.1 kHz WAV under "
-        "QL_AUDIO_ROOT submitted by `path` with `wait=30` to gunicorn (2 workers), one analysis worker, "
-        f"ready (one job run first). {os.cpu_count()} cores shared with other work: compare the rows, "
+        "QL_AUDIO_ROOT submitted by `path` with `wait=30` to gunicorn (2 workers, DJANGO_DEBUG=0), one analysis worker, "
+        f"ready (one job run first). {os.cpu_count()} cores shared with other work (load average "
+        f"{os.getloadavg()[0]:.1f} at the end of the run): compare the rows, "
         "not the absolute times. Medians (p50) in ms; task = RQ's started_at → ended_at inside the "
-        "job's process (decode + analyse + the task's Redis calls), overhead = wall − task.",
+        "job's process (decode + analyse + the task's Redis calls), overhead = wall − task; "
+        "the last column, a GET of the job once done, is what answering the record alone costs "
+        f"(the answer's JSON: {result_kb:.0f} KB).",
         "",
         "| code | wall | task | **overhead** | overhead p90 | POST → enqueued | enqueued → task starts "
-        "| finished → answer |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| finished → answer | GET of the done job |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for config in configs:
         rows = config.rows

@@ -27,6 +27,7 @@ start and with RQ's periodic maintenance (every `maintenance_interval` seconds, 
 """
 
 import errno
+import json
 import logging
 import os
 import select
@@ -94,8 +95,8 @@ class _NoAlarm:
 
 class Runner:
     """A pre-forked child running the jobs it is sent, one at a time. The worker writes
-    `<job id> <execution id> <queue name>` lines to its command pipe; it answers `done` on its
-    answer pipe after each. End of file on the command pipe: it exits."""
+    `["<job id>", "<execution id>", "<queue name>"]` lines (JSON) to its command pipe; it answers
+    `done` on its answer pipe after each. End of file on the command pipe: it exits."""
 
     def __init__(self, pid: int, commands: int, answers: int):
         self.pid, self.commands, self.answers = pid, commands, answers
@@ -192,7 +193,7 @@ def runner_worker_class():
                         os._exit(0)
                     buffer += chunk
                 line, buffer = buffer.split(b"\n", 1)
-                job_id, execution_id, queue_name = line.decode().split()
+                job_id, execution_id, queue_name = json.loads(line)
                 try:
                     job = self.job_class.fetch(job_id, connection=self.connection, serializer=self.serializer)
                     queue = self.queue_class(queue_name, connection=self.connection, job_class=self.job_class,
@@ -211,12 +212,13 @@ def runner_worker_class():
         # --- RQ's hooks: the runner is the work-horse ----------------------------------
         def fork_work_horse(self, job, queue):
             runner = self.runner or self.start_runner()
+            line = json.dumps([job.id, self.execution.id, queue.name])
             try:
-                runner.send(f"{job.id} {self.execution.id} {queue.name}")
+                runner.send(line)
             except OSError:  # it died while idle: a new one
                 self._retire(runner, kill=True)
                 runner = self.start_runner()
-                runner.send(f"{job.id} {self.execution.id} {queue.name}")
+                runner.send(line)
             self._horse_pid = runner.pid
             self.procline(f"Runner {runner.pid} on job {job.id} since {time.time()}")
 

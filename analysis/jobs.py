@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from datetime import timezone
@@ -22,7 +23,7 @@ from quantumlive import keys
 from quantumlive.exceptions import ServiceUnavailable
 from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
-from quantumlive.redis_conn import get_redis, make_client
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, make_client
 from quantumlive.scripts import Script
 
 log = logging.getLogger(__name__)
@@ -207,10 +208,24 @@ def rq_connection(**overrides):
     return make_client(settings.REDIS_URL, decode_responses=False, **overrides)
 
 
+_rq_client: tuple[tuple, object] | None = None
+
+
+def rq_client():
+    """The process's RQ client (made once per process and Redis settings: a new client costs a
+    new connection, tens of ms, on every submission otherwise)."""
+    global _rq_client
+    made_for = (os.getpid(), settings.REDIS_URL, settings.QL_REDIS_CONNECT_TIMEOUT, settings.QL_REDIS_SOCKET_TIMEOUT)
+    current = _rq_client
+    if current is None or current[0] != made_for:
+        current = _rq_client = (made_for, rq_connection())
+    return current[1]
+
+
 def queue(connection=None):
     from rq import Queue
 
-    return Queue(keys.analysis_queue_name(), connection=connection or rq_connection(),
+    return Queue(keys.analysis_queue_name(), connection=connection or rq_client(),
                  default_timeout=settings.QL_ANALYSIS_JOB_TIMEOUT)
 
 
@@ -219,18 +234,66 @@ def enqueue(job_id: str) -> None:
                     failure_ttl=24 * 3600, job_timeout=settings.QL_ANALYSIS_JOB_TIMEOUT)
 
 
+# How often a waiter reads the job's record even without news: it settles a job whose worker
+# died (job_record) and bounds a lost announcement (a Redis hiccup between a job's end and its
+# PUBLISH, or on the waiter's subscription).
+WAIT_RECHECK = 1.0
+# A waiter whose subscription failed reads the record this often instead.
+WAIT_POLL = 0.1
+
+
 def wait_finished(job_id: str, seconds: float) -> dict | None:
-    """Polls the job's record until it is finished or `seconds` pass (bounded)."""
+    """The job's record once it is finished, or when `seconds` pass (bounded). The waiter
+    subscribes to the job's announcement (finish publishes it), then reads the record: a job
+    that ended before the subscription is seen in the record, one that ends after is announced.
+    It reads the record again every WAIT_RECHECK seconds whatever it hears; without a
+    subscription (Redis hiccup) every WAIT_POLL seconds."""
     deadline = time.monotonic() + seconds
-    pause = 0.02
-    while True:
-        record = job_record(job_id)
-        if record is None or record["status"] in FINISHED:
-            return record
-        if time.monotonic() + pause > deadline:
-            return record
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.25)
+    subscription = _subscribe(keys.analysis_done_channel(job_id))
+    try:
+        while True:
+            record = job_record(job_id)
+            left = deadline - time.monotonic()
+            if record is None or record["status"] in FINISHED or left <= 0:
+                return record
+            if subscription is not None:
+                try:
+                    subscription.get_message(ignore_subscribe_messages=True, timeout=min(left, WAIT_RECHECK))
+                    continue
+                except REDIS_DOWN_ERRORS:
+                    log.warning("the announcement of analysis job %s cannot be awaited; polling", job_id)
+                    _unsubscribe(subscription)
+                    subscription = None
+            time.sleep(min(left, WAIT_POLL))
+    finally:
+        _unsubscribe(subscription)
+
+
+def _subscribe(channel: str):
+    subscription = get_redis().pubsub(ignore_subscribe_messages=True)
+    try:
+        subscription.subscribe(channel)
+    except REDIS_DOWN_ERRORS:
+        _unsubscribe(subscription)
+        return None
+    return subscription
+
+
+def _unsubscribe(subscription) -> None:
+    if subscription is not None:
+        try:
+            subscription.close()  # the connection is dropped: nothing of the subscription is left
+        except Exception:
+            pass
+
+
+def _announce_finished(job_id: str) -> None:
+    """Wakes the submissions waiting for this job (wait_finished); one that misses it reads
+    the record within WAIT_RECHECK seconds."""
+    try:
+        get_redis().publish(keys.analysis_done_channel(job_id), "1")
+    except REDIS_DOWN_ERRORS:
+        log.warning("the end of analysis job %s could not be announced", job_id)
 
 
 # --- the worker's side ---------------------------------------------------------------------
@@ -305,6 +368,7 @@ def finish(job_id: str, *, result: dict | None = None, error: str | None = None,
     if source is None:
         return False
     remove_upload_of(source)
+    _announce_finished(job_id)
     job_stats_finished("done" if stored else "failed", ran_for)
     return True
 

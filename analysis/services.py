@@ -28,13 +28,13 @@ def analysis_submit(*, options: dict, wait: float, path: str | None = None, uplo
     Raises sources.PathRefused (a path that may not be read), AudioNotFound,
     sources.UploadNotStored and UploadFailed (nothing is left of the upload)."""
     if path is not None:
-        job_id = _submit_path(path, options)
+        job_id, new = _submit_path(path, options)
     else:
-        job_id = _submit_upload(upload, options)
-    return _wait_finished(jobs.job_record(job_id), wait)
+        job_id, new = _submit_upload(upload, options)
+    return _wait_finished(job_id, wait, new=new)
 
 
-def _submit_path(relative: str, options: dict) -> str:
+def _submit_path(relative: str, options: dict) -> tuple[str, bool]:
     try:
         path = sources.resolve_audio_path(relative)
     except FileNotFoundError:
@@ -43,10 +43,10 @@ def _submit_path(relative: str, options: dict) -> str:
     job_id, new = jobs.claim(digest=digest, source={"path": str(path)}, options=options)
     if new:
         _enqueue(job_id)
-    return job_id
+    return job_id, new
 
 
-def _submit_upload(uploaded, options: dict) -> str:
+def _submit_upload(uploaded, options: dict) -> tuple[str, bool]:
     """The upload is stored under the new job's id (so that the sweep of QL_UPLOAD_DIR can
     tell whose it is) and goes when the job ends, or at once when the audio is (being)
     analysed already or anything fails."""
@@ -64,7 +64,7 @@ def _submit_upload(uploaded, options: dict) -> str:
             _enqueue(job_id)
         else:
             sources.remove_upload(upload_path)  # the same audio is (being) analysed already
-        return holder
+        return holder, new
     except BaseException:
         sources.remove_upload(upload_path)
         raise
@@ -82,13 +82,17 @@ def _enqueue(job_id: str) -> None:
         raise
 
 
-def _wait_finished(record: dict, seconds: float) -> dict:
-    """Waits up to `seconds` for the job to finish, if a waiter slot of this instance is free
-    (QL_MAX_WAITERS); else answers at once."""
-    if record["status"] in jobs.FINISHED or seconds <= 0:
-        return record
+def _wait_finished(job_id: str, seconds: float, *, new: bool) -> dict:
+    """The job's record: waits up to `seconds` for the job to finish, if a waiter slot of this
+    instance is free (QL_MAX_WAITERS); else answers at once. A job just queued is not read
+    before the wait (wait_finished reads it once subscribed to its end)."""
+    record = None
+    if not new or seconds <= 0:
+        record = jobs.job_record(job_id)
+        if record["status"] in jobs.FINISHED or seconds <= 0:
+            return record
     slot = waiters.acquire()
     if slot is None:
-        return record
+        return record or jobs.job_record(job_id)
     with slot:
-        return jobs.wait_finished(record["id"], seconds)
+        return jobs.wait_finished(job_id, seconds)

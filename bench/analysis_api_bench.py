@@ -5,7 +5,8 @@ with gunicorn and a real analysis worker; and the first job's time after the wor
 
     .venv/bin/python bench/analysis_api_bench.py [--minutes 5] [--runs 3]
 
-Writes bench/RESULTS-analysis-api.md. Own Redis key prefix; deletes only its keys.
+Writes the first section of bench/RESULTS-analysis-api.md (the others stay). Own Redis key
+prefix; deletes only its keys.
 """
 
 import argparse
@@ -123,7 +124,7 @@ def main() -> None:
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: `.venv/bin/python bench/analysis_api_bench.py "
         f"--minutes {args.minutes:g} --runs {args.runs}`. {args.minutes:g}-minute 44.1 kHz stereo WAV files "
         "under QL_AUDIO_ROOT, submitted by `path` with `wait=30` to gunicorn (2 workers), one analysis "
-        "worker (RQ, forking a work-horse per job).",
+        "worker (RQ; its jobs run in its pre-forked runner).",
         "",
         "| job | submit → done (s) | worker start → done (s) | status | bpm |",
         "| --- | ---: | ---: | --- | ---: |",
@@ -135,7 +136,11 @@ def main() -> None:
     lines.append("")
     text = "\n".join(lines)
     print(text)
-    (ROOT / "bench" / "RESULTS-analysis-api.md").write_text(text)
+    # this section replaces the file's first; the sections after it (job_overhead_bench.py's) stay
+    results = ROOT / "bench" / "RESULTS-analysis-api.md"
+    previous = results.read_text() if results.exists() else ""
+    rest = previous[previous.find("\n## ", 1) + 1:] if "\n## " in previous else ""
+    results.write_text(text + ("\n" + rest if rest else ""))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ take the prefix as an argument and then read no setting.
 | `{p}:import:job:<id>` | hash | import of a DJ file run as a job (exchange/jobs.py): status, owner, times, the stored file's path, the report (expires) |
 | `{p}:analysis:waveform:<id>` | string (bytes) | a done job's waveform for players (analysis/waveform.py's stored form: 8-bit min/max pairs); set with the job's result, expiring when its record does |
 | `{p}:metrics:analysis` | hash | the analysis jobs' counts for /metrics: `submitted`, `finished:<outcome>`, and the run times the workers measured, `duration:<outcome>:<bucket>` and `:sum` (analysis/jobs.py; never expires, a few dozen fields) |
+| `{p}:analysis:done:<id>` | pub/sub channel | not a key: a message when the job ends (done or failed), for the submissions waiting for it (analysis/jobs.py wait_finished) |
 | `rq:queue:{p}:analysis:intermediate` | RQ list | jobs a worker has taken off the queue but not started yet (RQ's name) |
 | `rq:job:<id>` | RQ hash | RQ's job (status, started_at); read only, to tell a lost analysis job |
 | `rq:queue:{p}:analysis` and RQ's own keys | RQ | the analysis queue (RQ names its keys itself; the queue name carries the prefix; `rq:queues` lists it) |
@@ -235,6 +236,11 @@ def analysis_alive(job_id: str) -> str:
 
 def analysis_waveform(job_id: str) -> str:
     return key("analysis", "waveform", job_id)
+
+
+def analysis_done_channel(job_id: str) -> str:
+    """Pub/sub channel on which the job's end is announced (to submissions waiting for it)."""
+    return key("analysis", "done", job_id)
 
 
 def analysis_queue_name(prefix: str | None = None) -> str:

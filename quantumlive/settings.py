@@ -192,6 +192,17 @@ QL_ANALYSIS_HEARTBEAT = envint("QL_ANALYSIS_HEARTBEAT", 2, minimum=1)
 # RQ forgets one TTL + 60 s after its last beat (/readyz "analysis_workers"); the compose health
 # check (manage.py analysis_worker_health) wants a beat within TTL + 30 s.
 QL_ANALYSIS_WORKER_TTL = envint("QL_ANALYSIS_WORKER_TTL", 60, minimum=30)
+# --- issue 16, workstream "worker": how the analysis worker runs jobs ----------------------
+# Each analysis worker runs its jobs in one pre-forked child (the runner), not in a process
+# forked per job. The runner is replaced after this many jobs (0: never for that reason) or
+# after a job that leaves it with more than this many MB resident (0: no limit); one that dies
+# fails only its job, one past QL_ANALYSIS_JOB_TIMEOUT is killed.
+QL_ANALYSIS_CHILD_MAX_JOBS = envint("QL_ANALYSIS_CHILD_MAX_JOBS", 200, minimum=0)
+QL_ANALYSIS_CHILD_MAX_RSS_MB = envint("QL_ANALYSIS_CHILD_MAX_RSS_MB", 1024, minimum=0)
+# The address space (MB) a runner may add to what it had when forked (RLIMIT_AS): a job that
+# needs more fails with "too large" instead of waking the OOM killer. 0: no limit.
+QL_ANALYSIS_CHILD_MAX_MEMORY_MB = envint("QL_ANALYSIS_CHILD_MAX_MEMORY_MB", 4096, minimum=0)
+# --- end of workstream "worker" -----------------------------------------------------------
 QL_UPLOAD_DIR = Path(envstr("QL_UPLOAD_DIR", str(BASE_DIR / "media" / "uploads")))
 # --- issue 12, workstream "jobs": orphaned uploads, waiters ---------------------------------
 # An upload in QL_UPLOAD_DIR older than this (seconds) that no queued or running job needs is

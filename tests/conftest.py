@@ -69,3 +69,18 @@ def clean_redis_at_the_end():
     yield
     if settings.configured:
         delete_own_keys()
+
+
+@pytest.fixture
+def prefix_of_its_own(settings):
+    """A key prefix for this test alone: no other process (an analysis worker, its cache
+    subscriber) reads or writes under it."""
+    settings.QL_REDIS_PREFIX = settings.QL_REDIS_PREFIX + "-own"
+    delete_own_keys()
+    yield
+    delete_own_keys()
+
+
+@pytest.fixture
+def idle_queue(prefix_of_its_own):
+    """No analysis worker listens on this test's queue: a queued job stays queued."""

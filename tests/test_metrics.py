@@ -259,7 +259,7 @@ def test_search_answers_are_counted_by_provider_status_and_cache_and_upstream_ca
 
 
 # --- analysis jobs -------------------------------------------------------------------------------
-def test_analysis_jobs_queue_and_durations_are_read_from_redis():
+def test_analysis_jobs_queue_and_durations_are_read_from_redis(idle_queue):
     """What a worker process (maybe on another host) records in Redis: every instance's
     /metrics reads it."""
     from analysis import jobs

@@ -154,7 +154,7 @@ def test_readyz_is_ok_when_memory_is_unbounded_or_evicting(anon, small_redis, se
 
 # --- the analysis queue in /readyz (issue 17) --------------------------------------------------
 @pytest.fixture
-def rq_worker(settings):
+def rq_worker(settings, idle_queue):
     """Makes RQ workers of the analysis queue as RQ registers one (not working: the test says
     when they beat and die); named under the test's prefix, unregistered at the end (RQ's
     `rq:workers` set is shared)."""

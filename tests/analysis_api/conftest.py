@@ -27,9 +27,11 @@ def audio_folders(tmp_path_factory) -> dict:
     return {"root": tmp_path_factory.mktemp("audio-root"), "uploads": tmp_path_factory.mktemp("uploads")}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def analysis_worker(tmp_path_factory, audio_folders):
-    """One worker for the session, with the test run's REDIS_URL and key prefix; its
+    """One worker for this package's tests, with the test run's REDIS_URL and key prefix. It
+    stops when they are done: its track cache subscriber shares the prefix and would write
+    `{prefix}:epoch` and take jobs under the later tests elsewhere. Its
     QL_AUDIO_ROOT/QL_UPLOAD_DIR are the session's audio folders; it refuses audio over
     10 seconds."""
     root, uploads = audio_folders["root"], audio_folders["uploads"]
@@ -101,15 +103,3 @@ def wait_done(client, job_url: str, timeout: float = 60) -> dict:
         return record if record["status"] in ("done", "failed") else None
 
     return wait_until(finished_record, timeout=timeout, interval=0.1, what=f"job {job_url} to finish")
-
-
-@pytest.fixture
-def idle_queue(settings):
-    """A key prefix of its own for this test: no analysis worker listens on its queue, so a
-    queued job stays queued (the session's worker would run it)."""
-    from tests.conftest import delete_own_keys
-
-    settings.QL_REDIS_PREFIX = settings.QL_REDIS_PREFIX + "-idle"
-    delete_own_keys()
-    yield
-    delete_own_keys()

@@ -589,7 +589,7 @@ def test_a_read_whose_catch_up_fails_ends_the_lease_at_once(monkeypatch):
                timeout=10, what="subscribed again")
 
 
-def test_a_reset_cache_writes_nothing_after_it_returns():
+def test_a_reset_cache_writes_nothing_after_it_returns(prefix_of_its_own):
     """reset_process_cache() waits for the subscriber to end: a subscriber still starting
     (connecting, then setting the epoch) wrote `{prefix}:epoch` after the test's cleanup had
     deleted its keys, and the key outlived the test run."""

@@ -26,11 +26,13 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".aif
 @dataclass
 class FileAnalysis:
     """What became of one file: its result (None when it failed), its status ("cached",
-    "analysed" or "failed: <why>") and its audio's sha-256."""
+    "analysed" or "failed: <why>"), its audio's sha-256 and the id of the done job that holds
+    its result and waveform (None when another client's job is still to store them)."""
 
     result: dict | None
     status: str
     audio_sha256: str
+    job_id: str | None = None
 
 
 class _PendingFile(NamedTuple):
@@ -65,7 +67,8 @@ def batch_analyse(files: list[Path], *, options: dict, processes: int, progress:
         job_id, new = jobs.claim(digest=digest, source={"path": str(path)}, options=options)
         record = jobs.job_record(job_id)
         if not new and record["status"] == "done":
-            outcomes[path] = FileAnalysis(result=record["result"], status="cached", audio_sha256=audio_sha)
+            outcomes[path] = FileAnalysis(result=record["result"], status="cached", audio_sha256=audio_sha,
+                                          job_id=job_id)
         else:
             held_job_id = job_id if new and jobs.mark_running(job_id) else ""
             pending[path] = _PendingFile(held_job_id=held_job_id, audio_sha256=audio_sha)
@@ -101,10 +104,12 @@ def _run_pool(pending: dict[Path, _PendingFile], outcomes: dict[Path, FileAnalys
                     jobs.finish(job_id, error=error, expected=("running",))
                 outcomes[path] = FileAnalysis(result=None, status=f"failed: {error}", audio_sha256=audio_sha)
             else:
+                stored = False
                 if job_id:
                     beating.discard(job_id)
-                    jobs.finish(job_id, result=result, expected=("running",), waveform=waveform)
-                outcomes[path] = FileAnalysis(result=result, status="analysed", audio_sha256=audio_sha)
+                    stored = jobs.finish(job_id, result=result, expected=("running",), waveform=waveform)
+                outcomes[path] = FileAnalysis(result=result, status="analysed", audio_sha256=audio_sha,
+                                              job_id=job_id if stored else None)
             bar.update(1)
 
 

@@ -23,7 +23,7 @@ from quantumlive import keys
 from quantumlive.exceptions import ServiceUnavailable
 from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
-from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis, make_client
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_binary_redis, get_redis, make_client
 from quantumlive.scripts import Script
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ def job_waveform(job_id: str) -> bytes | None:
         job_id = str(uuid.UUID(job_id))
     except ValueError:
         return None
-    return _binary_redis().get(keys.analysis_waveform(job_id))
+    return get_binary_redis().get(keys.analysis_waveform(job_id))
 
 
 def job_waveform_exists(job_id: str) -> bool:
@@ -391,20 +391,6 @@ def job_waveform_exists(job_id: str) -> bool:
     except ValueError:
         return False
     return bool(get_redis().exists(keys.analysis_waveform(job_id)))
-
-
-_binary: tuple[int, str, object] | None = None
-
-
-def _binary_redis():
-    """The process's client that answers bytes (the waveform), for settings.REDIS_URL."""
-    global _binary
-    import os
-
-    current = _binary
-    if current is None or current[0] != os.getpid() or current[1] != settings.REDIS_URL:
-        current = _binary = (os.getpid(), settings.REDIS_URL, make_client(settings.REDIS_URL, decode_responses=False))
-    return current[2]
 
 
 def remove_upload_of(source_json: str) -> None:

@@ -2,7 +2,6 @@
 
 import uuid
 
-from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -13,11 +12,11 @@ from rest_framework.views import APIView
 
 from analysis import jobs
 from analysis import openapi as docs
-from analysis import waveform
 from analysis.serializers import AnalysisSubmitSerializer
 from analysis.services import AudioNotFound, UploadFailed, analysis_submit
 from analysis.sources import PathRefused
 from analysis.uploads import SizeLimitUploadHandler, check_declared_size
+from analysis.waveform_http import IMMUTABLE, none_match, not_modified, samples_per_pixel_param, waveform_response
 from quantumlive.exceptions import ServiceUnavailable
 from quantumlive.parsers import StrictJSONParser
 from quantumlive.permissions import ReadOnlyOrAuthenticated
@@ -75,36 +74,6 @@ class AnalysisDetailView(APIView):
         return Response(_job_body(request, record))
 
 
-# A waveform never changes: a job's result is fixed, and so is the waveform stored with it.
-WAVEFORM_CACHE_CONTROL = "public, max-age=31536000, immutable"
-_MAX_TAG_HEADER = 1024
-
-
-def _samples_per_pixel(request) -> int:
-    text = request.query_params.get("samples_per_pixel")
-    if text is None:
-        return waveform.DEFAULT_SAMPLES_PER_PIXEL
-    low, high = waveform.MIN_SAMPLES_PER_PIXEL, waveform.MAX_SAMPLES_PER_PIXEL
-    if not (text.isascii() and text.isdigit() and len(text) <= 6 and low <= int(text) <= high):
-        raise ValidationError({"samples_per_pixel": [f"Expected an integer from {low} to {high:,}."]})
-    return int(text)
-
-
-def _waveform_etag(job_id: str, samples_per_pixel: int) -> str:
-    return f'"{job_id}.{samples_per_pixel}"'
-
-
-def _none_match(header: str | None, tag: str) -> bool:
-    """True when If-None-Match names `tag` (strong or weak) or is `*`."""
-    if not header or len(header) > _MAX_TAG_HEADER:
-        return False
-    for part in header.split(","):
-        part = part.strip(" \t")
-        if part == "*" or part.removeprefix("W/") == tag:
-            return True
-    return False
-
-
 class AnalysisWaveformView(APIView):
     """A done job's waveform in audiowaveform's JSON format (version 2)."""
 
@@ -113,24 +82,14 @@ class AnalysisWaveformView(APIView):
                                docs.WAVEFORM_ETAG, docs.WAVEFORM_CACHE],
                    examples=[docs.WAVEFORM])
     def get(self, request, job_id: str):
-        samples_per_pixel = _samples_per_pixel(request)
+        samples_per_pixel = samples_per_pixel_param(request)
         try:
             job_id = str(uuid.UUID(job_id))
         except ValueError:
             raise NotFound("No analysis job with this id.") from None
-        tag = _waveform_etag(job_id, samples_per_pixel)
-        if _none_match(request.headers.get("If-None-Match"), tag) and jobs.job_waveform_exists(job_id):
-            response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
-        else:
-            blob = jobs.job_waveform(job_id)
-            if blob is None:
-                raise NotFound("No waveform for this analysis job (unknown, not done, or analysed "
-                               "before waveforms were stored).")
-            try:
-                body = waveform.waveform_json(blob, samples_per_pixel)
-            except waveform.WaveformError:
-                raise NotFound("No waveform for this analysis job.") from None
-            response = HttpResponse(body, content_type="application/json")
-        response["ETag"] = tag
-        response["Cache-Control"] = WAVEFORM_CACHE_CONTROL
-        return response
+        tag = f'"{job_id}.{samples_per_pixel}"'
+        if none_match(request, tag) and jobs.job_waveform_exists(job_id):
+            return not_modified(tag, IMMUTABLE)
+        return waveform_response(jobs.job_waveform(job_id), samples_per_pixel, tag=tag, cache_control=IMMUTABLE,
+                                 missing="No waveform for this analysis job (unknown, not done, or analysed "
+                                         "before waveforms were stored).")

@@ -74,15 +74,28 @@ class WaveformBuilder:
             maxs.append(_quantise(self._carry.max(keepdims=True)))
         low = np.concatenate(mins) if mins else np.zeros(0, np.int8)
         high = np.concatenate(maxs) if maxs else np.zeros(0, np.int8)
-        base = BASE_SAMPLES_PER_PIXEL
-        while len(low) > MAX_PIXELS:  # coarser by two until it fits
-            if len(low) % 2:
-                low, high = np.append(low, low[-1]), np.append(high, high[-1])
-            low, high = low.reshape(-1, 2).min(axis=1), high.reshape(-1, 2).max(axis=1)
-            base *= 2
-        pairs = np.empty(2 * len(low), np.int8)
-        pairs[0::2], pairs[1::2] = low, high
-        return _HEADER.pack(_MAGIC, self.rate, base, self.samples) + pairs.tobytes()
+        return _stored(self.rate, BASE_SAMPLES_PER_PIXEL, self.samples, low, high, MAX_PIXELS)
+
+
+def _stored(rate: int, base: int, samples: int, low: np.ndarray, high: np.ndarray, max_pixels: int) -> bytes:
+    """The stored bytes of these pixels, coarser by two until there are at most `max_pixels`."""
+    while len(low) > max_pixels:
+        if len(low) % 2:
+            low, high = np.append(low, low[-1]), np.append(high, high[-1])
+        low, high = low.reshape(-1, 2).min(axis=1), high.reshape(-1, 2).max(axis=1)
+        base *= 2
+    pairs = np.empty(2 * len(low), np.int8)
+    pairs[0::2], pairs[1::2] = low, high
+    return _HEADER.pack(_MAGIC, rate, base, samples) + pairs.tobytes()
+
+
+def coarsened(blob: bytes, max_pixels: int) -> bytes:
+    """Stored bytes with at most `max_pixels` pixels: `blob` itself when it has no more, else
+    its pixels merged by twos (min of mins, max of maxes) as often as it takes."""
+    rate, base, samples, mins, maxs = parse(blob)
+    if len(mins) <= max_pixels:
+        return blob
+    return _stored(rate, base, samples, mins, maxs, max_pixels)
 
 
 def parse(blob: bytes) -> tuple[int, int, int, np.ndarray, np.ndarray]:

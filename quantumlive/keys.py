@@ -129,6 +129,12 @@ def track_lock(track_id: str) -> str:
     return key("lock", "track", track_id)
 
 
+def track_waveform(track_id: str) -> str:
+    """Hash of the track's copy of the waveform of the analysis last applied to it: `analysis`
+    (that job's id) and `data` (analysis/waveform.py's bytes). Deleted with the track."""
+    return key("track", track_id, "waveform")
+
+
 def track_key_index() -> str:
     """The harmonic index: a sorted set of track ids scored by Camelot band and BPM."""
     return key("keyindex")

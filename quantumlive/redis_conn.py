@@ -34,11 +34,25 @@ def get_redis() -> redis.Redis:
         return _client[1]
 
 
+_binary: tuple[int, str, redis.Redis] | None = None
+
+
+def get_binary_redis() -> redis.Redis:
+    """The process's client that answers bytes (waveforms), for settings.REDIS_URL."""
+    global _binary
+    current = _binary
+    if current is None or current[0] != os.getpid() or current[1] != settings.REDIS_URL:
+        with _lock:
+            current = _binary = (os.getpid(), settings.REDIS_URL, make_client(settings.REDIS_URL, decode_responses=False))
+    return current[2]
+
+
 @receiver(setting_changed)
 def _forget(setting, **kwargs):
-    global _client
+    global _client, _binary
     if setting in ("REDIS_URL", "QL_REDIS_CONNECT_TIMEOUT", "QL_REDIS_SOCKET_TIMEOUT"):
         _client = None
+        _binary = None
 
 
 def make_client(url: str, **overrides) -> redis.Redis:

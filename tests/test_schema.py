@@ -30,6 +30,7 @@ OPERATIONS = {  # (method, path): every status the operation documents
     ("post", "/api/tracks/{track_id}/move/"): {"200", "400", "403", "404", "412", "413", "414", "415"},
     ("post", "/api/tracks/{track_id}/apply-analysis/"): {"200", "400", "403", "404", "412", "413", "414", "415"},
     ("get", "/api/tracks/{track_id}/suggestions/"): {"200", "400", "404", "414"},
+    ("get", "/api/tracks/{track_id}/waveform.json"): {"200", "304", "400", "404", "414"},
     ("get", "/api/youtube/"): {"200"},
     ("post", "/api/youtube/"): {"200", "201", "400", "403", "413", "415"},
     ("delete", "/api/youtube/{video_id}/"): {"204", "403", "404", "414"},
@@ -555,7 +556,8 @@ def test_operations_answers_match_the_document(anon, contract):
 def test_the_contract_check_catches_an_undocumented_field(contract):
     track = {"id": "6f1c2d4e-8b7a-4c3d-9e2f-0a1b2c3d4e5f", "title": "t", "artist": "a", "bpm": None,
              "key": None, "camelot": None, "open_key": None, "duration": None, "genres": [], "sources": {},
-             "notes": None, "location": None, "cues": [], "position": 0, "version": 1, "created": "2026-11-28T23:30:00.000Z",
+             "notes": None, "location": None, "beatgrid": None, "mix_in": None, "mix_out": None, "loudness": None,
+             "cues": [], "position": 0, "version": 1, "created": "2026-11-28T23:30:00.000Z",
              "updated": "2026-11-28T23:30:00.000Z"}
     schema = {"$ref": "#/components/schemas/Track"}
     contract.validate(track, schema)

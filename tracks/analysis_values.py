@@ -1,7 +1,8 @@
-"""What a finished analysis contributes to a track (bpm, key, duration, cues)."""
+"""What a finished analysis contributes to a track (bpm, key, duration, cues, and the
+server-owned beatgrid, mix_in, mix_out, loudness of analyser version 3 on)."""
 
 from analysis.jobs import finished_result
-from tracks.serializers import TrackFieldsSerializer
+from tracks.serializers import AnalysisFieldsSerializer, TrackFieldsSerializer
 
 
 class AnalysisUnusable(ValueError):
@@ -21,20 +22,26 @@ def values_from_result(result: dict) -> dict:
             for cue in result["cues"]
         ],
     }
-    check = TrackFieldsSerializer(data=values, partial=True)
-    if not check.is_valid():
-        field, problems = next(iter(check.errors.items()))
-        detail = problems[0] if isinstance(problems, list) and problems else problems
-        raise AnalysisUnusable(f"The analysis does not fit a track ({field}: {detail}).")
-    return dict(check.validated_data)
+    # an earlier analyser's result has none of these: the track keeps what it has
+    owned = {name: result[name] for name in AnalysisFieldsSerializer.FIELDS if name in result}
+    fitted = {}
+    for serializer, data in ((TrackFieldsSerializer, values), (AnalysisFieldsSerializer, owned)):
+        check = serializer(data=data, partial=True)
+        if not check.is_valid():
+            field, problems = next(iter(check.errors.items()))
+            detail = problems[0] if isinstance(problems, list) and problems else problems
+            raise AnalysisUnusable(f"The analysis does not fit a track ({field}: {detail}).")
+        fitted.update(check.validated_data)
+    return fitted
 
 
 def analysis_values(job_id: str) -> dict:
-    """The track fields a finished analysis job provides; AnalysisUnusable (with a clear
+    """The track fields a finished analysis job provides, with `analysis`: the job's id (the
+    track's waveform is that job's); AnalysisUnusable (with a clear
     message) when the job is unknown, failed or not finished, or its result does not fit a
     track."""
     try:
         result = finished_result(job_id)
     except ValueError as exc:
         raise AnalysisUnusable(str(exc)) from None
-    return values_from_result(result)
+    return {**values_from_result(result), "analysis": job_id}

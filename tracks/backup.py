@@ -92,11 +92,11 @@ from quantumlive import keys
 from quantumlive.clock import now_iso
 from quantumlive.fields import BoundedListField, NumberListField, StringField
 from quantumlive.locks import LockTimeout
-from quantumlive.musical_keys import camelot, canonical_key
+from quantumlive.musical_keys import camelot, canonical_key, open_key
 from quantumlive.redis_conn import get_redis
 from tracks import store, youtube
 from playlists.serializers import PlaylistCreateSerializer
-from tracks.serializers import CueSerializer, TrackCreateSerializer, TrackFieldsSerializer
+from tracks.serializers import AnalysisFieldsSerializer, CueSerializer, TrackCreateSerializer, TrackFieldsSerializer
 
 FORMAT = "quantumlive-library"
 VERSION = 1
@@ -352,10 +352,12 @@ class _Bad(ValueError):
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _TRACK_KEYS = frozenset(store.RECORD_FIELDS)
-# Track fields a record may leave out (files written before they existed): their default.
-_TRACK_OPTIONAL = frozenset(("location",))
+# Track fields a record may leave out (files written before they existed): null.
+_TRACK_OPTIONAL = frozenset(("location", *store.ANALYSIS_OWNED, "analysis"))
 _JOB_KEYS = frozenset(("id", "digest", "options", "created", "finished", "result"))
 _RESULT_KEYS = frozenset(("bpm", "key", "camelot", "duration", "sample_rate", "beats", "waveform", "cues"))
+# What results of later analyser versions add (API.md, "Analysis, second version").
+_RESULT_LATER_KEYS = frozenset(("open_key", "downbeats", "beatgrid", "mix_in", "mix_out", "loudness"))
 _OPTION_KEYS = frozenset(("auto_cues", "beats_per_cue", "intervals", "max_cue_samples", "bpm_range"))
 _YOUTUBE_KEYS = frozenset(("video_id", "added"))
 
@@ -418,10 +420,16 @@ def _track(obj) -> tuple[str, list[str]]:
     _timestamp(obj["updated"], "updated")
     try:
         validated = _track_validator().run_validation({name: obj[name] for name in store.WRITABLE if name in obj})
+        owned = AnalysisFieldsSerializer(data={name: obj[name] for name in store.ANALYSIS_OWNED if name in obj},
+                                         partial=True)
+        owned.is_valid(raise_exception=True)
     except ValidationError as exc:
         raise _Bad(_errors(exc.detail)) from None
     values = dict(TrackCreateSerializer.DEFAULTS)
     values.update(validated)
+    values.update(owned.validated_data)
+    if obj.get("analysis") is not None:
+        values["analysis"] = _uuid(obj["analysis"], "analysis")
     fields = store.restore_fields(track_id=track_id, values=values, version=version, created=obj["created"],
                                   updated=obj["updated"])
     if _encoded_size(fields) > settings.QL_MAX_BODY_MB * 2**20:
@@ -456,7 +464,8 @@ def _number(value, what: str, *, low: float, high: float, allow_none: bool = Fal
 
 def _result(result) -> None:
     """An analysis result as the analyser makes it, within the API's bounds."""
-    _keys_of(result, _RESULT_KEYS)
+    _keys_of(result, _RESULT_KEYS | _RESULT_LATER_KEYS, _RESULT_LATER_KEYS)
+    _result_later_fields(result)
     _number(result["bpm"], "result.bpm", low=1, high=400, allow_none=True)
     _number(result["duration"], "result.duration", low=0, high=86_400)
     rate = result["sample_rate"]
@@ -488,6 +497,19 @@ def _result(result) -> None:
     total = len(result["beats"]) + len(result["waveform"]) + sum(len(c.get("waveform", [])) for c in result["cues"])
     if total > points:
         raise _Bad(f"result: {total} numbers, over QL_MAX_RESULT_POINTS ({points})")
+
+
+def _result_later_fields(result: dict) -> None:
+    """The fields of analyser version 3 on, when the result has them, as a track takes them."""
+    if "open_key" in result and result["open_key"] != (open_key(result["key"]) if result["key"] else None):
+        raise _Bad("result.open_key: does not match the key")
+    try:
+        if "downbeats" in result:
+            NumberListField(max_length=_max_result_points()).to_internal_value(result["downbeats"])
+        AnalysisFieldsSerializer(data={name: result[name] for name in AnalysisFieldsSerializer.FIELDS
+                                       if name in result}, partial=True).is_valid(raise_exception=True)
+    except (ValidationError, TypeError) as exc:
+        raise _Bad(f"result: {_errors(getattr(exc, 'detail', str(exc)))}") from None
 
 
 def _job(obj, now: float) -> tuple[str, str, list[str], int] | None:

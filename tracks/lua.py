@@ -140,7 +140,7 @@ end
 """
 
 # Keys and arguments common to the writes of one track; the Lua reads them in this order.
-_TRACK_KEYS = ("track", "playlist", "generation", "lock", "leases", "ack_pending", "key_index")
+_TRACK_KEYS = ("track", "playlist", "generation", "lock", "leases", "ack_pending", "key_index", "waveform")
 _TRACK_ARGS = ("track_id", "channel", "ack", "expected_version", "lock_token")
 
 _UPDATE = Script(keys=_TRACK_KEYS, args=(*_TRACK_ARGS, "updated", "fields*"), source=_BUMP + _GUARD + _INDEX + r"""
@@ -170,7 +170,7 @@ return {'ok', redis.call('HGETALL', KEYS[1]), rank, waits}
 _DELETE = Script(keys=_TRACK_KEYS, args=_TRACK_ARGS, source=_BUMP + _GUARD + r"""
 local refused = guard(KEYS[1], KEYS[4], ARGV[4], ARGV[5])
 if refused then return refused end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[8])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])
 local waits = bump(KEYS[3], ARGV[2], 'o', ARGV[1], KEYS[5], KEYS[6], ARGV[3])
@@ -220,7 +220,7 @@ class Written(NamedTuple):
 def _track_keys(track_id: str, ack: str) -> dict:
     return dict(track=keys.track(track_id), playlist=keys.playlist(), generation=keys.generation(),
                 lock=keys.track_lock(track_id), leases=keys.leases(), ack_pending=keys.ack_pending(ack),
-                key_index=keys.track_key_index())
+                key_index=keys.track_key_index(), waveform=keys.track_waveform(track_id))
 
 
 def _track_args(track_id: str, ack: str, expected_version: int | None, lock_token: str) -> dict:
@@ -247,7 +247,8 @@ def move_track(*, track_id: str, ack: str, expected_version: int | None, lock_to
 
 
 def delete_track(*, track_id: str, ack: str, expected_version: int | None, lock_token: str) -> Written:
-    """Deletes the track and its place in the playlist; fenced as update_fields."""
+    """Deletes the track, its waveform copy and its place in the playlist; fenced as
+    update_fields."""
     return Written.of(_DELETE(get_redis(), **_track_keys(track_id, ack),
                               **_track_args(track_id, ack, expected_version, lock_token)))
 
@@ -388,15 +389,15 @@ def invalidate(*, items: list[str], ack: str) -> list:
 
 # Deletes, under their locks (our token), the tracks whose id is not a field of `kept` (the
 # ids of the file an import --replace loads): 'deleted', 'kept', 'absent' or 'lost_lock'.
-# track_keys: per track its hash, lock.
+# track_keys: per track its hash, lock, waveform copy.
 _DROP_ABSENT = Script(
     keys=("playlist", "generation", "leases", "ack_pending", "kept", "key_index", "track_keys*"),
     args=("channel", "ack", "lock_token", "track_ids*"),
     source=_BUMP_MANY + r"""
 local out, written = {}, {}
-local n = (#KEYS - 6) / 2
+local n = (#KEYS - 6) / 3
 for i = 1, n do
-  local live, lock, id = KEYS[2 * i + 5], KEYS[2 * i + 6], ARGV[i + 3]
+  local live, lock, id = KEYS[3 * i + 4], KEYS[3 * i + 5], ARGV[i + 3]
   if redis.call('GET', lock) ~= ARGV[3] then
     out[i] = 'lost_lock'
   else
@@ -405,7 +406,7 @@ for i = 1, n do
     elseif redis.call('EXISTS', live) == 0 then
       out[i] = 'absent'
     else
-      redis.call('DEL', live)
+      redis.call('DEL', live, KEYS[3 * i + 6])
       redis.call('ZREM', KEYS[1], id)
       redis.call('ZREM', KEYS[6], id)
       out[i] = 'deleted'
@@ -424,7 +425,7 @@ def drop_absent(*, track_ids: list[str], kept: str, lock_token: str, ack: str) -
     _DROP_ABSENT). Returns each track's outcome and the leases alive (Written)."""
     track_keys = []
     for track_id in track_ids:
-        track_keys += [keys.track(track_id), keys.track_lock(track_id)]
+        track_keys += [keys.track(track_id), keys.track_lock(track_id), keys.track_waveform(track_id)]
     outcomes, live_leases = _DROP_ABSENT(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),
         ack_pending=keys.ack_pending(ack), kept=kept, key_index=keys.track_key_index(), track_keys=track_keys,
@@ -432,3 +433,23 @@ def drop_absent(*, track_ids: list[str], kept: str, lock_token: str, ack: str) -
         ack=ack, lock_token=lock_token, track_ids=track_ids,
     )
     return outcomes, live_leases
+
+
+# Sets the track's waveform copy (`data`; '' removes it) when the analysis the track names is
+# still `analysis` (JSON, as the track hash keeps it): a copy for an analysis applied before
+# another one never lands over the later one's.
+_WAVEFORM_PUT = Script(
+    keys=("track", "waveform"),
+    args=("analysis_json", "analysis", "data"),
+    source=r"""
+if redis.call('HGET', KEYS[1], 'analysis') ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('DEL', KEYS[2])
+else redis.call('HSET', KEYS[2], 'analysis', ARGV[2], 'data', ARGV[3]) end
+return 1
+""")
+
+
+def waveform_put(*, track_id: str, analysis_json: str, analysis: str, data: bytes) -> bool:
+    """See _WAVEFORM_PUT: whether it landed."""
+    return _WAVEFORM_PUT(get_redis(), track=keys.track(track_id), waveform=keys.track_waveform(track_id),
+                         analysis_json=analysis_json, analysis=analysis, data=data) == 1

@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
-from analysis.openapi import CueOutSerializer
+from analysis.openapi import BeatgridSerializer, CueOutSerializer, LoudnessSerializer
 from quantumlive.musical_keys import CAMELOT_CODES, KEY_NAMES, OPEN_KEY_CODES
 from tracks.serializers import SourcesField
 
@@ -33,6 +33,13 @@ class _TrackBase(serializers.Serializer):
     sources = serializers.DictField(child=serializers.URLField(), help_text="service name -> URL")
     notes = serializers.CharField(allow_null=True, allow_blank=True)
     location = serializers.CharField(allow_null=True, help_text="The audio file, relative to QL_AUDIO_ROOT.")
+    beatgrid = BeatgridSerializer(allow_null=True, help_text=(
+        "From the analysis applied (server-owned): tempo, the first beat and downbeat (seconds), beats per bar."))
+    mix_in = serializers.FloatField(allow_null=True, help_text=(
+        "The first downbeat where the rhythm plays (seconds; server-owned, from the analysis applied)."))
+    mix_out = serializers.FloatField(allow_null=True, help_text=(
+        "The downbeat one cue before the rhythm's last beat (seconds; server-owned)."))
+    loudness = LoudnessSerializer(allow_null=True, help_text="EBU R128 loudness of the analysis applied.")
 
 
 class TrackSerializer(_TrackBase):
@@ -118,6 +125,9 @@ TRACK_EXAMPLE = {
     "genres": ["house", "latin"],
     "sources": {"youtube": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"},
     "notes": "warm-up", "location": "house/Quantum Crew - Live Session.flac",
+    "beatgrid": {"bpm": 124.0, "first_beat": 0.48, "first_downbeat": 0.48, "beats_per_bar": 4},
+    "mix_in": 15.96, "mix_out": 280.1,
+    "loudness": {"integrated_lufs": -8.9, "range_lu": 5.1, "true_peak_dbtp": -0.3, "replay_gain_db": -9.1},
     "cues": [{"name": "cue_0", "start": 0.0, "end": 7.74, "waveform": [0.0, 0.12, 0.4]}],
     "position": 0, "version": 3,
     "created": "2026-11-28T23:30:00Z", "updated": "2026-11-28T23:41:12Z",
@@ -183,3 +193,10 @@ SUGGESTIONS = OpenApiExample("Suggestions", response_only=True, value={"results"
                "open_key": "2m", "bpm": 126.0, "cues": [{"name": "cue_0", "start": 0.0, "end": 7.74}]},
      "relation": "+1", "bpm_delta_pct": 1.61, "score": 0.871},
 ]})
+
+TRACK_WAVEFORM_ETAG = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=["200", "304"], required=True,
+    description='`"<id of the analysis applied>.<samples_per_pixel>"`: it changes when another analysis is applied.')
+TRACK_WAVEFORM_CACHE = OpenApiParameter(
+    "Cache-Control", OpenApiTypes.STR, OpenApiParameter.HEADER, response=["200", "304"], required=True,
+    description="`public, no-cache`: kept, but asked again with If-None-Match (another analysis may be applied).")

@@ -24,7 +24,8 @@ from quantumlive.musical_keys import MAX_KEY_TEXT, camelot, canonical_key, open_
 from tracks.suggestions import DEFAULT_LIMIT, DEFAULT_TOLERANCE, MAX_LIMIT, MAX_TOLERANCE, compatible_codes
 from tracks import youtube
 
-SERVER_OWNED = ("id", "camelot", "open_key", "position", "version", "created", "updated")
+SERVER_OWNED = ("id", "camelot", "open_key", "beatgrid", "mix_in", "mix_out", "loudness", "position", "version",
+                "created", "updated")
 MAX_LOCATION = 1024
 MAX_SERVICE_NAME = 32
 MAX_SOURCES = 16
@@ -155,6 +156,48 @@ class TrackFieldsSerializer(StrictSerializer):
         ]
 
 
+class _Complete(StrictSerializer):
+    """Every field required, also under a partial parent (which makes nested fields optional)."""
+
+    def validate(self, attrs):
+        missing = [name for name in self.fields if name not in attrs]
+        if missing:
+            raise serializers.ValidationError({name: ["This field is required."] for name in missing})
+        return attrs
+
+
+class BeatgridSerializer(_Complete):
+    bpm = JSONNumberField(min_value=1, max_value=400)
+    first_beat = JSONNumberField(min_value=0, max_value=86400)
+    first_downbeat = JSONNumberField(min_value=0, max_value=86400)
+    beats_per_bar = JSONIntegerField(min_value=1, max_value=16)
+
+
+class LoudnessSerializer(_Complete):
+    """EBU R128 figures; a value the audio does not define (silence) is null."""
+
+    integrated_lufs = JSONNumberField(min_value=-200, max_value=50, allow_null=True)
+    range_lu = JSONNumberField(min_value=0, max_value=200, allow_null=True)
+    true_peak_dbtp = JSONNumberField(min_value=-200, max_value=50, allow_null=True)
+    replay_gain_db = JSONNumberField(min_value=-100, max_value=250, allow_null=True)
+
+
+class AnalysisFieldsSerializer(StrictSerializer):
+    """The server-owned fields an applied analysis gives a track (API.md, "Analysis, second
+    version"): checked when they come from a stored result or a backup, never from a client."""
+
+    FIELDS = ("beatgrid", "mix_in", "mix_out", "loudness")
+
+    beatgrid = BeatgridSerializer(allow_null=True, required=False)
+    mix_in = JSONNumberField(min_value=0, max_value=86400, allow_null=True, required=False)
+    mix_out = JSONNumberField(min_value=0, max_value=86400, allow_null=True, required=False)
+    loudness = LoudnessSerializer(allow_null=True, required=False)
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        return {name: dict(value) if isinstance(value, dict) else value for name, value in values.items()}
+
+
 class TrackCreateSerializer(TrackFieldsSerializer):
     position = JSONIntegerField(min_value=0, required=False)
     analysis = StringField(max_length=64, required=False)
@@ -230,11 +273,16 @@ class TrackFilterSerializer(WheelFilterSerializer):
     bpm_min = FiniteFloatField(required=False)
     bpm_max = FiniteFloatField(required=False)
     key = KeyField(required=False)
+    lufs_min = FiniteFloatField(required=False, help_text=(
+        "Only tracks whose integrated loudness (`loudness.integrated_lufs`) is at least this; "
+        "tracks without one are left out."))
+    lufs_max = FiniteFloatField(required=False, help_text="Only tracks at most this loud (LUFS).")
 
     def validate(self, attrs):
-        low, high = attrs.get("bpm_min"), attrs.get("bpm_max")
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"bpm_max": ["Must be at least bpm_min."]})
+        for low_name, high_name in (("bpm_min", "bpm_max"), ("lufs_min", "lufs_max")):
+            low, high = attrs.get(low_name), attrs.get(high_name)
+            if low is not None and high is not None and low > high:
+                raise serializers.ValidationError({high_name: [f"Must be at least {low_name}."]})
         return attrs
 
 
@@ -266,8 +314,9 @@ def matcher(filters: dict):
     near = filters.get("compatible_with")
     if near is not None:
         near = {canonical_key(code) for code in compatible_codes(camelot(near))}
+    quiet, loud = filters.get("lufs_min"), filters.get("lufs_max")
     if q is None and genre is None and low is None and high is None and key is None and in_key is None \
-            and near is None:
+            and near is None and quiet is None and loud is None:
         return None
     q = q.casefold() if q is not None else None
     genre = genre.casefold() if genre is not None else None
@@ -287,6 +336,10 @@ def matcher(filters: dict):
             return False
         if near is not None and track["key"] not in near:
             return False
+        if quiet is not None or loud is not None:
+            lufs = (track.get("loudness") or {}).get("integrated_lufs")
+            if lufs is None or (quiet is not None and lufs < quiet) or (loud is not None and lufs > loud):
+                return False
         return True
 
     return match
@@ -335,7 +388,7 @@ def sorter(filters: dict):
 
 # --- output ------------------------------------------------------------------------------
 _ORDER = ("id", "title", "artist", "bpm", "key", "camelot", "open_key", "duration", "genres", "sources",
-          "notes", "location", "cues")
+          "notes", "location", "beatgrid", "mix_in", "mix_out", "loudness", "cues")
 _DERIVED = ("camelot", "open_key")
 
 

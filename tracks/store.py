@@ -18,16 +18,22 @@ from quantumlive import keys
 from quantumlive.clock import now_iso
 from quantumlive.hash_sizes import hash_field_lengths
 from quantumlive.locks import LockTimeout, lock_acquire, lock_release
-from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_redis
+from quantumlive.redis_conn import REDIS_DOWN_ERRORS, get_binary_redis, get_redis
 from quantumlive.scripts import Script
 from tracks import cache, lua, signals
 from tracks.cache import Entry, Found, Loaded, Stamp, entry_size
 
 # Fields a client may write, each stored JSON-encoded in its own hash field.
 WRITABLE = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "location", "cues")
-_JSON_FIELDS = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "location")
+# Server-owned fields an applied analysis fills (tracks/analysis_values.py), stored the same way.
+ANALYSIS_OWNED = ("beatgrid", "mix_in", "mix_out", "loudness")
+# Every stored field: `analysis` is the id of the analysis job last applied (not shown: it
+# names the track's waveform copy, keys.track_waveform).
+STORED = (*WRITABLE, *ANALYSIS_OWNED, "analysis")
+_JSON_FIELDS = ("title", "artist", "bpm", "key", "duration", "genres", "sources", "notes", "location",
+                *ANALYSIS_OWNED, "analysis")
 # Fields added after tracks were first stored: a hash written before has none (JSON null).
-_LATER_FIELDS = ("location",)
+_LATER_FIELDS = ("location", *ANALYSIS_OWNED, "analysis")
 # What list views read: everything but the cue waveforms ("cues" holds them; "marks" not).
 _SUMMARY_FIELDS = ("id", *_JSON_FIELDS, "marks", "version", "created", "updated")
 
@@ -74,9 +80,9 @@ def _with_later_fields(raw: dict) -> dict:
 
 
 def _writable_values(values: dict) -> dict:
-    """Every writable field of a new track, from `values` (the later fields may be left out:
+    """Every stored field of a new track, from `values` (the later fields may be left out:
     None)."""
-    return {name: values[name] if name in values or name not in _LATER_FIELDS else None for name in WRITABLE}
+    return {name: values[name] if name in values or name not in _LATER_FIELDS else None for name in STORED}
 
 
 def _summary_from_hash(raw: dict) -> dict:
@@ -257,6 +263,20 @@ def track_apply(*, track_id: str, fill, expected_version: int | None = None) -> 
             signals.track_durations_changed.send(sender=None, track_ids=[track_id])
         return _track_written(written)
     raise LockTimeout(track_id)
+
+
+def track_waveform_put(*, track_id: str, analysis_job_id: str, blob: bytes) -> bool:
+    """Keeps `blob` (analysis/waveform.py's bytes; b"" removes the copy) as the track's waveform
+    when `analysis_job_id` is still the analysis last applied to it; whether it was kept."""
+    return lua.waveform_put(track_id=track_id, analysis_json=_dumps(analysis_job_id), analysis=analysis_job_id,
+                            data=blob)
+
+
+def track_waveform_get(*, track_id: str) -> tuple[str | None, bytes | None]:
+    """(the id of the analysis a track's waveform copy was made from, its bytes); (None, None)
+    when the track has no copy."""
+    analysis, data = get_binary_redis().hmget(keys.track_waveform(track_id), ["analysis", "data"])
+    return (analysis.decode() if analysis is not None else None), data
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -482,7 +502,7 @@ def track_ids() -> list[str]:
 
 # --- backup and restore (tracks/backup.py) --------------------------------------------------
 # A track's backup record: these keys in this order (server-owned ones as stored).
-RECORD_FIELDS = ("id", *WRITABLE, "version", "created", "updated")
+RECORD_FIELDS = ("id", *STORED, "version", "created", "updated")
 
 
 def order_snapshot_into(pipe, *, target: str, ttl_ms: int) -> None:
@@ -506,7 +526,7 @@ def track_records(track_ids: list[str]) -> list[str | None]:
             continue
         _with_later_fields(raw)
         parts = ['{"id":', _dumps(raw["id"])]
-        for name in WRITABLE:
+        for name in STORED:
             parts += [',"', name, '":', raw[name]]
         parts += [',"version":', str(int(raw["version"])), ',"created":', _dumps(raw["created"]),
                   ',"updated":', _dumps(raw["updated"]), "}"]
@@ -518,7 +538,7 @@ def track_record_sizes(track_ids: list[str]) -> list[int]:
     """About how many bytes each track's backup record holds (the lengths of its stored
     fields, HSTRLEN in one script: nothing is read), 0 for a track that is gone: what an
     export may read at once is chosen from these before the records are read."""
-    return hash_field_lengths(hashes=[keys.track(track_id) for track_id in track_ids], fields=WRITABLE)
+    return hash_field_lengths(hashes=[keys.track(track_id) for track_id in track_ids], fields=STORED)
 
 
 def restore_fields(*, track_id: str, values: dict, version: int, created: str, updated: str) -> list[str]:

@@ -6,6 +6,7 @@ urlpatterns = [
     path("tracks/", views.TrackListView.as_view(), name="track-list"),
     path("tracks/<str:track_id>/", views.track_detail, name="track-detail"),
     path("tracks/<str:track_id>/suggestions/", views.TrackSuggestionsView.as_view(), name="track-suggestions"),
+    path("tracks/<str:track_id>/waveform.json", views.TrackWaveformView.as_view(), name="track-waveform"),
     path("tracks/<str:track_id>/move/", views.TrackMoveView.as_view(), name="track-move"),
     path("tracks/<str:track_id>/apply-analysis/", views.TrackApplyAnalysisView.as_view(),
          name="track-apply-analysis"),

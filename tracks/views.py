@@ -11,6 +11,9 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from analysis import openapi as analysis_docs
+from analysis.jobs import job_waveform
+from analysis.waveform_http import REVALIDATE, none_match, not_modified, samples_per_pixel_param, waveform_response
 from quantumlive import etags, metrics
 from quantumlive.auth import known_token_user
 from quantumlive.exceptions import PreconditionFailed, ServiceUnavailable
@@ -223,6 +226,32 @@ class TrackSuggestionsView(StoreErrorsMixin, APIView):
             {"track": track_body(summary), "relation": item.relation, "bpm_delta_pct": item.bpm_delta_pct,
              "score": item.score}
             for item, summary in suggestions.suggestions_with_tracks(found)]})
+
+
+class TrackWaveformView(StoreErrorsMixin, APIView):
+    """The waveform of the analysis last applied to a track (the track's own copy)."""
+
+    @extend_schema(operation_id="tracks_waveform", responses={200: analysis_docs.WaveformSerializer, 304: None},
+                   parameters=[docs.TRACK_ID, analysis_docs.SAMPLES_PER_PIXEL, analysis_docs.IF_NONE_MATCH_WAVEFORM,
+                               docs.TRACK_WAVEFORM_ETAG, docs.TRACK_WAVEFORM_CACHE],
+                   examples=[analysis_docs.WAVEFORM])
+    def get(self, request, track_id: str):
+        samples_per_pixel = samples_per_pixel_param(request)
+        track_id = _valid_id(track_id)
+        track = store.track_summaries([track_id]).get(track_id)
+        if track is None:
+            raise NotFound("No track with this id.")
+        analysis = track["analysis"]
+        if analysis is None:
+            raise NotFound("No analysis with a waveform has been applied to this track.")
+        tag = f'"{analysis}.{samples_per_pixel}"'
+        if none_match(request, tag):
+            return not_modified(tag, REVALIDATE)
+        copied_from, blob = store.track_waveform_get(track_id=track_id)
+        if copied_from != analysis:  # the copy of an analysis just applied is still on its way
+            blob = job_waveform(analysis)
+        return waveform_response(blob, samples_per_pixel, tag=tag, cache_control=REVALIDATE,
+                                 missing="No analysis with a waveform has been applied to this track.")
 
 
 _drf_detail = TrackDetailView.as_view()

@@ -108,10 +108,11 @@ def test_export_writes_every_track_in_order_with_versions_times_and_cue_waveform
     assert [t["id"] for t in document["tracks"]] == order
     for record in document["tracks"]:
         shown = anon.get(f"/api/tracks/{record['id']}/").json()
-        expected = {name: shown[name] for name in record}
-        assert record == expected
+        expected = {name: shown[name] for name in record if name != "analysis"}
+        assert {name: value for name, value in record.items() if name != "analysis"} == expected
         assert set(record) == {"id", "title", "artist", "bpm", "key", "duration", "genres", "sources", "notes",
-                               "location", "cues", "version", "created", "updated"}
+                               "location", "beatgrid", "mix_in", "mix_out", "loudness", "analysis", "cues",
+                               "version", "created", "updated"}
     assert document["tracks"][2]["version"] == 2 and document["tracks"][0]["version"] == 2  # patched, moved
     assert document["tracks"][1]["cues"][0] == {"name": "drop", "start": 1.0, "end": 2.5, "waveform": WAVE}
     assert document["youtube"] == [{"video_id": v["video_id"], "added": v["added"]}
@@ -179,6 +180,40 @@ def test_a_backup_written_before_locations_existed_imports_with_none(tmp_path, a
     with other_prefix(settings):
         assert "tracks 2 created" in run_import(tmp_path / "old.json")
         assert [t["location"] for t in anon.get("/api/tracks/").json()["results"]] == [None, None]
+
+
+V3_RESULT = {**RESULT, "open_key": "1m", "downbeats": [0.5, 2.44],
+             "beatgrid": {"bpm": 124.0, "first_beat": 0.5, "first_downbeat": 0.5, "beats_per_bar": 4},
+             "mix_in": 0.5, "mix_out": 280.1,
+             "loudness": {"integrated_lufs": -8.9, "range_lu": 5.1, "true_peak_dbtp": -0.3, "replay_gain_db": -9.1}}
+
+
+def test_a_third_version_analysis_and_the_fields_it_gave_a_track_round_trip(tmp_path, api, anon, settings):
+    job_id, new = jobs.claim(digest="e" * 64, source={"path": "/audio.wav"}, options={"auto_cues": True})
+    assert new and jobs.finish(job_id, result=V3_RESULT)
+    track = api.post("/api/tracks/", {"title": "t", "artist": "a", "analysis": job_id}, format="json").json()
+    assert track["loudness"] == V3_RESULT["loudness"]
+    export(tmp_path)
+    with other_prefix(settings):
+        assert "tracks 1 created" in run_import(tmp_path / "backup.json")
+        restored = anon.get(f"/api/tracks/{track['id']}/").json()
+        assert {name: restored[name] for name in ("beatgrid", "mix_in", "mix_out", "loudness")} == {
+            name: V3_RESULT[name] for name in ("beatgrid", "mix_in", "mix_out", "loudness")}
+        assert anon.get(f"/api/analysis/{job_id}/").json()["result"] == V3_RESULT
+
+
+def test_a_result_whose_later_fields_are_malformed_is_refused(tmp_path, api, anon, settings):
+    job_id, _ = jobs.claim(digest="f" * 64, source={"path": "/audio.wav"}, options={"auto_cues": True})
+    jobs.finish(job_id, result=V3_RESULT)
+    document, _ = export(tmp_path)
+    for bad in ({"open_key": "8A"}, {"loudness": {"integrated_lufs": "loud"}}, {"beatgrid": {"bpm": 124.0}},
+                {"mix_in": -1}, {"downbeats": ["x"]}):
+        document["analysis"][0]["result"] = {**V3_RESULT, **bad}
+        (tmp_path / "bad.json").write_text(json.dumps(document), encoding="utf-8")
+        with other_prefix(settings):
+            with pytest.raises(CommandError, match="result"):
+                run_import(tmp_path / "bad.json")
+            assert anon.get(f"/api/analysis/{job_id}/").status_code == 404
 
 
 def test_restored_tracks_answer_through_the_api_with_their_etags_and_jobs(tmp_path, api, anon, settings):

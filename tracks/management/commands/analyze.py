@@ -69,7 +69,8 @@ def _added_status(path: Path, outcome: FileAnalysis) -> str:
     if outcome.result is None:
         return ""
     try:
-        done = track_add_analysed(path=path, result=outcome.result, audio_sha256=outcome.audio_sha256)
+        done = track_add_analysed(path=path, result=outcome.result, audio_sha256=outcome.audio_sha256,
+                                  analysis_job_id=outcome.job_id)
     except AnalysisUnusable as exc:
         return f", not added: {exc}"
     status = {"added": ", added", "exists": ", already in the playlist",

@@ -1,0 +1,50 @@
+"""Review of the import (API.md, "Export, import, and DJ tools"; "Bad input, bounded"): what
+one import request may cost, and what it may leave behind."""
+
+import time
+
+import pytest
+
+from exchange.parse import FileTrack
+from exchange.services import track_fields
+from tests.exchange.conftest import counts, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _marks_at_one_start(count: int) -> list[dict]:
+    return [{"Name": "", "Start": "1.0", "End": None} for _ in range(count)]
+
+
+def _seconds_for_fields(marks: list[dict], repeats: int) -> float:
+    track = FileTrack(ref="1", title="t", artist="a", duration="300", marks=marks)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        track_fields(track, root=None)
+    return time.perf_counter() - started
+
+
+def test_position_marks_cost_linear_time_not_quadratic():
+    # 1,024 marks at one start (no End): each mark's end is the next later start. 16 times the
+    # marks must cost about 16 times the time (here at most 48x), not 256x.
+    small = min(_seconds_for_fields(_marks_at_one_start(64), 16) for _ in range(3))
+    large = min(_seconds_for_fields(_marks_at_one_start(1024), 1) for _ in range(3))
+    assert large < small * 3, (small, large)
+
+
+def test_an_import_of_many_tracks_full_of_marks_answers_in_bounded_time(api):
+    tracks = "".join(
+        f'<TRACK TrackID="{i}" Name="t{i}" Artist="a" TotalTime="300">' + '<POSITION_MARK Start="1"/>' * 1024
+        + "</TRACK>" for i in range(200))
+    content = f'<DJ_PLAYLISTS Version="1.0.0"><COLLECTION>{tracks}</COLLECTION></DJ_PLAYLISTS>'
+    started = time.perf_counter()
+
+    response = upload(api, content)
+
+    assert response.status_code == 200, response.content
+    assert time.perf_counter() - started < 2.5
+    # 1,024 cues each: more than a track holds (512), every track skipped with the reason
+    report = response.json()
+    assert report["tracks_created"] == 0 and len(report["skipped"]) == 200
+    assert "512" in report["skipped"][0]["reason"]
+    assert counts()[0] == 0

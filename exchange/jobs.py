@@ -73,6 +73,8 @@ def create(*, owner_id: int, owner: str, path: Path, file_name: str, root: str |
 def enqueue(job_id: str) -> None:
     from analysis.jobs import queue
 
+    # the RQ job's id: "import-<id>" (the analysis worker fails the import by it when its
+    # process dies or runs past the timeout: analysis_worker.py job_failed)
     queue().enqueue("exchange.tasks.run_import", job_id, job_id=f"import-{job_id}",
                     job_timeout=settings.QL_IMPORT_JOB_TIMEOUT, result_ttl=60, failure_ttl=3600)
 

@@ -146,12 +146,17 @@ def read_rekordbox(handle) -> DJFile:
                 nodes.pop()
             if tag != "DJ_PLAYLISTS":
                 element.clear()
+    except BadFile:
+        raise
     except ParseError as exc:
         raise BadFile(f"The XML cannot be read: {exc}.") from None
     except DefusedXmlException:
         raise BadFile("The XML has a DTD or entities, which are refused.") from None
     except RecursionError:  # never expected (nothing recurses): still a bad file, not a 500
         raise BadFile(f"The XML nests deeper than {MAX_DEPTH} elements.") from None
+    except (LookupError, ValueError):  # an encoding="..." expat cannot use (UnicodeError is a
+        # ValueError; so is DefusedXmlException, hence this comes after it)
+        raise BadFile("The XML declares an encoding that cannot be read (UTF-8 is expected).") from None
     if not root_seen:
         raise BadFile(NOT_A_DJ_FILE)
     return DJFile("rekordbox", tracks, playlists, [])

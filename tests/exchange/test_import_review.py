@@ -48,3 +48,16 @@ def test_an_import_of_many_tracks_full_of_marks_answers_in_bounded_time(api):
     assert report["tracks_created"] == 0 and len(report["skipped"]) == 200
     assert "512" in report["skipped"][0]["reason"]
     assert counts()[0] == 0
+
+
+@pytest.mark.parametrize("encoding", ["x-foo", "utf-7", "rot13", "base64", "idna", "shift_jis", "punycode",
+                                      "undefined"])
+def test_xml_declaring_an_encoding_that_cannot_be_read_is_400_and_changes_nothing(api, encoding):
+    content = (f'<?xml version="1.0" encoding="{encoding}"?><DJ_PLAYLISTS Version="1.0.0"><COLLECTION>'
+               '<TRACK TrackID="1" Name="a" Artist="b"/></COLLECTION></DJ_PLAYLISTS>')
+
+    response = upload(api, content)
+
+    assert response.status_code == 400, response.content
+    assert "encoding" in response.json()["file"][0]
+    assert counts() == (0, 0)

@@ -5,8 +5,10 @@ content (never their name). Nothing here writes; a file that cannot be read whol
 XML is read with defusedxml's iterparse: a DTD (so every entity, internal or external) is
 refused at once, and a depth counter refuses nesting deeper than MAX_DEPTH at the first
 element past it (a 100,000-deep file costs microseconds, never a recursion). Elements are
-cleared as they are read: memory grows with what the file holds (bounded by the settings
-QL_IMPORT_MAX_TRACKS and QL_PLAYLIST_MAX_ENTRIES), not with its markup.
+cleared as they are read, and taken out of their parent (else each would stay in the tree
+until its parent ends: COLLECTION holds them all): memory grows with what the file holds
+(bounded by the settings QL_IMPORT_MAX_TRACKS and QL_PLAYLIST_MAX_ENTRIES), not with its
+markup.
 """
 
 import io
@@ -88,6 +90,7 @@ def read_rekordbox(handle) -> DJFile:
     tracks: list[FileTrack] = []
     playlists: list[FilePlaylist] = []
     stack: list[str] = []
+    open_elements: list = []  # the elements of `stack` (their attributes are read at "start")
     nodes: list[tuple[str, str, str]] = []  # (type, name, key type) of the NODEs we are in
     current: FileTrack | None = None
     keys: list[str] | None = None
@@ -105,6 +108,7 @@ def read_rekordbox(handle) -> DJFile:
                     root_seen = True
                 parent = stack[-1] if stack else None
                 stack.append(tag)
+                open_elements.append(element)
                 attributes = element.attrib
                 if tag == "TRACK" and parent == "COLLECTION":
                     if len(tracks) >= _max_tracks():
@@ -129,6 +133,7 @@ def read_rekordbox(handle) -> DJFile:
                     keys.append(attributes.get("Key", ""))
                 continue
             stack.pop()
+            open_elements.pop()
             if tag == "TRACK" and current is not None and stack and stack[-1] == "COLLECTION":
                 tracks.append(current)
                 current = None
@@ -144,8 +149,9 @@ def read_rekordbox(handle) -> DJFile:
                                                   "Location" if key_type == "1" else "TrackID"))
                     keys = None
                 nodes.pop()
-            if tag != "DJ_PLAYLISTS":
-                element.clear()
+            element.clear()
+            if open_elements:  # its parent lets go of it (its only child left): memory stays flat
+                del open_elements[-1][:]
     except BadFile:
         raise
     except ParseError as exc:

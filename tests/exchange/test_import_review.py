@@ -61,3 +61,24 @@ def test_xml_declaring_an_encoding_that_cannot_be_read_is_400_and_changes_nothin
     assert response.status_code == 400, response.content
     assert "encoding" in response.json()["file"][0]
     assert counts() == (0, 0)
+
+
+@pytest.mark.parametrize("inner", ["<X/>", '<TRACK TrackID="1"/>'], ids=["unknown-elements", "tracks"])
+def test_reading_xml_holds_memory_for_what_it_keeps_not_for_its_markup(inner):
+    import tracemalloc
+
+    from exchange.parse import read_bytes
+
+    count = 200_000 if inner == "<X/>" else 20_000
+    data = ('<DJ_PLAYLISTS Version="1.0.0"><COLLECTION>' + inner * count + "</COLLECTION></DJ_PLAYLISTS>").encode()
+    tracemalloc.start()
+    try:
+        dj_file = read_bytes(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    kept = 0 if inner == "<X/>" else count
+    assert len(dj_file.tracks) == kept
+    # what is kept: a FileTrack per track (~1 KB with its texts); the markup read is let go of
+    assert peak < 2 * 2**20 + kept * 1024, peak / 2**20

@@ -12,6 +12,7 @@ markup.
 """
 
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -178,6 +179,21 @@ def _text(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")  # M3U (not -8) is Windows' code page
 
 
+_LINES_AT_ONCE = 1 << 16  # characters split at a time
+
+
+def _lines(text: str):
+    """text.splitlines(), a piece at a time: no list of every line (8 bytes each: a file of
+    blank lines would take 8 times its size). Pieces end just after a "\n", which ends a line
+    in splitlines too, so the lines are the same."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _LINES_AT_ONCE)
+        end = len(text) if end < 0 else end + 1
+        yield from text[start:end].splitlines()
+        start = end
+
+
 # A line of a plain M3U (no #EXTM3U): a URL, or a path with a folder or an extension.
 _LOOKS_LIKE_FILE = re.compile(r"^https?://|[/\\]|\.[A-Za-z0-9]{1,5}$", re.IGNORECASE)
 _EXTINF = re.compile(r"#EXTINF:\s*(-?\d+(?:\.\d+)?)[^,]*,(.*)", re.IGNORECASE)
@@ -193,8 +209,11 @@ def playlist_name(file_name: str) -> str:
 
 
 def read_m3u(data: bytes, *, file_name: str) -> DJFile:
-    lines = _text(data).splitlines()
-    extended = bool(lines) and lines[0].strip().upper() == "#EXTM3U"
+    lines = _lines(_text(data))
+    first = next(lines, None)
+    extended = first is not None and first.strip().upper() == "#EXTM3U"
+    if first is not None:
+        lines = itertools.chain([first], lines)
     tracks: list[FileTrack] = []
     skipped: list[dict] = []
     pending: tuple[str, str] | None = None

@@ -82,3 +82,24 @@ def test_reading_xml_holds_memory_for_what_it_keeps_not_for_its_markup(inner):
     assert len(dj_file.tracks) == kept
     # what is kept: a FileTrack per track (~1 KB with its texts); the markup read is let go of
     assert peak < 2 * 2**20 + kept * 1024, peak / 2**20
+
+
+@pytest.mark.parametrize("body", ["\n", "#\n", "\r\n"], ids=["blank-lines", "comments", "crlf"])
+def test_reading_an_m3u_holds_no_list_of_all_its_lines(body):
+    import tracemalloc
+
+    from exchange.parse import read_bytes
+
+    data = ("#EXTM3U\n" + body * 1_000_000 + "#EXTINF:61,A - B\r\n/music/a.mp3\n").encode()
+    tracemalloc.start()
+    try:
+        dj_file = read_bytes(data, file_name="set.m3u8")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert [(track.path, track.artist, track.title, track.duration) for track in dj_file.tracks] == [
+        ("/music/a.mp3", "A", "B", "61")]
+    assert dj_file.tracks[0].line == 1_000_003
+    # the text once (the bytes were there before), not 8 bytes a line more
+    assert peak < len(data) + 2**20, (peak / 2**20, len(data) / 2**20)

@@ -2,8 +2,10 @@
 QL_UPLOAD_DIR/imports/ and imported by the analysis RQ worker (same queue: `manage.py
 analysis_worker` runs it, exchange/tasks.py); its record in Redis (`{p}:import:job:<id>`) is
 what GET /api/imports/{id}/ reads. The stored file is deleted when the job ends, however it
-ends (done, failed, or found dead when read). The sweep of QL_UPLOAD_DIR never touches the
-imports/ folder (it only deletes files in the folder itself)."""
+ends (done, failed, or found dead when read); one a dead worker left behind goes with the
+worker's periodic sweep (`sweep_files`), once old and no live job needs it. The sweep of
+QL_UPLOAD_DIR's uploads never touches the imports/ folder (it only deletes files in the
+folder itself)."""
 
 import contextlib
 import json
@@ -61,6 +63,30 @@ def remove_file(path: str) -> None:
     if path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def sweep_files(now: float | None = None) -> int:
+    """Deletes the files in imports/ older than QL_UPLOAD_SWEEP_AGE that no queued or running
+    job needs (its record ended or expired: a worker that died before it could delete it).
+    Returns how many were deleted. Run by the analysis worker with its sweep of uploads."""
+    cutoff = (now or time.time()) - settings.QL_UPLOAD_SWEEP_AGE
+    removed = 0
+    try:
+        entries = list(os.scandir(folder()))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        raw = raw_record(entry.name)
+        if raw is not None and raw.get("status") in ("queued", "running"):
+            continue  # a live job still needs it
+        remove_file(entry.path)
+        removed += 1
+    return removed
 
 
 def create(*, owner_id: int, owner: str, path: Path, file_name: str, root: str | None, job_id: str) -> None:

@@ -53,3 +53,24 @@ def test_an_import_killed_at_its_timeout_is_failed_and_its_file_deleted(api):
     assert list(jobs.folder().iterdir()) == []
     raw = get_redis().hgetall(keys.import_job(job_id))
     assert raw["status"] == "failed" and "3600" in raw["error"]
+
+
+def test_the_workers_sweep_deletes_import_files_no_live_job_needs(api, settings):
+    import os
+    import time
+
+    live = _queued_import(api)  # queued: its file stays, however old
+    ended = _queued_import(api)
+    jobs.finish(ended, error="ended")  # (its file went with it)
+    lost = _queued_import(api)
+    get_redis().delete(keys.import_job(lost))  # its record expired (a worker died long ago)
+    young = str(__import__("uuid").uuid4())
+    (jobs.folder() / young).write_bytes(b"#EXTM3U\n")  # being written: too young to judge
+    (jobs.folder() / ended).write_bytes(b"#EXTM3U\n")  # left behind
+    old = time.time() - settings.QL_UPLOAD_SWEEP_AGE - 60
+    for name in (live, ended, lost):
+        os.utime(jobs.folder() / name, (old, old))
+
+    analysis_worker.sweep_uploads()
+
+    assert sorted(path.name for path in jobs.folder().iterdir()) == sorted([live, young])

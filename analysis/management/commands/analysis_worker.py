@@ -385,8 +385,10 @@ def _describe(status) -> str:
 
 
 def sweep_uploads() -> None:
+    from exchange.jobs import sweep_files
+
     try:
-        removed = sweep_orphans()
+        removed = sweep_orphans() + sweep_files()  # uploads, then imports' files
     except Exception:  # Redis away for a moment: the next sweep does it
         log.warning("the sweep of QL_UPLOAD_DIR failed", exc_info=True)
         return

@@ -2,8 +2,10 @@
 QL_UPLOAD_DIR/imports/ and imported by the analysis RQ worker (same queue: `manage.py
 analysis_worker` runs it, exchange/tasks.py); its record in Redis (`{p}:import:job:<id>`) is
 what GET /api/imports/{id}/ reads. The stored file is deleted when the job ends, however it
-ends (done, failed, or found dead when read). The sweep of QL_UPLOAD_DIR never touches the
-imports/ folder (it only deletes files in the folder itself)."""
+ends (done, failed, or found dead when read); one a dead worker left behind goes with the
+worker's periodic sweep (`sweep_files`), once old and no live job needs it. The sweep of
+QL_UPLOAD_DIR's uploads never touches the imports/ folder (it only deletes files in the
+folder itself)."""
 
 import contextlib
 import json
@@ -63,6 +65,30 @@ def remove_file(path: str) -> None:
             os.unlink(path)
 
 
+def sweep_files(now: float | None = None) -> int:
+    """Deletes the files in imports/ older than QL_UPLOAD_SWEEP_AGE that no queued or running
+    job needs (its record ended or expired: a worker that died before it could delete it).
+    Returns how many were deleted. Run by the analysis worker with its sweep of uploads."""
+    cutoff = (now or time.time()) - settings.QL_UPLOAD_SWEEP_AGE
+    removed = 0
+    try:
+        entries = list(os.scandir(folder()))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        raw = raw_record(entry.name)
+        if raw is not None and raw.get("status") in ("queued", "running"):
+            continue  # a live job still needs it
+        remove_file(entry.path)
+        removed += 1
+    return removed
+
+
 def create(*, owner_id: int, owner: str, path: Path, file_name: str, root: str | None, job_id: str) -> None:
     get_redis().hset(keys.import_job(job_id), mapping={
         "status": "queued", "owner_id": str(owner_id), "owner": owner, "created": now_iso(),
@@ -73,6 +99,8 @@ def create(*, owner_id: int, owner: str, path: Path, file_name: str, root: str |
 def enqueue(job_id: str) -> None:
     from analysis.jobs import queue
 
+    # the RQ job's id: "import-<id>" (the analysis worker fails the import by it when its
+    # process dies or runs past the timeout: analysis_worker.py job_failed)
     queue().enqueue("exchange.tasks.run_import", job_id, job_id=f"import-{job_id}",
                     job_timeout=settings.QL_IMPORT_JOB_TIMEOUT, result_ttl=60, failure_ttl=3600)
 

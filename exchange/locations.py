@@ -38,7 +38,8 @@ def default_root() -> str:
 
 def check_root(root: str) -> str:
     """A root sent by a client: absolute (POSIX or a Windows drive), at most 1,024
-    characters, no control character; trailing separators dropped. Refused otherwise."""
+    characters, no control character; trailing separators dropped (but "/" stays "/"). Refused
+    otherwise."""
     if len(root) > MAX_ROOT:
         raise Refused(f"At most {MAX_ROOT} characters.")
     if any(ord(char) < 32 or ord(char) == 127 for char in root):
@@ -47,7 +48,7 @@ def check_root(root: str) -> str:
         raise Refused("An absolute folder: /Users/dj/Music or C:\\Users\\dj\\Music.")
     if ".." in _slashes(root).split("/"):
         raise Refused("The folder may not contain '..'.")
-    return root.rstrip("/\\")
+    return root.rstrip("/\\") or "/"  # "/" itself stays: it is not "no root"
 
 
 def joined(root: str, location: str) -> str:

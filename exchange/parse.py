@@ -5,11 +5,14 @@ content (never their name). Nothing here writes; a file that cannot be read whol
 XML is read with defusedxml's iterparse: a DTD (so every entity, internal or external) is
 refused at once, and a depth counter refuses nesting deeper than MAX_DEPTH at the first
 element past it (a 100,000-deep file costs microseconds, never a recursion). Elements are
-cleared as they are read: memory grows with what the file holds (bounded by the settings
-QL_IMPORT_MAX_TRACKS and QL_PLAYLIST_MAX_ENTRIES), not with its markup.
+cleared as they are read, and taken out of their parent (else each would stay in the tree
+until its parent ends: COLLECTION holds them all): memory grows with what the file holds
+(bounded by the settings QL_IMPORT_MAX_TRACKS and QL_PLAYLIST_MAX_ENTRIES), not with its
+markup.
 """
 
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -88,6 +91,7 @@ def read_rekordbox(handle) -> DJFile:
     tracks: list[FileTrack] = []
     playlists: list[FilePlaylist] = []
     stack: list[str] = []
+    open_elements: list = []  # the elements of `stack` (their attributes are read at "start")
     nodes: list[tuple[str, str, str]] = []  # (type, name, key type) of the NODEs we are in
     current: FileTrack | None = None
     keys: list[str] | None = None
@@ -105,6 +109,7 @@ def read_rekordbox(handle) -> DJFile:
                     root_seen = True
                 parent = stack[-1] if stack else None
                 stack.append(tag)
+                open_elements.append(element)
                 attributes = element.attrib
                 if tag == "TRACK" and parent == "COLLECTION":
                     if len(tracks) >= _max_tracks():
@@ -129,6 +134,7 @@ def read_rekordbox(handle) -> DJFile:
                     keys.append(attributes.get("Key", ""))
                 continue
             stack.pop()
+            open_elements.pop()
             if tag == "TRACK" and current is not None and stack and stack[-1] == "COLLECTION":
                 tracks.append(current)
                 current = None
@@ -144,14 +150,20 @@ def read_rekordbox(handle) -> DJFile:
                                                   "Location" if key_type == "1" else "TrackID"))
                     keys = None
                 nodes.pop()
-            if tag != "DJ_PLAYLISTS":
-                element.clear()
+            element.clear()
+            if open_elements:  # its parent lets go of it (its only child left): memory stays flat
+                del open_elements[-1][:]
+    except BadFile:
+        raise
     except ParseError as exc:
         raise BadFile(f"The XML cannot be read: {exc}.") from None
     except DefusedXmlException:
         raise BadFile("The XML has a DTD or entities, which are refused.") from None
     except RecursionError:  # never expected (nothing recurses): still a bad file, not a 500
         raise BadFile(f"The XML nests deeper than {MAX_DEPTH} elements.") from None
+    except (LookupError, ValueError):  # an encoding="..." expat cannot use (UnicodeError is a
+        # ValueError; so is DefusedXmlException, hence this comes after it)
+        raise BadFile("The XML declares an encoding that cannot be read (UTF-8 is expected).") from None
     if not root_seen:
         raise BadFile(NOT_A_DJ_FILE)
     return DJFile("rekordbox", tracks, playlists, [])
@@ -165,6 +177,21 @@ def _text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")  # M3U (not -8) is Windows' code page
+
+
+_LINES_AT_ONCE = 1 << 16  # characters split at a time
+
+
+def _lines(text: str):
+    """text.splitlines(), a piece at a time: no list of every line (8 bytes each: a file of
+    blank lines would take 8 times its size). Pieces end just after a "\n", which ends a line
+    in splitlines too, so the lines are the same."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _LINES_AT_ONCE)
+        end = len(text) if end < 0 else end + 1
+        yield from text[start:end].splitlines()
+        start = end
 
 
 # A line of a plain M3U (no #EXTM3U): a URL, or a path with a folder or an extension.
@@ -182,8 +209,11 @@ def playlist_name(file_name: str) -> str:
 
 
 def read_m3u(data: bytes, *, file_name: str) -> DJFile:
-    lines = _text(data).splitlines()
-    extended = bool(lines) and lines[0].strip().upper() == "#EXTM3U"
+    lines = _lines(_text(data))
+    first = next(lines, None)
+    extended = first is not None and first.strip().upper() == "#EXTM3U"
+    if first is not None:
+        lines = itertools.chain([first], lines)
     tracks: list[FileTrack] = []
     skipped: list[dict] = []
     pending: tuple[str, str] | None = None

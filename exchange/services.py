@@ -11,6 +11,7 @@ already are the file's (then nothing is written: a second import of the same fil
 nothing).
 """
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -74,11 +75,12 @@ def _cues(marks: list, duration: float | None) -> list[dict]:
             raise Refused("POSITION_MARK without Start.")
         starts.append((start, _number(mark.get("End"), "POSITION_MARK End"), (mark.get("Name") or "")[:MAX_CUE_NAME]))
     starts.sort(key=lambda item: item[0])
+    values = [start for start, _, _ in starts]
     cues = []
-    for index, (start, end, name) in enumerate(starts):
+    for start, end, name in starts:
         if end is None or end <= start:
-            later = [other for other, _, _ in starts[index + 1:] if other > start]
-            end = later[0] if later else duration
+            later = bisect.bisect_right(values, start)  # the first later start (linear in all)
+            end = values[later] if later < len(values) else duration
         if end is None or end <= start:
             continue
         cue = {"start": start, "end": end}

@@ -272,8 +272,9 @@ def runner_worker_class():
                 self._handle_stopped_job(job, queue, execution)
                 return
             if outcome == "timeout":
-                jobs.finish(job.id, error=f"the analysis took longer than {timeout} s "
-                                          "(QL_ANALYSIS_JOB_TIMEOUT) and was stopped")
+                job_failed(job.id, f"the analysis took longer than {timeout} s (QL_ANALYSIS_JOB_TIMEOUT) and was "
+                                   "stopped", imports=f"the import took longer than {timeout} s "
+                                                      "(QL_IMPORT_JOB_TIMEOUT) and was stopped")
                 job.ended_at = now()
                 self.handle_job_failure(job, queue=queue, execution=execution,
                                         exc_string=f"JobTimeoutException: runner killed after {timeout} s")
@@ -384,8 +385,10 @@ def _describe(status) -> str:
 
 
 def sweep_uploads() -> None:
+    from exchange.jobs import sweep_files
+
     try:
-        removed = sweep_orphans()
+        removed = sweep_orphans() + sweep_files()  # uploads, then imports' files
     except Exception:  # Redis away for a moment: the next sweep does it
         log.warning("the sweep of QL_UPLOAD_DIR failed", exc_info=True)
         return
@@ -401,4 +404,21 @@ def _horse_killed(job, pid, status, rusage) -> None:
         how = _describe(status)
     else:
         how = f"exit status {status}"
-    jobs.finish(job.id, error=f"the analysis process died ({how}); the audio may be too large for this worker")
+    job_failed(job.id, f"the analysis process died ({how}); the audio may be too large for this worker",
+               imports=f"the import's process died ({how}); import the file again")
+
+
+# RQ's id of an import job (exchange/jobs.py enqueue): this prefix and the import's id.
+IMPORT_PREFIX = "import-"
+
+
+def job_failed(rq_job_id: str, error: str, *, imports: str | None = None) -> None:
+    """Fails the job the worker's RQ job `rq_job_id` ran, whichever kind it is: an analysis
+    job (analysis/jobs.py) or an import of a DJ file (exchange/jobs.py, error `imports`); its
+    stored file goes with it."""
+    if rq_job_id.startswith(IMPORT_PREFIX):
+        from exchange import jobs as import_jobs
+
+        import_jobs.finish(rq_job_id[len(IMPORT_PREFIX):], error=imports or error)
+    else:
+        jobs.finish(rq_job_id, error=error)

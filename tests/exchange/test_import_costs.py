@@ -1,4 +1,4 @@
-"""Review of the import (API.md, "Export, import, and DJ tools"; "Bad input, bounded"): what
+"""The import (API.md, "Export, import, and DJ tools"; "Bad input, bounded"): what
 one import request may cost, and what it may leave behind."""
 
 import time

@@ -1,4 +1,4 @@
-"""Review of the export (API.md, "Export, import, and DJ tools"): `root` + "/" + `location`,
+"""The export (API.md, "Export, import, and DJ tools"): `root` + "/" + `location`,
 whatever the root."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Review of import jobs (exchange/jobs.py) on the analysis worker: a job whose process died
+"""Import jobs (exchange/jobs.py) on the analysis worker: a job whose process died
 or ran past its timeout ends failed and its stored file goes at once, not only when someone
 reads the job (nobody may, and the record expires: the file would stay forever, since the
 sweep of QL_UPLOAD_DIR never looks into imports/)."""

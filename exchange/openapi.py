@@ -40,7 +40,8 @@ IMPORT = (
     "(Windows ones too) under `root` or QL_AUDIO_ROOT become locations; a path that stays absolute or "
     "climbs with `..` is skipped. A file that is not one of these formats, XML with a DTD or entities, "
     "or nested too deep is 400; over QL_MAX_UPLOAD_MB 413; nothing is written then. A file with more than "
-    "QL_IMPORT_SYNC_MAX_TRACKS tracks is imported by a job: 202 with its URL.")
+    "QL_IMPORT_SYNC_MAX_TRACKS tracks, or larger than QL_IMPORT_SYNC_MAX_BYTES, is imported by a job: "
+    "202 with its URL (a large file is not read in the request: its problems fail the job).")
 
 
 class ImportedPlaylistSerializer(serializers.Serializer):

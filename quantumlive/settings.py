@@ -237,6 +237,8 @@ QL_ITUNES_RATE = envrate("QL_ITUNES_RATE", "20/min")
 # --- export and import of DJ files (exchange/) ---
 # An import of a file with more tracks than this runs as a job on the analysis worker (202).
 QL_IMPORT_SYNC_MAX_TRACKS = envint("QL_IMPORT_SYNC_MAX_TRACKS", 500, minimum=0)
+# A DJ file larger than this (bytes) is not read in the web request at all: the job reads it.
+QL_IMPORT_SYNC_MAX_BYTES = envint("QL_IMPORT_SYNC_MAX_BYTES", 4 * 2**20, minimum=0)
 # A file with more tracks than this is refused (400): what an import holds in memory is bounded.
 QL_IMPORT_MAX_TRACKS = envint("QL_IMPORT_MAX_TRACKS", 50_000, minimum=1)
 QL_IMPORT_JOB_TIMEOUT = envint("QL_IMPORT_JOB_TIMEOUT", 3600, minimum=10)

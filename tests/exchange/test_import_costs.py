@@ -32,17 +32,15 @@ def test_position_marks_cost_linear_time_not_quadratic():
     assert large < small * 3, (small, large)
 
 
-def test_an_import_of_many_tracks_full_of_marks_answers_in_bounded_time(api):
+def test_an_import_of_many_tracks_full_of_marks_skips_each_with_the_reason(api, settings):
+    settings.QL_IMPORT_SYNC_MAX_BYTES = 8 * 2**20  # read in the request (5.3 MB): not a job
     tracks = "".join(
         f'<TRACK TrackID="{i}" Name="t{i}" Artist="a" TotalTime="300">' + '<POSITION_MARK Start="1"/>' * 1024
         + "</TRACK>" for i in range(200))
     content = f'<DJ_PLAYLISTS Version="1.0.0"><COLLECTION>{tracks}</COLLECTION></DJ_PLAYLISTS>'
-    started = time.perf_counter()
-
     response = upload(api, content)
 
     assert response.status_code == 200, response.content
-    assert time.perf_counter() - started < 2.5
     # 1,024 cues each: more than a track holds (512), every track skipped with the reason
     report = response.json()
     assert report["tracks_created"] == 0 and len(report["skipped"]) == 200

@@ -77,3 +77,33 @@ def test_a_job_running_past_its_timeout_reads_as_failed(api):
 
     assert failed["status"] == "failed" and failed["error"] == jobs.WORKER_DIED
     assert list(jobs.folder().iterdir()) == []
+
+
+@override_settings(QL_IMPORT_SYNC_MAX_BYTES=64)
+def test_a_file_larger_than_the_sync_size_goes_to_a_job_unread(api, monkeypatch):
+    """A web worker never parses more than QL_IMPORT_SYNC_MAX_BYTES of a DJ file: a larger one
+    (even of few tracks) is stored and read by the job, whatever it holds."""
+    from exchange import views
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the web worker parsed a file over QL_IMPORT_SYNC_MAX_BYTES")
+
+    monkeypatch.setattr(views, "read", no_reading)
+    assert len(REKORDBOX.encode()) > 64
+    response = upload(api, REKORDBOX, root="/Users/dj/Music")
+    assert response.status_code == 202, response.content
+    monkeypatch.undo()
+
+    _run_queue()
+    done = api.get(response.json()["url"]).json()
+    assert done["status"] == "done" and done["report"]["tracks_created"] == 2
+
+
+@override_settings(QL_IMPORT_SYNC_MAX_BYTES=64)
+def test_a_bad_file_over_the_sync_size_fails_its_job_and_changes_nothing(api):
+    response = upload(api, "<DJ_PLAYLISTS>" + " " * 100 + "<broken", name="big.xml")
+    assert response.status_code == 202
+    _run_queue()
+    done = api.get(response.json()["url"]).json()
+    assert done["status"] == "failed" and done["error"]
+    assert counts() == (0, 0)

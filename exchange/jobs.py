@@ -90,10 +90,13 @@ def sweep_files(now: float | None = None) -> int:
 
 
 def create(*, owner_id: int, owner: str, path: Path, file_name: str, root: str | None, job_id: str) -> None:
-    get_redis().hset(keys.import_job(job_id), mapping={
+    """Writes the job's record with its expiry in one transaction: no record without one."""
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.hset(keys.import_job(job_id), mapping={
         "status": "queued", "owner_id": str(owner_id), "owner": owner, "created": now_iso(),
         "created_at": str(time.time()), "path": str(path), "file_name": file_name, "root": root or ""})
-    get_redis().expire(keys.import_job(job_id), settings.QL_IMPORT_JOB_TTL)
+    pipe.expire(keys.import_job(job_id), settings.QL_IMPORT_JOB_TTL)
+    pipe.execute()
 
 
 def enqueue(job_id: str) -> None:

@@ -742,6 +742,30 @@ def test_a_track_deleted_or_written_during_the_export_is_left_out_or_whole(tmp_p
     assert "exported 2 tracks (1 deleted during the export left out)" in output
 
 
+def test_a_track_analysed_again_during_the_export_appears_with_the_waveform_of_its_analysis(
+        tmp_path, api, monkeypatch):
+    """An apply of another analysis lands (the track, then its copy) between the snapshot and
+    the reading of the track: the record names the new analysis and holds the new copy."""
+    from tracks import store
+
+    order, _ = make_library(api, count=2)
+    quieter = waveform_bytes(amplitude=0.25)
+    later = finished_job("7" * 64, waveform=quieter)
+    read_records = store.track_records
+
+    def analyse_then_read(track_ids):
+        if order[0] in track_ids:
+            response = api.post(f"/api/tracks/{order[0]}/apply-analysis/", {"analysis": later, "overwrite": True},
+                                format="json")
+            assert response.status_code == 200
+        return read_records(track_ids)
+
+    monkeypatch.setattr(store, "track_records", analyse_then_read)
+    document, _ = export(tmp_path)
+    record = document["tracks"][0]
+    assert record["analysis"] == later and base64.b64decode(record["waveform"]) == quieter
+
+
 def test_replace_waits_for_a_track_lock_held_by_a_writer(tmp_path, api, anon):
     order, _ = make_library(api, count=2)
     export(tmp_path)

@@ -6,7 +6,14 @@ The document (API.md, "Backup and restore"):
 
     {"format": "quantumlive-library", "version": 1, "exported": "<ISO time>",
      "tracks": [TRACK, ...],        playlist order; id, the writable fields (cues with their
-                                    waveforms), version, created, updated
+                                    waveforms), the server-owned beatgrid, mix_in, mix_out,
+                                    loudness, analysis (the id of the analysis last applied),
+                                    version, created, updated and "waveform": the track's
+                                    waveform copy (keys.track_waveform: analysis/waveform.py's
+                                    bytes, at most TRACK_WAVEFORM_MAX_PIXELS pixels) in base64
+                                    (standard alphabet, padded, one line), or null when it has
+                                    none (or only one of another analysis); a file written
+                                    before these fields were exported leaves them out: null
      "youtube": [{"video_id", "added"}, ...],          in the order added (repeats kept)
      "analysis": [{"id", "digest", "options", "created", "finished", "result"}, ...],
                                     finished (done) jobs, by id; [] with --no-analysis
@@ -18,14 +25,18 @@ The document (API.md, "Backup and restore"):
 
 Export. Memory stays flat in the library's size: the order, the YouTube list and the job ids
 are snapshotted into scratch keys in Redis (COPY in one MULTI; SCAN for the jobs), then paged
-in batches (ZRANGE/LRANGE + pipelined HGETALL, batches sized to about BATCH_BYTES) and
-written record by record; the stored JSON of each field is written as it is (no decoding).
+in batches (ZRANGE/LRANGE + HGETALL, batches sized to about BATCH_BYTES from the lengths of
+the stored fields and waveform copies, read before the records) and written record by record;
+the stored JSON of each field is written as it is (no decoding).
 What a backup taken while the API writes holds:
 - the playlist order and the YouTube list are those of one instant (the snapshot's MULTI);
-- each track is its hash at the moment it is read (one HGETALL: atomic, so never half of a
-  write), some time between the snapshot and the end of the export: a track written meanwhile
-  appears with the version before or after that write, never a mix; a track deleted after the
-  snapshot is left out (counted), one created after it is not in the backup;
+- each track is its hash and its waveform copy at the moment they are read (a batch's hashes
+  and copies in one MULTI, so never half of a write), some time between the snapshot and the
+  end of the export: a track written meanwhile appears with the version before or after that
+  write, never a mix; a track deleted after the snapshot is left out (counted), one created
+  after it is not in the backup. A copy is written only when it was made from the analysis
+  the track names: a track read between an apply of an analysis and the copy of its waveform
+  (two steps, tracks/services.py) is written with null, not with the previous one's waveform;
 - each playlist is one record of one moment: its order and entries are copied (COPY, in one
   script, to scratch keys under the playlist's own hash tag) and then paged, so its version
   is that of its entries however long it is and whatever is written to it meanwhile;
@@ -36,13 +47,18 @@ What a backup taken while the API writes holds:
   while writes are stopped, or rely on Redis's own AOF/RDB.
 
 Import. The file is read once, streamed (ijson), every record validated as the API's
-serializers validate a request (and each track no larger than QL_MAX_BODY_MB), and staged in
-scratch keys of Redis; only when the whole file has been read and found valid is the staged
-data moved into the library (RENAME: no copy), batch by batch, through the store's scripts:
-the tracks' locks (with --replace), a new generation and an invalidation per written track,
-and the wait for the leased caches' acknowledgements, like any write, so every web worker's
-cache stays exact. A malformed file, or a failure while staging (Redis full, Redis down),
-changes nothing: the scratch keys are deleted (and expire anyway).
+serializers validate a request (and each track no larger than QL_MAX_BODY_MB; its waveform
+copy, when not null, base64 that decodes strictly to a stored waveform of at most
+TRACK_WAVEFORM_MAX_PIXELS pixels, in a record whose analysis is not null), and staged in
+scratch keys of Redis (a track's waveform copy beside its hash); only when the whole file has
+been read and found valid is the staged data moved into the library (RENAME: no copy), batch
+by batch, through the store's scripts: the tracks' locks (with --replace), a new generation
+and an invalidation per written track, and the wait for the leased caches' acknowledgements,
+like any write, so every web worker's cache stays exact. A track's waveform copy moves in the
+same script as the track: a track written takes the file's copy, or loses its own when the
+file has none for it; a track left alone keeps its own. A malformed file, or a failure while
+staging (Redis full, Redis down), changes nothing: the scratch keys are deleted (and expire
+anyway).
 Without --replace: tracks whose id is free are added (after the existing ones, in the file's
 order), a track that exists is left alone: "unchanged" when it has the file's version and
 update time, else a conflict (reported); YouTube ids not listed yet are appended; finished
@@ -72,6 +88,8 @@ as the file has it (counted in the summary).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import itertools
 import json
@@ -87,6 +105,7 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
+from analysis import waveform as waveforms
 from playlists import store as playlists
 from quantumlive import keys
 from quantumlive.clock import now_iso
@@ -97,6 +116,7 @@ from quantumlive.redis_conn import get_redis
 from tracks import store, youtube
 from playlists.serializers import PlaylistCreateSerializer
 from tracks.serializers import AnalysisFieldsSerializer, CueSerializer, TrackCreateSerializer, TrackFieldsSerializer
+from tracks.services import TRACK_WAVEFORM_MAX_PIXELS
 
 FORMAT = "quantumlive-library"
 VERSION = 1
@@ -111,9 +131,13 @@ STAGE_TTL_MS = 24 * 3_600_000
 # The importer reads the file CHUNK bytes at a time, and at most about this much of it for
 # one value before it refuses it (the parser holds one record at a time): SMALL_VALUE for a
 # header field, a YouTube item or a job's options; for a track 2 x QL_MAX_BODY_MB + 1 MB and
-# for an analysis result 2 x QL_MAX_RESULT_MB + 1 MB (_read_section: the file may be indented).
+# its waveform copy (WAVEFORM_TEXT) and for an analysis result 2 x QL_MAX_RESULT_MB + 1 MB
+# (_read_section: the file may be indented).
 CHUNK = 65536
 SMALL_VALUE = 65536
+# The longest base64 text of a track's waveform copy: its min/max pairs and a header (20 bytes;
+# 64 here), at most TRACK_WAVEFORM_MAX_PIXELS pixels (175 KB).
+WAVEFORM_TEXT = (2 * TRACK_WAVEFORM_MAX_PIXELS + 64 + 2) // 3 * 4
 
 
 class ImportRefused(ValueError):
@@ -353,7 +377,7 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _TRACK_KEYS = frozenset(store.RECORD_FIELDS)
 # Track fields a record may leave out (files written before they existed): null.
-_TRACK_OPTIONAL = frozenset(("location", *store.ANALYSIS_OWNED, "analysis"))
+_TRACK_OPTIONAL = frozenset(("location", *store.ANALYSIS_OWNED, "analysis", "waveform"))
 _JOB_KEYS = frozenset(("id", "digest", "options", "created", "finished", "result"))
 _RESULT_KEYS = frozenset(("bpm", "key", "camelot", "duration", "sample_rate", "beats", "waveform", "cues"))
 # What results of later analyser versions add (API.md, "Analysis, second version").
@@ -409,8 +433,9 @@ def _track_validator() -> TrackFieldsSerializer:
     return TrackFieldsSerializer()
 
 
-def _track(obj) -> tuple[str, list[str]]:
-    """(id, the hash's fields) of a valid track record; _Bad says what is wrong."""
+def _track(obj) -> tuple[str, list[str], tuple[str, bytes] | None]:
+    """(id, the hash's fields, (analysis id, bytes) of its waveform copy or None) of a valid
+    track record; _Bad says what is wrong."""
     _keys_of(obj, _TRACK_KEYS, _TRACK_OPTIONAL)
     track_id = _uuid(obj["id"], "id")
     version = obj["version"]
@@ -430,11 +455,40 @@ def _track(obj) -> tuple[str, list[str]]:
     values.update(owned.validated_data)
     if obj.get("analysis") is not None:
         values["analysis"] = _uuid(obj["analysis"], "analysis")
+    copy = _track_waveform(obj.get("waveform"), values.get("analysis"))
     fields = store.restore_fields(track_id=track_id, values=values, version=version, created=obj["created"],
                                   updated=obj["updated"])
     if _encoded_size(fields) > settings.QL_MAX_BODY_MB * 2**20:
         raise _Bad(f"larger than QL_MAX_BODY_MB ({settings.QL_MAX_BODY_MB} MB): the API would refuse it")
-    return track_id, fields
+    return track_id, fields, copy
+
+
+def _track_waveform(text, analysis: str | None) -> tuple[str, bytes] | None:
+    """(analysis id, bytes) of a record's waveform copy, None when it has none: base64 text
+    (standard alphabet, padded, nothing else) of a stored waveform (analysis/waveform.py) of
+    at most TRACK_WAVEFORM_MAX_PIXELS pixels, from the analysis the record names."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise _Bad("waveform: expected base64 text or null")
+    if analysis is None:
+        raise _Bad("waveform: given for a track whose analysis is null (a copy is of the analysis applied)")
+    too_many = f"waveform: more than {TRACK_WAVEFORM_MAX_PIXELS} pixels, the most a track keeps"
+    if len(text) > WAVEFORM_TEXT:
+        raise _Bad(too_many)
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        blob = None
+    if blob is None or base64.b64encode(blob).decode("ascii") != text:
+        raise _Bad("waveform: not base64 (standard alphabet, padded, on one line)")
+    try:
+        _, _, _, mins, _ = waveforms.parse(blob)
+    except waveforms.WaveformError:
+        raise _Bad("waveform: not a stored waveform (analysis/waveform.py's format)") from None
+    if len(mins) > TRACK_WAVEFORM_MAX_PIXELS:
+        raise _Bad(too_many)
+    return analysis, blob
 
 
 def _youtube(obj) -> tuple[str, str]:
@@ -634,12 +688,17 @@ class _Stage:
     def key(self, *parts: str) -> str:
         return keys.backup_temp(self.token, *parts)
 
-    # tracks: staged hashes, their order (a list) and ids (a hash: duplicates show)
-    def add_track(self, track_id: str, fields: list[str], label: str) -> None:
-        self.batch.append((track_id, fields, label))
-        self.batch_bytes += _encoded_size(fields)
+    # tracks: staged hashes and waveform copies, their order (a list) and ids (a hash:
+    # duplicates show)
+    def add_track(self, track_id: str, fields: list[str], copy: tuple[str, bytes] | None, label: str) -> None:
+        self.batch.append((track_id, fields, copy, label))
+        self.batch_bytes += _encoded_size(fields) + (len(copy[1]) if copy else 0)
         if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= MAX_BATCH:
             self.flush()
+
+    def track_keys(self, track_id: str) -> tuple[str, str]:
+        """A staged track's hash and its staged waveform copy."""
+        return self.key("track", track_id), self.key("track", track_id, "waveform")
 
     def add_youtube(self, video_id: str, added: str) -> None:
         self.youtube_batch.append((video_id, added))
@@ -661,17 +720,21 @@ class _Stage:
         if not self.batch:
             return
         pipe = get_redis().pipeline(transaction=False)
-        for track_id, fields, label in self.batch:
+        for track_id, *_ in self.batch:
             pipe.hsetnx(self.key("ids"), track_id, "1")
-            staged = self.key("track", track_id)
+        for track_id, fields, copy, _ in self.batch:
+            staged, staged_copy = self.track_keys(track_id)
             pipe.execute_command("HSET", staged, *fields)
             pipe.pexpire(staged, STAGE_TTL_MS)
-        pipe.rpush(self.key("order"), *[track_id for track_id, _, _ in self.batch])
+            if copy is not None:
+                store.waveform_stage_into(pipe, target=staged_copy, analysis_job_id=copy[0], blob=copy[1],
+                                          ttl_ms=STAGE_TTL_MS)
+        pipe.rpush(self.key("order"), *[track_id for track_id, *_ in self.batch])
         pipe.pexpire(self.key("order"), STAGE_TTL_MS)
         pipe.pexpire(self.key("ids"), STAGE_TTL_MS)
         replies = pipe.execute()
-        for index, (track_id, _, label) in enumerate(self.batch):
-            if not replies[3 * index]:
+        for index, (track_id, *_, label) in enumerate(self.batch):
+            if not replies[index]:
                 raise ImportRefused(f"{label}: the id {track_id} is given twice; nothing was changed")
         self.tracks += len(self.batch)
         self.batch, self.batch_bytes = [], 0
@@ -724,7 +787,7 @@ def _short(value) -> str:
 
 
 def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar, now: float) -> None:
-    caps = {"tracks": 2 * settings.QL_MAX_BODY_MB * 2**20 + 2**20,
+    caps = {"tracks": 2 * settings.QL_MAX_BODY_MB * 2**20 + 2**20 + WAVEFORM_TEXT,
             "analysis": 2 * _max_result_bytes() + 2**20}
     cap = caps.get(name, SMALL_VALUE)
     index = 0
@@ -743,8 +806,7 @@ def _read_section(name: str, events, reader: _CountingReader, stage: _Stage, bar
                 continue
             record = _build(events, event, value)
             if name == "tracks":
-                track_id, fields = _track(record)
-                stage.add_track(track_id, fields, label)
+                stage.add_track(*_track(record), label)
                 bar.update(1)
             elif name == "youtube":
                 stage.add_youtube(*_youtube(record))
@@ -1027,7 +1089,7 @@ def _swap_tracks(stage: _Stage, replace: bool, report: ImportReport, progress: P
     bar = progress("write", stage.tracks)
     for start in range(0, stage.tracks, SWAP_BATCH):
         ids = redis.lrange(stage.key("order"), start, start + SWAP_BATCH - 1)
-        staged = [(track_id, stage.key("track", track_id), start + offset) for offset, track_id in enumerate(ids)]
+        staged = [(track_id, *stage.track_keys(track_id), start + offset) for offset, track_id in enumerate(ids)]
         for track_id, outcome in zip(ids, store.tracks_swap_in(staged=staged, replace=replace)):
             if outcome == "created":
                 report.tracks_created += 1

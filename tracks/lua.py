@@ -290,13 +290,25 @@ end
 # and reported 'unchanged' (same version and updated time) or 'conflict:<its version>:<staged>'.
 # Replace ('1'): written over what is there, under the track's lock (our token, or
 # 'lost_lock' and nothing happens to that track), at the score given (its file position).
-# track_keys: per track its hash, staged hash, lock; track_args: per track its id, score.
+# A track's waveform copy follows it in the same step: a track written takes its staged copy
+# (RENAME), or loses its copy when none is staged (the file has none for it); a track left
+# alone keeps its own and its staged copy is deleted ('lost_lock': kept for the retry).
+# track_keys: per track its hash, staged hash, lock, waveform copy, staged waveform copy;
+# track_args: per track its id, score.
 _SWAP_IN = Script(
     keys=("playlist", "generation", "leases", "ack_pending", "key_index", "track_keys*"),
     args=("channel", "ack", "replace", "lock_token", "track_args*"),
     source=_PLACE + _BUMP_MANY + _INDEX + r"""
 local out, written = {}, {}
-local n = (#KEYS - 5) / 3
+local n = (#KEYS - 5) / 5
+local function take_waveform(copy, staged_copy)
+  if redis.call('EXISTS', staged_copy) == 1 then
+    redis.call('RENAME', staged_copy, copy)
+    redis.call('PERSIST', copy)
+  else
+    redis.call('DEL', copy)
+  end
+end
 -- Redis keeps a script's writes made before an error: refuse the batch before any write if a
 -- key it would write is not a hash (a corrupted key), so nothing lands without its invalidation.
 local t
@@ -305,18 +317,20 @@ for _, name in ipairs({KEYS[1], KEYS[5]}) do
   if t ~= 'zset' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. t) end
 end
 for i = 1, n do
-  for _, name in ipairs({KEYS[3 * i + 3], KEYS[3 * i + 4]}) do
+  for _, name in ipairs({KEYS[5 * i + 1], KEYS[5 * i + 2]}) do
     t = redis.call('TYPE', name).ok
     if t ~= 'hash' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. name .. ' is a ' .. t) end
   end
 end
 for i = 1, n do
-  local live, staged, lock = KEYS[3 * i + 3], KEYS[3 * i + 4], KEYS[3 * i + 5]
+  local live, staged, lock = KEYS[5 * i + 1], KEYS[5 * i + 2], KEYS[5 * i + 3]
+  local copy, staged_copy = KEYS[5 * i + 4], KEYS[5 * i + 5]
   local id, score = ARGV[2 * i + 3], ARGV[2 * i + 4]
   local was = redis.call('HMGET', live, 'version', 'updated')
   local new = redis.call('HMGET', staged, 'version', 'updated')
   if not new[1] then
     out[i] = 'gone'
+    redis.call('DEL', staged_copy)
     if ARGV[3] == '1' and redis.call('GET', lock) == ARGV[4] then redis.call('DEL', lock) end
   elseif ARGV[3] == '1' then
     if redis.call('GET', lock) ~= ARGV[4] then
@@ -324,6 +338,7 @@ for i = 1, n do
     else
       redis.call('RENAME', staged, live)
       redis.call('PERSIST', live)
+      take_waveform(copy, staged_copy)
       index_track(KEYS[5], live, id)
       redis.call('ZADD', KEYS[1], score, id)
       redis.call('DEL', lock)
@@ -333,12 +348,13 @@ for i = 1, n do
       written[#written + 1] = id
     end
   elseif was[1] then
-    redis.call('DEL', staged)
+    redis.call('DEL', staged, staged_copy)
     if was[1] == new[1] and was[2] == new[2] then out[i] = 'unchanged'
     else out[i] = 'conflict:' .. was[1] .. ':' .. new[1] end
   else
     redis.call('RENAME', staged, live)
     redis.call('PERSIST', live)
+    take_waveform(copy, staged_copy)
     index_track(KEYS[5], live, id)
     place(KEYS[1], id, -1)
     out[i] = 'created'
@@ -350,13 +366,15 @@ return {out, waits}
 """)
 
 
-def swap_in_staged(*, staged: list[tuple[str, str, int]], replace: bool, lock_token: str,
+def swap_in_staged(*, staged: list[tuple[str, str, str, int]], replace: bool, lock_token: str,
                    ack: str) -> tuple[list[str], list]:
-    """Moves the staged hashes (`(track_id, staged key, position)`) into the library in one
-    script (see _SWAP_IN). Returns each track's outcome and the leases alive (Written)."""
+    """Moves the staged hashes (`(track_id, staged key, staged waveform copy's key, position)`)
+    and their waveform copies into the library in one script (see _SWAP_IN). Returns each
+    track's outcome and the leases alive (Written)."""
     track_keys, track_args = [], []
-    for track_id, staged_key, position in staged:
-        track_keys += [keys.track(track_id), staged_key, keys.track_lock(track_id)]
+    for track_id, staged_key, staged_copy, position in staged:
+        track_keys += [keys.track(track_id), staged_key, keys.track_lock(track_id), keys.track_waveform(track_id),
+                       staged_copy]
         track_args += [track_id, position]
     outcomes, live_leases = _SWAP_IN(
         get_redis(), playlist=keys.playlist(), generation=keys.generation(), leases=keys.leases(),

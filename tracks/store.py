@@ -7,6 +7,7 @@ notes, cues, version, created, updated (+ position when read). Summaries are the
 without cue waveforms.
 """
 
+import base64
 import json
 import time
 import uuid
@@ -501,8 +502,12 @@ def track_ids() -> list[str]:
 
 
 # --- backup and restore (tracks/backup.py) --------------------------------------------------
-# A track's backup record: these keys in this order (server-owned ones as stored).
-RECORD_FIELDS = ("id", *STORED, "version", "created", "updated")
+# A track's backup record: these keys in this order (server-owned ones as stored; `waveform`:
+# its waveform copy, base64, or null).
+RECORD_FIELDS = ("id", *STORED, "version", "created", "updated", "waveform")
+# Each stored field's name as bytes (track_records reads the hash with the binary client) and
+# whether a hash stored before it existed may lack it (null, as _with_later_fields has it).
+_RECORD_NAMES = tuple((name.encode(), name in _LATER_FIELDS) for name in STORED)
 
 
 def order_snapshot_into(pipe, *, target: str, ttl_ms: int) -> None:
@@ -513,32 +518,48 @@ def order_snapshot_into(pipe, *, target: str, ttl_ms: int) -> None:
 
 
 def track_records(track_ids: list[str]) -> list[str | None]:
-    """Each track's backup record as compact JSON text, from one atomic HGETALL of its hash
-    (pipelined; the stored JSON of every field is written as it is), None for a track deleted
-    meanwhile."""
-    pipe = get_redis().pipeline(transaction=False)
+    """Each track's backup record as compact JSON text, None for a track deleted meanwhile.
+    Its hash (HGETALL: the stored JSON of every field is written as it is) and its waveform
+    copy are read in one MULTI for the whole batch (on the binary client: the copy is bytes),
+    so a record and its copy are of one moment; the copy is written base64-encoded, or null
+    when there is none or it was made from another analysis than the one the track names (an
+    apply lands the track, then its copy: the new one is on its way). (A MULTI, not a script:
+    Redis spends on it what it spends on a pipeline of the same reads; a script that reads the
+    hashes costs it about five times as much.)"""
+    pipe = get_binary_redis().pipeline(transaction=True)
     for track_id in track_ids:
         pipe.hgetall(keys.track(track_id))
+        pipe.hmget(keys.track_waveform(track_id), ["analysis", "data"])
+    replies = pipe.execute() if track_ids else []
     records = []
-    for raw in pipe.execute():
+    for raw, (copied_from, data) in zip(replies[::2], replies[1::2]):
         if not raw:
             records.append(None)
             continue
-        _with_later_fields(raw)
-        parts = ['{"id":', _dumps(raw["id"])]
-        for name in STORED:
-            parts += [',"', name, '":', raw[name]]
-        parts += [',"version":', str(int(raw["version"])), ',"created":', _dumps(raw["created"]),
-                  ',"updated":', _dumps(raw["updated"]), "}"]
-        records.append("".join(parts))
+        # built as bytes and decoded once (the stored fields are UTF-8 JSON text)
+        parts = [b'{"id":', _dumps(raw[b"id"].decode()).encode()]
+        for name, later in _RECORD_NAMES:
+            value = raw.get(name) if later else raw[name]
+            parts += [b',"', name, b'":', b"null" if value is None else value]
+        parts += [b',"version":', b"%d" % int(raw[b"version"]),
+                  b',"created":', _dumps(raw[b"created"].decode()).encode(),
+                  b',"updated":', _dumps(raw[b"updated"].decode()).encode(), b',"waveform":']
+        if data and copied_from is not None and json.loads(raw.get(b"analysis") or b"null") == copied_from.decode():
+            parts += [b'"', base64.b64encode(data), b'"}']
+        else:
+            parts.append(b"null}")
+        records.append(b"".join(parts).decode())
     return records
 
 
 def track_record_sizes(track_ids: list[str]) -> list[int]:
     """About how many bytes each track's backup record holds (the lengths of its stored
-    fields, HSTRLEN in one script: nothing is read), 0 for a track that is gone: what an
-    export may read at once is chosen from these before the records are read."""
-    return hash_field_lengths(hashes=[keys.track(track_id) for track_id in track_ids], fields=STORED)
+    fields and of its waveform copy once base64-encoded, HSTRLEN: nothing is read), 0 for a
+    track that is gone: what an export may read at once is chosen from these before the
+    records are read."""
+    fields = hash_field_lengths(hashes=[keys.track(track_id) for track_id in track_ids], fields=STORED)
+    copies = hash_field_lengths(hashes=[keys.track_waveform(track_id) for track_id in track_ids], fields=("data",))
+    return [size + (copy + 2) // 3 * 4 for size, copy in zip(fields, copies)]
 
 
 def restore_fields(*, track_id: str, values: dict, version: int, created: str, updated: str) -> list[str]:
@@ -546,6 +567,14 @@ def restore_fields(*, track_id: str, values: dict, version: int, created: str, u
     backup's version and times)."""
     fields = ["id", track_id, "version", str(version), "created", created, "updated", updated]
     return fields + encode_fields(_writable_values(values))
+
+
+def waveform_stage_into(pipe, *, target: str, analysis_job_id: str, blob: bytes, ttl_ms: int) -> None:
+    """Queues on `pipe` a restored track's waveform copy (as track_waveform_put keeps it: made
+    from the analysis `analysis_job_id`) into the scratch key `target`, beside its staged
+    hash: tracks_swap_in moves it in with the track."""
+    pipe.hset(target, mapping={"analysis": analysis_job_id, "data": blob})
+    pipe.pexpire(target, ttl_ms)
 
 
 def _acquire_many(track_ids: list[str], token: str) -> None:
@@ -576,9 +605,11 @@ def _release_many(track_ids: list[str], token: str) -> None:
         pass  # they expire
 
 
-def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list[str]:
-    """Moves staged track hashes (`(track_id, staged key, position)`) into the library in one
-    script, with the invalidations and acknowledgements of any write (tracks/lua.py).
+def tracks_swap_in(*, staged: list[tuple[str, str, str, int]], replace: bool) -> list[str]:
+    """Moves staged track hashes (`(track_id, staged key, staged waveform copy's key,
+    position)`) into the library in one script, with the invalidations and acknowledgements of
+    any write (tracks/lua.py). A track written takes its staged waveform copy (none staged: it
+    has none); one left alone keeps its own (the staged copy is deleted).
     Without `replace` a track is added (last) only where its id is free; with it, each is
     written over what is there (under the tracks' locks) and given its position's score.
     Returns per track "created", "replaced", "unchanged" (same version and time) or
@@ -588,13 +619,13 @@ def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list
     for _ in range(5):
         token = uuid.uuid4().hex
         if replace:
-            _acquire_many([track_id for track_id, _, _ in pending], token)
+            _acquire_many([track_id for track_id, *_ in pending], token)
         ack = uuid.uuid4().hex
         try:
             results, live_leases = lua.swap_in_staged(staged=pending, replace=replace, lock_token=token, ack=ack)
         except BaseException:
             if replace:
-                _release_many([track_id for track_id, _, _ in pending], token)
+                _release_many([track_id for track_id, *_ in pending], token)
             raise
         _await_acks(ack, live_leases)
         replaced = [item[0] for item, result in zip(pending, results) if result == "replaced"]
@@ -607,7 +638,7 @@ def tracks_swap_in(*, staged: list[tuple[str, str, int]], replace: bool) -> list
             else:
                 outcomes[item[0]] = result
         if not retry:
-            return [outcomes[track_id] for track_id, _, _ in staged]
+            return [outcomes[track_id] for track_id, *_ in staged]
         pending = retry
     raise LockTimeout(pending[0][0])
 

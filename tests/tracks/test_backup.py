@@ -1,7 +1,9 @@
 """manage.py export_library / import_library (API.md, "Backup and restore")."""
 
+import base64
 import io
 import json
+import struct
 import sys
 from contextlib import contextmanager
 
@@ -11,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from analysis import jobs
 from quantumlive import keys
-from quantumlive.redis_conn import get_redis
+from quantumlive.redis_conn import get_binary_redis, get_redis
 from tests.conftest import delete_own_keys
 from tracks.cache import reset_process_cache
 
@@ -23,18 +25,40 @@ RESULT = {"bpm": 124.0, "key": "A minor", "camelot": "8A", "duration": 301.2, "s
           "cues": [{"name": "cue_0", "start": 0.48, "end": 8.22, "waveform": [0.1, 0.2]}]}
 
 
+def waveform_bytes(seconds: float = 2.0, amplitude: float = 0.5) -> bytes:
+    """A waveform in analysis/waveform.py's stored form (a sine, 8 kHz)."""
+    import numpy as np
+
+    from analysis.waveform import WaveformBuilder
+
+    builder = WaveformBuilder(8000)
+    t = np.arange(int(8000 * seconds)) / 8000
+    builder.add((amplitude * np.sin(2 * np.pi * 3 * t)).astype(np.float32))
+    return builder.result()
+
+
+WAVEFORM = waveform_bytes()
+
+
 def make_library(api, count=5):
     """Tracks with every kind of field, moved, patched; two YouTube links; a done, a failed
-    and a queued analysis job. Returns the track ids in playlist order."""
+    and a queued analysis job. The last track added (first in the order) was added with an
+    analysis that had a waveform (WAVEFORM), and that job has since expired: the track's copy
+    of the waveform is the only one. Returns the track ids in playlist order."""
     ids = []
+    analysed = finished_job("9" * 64, waveform=WAVEFORM)
     for i in range(count):
         body = {"title": f"Track {i}", "artist": "Quantum Crew", "bpm": 120 + i, "key": "am",
                 "duration": 300.5, "genres": ["house", "Latin"], "notes": "ñandú ☃" if i % 2 else None,
                 "sources": {"youtube": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"},
                 "cues": [{"name": "drop", "start": 1, "end": 2.5, "waveform": WAVE}, {"start": 3, "end": 4}]}
+        if i == count - 1:
+            body["analysis"] = analysed
         response = api.post("/api/tracks/", body, format="json")
         assert response.status_code == 201
         ids.append(response.json()["id"])
+    assert get_binary_redis().hget(keys.track_waveform(ids[-1]), "data") == WAVEFORM
+    forget_job(analysed, "9" * 64)
     assert api.post(f"/api/tracks/{ids[-1]}/move/", {"position": 0}, format="json").status_code == 200
     assert api.patch(f"/api/tracks/{ids[1]}/", {"notes": "edited"}, format="json").status_code == 200
     for url in ("https://youtu.be/9bZkp7q19f0", "dQw4w9WgXcQ"):
@@ -46,13 +70,18 @@ def make_library(api, count=5):
     return [ids[-1], *ids[:-1]], done
 
 
-def finished_job(digest: str) -> str:
+def finished_job(digest: str, waveform: bytes | None = None) -> str:
     options = {"auto_cues": True, "beats_per_cue": 16, "intervals": None, "max_cue_samples": 2048,
                "bpm_range": [70.0, 180.0]}
     job_id, new = jobs.claim(digest=digest, source={"path": "/audio.wav"}, options=options)
     assert new
-    jobs.finish(job_id, result=RESULT)
+    assert jobs.finish(job_id, result=RESULT, waveform=waveform)
     return job_id
+
+
+def forget_job(job_id: str, digest: str) -> None:
+    """The job expired (its record, its waveform and its digest go)."""
+    get_redis().delete(keys.analysis_job(job_id), keys.analysis_waveform(job_id), keys.analysis_digest(digest))
 
 
 def export(tmp_path, name="backup.json", *args) -> tuple[dict, str]:
@@ -108,11 +137,14 @@ def test_export_writes_every_track_in_order_with_versions_times_and_cue_waveform
     assert [t["id"] for t in document["tracks"]] == order
     for record in document["tracks"]:
         shown = anon.get(f"/api/tracks/{record['id']}/").json()
-        expected = {name: shown[name] for name in record if name != "analysis"}
-        assert {name: value for name, value in record.items() if name != "analysis"} == expected
+        expected = {name: shown[name] for name in record if name not in ("analysis", "waveform")}
+        assert {name: value for name, value in record.items() if name not in ("analysis", "waveform")} == expected
         assert set(record) == {"id", "title", "artist", "bpm", "key", "duration", "genres", "sources", "notes",
                                "location", "beatgrid", "mix_in", "mix_out", "loudness", "analysis", "cues",
-                               "version", "created", "updated"}
+                               "version", "created", "updated", "waveform"}
+    assert document["tracks"][0]["waveform"] == base64.b64encode(WAVEFORM).decode()
+    assert document["tracks"][0]["analysis"] is not None
+    assert [record["waveform"] for record in document["tracks"][1:]] == [None] * 4
     assert document["tracks"][2]["version"] == 2 and document["tracks"][0]["version"] == 2  # patched, moved
     assert document["tracks"][1]["cues"][0] == {"name": "drop", "start": 1.0, "end": 2.5, "waveform": WAVE}
     assert document["youtube"] == [{"video_id": v["video_id"], "added": v["added"]}
@@ -162,6 +194,7 @@ def test_a_failed_export_leaves_no_file_under_the_backups_name(tmp_path, api, se
 def test_export_import_export_gives_the_same_document(tmp_path, api, anon, settings):
     make_library(api)
     first, _ = export(tmp_path, "first.json")
+    assert first["tracks"][0]["waveform"] is not None  # a track with its waveform copy
     with other_prefix(settings):
         output = run_import(tmp_path / "first.json")
         assert "tracks 5 created" in output and "YouTube links 2 added" in output
@@ -180,6 +213,129 @@ def test_a_backup_written_before_locations_existed_imports_with_none(tmp_path, a
     with other_prefix(settings):
         assert "tracks 2 created" in run_import(tmp_path / "old.json")
         assert [t["location"] for t in anon.get("/api/tracks/").json()["results"]] == [None, None]
+
+
+# --- waveform copies ------------------------------------------------------------------------------
+def test_a_tracks_waveform_copy_round_trips_and_answers_the_same_bytes(tmp_path, api, anon, settings):
+    order, _ = make_library(api, count=2)
+    url = f"/api/tracks/{order[0]}/waveform.json?samples_per_pixel=64"
+    before = anon.get(url)
+    assert before.status_code == 200
+    document, _ = export(tmp_path)
+    assert base64.b64decode(document["tracks"][0]["waveform"], validate=True) == WAVEFORM
+    with other_prefix(settings):
+        assert anon.get(url).status_code == 404
+        assert "tracks 2 created" in run_import(tmp_path / "backup.json")
+        after = anon.get(url)
+        assert after.status_code == 200
+        assert after.content == before.content and after.headers["ETag"] == before.headers["ETag"]
+        stored = get_binary_redis().hmget(keys.track_waveform(order[0]), ["analysis", "data"])
+        assert stored == [document["tracks"][0]["analysis"].encode(), WAVEFORM]
+        assert get_redis().ttl(keys.track_waveform(order[0])) == -1  # restored, not staged: no TTL
+        assert not get_redis().exists(keys.track_waveform(order[1]))
+        assert anon.get(f"/api/tracks/{order[1]}/waveform.json").status_code == 404
+        assert scratch_keys() == []
+
+
+def test_a_copy_made_from_another_analysis_than_the_tracks_is_not_exported(tmp_path, api):
+    """A copy on its way (the track names an analysis applied a moment ago, the copy is the
+    previous one's) is not the track's waveform: the record holds null."""
+    order, _ = make_library(api, count=2)
+    get_redis().hset(keys.track_waveform(order[0]), "analysis", "00000000-0000-4000-8000-000000000000")
+    document, _ = export(tmp_path)
+    assert document["tracks"][0]["analysis"] is not None and document["tracks"][0]["waveform"] is None
+
+
+def test_a_file_without_waveforms_still_loads_its_tracks_without_copies(tmp_path, api, anon, settings):
+    order, _ = make_library(api, count=2)
+    document, _ = export(tmp_path, "old.json")
+    for record in document["tracks"]:
+        del record["waveform"]  # a file written before waveforms were in backups
+    (tmp_path / "old.json").write_text(json.dumps(document), encoding="utf-8")
+    with other_prefix(settings):
+        assert "tracks 2 created" in run_import(tmp_path / "old.json")
+        assert anon.get(f"/api/tracks/{order[0]}/").json()["title"] == "Track 1"
+        assert not get_redis().exists(keys.track_waveform(order[0]))
+        assert anon.get(f"/api/tracks/{order[0]}/waveform.json").status_code == 404
+
+
+def test_replace_puts_the_files_waveform_and_a_merge_leaves_the_librarys(tmp_path, api, anon, settings):
+    order, _ = make_library(api, count=2)
+    document, _ = export(tmp_path)
+    in_file = document["tracks"][0]["analysis"]
+    # after the backup, another analysis (another waveform) is applied to both tracks
+    quieter = waveform_bytes(amplitude=0.25)
+    later = finished_job("8" * 64, waveform=quieter)
+    for track_id in order:
+        response = api.post(f"/api/tracks/{track_id}/apply-analysis/", {"analysis": later, "overwrite": True},
+                            format="json")
+        assert response.status_code == 200
+    copies = [keys.track_waveform(track_id) for track_id in order]
+    assert [get_binary_redis().hget(key, "data") for key in copies] == [quieter, quieter]
+
+    output = run_import(tmp_path / "backup.json")  # conflicts: the library's copies stay
+    assert "2 conflicts" in output
+    assert [get_binary_redis().hget(key, "data") for key in copies] == [quieter, quieter]
+
+    output = run_import(tmp_path / "backup.json", "--replace")
+    assert "0 created, 2 replaced" in output
+    assert get_binary_redis().hmget(copies[0], ["analysis", "data"]) == [in_file.encode(), WAVEFORM]
+    assert not get_redis().exists(copies[1])  # the file's track has no copy: the library's goes
+    assert anon.get(f"/api/tracks/{order[1]}/waveform.json").status_code == 404
+    shown = anon.get(f"/api/tracks/{order[0]}/waveform.json?samples_per_pixel=64")
+    assert shown.status_code == 200 and shown.headers["ETag"] == f'"{in_file}.64"'
+    assert scratch_keys() == []
+
+
+def test_the_largest_copy_a_track_keeps_loads_under_the_smallest_body_limit(tmp_path, api, anon, settings):
+    """A copy of TRACK_WAVEFORM_MAX_PIXELS pixels (175 KB of base64) in an indented file, with
+    QL_MAX_BODY_MB at its least: the reader's bound for a track leaves room for it."""
+    from tracks.services import TRACK_WAVEFORM_MAX_PIXELS
+
+    order, _ = make_library(api, count=2)
+    document, _ = export(tmp_path)
+    pixels = TRACK_WAVEFORM_MAX_PIXELS
+    largest = struct.pack("<4sIIQ", b"QLW1", 44100, 64, 64 * pixels) + bytes(range(256)) * (2 * pixels // 256)
+    document["tracks"][0]["waveform"] = base64.b64encode(largest).decode()
+    (tmp_path / "largest.json").write_text(json.dumps(document, indent=4), encoding="utf-8")
+    settings.QL_MAX_BODY_MB = 1
+    with other_prefix(settings):
+        assert "tracks 2 created" in run_import(tmp_path / "largest.json")
+        assert get_binary_redis().hget(keys.track_waveform(order[0]), "data") == largest
+        shown = anon.get(f"/api/tracks/{order[0]}/waveform.json?samples_per_pixel=64")
+        assert shown.status_code == 200 and json.loads(shown.content)["length"] == pixels
+
+
+def test_a_staged_waveform_goes_with_its_track_or_is_dropped_when_the_track_is_left_alone(api):
+    """Without --replace, in the script that swaps the track in: a free id takes the staged
+    copy (RENAME), an existing track (unchanged or a conflict) keeps its own and the staged
+    copy is deleted."""
+    import uuid
+
+    from tracks import store
+
+    redis = get_redis()
+    existing = api.post("/api/tracks/", {"title": "here", "artist": "a"}, format="json").json()
+    redis.hset(keys.track_waveform(existing["id"]), mapping={"analysis": "x", "data": b"library's"})
+    free = str(uuid.uuid4())
+    values = {"title": "t", "artist": "a", "bpm": None, "key": None, "duration": None, "genres": [],
+              "sources": {}, "notes": None, "cues": []}
+    staged = []
+    for track_id in (existing["id"], free):
+        fields = store.restore_fields(track_id=track_id, values=values, version=7, created=store.now_iso(),
+                                      updated=store.now_iso())
+        track_key = keys.backup_temp("swap", "track", track_id)
+        copy_key = keys.backup_temp("swap", "track", track_id, "waveform")
+        redis.hset(track_key, mapping=dict(zip(fields[::2], fields[1::2])))
+        redis.hset(copy_key, mapping={"analysis": "y", "data": b"file's " + track_id.encode()})
+        redis.pexpire(copy_key, 60_000)
+        staged.append((track_id, track_key, copy_key, len(staged)))
+    outcomes = store.tracks_swap_in(staged=staged, replace=False)
+    assert outcomes == [f"conflict:{existing['version']}:7", "created"]
+    assert redis.hgetall(keys.track_waveform(existing["id"])) == {"analysis": "x", "data": "library's"}
+    assert redis.hgetall(keys.track_waveform(free)) == {"analysis": "y", "data": f"file's {free}"}
+    assert redis.ttl(keys.track_waveform(free)) == -1
+    assert scratch_keys() == []
 
 
 V3_RESULT = {**RESULT, "open_key": "1m", "downbeats": [0.5, 2.44],
@@ -349,7 +505,8 @@ def test_an_import_step_answers_only_after_every_leased_cache_applied_it(step):
               "sources": {}, "notes": None, "cues": []}
     fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
                                   updated=store.now_iso())
-    staged = [(track_id, keys.backup_temp("leased", "track", track_id), 0)]
+    staged = [(track_id, keys.backup_temp("leased", "track", track_id),
+               keys.backup_temp("leased", "track", track_id, "waveform"), 0)]
     redis.hset(staged[0][1], mapping=dict(zip(fields[::2], fields[1::2])))
     if step == "swap in":
         def run():
@@ -390,6 +547,8 @@ def malformed_documents(good: dict) -> dict:
     def with_track(**changes):
         return json.dumps(dict(good, tracks=[dict(track, **changes), *good["tracks"][1:]]))
 
+    assert track["waveform"] and track["analysis"]  # (make_library: the first track has a copy)
+
     return {
         "truncated": text[: len(text) // 2],
         "truncated at the end": text[:-1],
@@ -419,7 +578,21 @@ def malformed_documents(good: dict) -> dict:
         "playlists": json.dumps(dict(good, playlists=[{"id": "x"}])),
         "trailing content": text + " {}",
         "NaN": text.replace('"bpm": 120.0', '"bpm": NaN', 1),
+        "waveform not base64": with_track(waveform="not base64!"),
+        "waveform base64 with a line break": with_track(waveform=track["waveform"][:8] + "\n" + track["waveform"][8:]),
+        "waveform not a string": with_track(waveform=[1, 2, 3]),
+        "waveform not a waveform": with_track(waveform=base64.b64encode(b"QLW1 but not a waveform").decode()),
+        "waveform of too many pixels": with_track(waveform=base64.b64encode(too_many_pixels()).decode()),
+        "waveform without analysis": with_track(analysis=None),
     }
+
+
+def too_many_pixels() -> bytes:
+    """A well-formed stored waveform of 2^16 + 1 pixels (a track keeps at most 2^16)."""
+    from tracks.services import TRACK_WAVEFORM_MAX_PIXELS
+
+    pixels = TRACK_WAVEFORM_MAX_PIXELS + 1
+    return struct.pack("<4sIIQ", b"QLW1", 44100, 64, 64 * pixels) + bytes(2 * pixels)
 
 
 def test_malformed_files_change_nothing(tmp_path, api, anon):
@@ -446,6 +619,7 @@ def test_malformed_files_change_nothing(tmp_path, api, anon):
 def test_the_refusal_names_the_record_and_the_problem(tmp_path, api):
     make_library(api, count=2)
     good, _ = export(tmp_path, "good.json")
+    second_id = good["tracks"][1]["id"]
     good["tracks"][1]["bpm"] = 900
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(good))
@@ -454,6 +628,15 @@ def test_the_refusal_names_the_record_and_the_problem(tmp_path, api):
     good["tracks"][1] = good["tracks"][0]
     path.write_text(json.dumps(good))
     with pytest.raises(CommandError, match=r"tracks\[1\].*given twice"):
+        run_import(path)
+    good["tracks"][1] = dict(good["tracks"][0], id=second_id, analysis=None)
+    path.write_text(json.dumps(good))
+    with pytest.raises(CommandError, match=r"tracks\[1\] \(id [0-9a-f-]{36}\): waveform: .*analysis"):
+        run_import(path)
+    good["tracks"][1] = dict(good["tracks"][0], id=second_id,
+                          waveform=base64.b64encode(too_many_pixels()).decode())
+    path.write_text(json.dumps(good))
+    with pytest.raises(CommandError, match=r"tracks\[1\] \(id [0-9a-f-]{36}\): waveform: .*65536 pixels"):
         run_import(path)
 
 
@@ -559,6 +742,30 @@ def test_a_track_deleted_or_written_during_the_export_is_left_out_or_whole(tmp_p
     assert "exported 2 tracks (1 deleted during the export left out)" in output
 
 
+def test_a_track_analysed_again_during_the_export_appears_with_the_waveform_of_its_analysis(
+        tmp_path, api, monkeypatch):
+    """An apply of another analysis lands (the track, then its copy) between the snapshot and
+    the reading of the track: the record names the new analysis and holds the new copy."""
+    from tracks import store
+
+    order, _ = make_library(api, count=2)
+    quieter = waveform_bytes(amplitude=0.25)
+    later = finished_job("7" * 64, waveform=quieter)
+    read_records = store.track_records
+
+    def analyse_then_read(track_ids):
+        if order[0] in track_ids:
+            response = api.post(f"/api/tracks/{order[0]}/apply-analysis/", {"analysis": later, "overwrite": True},
+                                format="json")
+            assert response.status_code == 200
+        return read_records(track_ids)
+
+    monkeypatch.setattr(store, "track_records", analyse_then_read)
+    document, _ = export(tmp_path)
+    record = document["tracks"][0]
+    assert record["analysis"] == later and base64.b64decode(record["waveform"]) == quieter
+
+
 def test_replace_waits_for_a_track_lock_held_by_a_writer(tmp_path, api, anon):
     order, _ = make_library(api, count=2)
     export(tmp_path)
@@ -583,19 +790,24 @@ def test_replace_gives_up_on_a_lock_that_stays_held(tmp_path, api, anon, setting
 
 # --- memory flat in the library's size -------------------------------------------------------------
 def seed_tracks(count: int) -> None:
+    """`count` tracks; every other one with a waveform copy (2.5 KB) of the analysis it names."""
     from tracks import lua, store
 
     redis = get_redis()
+    copy = waveform_bytes(seconds=10)
     for start in range(0, count, 500):
         pipe = redis.pipeline(transaction=False)
         for i in range(start, min(count, start + 500)):
             track_id = f"{i:08d}-0000-4000-8000-000000000000"
+            analysis = f"{i:08d}-0000-4000-8000-00000000000a" if i % 2 else None
             values = {"title": f"Track {i}", "artist": "a", "bpm": 120.0, "key": None, "duration": None,
-                      "genres": [], "sources": {}, "notes": "n" * 200, "cues": [
+                      "genres": [], "sources": {}, "notes": "n" * 200, "analysis": analysis, "cues": [
                           {"name": "c", "start": 0.0, "end": 1.0, "waveform": [0.5] * 256}]}
             fields = store.restore_fields(track_id=track_id, values=values, version=1, created=store.now_iso(),
                                           updated=store.now_iso())
             lua.create_track(pipe, track_id=track_id, ack="-", position=None, fields=fields)
+            if analysis:
+                pipe.hset(keys.track_waveform(track_id), mapping={"analysis": analysis, "data": copy})
         pipe.execute()
 
 
@@ -625,6 +837,7 @@ def test_export_and_import_memory_does_not_grow_with_the_library(tmp_path, setti
         with other_prefix(settings):
             with open(path, "rb") as stream:
                 import_peak = traced_peak(lambda: backup.import_library(stream))
+            assert sum(1 for line in open(path, encoding="utf-8") if '"waveform":"' in line) == count // 2
         peaks[count] = (export_peak, import_peak)
     print(peaks)
     assert peaks[3000][0] <= 1.5 * peaks[300][0]
@@ -724,7 +937,8 @@ def test_replace_releases_the_lock_of_a_track_whose_staged_copy_is_gone(api):
     response = api.post("/api/tracks/", {"title": "kept", "artist": "a"}, format="json")
     track_id = response.json()["id"]
     missing = keys.backup_temp("0" * 32, "track", track_id)
-    assert store.tracks_swap_in(staged=[(track_id, missing, 0)], replace=True) == ["gone"]
+    missing_copy = keys.backup_temp("0" * 32, "track", track_id, "waveform")
+    assert store.tracks_swap_in(staged=[(track_id, missing, missing_copy, 0)], replace=True) == ["gone"]
     assert get_redis().get(keys.track_lock(track_id)) is None
     assert api.patch(f"/api/tracks/{track_id}/", {"title": "x"}, format="json").status_code == 200
 

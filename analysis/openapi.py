@@ -171,3 +171,12 @@ WAVEFORM_CACHE = OpenApiParameter("Cache-Control", OpenApiTypes.STR, OpenApiPara
 WAVEFORM = OpenApiExample("Waveform", response_only=True, status_codes=["200"], value={
     "version": 2, "channels": 1, "sample_rate": 44100, "samples_per_pixel": 512, "bits": 8, "length": 3,
     "data": [0, 0, -87, 92, -120, 118]})
+
+
+def waveform_schema(*, operation_id: str, path_parameter, etag, cache_control):
+    """The OpenAPI description of a waveform answer (a job's, a track's)."""
+    from drf_spectacular.utils import extend_schema
+
+    return extend_schema(operation_id=operation_id, responses={200: WaveformSerializer, 304: None},
+                         parameters=[path_parameter, SAMPLES_PER_PIXEL, IF_NONE_MATCH_WAVEFORM, etag, cache_control],
+                         examples=[WAVEFORM])

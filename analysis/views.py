@@ -77,10 +77,8 @@ class AnalysisDetailView(APIView):
 class AnalysisWaveformView(APIView):
     """A done job's waveform in audiowaveform's JSON format (version 2)."""
 
-    @extend_schema(operation_id="analysis_waveform", responses={200: docs.WaveformSerializer, 304: None},
-                   parameters=[docs.JOB_ID, docs.SAMPLES_PER_PIXEL, docs.IF_NONE_MATCH_WAVEFORM,
-                               docs.WAVEFORM_ETAG, docs.WAVEFORM_CACHE],
-                   examples=[docs.WAVEFORM])
+    @docs.waveform_schema(operation_id="analysis_waveform", path_parameter=docs.JOB_ID, etag=docs.WAVEFORM_ETAG,
+                          cache_control=docs.WAVEFORM_CACHE)
     def get(self, request, job_id: str):
         samples_per_pixel = samples_per_pixel_param(request)
         try:

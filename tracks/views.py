@@ -231,10 +231,8 @@ class TrackSuggestionsView(StoreErrorsMixin, APIView):
 class TrackWaveformView(StoreErrorsMixin, APIView):
     """The waveform of the analysis last applied to a track (the track's own copy)."""
 
-    @extend_schema(operation_id="tracks_waveform", responses={200: analysis_docs.WaveformSerializer, 304: None},
-                   parameters=[docs.TRACK_ID, analysis_docs.SAMPLES_PER_PIXEL, analysis_docs.IF_NONE_MATCH_WAVEFORM,
-                               docs.TRACK_WAVEFORM_ETAG, docs.TRACK_WAVEFORM_CACHE],
-                   examples=[analysis_docs.WAVEFORM])
+    @analysis_docs.waveform_schema(operation_id="tracks_waveform", path_parameter=docs.TRACK_ID,
+                                   etag=docs.TRACK_WAVEFORM_ETAG, cache_control=docs.TRACK_WAVEFORM_CACHE)
     def get(self, request, track_id: str):
         samples_per_pixel = samples_per_pixel_param(request)
         track_id = _valid_id(track_id)

@@ -22,6 +22,10 @@ from quantumlive.redis_conn import get_redis
 from quantumlive.scripts import Script
 
 WORKER_DIED = "the import stopped before it finished (its worker died or it ran out of time); import the file again"
+LOST = "the import was lost from the queue before it ran; import the file again"
+# How long a queued import may go without its RQ job (between the record and the enqueue).
+_QUEUE_GRACE = 60
+
 
 _MARK = Script(keys=("job",), args=("started",), source="""
 if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
@@ -135,7 +139,8 @@ def raw_record(job_id: str) -> dict | None:
 
 def record(job_id: str) -> dict | None:
     """The job as the API shows it; a job running longer than QL_IMPORT_JOB_TIMEOUT (its
-    worker died: RQ would have stopped it) is failed here, and its file deleted."""
+    worker died: RQ would have stopped it), or queued for over a minute without its RQ job
+    (lost from the queue), is failed here, and its file deleted."""
     raw = raw_record(job_id)
     if raw is None:
         return None
@@ -143,6 +148,10 @@ def record(job_id: str) -> dict | None:
     if raw.get("status") == "running" and time.time() - float(raw.get("started") or 0) > \
             settings.QL_IMPORT_JOB_TIMEOUT + 60:
         finish(job_id, error=WORKER_DIED)
+        raw = get_redis().hgetall(keys.import_job(job_id))
+    elif raw.get("status") == "queued" and time.time() - float(raw.get("created_at") or 0) > _QUEUE_GRACE \
+            and not get_redis().exists(keys.rq_job(f"import-{job_id}")):
+        finish(job_id, error=LOST)  # nothing will run it (only a queued job ends: a race is harmless)
         raw = get_redis().hgetall(keys.import_job(job_id))
     return {"id": job_id, "status": raw.get("status"), "owner_id": int(raw.get("owner_id") or 0),
             "created": raw.get("created"), "finished": raw.get("finished") or None,

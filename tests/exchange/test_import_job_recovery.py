@@ -74,3 +74,26 @@ def test_the_workers_sweep_deletes_import_files_no_live_job_needs(api, settings)
     analysis_worker.sweep_uploads()
 
     assert sorted(path.name for path in jobs.folder().iterdir()) == sorted([live, young])
+
+
+def test_a_queued_import_whose_queue_entry_was_lost_is_failed_after_a_grace(api, settings):
+    """Its RQ job is gone (Redis lost it, or it was removed from the queue): nothing will ever
+    run it, so a reader fails it once the grace is over, rather than showing "queued" until the
+    record expires; its file goes with it."""
+    import time as clock
+
+    from exchange import jobs as import_jobs
+    from quantumlive import keys as key_names
+    from quantumlive.redis_conn import get_redis
+
+    job_id = "0b6f5f7e-1d2c-4e3f-9a8b-7c6d5e4f3a2b"
+    path = import_jobs.folder() / job_id
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"#EXTM3U\n")
+    import_jobs.create(owner_id=1, owner="dj", path=path, file_name="x.m3u8", root=None, job_id=job_id)
+    assert import_jobs.record(job_id)["status"] == "queued"  # within the grace: queued
+
+    get_redis().hset(key_names.import_job(job_id), "created_at", str(clock.time() - 120))
+    lost = import_jobs.record(job_id)
+    assert lost["status"] == "failed" and "lost" in lost["error"]
+    assert not path.exists()

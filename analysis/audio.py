@@ -471,8 +471,14 @@ _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folde
 _SUBDIVISION = 0.2  # mean half-way onsets this strong: the level has a subdivision...
 _REGULAR = 0.09  # ... if the median half-way onset is at least this strong too
 _EVEN = 0.85  # this strong: the level is too slow (its off-beats are beats)
-_STRONG_SUBDIVISION = 0.58  # this strong: the off-beats are real eighth notes (drum & bass)
-_HALF_TIME_BELOW = 81.0  # a subdivided groove slower than this is counted double (dubstep)
+_STRONG_SUBDIVISION = 0.45  # this strong: the off-beats are real eighth notes (drum & bass)
+_HALF_TIME_BELOW = 81.0  # a subdivided groove slower than this is counted double (dubstep)...
+_BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this strong (not a ballad's 16ths)
+# Compound metre (12/8): the level a third of the strongest family's tempo (or an octave of
+# it), whose beats are this much stronger than the chosen level's, is the dotted-quarter beat.
+_COMPOUND_ON = 1.3
+_COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
+_COMPOUND_BAND = (60.0, 180.0)
 
 
 def _autocorrelation(env: np.ndarray) -> np.ndarray:
@@ -639,12 +645,37 @@ def _choose_level(levels: list[_Level]) -> _Level:
         bare_pulse = below is not None and below.subdivided(_EVEN)
         if not (subdivided or bare_pulse):
             continue
+        if (not bare_pulse and below is not None and below.bpm < _HALF_TIME_BELOW
+                and below.subdivided(_SUBDIVISION) and not level.subdivided(_BALLAD_SUBDIVISION)):
+            continue  # a ballad at 72 with sixteenth notes between its hats is not 144
         if (subdivided and not bare_pulse and not level.subdivided(_STRONG_SUBDIVISION)
                 and below is not None and below.bpm >= _HALF_TIME_BELOW
                 and below.subdivided(_SUBDIVISION)):
             return below
         return level
     return max(levels, key=lambda level: level.on)
+
+
+def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level) -> _Level:
+    """The dotted-quarter beat of a 12/8 groove, when that is what the beats are, else
+    ``chosen``. In 12/8 the strongest periodicity is often the triplet eighths (or two of
+    them), whose octaves in the beat band are 1.5 times the beat (a 76 BPM ballad read at
+    114). The candidates are the octaves of a third of the family's tempo; one is taken when
+    the onsets on its beats are :data:`_COMPOUND_ON` times as strong as on the chosen
+    level's and the triplet eighths between its beats sound (:data:`_COMPOUND_THIRDS`)."""
+    best = chosen
+    for bpm in _octaves_within(base / 3, *_COMPOUND_BAND):
+        beats = _track(env, fps, bpm)
+        if len(beats) < 4:
+            continue
+        on = _strengths(env, beats[1:-1])
+        step = np.diff(beats)
+        thirds = np.minimum(_strengths(env, beats[:-1] + step / 3).mean(), _strengths(env, beats[:-1] + 2 * step / 3).mean())
+        if on.mean() >= _COMPOUND_ON * max(best.on, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
+            half = _strengths(env, beats[:-1] + step / 2)
+            best = _Level(bpm, beats, float(on.mean()), float(half.mean()),
+                          float(np.median(half) / max(float(np.median(on)), 1e-12)))
+    return best
 
 
 def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, float] = (70, 180)
@@ -666,7 +697,7 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _choose_level(levels)
+    chosen = _compound_level(env, fps, base, _choose_level(levels))
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)

@@ -479,6 +479,9 @@ _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this stro
 _COMPOUND_ON = 1.3
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
 _COMPOUND_BAND = (60.0, 180.0)
+# Swing (see _swing_phase): beats on the short note of a long-short pair are a third early.
+_SWING_SHORT = 0.3  # onsets a third of a beat after the beats at least this strong...
+_SWING_LONG = 0.35  # ... and, relative to those, at most this strong at two thirds and half-way
 
 
 def _autocorrelation(env: np.ndarray) -> np.ndarray:
@@ -712,7 +715,28 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
             beats = _trim_weak_ends(env, _track(env, fps, bpm))
         else:
             bpm = min(max(bpm, lo), hi)
+    beats = _swing_phase(env, beats)
     return bpm, beats / fps + 1.0 / fps  # onsets lie about one hop after their flux frame
+
+
+def _swing_phase(env: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Beats moved a third of a beat later when they sit on the swung "let" of a shuffle.
+
+    Swing divides a beat long-short (two thirds, one third), so from a beat the next
+    onset comes two thirds of a beat later. A grid on the short note (a shuffle's bass and
+    chord stabs can outweigh its kick and snare) hears the pattern short-long instead:
+    strong onsets a third of a beat after its beats (:data:`_SWING_SHORT` of those on
+    them), and little at two thirds or half-way (:data:`_SWING_LONG` of that)."""
+    if len(beats) < 8:
+        return beats
+    period = float(np.median(np.diff(beats)))
+    inner = beats[1:-1]
+    on = float(_strengths(env, inner).mean())
+    third, half, two_thirds = (float(_strengths(env, inner + f * period).mean()) for f in (1 / 3, 1 / 2, 2 / 3))
+    if on > 0 and third >= _SWING_SHORT * on and max(half, two_thirds) <= _SWING_LONG * third:
+        moved = beats + period / 3
+        return moved[moved < len(env)]
+    return beats
 
 
 def _octaves_within(bpm: float, lo: float, hi: float) -> list[float]:

@@ -67,3 +67,42 @@ def test_a_halftime_groove_at_146_stays_146():
     y, sr, truth = _render("halftime", 146.0)
     r = _analyse(y, sr)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+def _shuffle(bpm: float = 112.0, seconds: float = 20.0, sr: int = 22050, seed: int = 5):
+    """A 12/8 blues shuffle: kick on 1 and 3, snare on 2 and 4, hats on the beat and on its
+    swung "let" (two thirds of a beat later), and a boogie bass and chord stabs on the let,
+    loud enough to outweigh the kit there."""
+    from tests.analysis import synth as S
+
+    rng = np.random.default_rng(seed)
+    period = 60.0 / bpm
+    n_beats = int(seconds / period) - 1
+    y = np.zeros(int(seconds * sr) + sr)
+    t0 = 0.2
+
+    def place(sound, t, gain):
+        i = int(round(t * sr))
+        seg = sound[: len(y) - i]
+        y[i:i + len(seg)] += gain * seg
+
+    kick, snare, hat = S.kick(sr, rng), S.snare(sr, rng), S.hat(sr, rng)
+    beats = []
+    for b in range(n_beats):
+        t = t0 + b * period
+        beats.append(t)
+        place(kick if b % 2 == 0 else snare, t, 0.5)
+        place(hat, t, 0.15)
+        place(hat, t + 2 * period / 3, 0.1)
+        place(S.tone(sr, S.midi_hz(40 + (7 if b % 2 else 0)), 0.3 * period), t, 0.3)
+        place(S.tone(sr, S.midi_hz(45 + (3 if b % 2 else 0)), 0.3 * period), t + 2 * period / 3, 0.5)
+        for note in (57, 61, 64):
+            place(S.tone(sr, S.midi_hz(note), 0.25 * period, decay=0.1), t + 2 * period / 3, 0.35)
+    return y[: int(seconds * sr)].astype(np.float32), sr, np.array(beats)
+
+
+def test_a_shuffle_gets_its_beats_on_the_beat_not_on_the_swung_let():
+    y, sr, beats = _shuffle()
+    r = audio.analyse(y, sr, auto_cues=False)
+    assert r["bpm"] == pytest.approx(112.0, rel=0.01)
+    assert _beats_hit(r["beats"], beats) >= 0.9

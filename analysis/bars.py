@@ -4,7 +4,8 @@ Plain functions on arrays, like analysis/audio.py (which calls them after tracki
 
 **Downbeats** (4/4). Two things mark the first beat of a bar in the music a DJ plays: the
 low end hits hardest there (the kick and bass of the bar's "one"), and the harmony changes
-there (chords change on bar lines). For each beat we measure the low band's energy just
+there (chords change on bar lines: measured above 150 Hz, since a walking or reggae bass
+line moves on every beat). For each beat we measure the low band's energy just
 after it and how much the pitch-class profile changes across it; the bar's phase is the one
 of the four whose beats score highest on both, each feature standardised over the track.
 One phase for the whole track: a 4/4 track does not skip beats.
@@ -24,7 +25,7 @@ import numpy as np
 
 BEATS_PER_BAR = 4
 _LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
-_CHROMA_BAND = (55.0, 2000.0)
+_CHROMA_BAND = (150.0, 2000.0)  # Hz: chords above the bass (a walking or reggae bass moves on every beat)
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 
 

@@ -28,7 +28,7 @@ def _corpus():
 
 def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0):
     spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": "plain", "part": "test",
-            "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 24.0, "drift": drift,
+            "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0, "drift": drift,
             "intro_beats": 0}
     y, truth = _corpus().render_syn(spec)
     return y, _corpus().SR, truth
@@ -106,3 +106,13 @@ def test_a_shuffle_gets_its_beats_on_the_beat_not_on_the_swung_let():
     r = audio.analyse(y, sr, auto_cues=False)
     assert r["bpm"] == pytest.approx(112.0, rel=0.01)
     assert _beats_hit(r["beats"], beats) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [2, 8])
+def test_a_one_drop_reggae_bar_starts_on_the_chord_change_not_on_the_kick_of_beat_3(seed):
+    """The one drop puts its kick (and rim) on the third beat, the loudest low end of the
+    bar; the bar starts where the chords above the moving bass change."""
+    y, sr, truth = _render("reggae-onedrop", 76.0, seed=seed, key="G minor")
+    r = _analyse(y, sr)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9

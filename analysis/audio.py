@@ -479,6 +479,7 @@ _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this stro
 _COMPOUND_ON = 1.3
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
 _COMPOUND_BAND = (60.0, 180.0)
+_COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular
 # Swing (see _swing_phase): beats on the short note of a long-short pair are a third early.
 _SWING_SHORT = 0.3  # onsets a third of a beat after the beats at least this strong...
 _SWING_LONG = 0.35  # ... and, relative to those, at most this strong at two thirds and half-way
@@ -666,6 +667,8 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level) ->
     114). The candidates are the octaves of a third of the family's tempo; one is taken when
     the onsets on its beats are :data:`_COMPOUND_ON` times as strong as on the chosen
     level's and the triplet eighths between its beats sound (:data:`_COMPOUND_THIRDS`)."""
+    if chosen.regular < _COMPOUND_BUSY:
+        return chosen  # read at 3/2 of a compound beat, half-way between beats is a triplet eighth
     best = chosen
     for bpm in _octaves_within(base / 3, *_COMPOUND_BAND):
         beats = _track(env, fps, bpm)
@@ -803,16 +806,24 @@ def chroma_vector(y: np.ndarray, sr: int) -> np.ndarray:
     return np.maximum(magnitude - floor, 0.0) @ _chroma_map(sr, n_fft)
 
 
+@functools.lru_cache(maxsize=1)
+def _profile_rotations() -> np.ndarray:
+    """(24, 12): the major then minor profile rotated to each tonic, centred and of unit
+    norm, so that a product with a centred unit chroma vector is their correlation."""
+    rows = np.stack([np.roll(p, tonic) for p in (_PROFILE_MAJOR, _PROFILE_MINOR) for tonic in range(12)])
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows.setflags(write=False)  # cached: shared by every call
+    return rows
+
+
 def estimate_key(chroma: np.ndarray) -> str | None:
     """Best of the 24 major/minor keys by correlation of the chroma vector with the key
     profiles rotated to each tonic; None for a flat (toneless) chroma."""
     chroma = np.asarray(chroma, dtype=float)
     if np.ptp(chroma) <= 1e-9 * max(1e-30, float(np.abs(chroma).max())):
         return None
-    scores = []
-    for profile in (_PROFILE_MAJOR, _PROFILE_MINOR):
-        rotations = np.stack([np.roll(profile, tonic) for tonic in range(12)])
-        scores.append([np.corrcoef(chroma, r)[0, 1] for r in rotations])
+    scores = _profile_rotations() @ ((chroma - chroma.mean()) / np.linalg.norm(chroma - chroma.mean()))
     minor, tonic = np.unravel_index(int(np.nanargmax(scores)), (2, 12))
     return key_from_index(tonic=int(tonic), minor=bool(minor))
 

@@ -42,8 +42,9 @@ __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decod
 #: 2: results bounded as a whole (at most MAX_CUES cues and max_result_points waveform numbers).
 #: 3: jobs' results gain "loudness" (BS.1770-4 at the native rate) and "open_key"; jobs
 #:    store a waveform for players (analysis.waveform).
-#: 4: key from a whitened spectrum with Albrecht & Shanahan's profiles and a minor prior; beat phase, tempo
-#:    octave and downbeats tuned on the evaluation set (bench/analysis_eval.py, issue 16).
+#: 4: key from a whitened spectrum with Albrecht & Shanahan's profiles and a minor prior;
+#:    beat phase, tempo octave and downbeats tuned on the evaluation set
+#:    (bench/analysis_eval.py, issue 16).
 ANALYSER_VERSION = "4"
 
 WAVEFORM_POINTS = 2000

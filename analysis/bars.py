@@ -56,8 +56,8 @@ def _standardised(x: np.ndarray) -> np.ndarray:
 def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(low-band energy in the first quarter beat after each beat (log), pitch-class change
     across each beat (1 - cosine of the profiles of the beat before and the beat after))."""
-    hop = int(2 ** round(math.log2(sr * 512 / 22050)))
-    n_fft = 4 * hop
+    hop = int(2 ** round(math.log2(sr * 1024 / 22050)))
+    n_fft = 2 * hop  # ~93 ms windows, half overlapping
     power = _spectrogram(y, sr, n_fft, hop)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     low = power[:, (freqs >= _LOW_BAND[0]) & (freqs < _LOW_BAND[1])].sum(axis=1)

@@ -116,3 +116,24 @@ def test_a_one_drop_reggae_bar_starts_on_the_chord_change_not_on_the_kick_of_bea
     r = _analyse(y, sr)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
     assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_uk_garage_gets_its_beats_on_the_kick_and_clap_not_on_the_open_hats(seed):
+    """2-step: open hats, the bass and the organ on every off-beat outweigh the kick on 1
+    and the clap and snare on 2 and 4; the beat is still where the kick and clap are."""
+    y, sr, truth = _render("ukg-2step", 132.0, seed=seed, key="F minor")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_hip_hop_with_straight_sixteenths_stays_at_its_tempo(seed):
+    """Straight sixteenth-note hats at 88 BPM look like drum & bass's eighths at 176, but
+    the level below has no snare half-way between its beats: 88."""
+    from tests.analysis.synth import make_excerpt
+
+    e = make_excerpt("hiphop", 88.0, seconds=24, sr=22050, seed=seed, humanize=0.006)
+    r = audio.analyse(e.y, e.sr, auto_cues=False)
+    assert r["bpm"] == pytest.approx(e.bpm, rel=0.01)

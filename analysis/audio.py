@@ -17,8 +17,8 @@ and uses it for tempo and beats:
    (sub-frame precision), and the tempo is folded by octaves into ``bpm_range``.
 
 Key: the long-window spectrum, whitened (its running median subtracted: the drums' floor),
-folded onto 12 pitch classes and correlated with Albrecht & Shanahan's major/minor profiles
-in all 24 keys.
+folded onto 12 pitch classes and correlated with two sets of major/minor profiles (Albrecht &
+Shanahan's, "edma") in all 24 keys.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decod
 #: 2: results bounded as a whole (at most MAX_CUES cues and max_result_points waveform numbers).
 #: 3: jobs' results gain "loudness" (BS.1770-4 at the native rate) and "open_key"; jobs
 #:    store a waveform for players (analysis.waveform).
-#: 4: key from a whitened spectrum with Albrecht & Shanahan's profiles and a minor prior;
+#: 4: key from a whitened spectrum, two sets of profiles and a minor prior;
 #:    beat phase, tempo octave and downbeats tuned on the evaluation set
 #:    (bench/analysis_eval.py, issue 16).
 ANALYSER_VERSION = "4"
@@ -837,18 +837,21 @@ def _octaves_within(bpm: float, lo: float, hi: float) -> list[float]:
 
 # --------------------------------------------------------------------------- key
 
-# Key profiles from pitch-class distributions in a corpus of tonal music (Albrecht &
-# Shanahan 2013), tonic first. On the evaluation set's tuning part (bench/analysis_eval.py)
-# they confuse keys with their relative and their fifth less often than the "edma" profiles
-# (Faraldo et al. 2016) the analyser used until version 3, once the drums are whitened out
-# of the spectrum (:func:`chroma_vector`).
-_PROFILE_MAJOR = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
-_PROFILE_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
+# Key profiles, tonic first: pitch-class distributions in a corpus of tonal music (Albrecht &
+# Shanahan 2013) and the "edma" profiles for electronic dance music (Faraldo, Jorda & Herrera
+# 2016). A key's score is its mean correlation with the two: on the evaluation set's tuning
+# part as good as Albrecht & Shanahan's alone (0.832), on renders with other seeds and on
+# bench/analysis_bench.py's corpus better (less often the relative major), once the drums are
+# whitened out of the spectrum (:func:`chroma_vector`).
+_PROFILES = (
+    (np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081]),
+     np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])),
+    (np.array([1.0, 0.2875, 0.5020, 0.4048, 0.6050, 0.5614, 0.3205, 0.7966, 0.3159, 0.4506, 0.4202, 0.3889]),
+     np.array([1.0, 0.3096, 0.4415, 0.5827, 0.3262, 0.4948, 0.2889, 0.7804, 0.4328, 0.2903, 0.5331, 0.3217])),
+)
 #: Added to the minor keys' correlations: a minor key and its relative major share their
-#: notes, and most of the music a DJ plays is minor (on the tuning part, 0.829 -> 0.832; on
-#: the synthesized corpus of bench/analysis_bench.py it undoes most of the profiles' pull
-#: towards the relative major).
-_MINOR_PRIOR = 0.06
+#: notes, and most of the music a DJ plays is minor.
+_MINOR_PRIOR = 0.03
 _WHITEN_BINS = 31  # ~84 Hz of the 8192-point spectrum at 22.05 kHz: the drums' smooth floor
 
 
@@ -893,11 +896,15 @@ def chroma_vector(y: np.ndarray, sr: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _profile_rotations() -> np.ndarray:
-    """(24, 12): the major then minor profile rotated to each tonic, centred and of unit
-    norm, so that a product with a centred unit chroma vector is their correlation."""
-    rows = np.stack([np.roll(p, tonic) for p in (_PROFILE_MAJOR, _PROFILE_MINOR) for tonic in range(12)])
-    rows = rows - rows.mean(axis=1, keepdims=True)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    """(24, 12): the major then minor keys, each the mean of :data:`_PROFILES` rotated to its
+    tonic, centred and of unit norm: a product with a centred unit chroma vector is the
+    mean of the correlations."""
+    stacks = []
+    for major, minor in _PROFILES:
+        rows = np.stack([np.roll(p, tonic) for p in (major, minor) for tonic in range(12)])
+        rows = rows - rows.mean(axis=1, keepdims=True)
+        stacks.append(rows / np.linalg.norm(rows, axis=1, keepdims=True))
+    rows = np.mean(stacks, axis=0)
     rows.setflags(write=False)  # cached: shared by every call
     return rows
 

@@ -497,7 +497,9 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, flo
 # --------------------------------------------------------------------------- tempo & beats
 
 _TIGHTNESS = 700.0  # librosa's DP default is 100; DJ music keeps a steadier tempo
-_TRIPLE = 0.7  # a family 3x as fast this salient: the peak was a three-beat period
+_TRIPLE = 0.55  # a family 3x as fast this salient: the peak was a three-beat period (a waltz's bar)
+# (0.7 until version 3: a waltz at 146 whose bar peaked was read at 97; a 12/8 groove whose
+# triplet eighths now win is brought back by _compound_level)
 _BEAT_BAND = (70.0, 180.0)  # where the beat level is looked for, before folding into the range
 _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folded
 # Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:
@@ -510,7 +512,7 @@ _HALF_TIME_BELOW = 81.0  # a subdivided groove slower than this is counted doubl
 _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this strong (not a ballad's 16ths)
 # Compound metre (12/8): the level a third of the strongest family's tempo (or an octave of
 # it), whose beats are this much stronger than the chosen level's, is the dotted-quarter beat.
-_COMPOUND_ON = 1.3
+_COMPOUND_ON = 1.1
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
 _COMPOUND_BAND = (60.0, 180.0)
 _COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular

@@ -137,3 +137,18 @@ def test_hip_hop_with_straight_sixteenths_stays_at_its_tempo(seed):
     e = make_excerpt("hiphop", 88.0, seconds=24, sr=22050, seed=seed, humanize=0.006)
     r = audio.analyse(e.y, e.sr, auto_cues=False)
     assert r["bpm"] == pytest.approx(e.bpm, rel=0.01)
+
+
+def test_a_fast_gm_waltz_is_counted_in_beats_not_in_two_thirds_of_them():
+    """A 3/4 waltz at 146 whose strongest periodicity is the bar (48.7 BPM): the beats are
+    three to the bar (146), not two (97.4). Rendered by FluidSynth (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-waltz", "family": "gm", "style": "waltz", "variant": "plain", "part": "test",
+            "seed": 201, "metre": "3/4", "nominal_bpm": 146.2, "key": "F major", "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)

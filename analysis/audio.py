@@ -4,17 +4,27 @@ Plain functions on numpy arrays; no Django. librosa, scipy, soundfile, soxr and 
 imported on first use, so importing this module for :class:`AudioError` or
 :data:`ANALYSER_VERSION` is cheap.
 
-``analyse`` computes one onset envelope (band-weighted log spectral flux, hop ~11.6 ms)
-and uses it for tempo and beats:
+``analyse`` computes one onset envelope (band-weighted log spectral flux, hop ~11.6 ms),
+and from the same spectra the flux of five band groups, and uses them for tempo and beats:
 
 1. the autocorrelation of the envelope, summed over four multiples of each period, gives
-   the metrical family (tempo up to an octave) to 0.1 BPM;
+   the metrical family (tempo up to an octave) to 0.1 BPM (a waltz's bar gives way to its
+   beats);
 2. each octave of it between 70 BPM (or the range's minimum) and 180 BPM is beat-tracked
    (librosa's dynamic programme, given that tempo) and the beat level is chosen from the
    beat evidence, the onset strength on the beats against half-way between them
-   (:func:`_choose_level`): a 174 BPM drum & bass track is not 87, a 70 BPM ballad not 140;
+   (:func:`_choose_level`): a 174 BPM drum & bass track is not 87, a 72 BPM ballad not
+   144; a 12/8 groove is counted in dotted quarters, not at 3/2 of them
+   (:func:`_compound_level`);
 3. the chosen level's period is refined by a robust linear regression of its beat times
-   (sub-frame precision), and the tempo is folded by octaves into ``bpm_range``.
+   (sub-frame precision), and the tempo is folded by octaves into ``bpm_range``;
+4. the beats' phase: a shuffle's grid on its swung "let" moves a third of a beat
+   (:func:`_swing_phase`), a grid on the off-beat half a beat (:func:`_offbeat_phase`, from
+   the band groups: open hats, skanks and off-beat bass lines outweigh the kick and snare).
+
+The constants were tuned on the tuning part of bench/eval_corpus.py's evaluation set
+(bench/analysis_eval.py) and checked on renders with other seeds and on the synthesized
+corpora of bench/analysis_bench.py.
 
 Key: the long-window spectrum, whitened (its running median subtracted: the drums' floor),
 folded onto 12 pitch classes and correlated with two sets of major/minor profiles (Albrecht &

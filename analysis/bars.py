@@ -4,7 +4,8 @@ Plain functions on arrays, like analysis/audio.py (which calls them after tracki
 
 **Downbeats** (4/4). Two things mark the first beat of a bar in the music a DJ plays: the
 low end hits hardest there (the kick and bass of the bar's "one"), and the harmony changes
-there (chords change on bar lines). For each beat we measure the low band's energy just
+there (chords change on bar lines: measured above 300 Hz, since a walking or reggae bass
+line moves on every beat; it counts twice the low end). For each beat we measure the low band's energy just
 after it and how much the pitch-class profile changes across it; the bar's phase is the one
 of the four whose beats score highest on both, each feature standardised over the track.
 One phase for the whole track: a 4/4 track does not skip beats.
@@ -24,7 +25,9 @@ import numpy as np
 
 BEATS_PER_BAR = 4
 _LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
-_CHROMA_BAND = (55.0, 2000.0)
+_CHROMA_BAND = (300.0, 3000.0)  # Hz: chords above the bass and its partials (a walking or reggae
+# bass moves on every beat)
+_LOW_WEIGHT = 0.5  # the low end's share against the harmonic change (syncopated kicks mislead it)
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 
 
@@ -53,8 +56,8 @@ def _standardised(x: np.ndarray) -> np.ndarray:
 def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(low-band energy in the first quarter beat after each beat (log), pitch-class change
     across each beat (1 - cosine of the profiles of the beat before and the beat after))."""
-    hop = int(2 ** round(math.log2(sr * 512 / 22050)))
-    n_fft = 4 * hop
+    hop = int(2 ** round(math.log2(sr * 1024 / 22050)))
+    n_fft = 2 * hop  # ~93 ms windows, half overlapping
     power = _spectrogram(y, sr, n_fft, hop)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     low = power[:, (freqs >= _LOW_BAND[0]) & (freqs < _LOW_BAND[1])].sum(axis=1)
@@ -91,7 +94,7 @@ def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_P
     if len(beats) < 2 * beats_per_bar:
         return np.arange(0, len(beats), beats_per_bar)
     low, change = _beat_features(y, sr, beats)
-    score = _standardised(low) + _standardised(change)
+    score = _LOW_WEIGHT * _standardised(low) + _standardised(change)
     phases = [float(np.mean(score[p::beats_per_bar])) for p in range(beats_per_bar)]
     return np.arange(int(np.argmax(phases)), len(beats), beats_per_bar)
 

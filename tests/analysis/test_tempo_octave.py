@@ -1,0 +1,154 @@
+"""analysis.audio's tempo octave and compound metre on grooves of bench/eval_corpus.py's
+synthesized styles, rendered here with seeds of their own (not excerpts of the evaluation
+set): the DJ convention (issue 16) for drum & bass, slow ballads and 12/8 feel."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis import audio
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _corpus():
+    if "eval_corpus" in sys.modules:
+        return sys.modules["eval_corpus"]
+    spec = importlib.util.spec_from_file_location("eval_corpus", ROOT / "bench" / "eval_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["eval_corpus"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0):
+    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": "plain", "part": "test",
+            "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0, "drift": drift,
+            "intro_beats": 0}
+    y, truth = _corpus().render_syn(spec)
+    return y, _corpus().SR, truth
+
+
+def _analyse(y, sr):
+    import soxr
+
+    return audio.analyse(soxr.resample(y, sr, 22050).astype(np.float32), 22050, auto_cues=False)
+
+
+def _beats_hit(found, truth, tol=0.07) -> float:
+    found = np.asarray(found)
+    truth = np.asarray(truth)
+    truth = truth[(truth > 2) & (truth < truth[-1] - 1)]
+    return float(np.mean([np.min(np.abs(found - t)) <= tol for t in truth]))
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_drum_and_bass_at_172_is_172_not_86(seed):
+    y, sr, truth = _render("dnb", 172.0, seed=seed)
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_drifting_12_8_ballad_at_78_is_78_not_117(seed):
+    y, sr, truth = _render("ballad-12-8", 79.0, metre="12/8", seed=seed, drift=0.04)
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+def test_a_halftime_groove_at_146_stays_146():
+    y, sr, truth = _render("halftime", 146.0)
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+def _shuffle(bpm: float = 112.0, seconds: float = 20.0, sr: int = 22050, seed: int = 5):
+    """A 12/8 blues shuffle: kick on 1 and 3, snare on 2 and 4, hats on the beat and on its
+    swung "let" (two thirds of a beat later), and a boogie bass and chord stabs on the let,
+    loud enough to outweigh the kit there."""
+    from tests.analysis import synth as S
+
+    rng = np.random.default_rng(seed)
+    period = 60.0 / bpm
+    n_beats = int(seconds / period) - 1
+    y = np.zeros(int(seconds * sr) + sr)
+    t0 = 0.2
+
+    def place(sound, t, gain):
+        i = int(round(t * sr))
+        seg = sound[: len(y) - i]
+        y[i:i + len(seg)] += gain * seg
+
+    kick, snare, hat = S.kick(sr, rng), S.snare(sr, rng), S.hat(sr, rng)
+    beats = []
+    for b in range(n_beats):
+        t = t0 + b * period
+        beats.append(t)
+        place(kick if b % 2 == 0 else snare, t, 0.5)
+        place(hat, t, 0.15)
+        place(hat, t + 2 * period / 3, 0.1)
+        place(S.tone(sr, S.midi_hz(40 + (7 if b % 2 else 0)), 0.3 * period), t, 0.3)
+        place(S.tone(sr, S.midi_hz(45 + (3 if b % 2 else 0)), 0.3 * period), t + 2 * period / 3, 0.5)
+        for note in (57, 61, 64):
+            place(S.tone(sr, S.midi_hz(note), 0.25 * period, decay=0.1), t + 2 * period / 3, 0.35)
+    return y[: int(seconds * sr)].astype(np.float32), sr, np.array(beats)
+
+
+def test_a_shuffle_gets_its_beats_on_the_beat_not_on_the_swung_let():
+    y, sr, beats = _shuffle()
+    r = audio.analyse(y, sr, auto_cues=False)
+    assert r["bpm"] == pytest.approx(112.0, rel=0.01)
+    assert _beats_hit(r["beats"], beats) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [2, 8])
+def test_a_one_drop_reggae_bar_starts_on_the_chord_change_not_on_the_kick_of_beat_3(seed):
+    """The one drop puts its kick (and rim) on the third beat, the loudest low end of the
+    bar; the bar starts where the chords above the moving bass change."""
+    y, sr, truth = _render("reggae-onedrop", 76.0, seed=seed, key="G minor")
+    r = _analyse(y, sr)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_uk_garage_gets_its_beats_on_the_kick_and_clap_not_on_the_open_hats(seed):
+    """2-step: open hats, the bass and the organ on every off-beat outweigh the kick on 1
+    and the clap and snare on 2 and 4; the beat is still where the kick and clap are."""
+    y, sr, truth = _render("ukg-2step", 132.0, seed=seed, key="F minor")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_hip_hop_with_straight_sixteenths_stays_at_its_tempo(seed):
+    """Straight sixteenth-note hats at 88 BPM look like drum & bass's eighths at 176, but
+    the level below has no snare half-way between its beats: 88."""
+    from tests.analysis.synth import make_excerpt
+
+    e = make_excerpt("hiphop", 88.0, seconds=24, sr=22050, seed=seed, humanize=0.006)
+    r = audio.analyse(e.y, e.sr, auto_cues=False)
+    assert r["bpm"] == pytest.approx(e.bpm, rel=0.01)
+
+
+def test_a_fast_gm_waltz_is_counted_in_beats_not_in_two_thirds_of_them():
+    """A 3/4 waltz at 146 whose strongest periodicity is the bar (48.7 BPM): the beats are
+    three to the bar (146), not two (97.4). Rendered by FluidSynth (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-waltz", "family": "gm", "style": "waltz", "variant": "plain", "part": "test",
+            "seed": 201, "metre": "3/4", "nominal_bpm": 146.2, "key": "F major", "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)

@@ -1,6 +1,8 @@
 """What a finished analysis contributes to a track (bpm, key, duration, cues, and the
 server-owned beatgrid, mix_in, mix_out, loudness of analyser version 3 on)."""
 
+import uuid
+
 from analysis.jobs import finished_result
 from tracks.serializers import AnalysisFieldsSerializer, TrackFieldsSerializer
 
@@ -39,7 +41,12 @@ def analysis_values(job_id: str) -> dict:
     """The track fields a finished analysis job provides, with `analysis`: the job's id (the
     track's waveform is that job's); AnalysisUnusable (with a clear
     message) when the job is unknown, failed or not finished, or its result does not fit a
-    track."""
+    track. `analysis` is the job's canonical id whatever spelling of its UUID `job_id` is (the
+    track keeps it: its waveform copy is named by it, a backup takes no other spelling)."""
+    try:
+        job_id = str(uuid.UUID(job_id))
+    except ValueError:
+        raise AnalysisUnusable("Unknown analysis job.") from None
     try:
         result = finished_result(job_id)
     except ValueError as exc:

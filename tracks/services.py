@@ -22,12 +22,15 @@ def track_add(*, values: dict, position: int | None, analysis_job_id: str | None
     then `values`, which win. AnalysisUnusable when the job cannot fill a track: nothing is
     added."""
     fields = dict(TrackCreateSerializer.DEFAULTS)
+    analysis = None
     if analysis_job_id is not None:
-        fields.update(analysis_values(analysis_job_id))
+        found = analysis_values(analysis_job_id)
+        analysis = found["analysis"]  # the job's canonical id
+        fields.update(found)
     fields.update(values)
     track = store.track_create(values=fields, position=position)
-    if analysis_job_id is not None:
-        track_waveform_copy(track_id=track["id"], analysis_job_id=analysis_job_id)
+    if analysis is not None:
+        track_waveform_copy(track_id=track["id"], analysis_job_id=analysis)
     return track
 
 
@@ -89,8 +92,8 @@ def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool
         return {name: value for name, value in found.items() if current[name] in (None, [])}
 
     track = store.track_apply(track_id=track_id, fill=fill, expected_version=expected_version)
-    if track["analysis"] == analysis_job_id:
-        track_waveform_copy(track_id=track_id, analysis_job_id=analysis_job_id)
+    if track["analysis"] == found["analysis"]:  # the job's canonical id
+        track_waveform_copy(track_id=track_id, analysis_job_id=found["analysis"])
     return track
 
 

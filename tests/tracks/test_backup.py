@@ -989,3 +989,14 @@ def test_redis_refusing_the_swap_is_a_clear_error(tmp_path, api, settings):
         # the script refused its batch before writing anything: no track of it landed unannounced
         assert not get_redis().exists(keys.track(order[0]))
         assert get_redis().zcard(keys.playlist()) == 0
+
+
+def test_a_track_given_its_analysis_in_upper_case_restores(tmp_path, api, anon, settings):
+    job = finished_job("d" * 64, waveform=WAVEFORM)
+    response = api.post("/api/tracks/", {"title": "t", "artist": "a", "analysis": job.upper()}, format="json")
+    assert response.status_code == 201
+    document, _ = export(tmp_path)
+    assert document["tracks"][0]["analysis"] == job
+    with other_prefix(settings):
+        assert "tracks 1 created" in run_import(tmp_path / "backup.json")
+        assert anon.get(f"/api/tracks/{response.json()['id']}/waveform.json").status_code == 200

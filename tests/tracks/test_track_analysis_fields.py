@@ -217,3 +217,18 @@ def test_a_bad_resolution_is_400(api, anon, query):
 def test_an_unknown_track_has_no_waveform(anon):
     assert anon.get("/api/tracks/6f1c1d2e-0000-4000-8000-000000000000/waveform.json").status_code == 404
     assert anon.get("/api/tracks/not-a-uuid/waveform.json").status_code == 404
+
+
+@pytest.mark.parametrize("spelling", [str.upper, lambda job: job.replace("-", ""), lambda job: "{%s}" % job,
+                                      lambda job: "urn:uuid:" + job])
+def test_an_analysis_named_in_another_uuid_spelling_is_kept_by_its_canonical_id(api, anon, spelling):
+    """The job is found whatever the UUID's spelling; the track names it canonically (a backup
+    refuses any other spelling) and its waveform copy is that job's."""
+    job = done_job()
+    added = add(api, analysis=spelling(job))
+    applied = apply(api, add(api, title="later"), spelling(job))
+    for track in (added, applied):
+        assert get_redis().hget(keys.track(track["id"]), "analysis") == json.dumps(job)
+        assert get_redis().hget(keys.track_waveform(track["id"]), "analysis") == job
+        response = anon.get(f"/api/tracks/{track['id']}/waveform.json")
+        assert response.status_code == 200 and response["ETag"] == f'"{job}.512"'

@@ -49,7 +49,8 @@ What a backup taken while the API writes holds:
 Import. The file is read once, streamed (ijson), every record validated as the API's
 serializers validate a request (and each track no larger than QL_MAX_BODY_MB; its waveform
 copy, when not null, base64 that decodes strictly to a stored waveform of at most
-TRACK_WAVEFORM_MAX_PIXELS pixels, in a record whose analysis is not null), and staged in
+TRACK_WAVEFORM_MAX_PIXELS pixels, at most MAX_SAMPLE_RATE and QL_MAX_AUDIO_SECONDS long, in a
+record whose analysis is not null), and staged in
 scratch keys of Redis (a track's waveform copy beside its hash); only when the whole file has
 been read and found valid is the staged data moved into the library (RENAME: no copy), batch
 by batch, through the store's scripts: the tracks' locks (with --replace), a new generation
@@ -106,6 +107,7 @@ from rest_framework.exceptions import ValidationError
 
 from analysis import jobs
 from analysis import waveform as waveforms
+from analysis.audio import MAX_SAMPLE_RATE
 from playlists import store as playlists
 from quantumlive import keys
 from quantumlive.clock import now_iso
@@ -483,11 +485,16 @@ def _track_waveform(text, analysis: str | None) -> tuple[str, bytes] | None:
     if blob is None or base64.b64encode(blob).decode("ascii") != text:
         raise _Bad("waveform: not base64 (standard alphabet, padded, on one line)")
     try:
-        _, _, _, mins, _ = waveforms.parse(blob)
+        rate, _, samples, mins, _ = waveforms.parse(blob)
     except waveforms.WaveformError:
         raise _Bad("waveform: not a stored waveform (analysis/waveform.py's format)") from None
     if len(mins) > TRACK_WAVEFORM_MAX_PIXELS:
         raise _Bad(too_many)
+    # What a request builds from it grows with the samples it spans (samples / 64 pixels at
+    # samples_per_pixel=64), not with its pixels: only what the analyser could have made.
+    if not 1 <= rate <= MAX_SAMPLE_RATE or samples > rate * settings.QL_MAX_AUDIO_SECONDS:
+        raise _Bad(f"waveform: a sample rate over {MAX_SAMPLE_RATE} Hz or longer than QL_MAX_AUDIO_SECONDS "
+                   f"({settings.QL_MAX_AUDIO_SECONDS} s): not one the analyser makes")
     return analysis, blob
 
 

@@ -1000,3 +1000,25 @@ def test_a_track_given_its_analysis_in_upper_case_restores(tmp_path, api, anon, 
     with other_prefix(settings):
         assert "tracks 1 created" in run_import(tmp_path / "backup.json")
         assert anon.get(f"/api/tracks/{response.json()['id']}/waveform.json").status_code == 200
+
+
+@pytest.mark.parametrize("rate, base, samples", [
+    (8000, 2**31, 2**31 * 512),  # 512 stored pixels spanning 1.7 years: 2^34 pixels at 64
+    (4_000_000_000, 64, 64 * 512),  # a rate no audio the server decodes has
+    (0, 64, 64 * 512),
+])
+def test_a_waveform_spanning_more_than_the_server_analyses_is_refused(tmp_path, api, anon, settings,
+                                                                     rate, base, samples):
+    """A copy's pixels are few, but what GET …/waveform.json?samples_per_pixel=64 builds grows
+    with the samples its header claims: a copy the analyser could not have made is refused."""
+    make_library(api, count=2)
+    good, _ = export(tmp_path, "good.json")
+    pixels = -(-samples // base)
+    blob = struct.pack("<4sIIQ", b"QLW1", rate, base, samples) + bytes(2 * pixels)
+    good["tracks"][0]["waveform"] = base64.b64encode(blob).decode()
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(good))
+    with other_prefix(settings):
+        with pytest.raises(CommandError, match=r"tracks\[0\] \(id [0-9a-f-]{36}\): waveform: .*nothing was changed"):
+            run_import(path)
+        assert anon.get("/api/tracks/").json()["count"] == 0

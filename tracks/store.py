@@ -280,6 +280,12 @@ def track_waveform_get(*, track_id: str) -> tuple[str | None, bytes | None]:
     return (analysis.decode() if analysis is not None else None), data
 
 
+def track_waveform_source(*, track_id: str) -> str | None:
+    """The id of the analysis a track's waveform copy was made from (its bytes not read);
+    None when the track has no copy."""
+    return get_redis().hget(keys.track_waveform(track_id), "analysis")
+
+
 # --- reads -------------------------------------------------------------------------------
 # What a track read needs, in one round trip and at one moment: the data set's epoch and the
 # generation (the cache's stamp), the track's position and, with `with_entry`, its fields.

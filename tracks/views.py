@@ -12,7 +12,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from analysis import openapi as analysis_docs
-from analysis.jobs import job_waveform
+from analysis.jobs import job_waveform, job_waveform_exists
 from analysis.waveform_http import REVALIDATE, none_match, not_modified, samples_per_pixel_param, waveform_response
 from quantumlive import etags, metrics
 from quantumlive.auth import known_token_user
@@ -243,7 +243,8 @@ class TrackWaveformView(StoreErrorsMixin, APIView):
         if analysis is None:
             raise NotFound("No analysis with a waveform has been applied to this track.")
         tag = f'"{analysis}.{samples_per_pixel}"'
-        if none_match(request, tag):
+        if none_match(request, tag) and (store.track_waveform_source(track_id=track_id) == analysis
+                                         or job_waveform_exists(analysis)):
             return not_modified(tag, REVALIDATE)
         copied_from, blob = store.track_waveform_get(track_id=track_id)
         if copied_from != analysis:  # the copy of an analysis just applied is still on its way

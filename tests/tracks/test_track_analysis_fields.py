@@ -232,3 +232,18 @@ def test_an_analysis_named_in_another_uuid_spelling_is_kept_by_its_canonical_id(
         assert get_redis().hget(keys.track_waveform(track["id"]), "analysis") == job
         response = anon.get(f"/api/tracks/{track['id']}/waveform.json")
         assert response.status_code == 200 and response["ETag"] == f'"{job}.512"'
+
+
+def test_if_none_match_answers_304_only_for_a_waveform_there_is(api, anon):
+    """As for a job's: `*` (or the tag) on a track whose analysis has no waveform is its 404,
+    not a 304 for a representation that does not exist."""
+    track = add(api, analysis=done_job(waveform=b""))
+    url = f"/api/tracks/{track['id']}/waveform.json"
+    assert anon.get(url, HTTP_IF_NONE_MATCH="*").status_code == 404
+    assert anon.get(url, HTTP_IF_NONE_MATCH=f'"{track_analysis(track)}.512"').status_code == 404
+    with_one = add(api, analysis=done_job())
+    assert anon.get(f"/api/tracks/{with_one['id']}/waveform.json", HTTP_IF_NONE_MATCH="*").status_code == 304
+
+
+def track_analysis(track: dict) -> str:
+    return json.loads(get_redis().hget(keys.track(track["id"]), "analysis"))

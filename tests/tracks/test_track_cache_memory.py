@@ -65,6 +65,15 @@ def minimal_values(number: int) -> dict:
             "sources": {}, "notes": None, "cues": []}
 
 
+def analysed_values(number: int) -> dict:
+    """A short track an analysis was applied to: its beat grid, mix points, loudness and id."""
+    return {**minimal_values(number),
+            "beatgrid": {"bpm": 124.5, "first_beat": 0.48, "first_downbeat": 2.42, "beats_per_bar": 4},
+            "mix_in": 15.96, "mix_out": 280.1,
+            "loudness": {"integrated_lufs": -8.9, "range_lu": 5.1, "true_peak_dbtp": -0.3, "replay_gain_db": -9.1},
+            "analysis": f"366d0f1b-7f8d-4545-a96a-{number:012d}"}
+
+
 def create_tracks(values, count: int) -> list[str]:
     return [store.track_create(values=values(n))["id"] for n in range(count)]
 
@@ -159,8 +168,10 @@ def astral_notes(number: int) -> dict:
     (astral_notes, 30, "list"),
     (minimal_values, 800, "list"),
     (minimal_values, 800, "read"),
+    (analysed_values, 800, "list"),
+    (analysed_values, 800, "read"),
 ], ids=["maximal-listed", "maximal-read", "typical-listed", "typical-read", "astral-notes-listed",
-        "minimal-listed", "minimal-read"])
+        "minimal-listed", "minimal-read", "analysed-listed", "analysed-read"])
 def test_what_the_cache_counts_is_what_it_holds(anon, values, count, fill):
     track_ids = create_tracks(values, count)
     cache = caught_up_cache()

@@ -282,11 +282,16 @@ INVALIDATION_SHARE = 32
 INVALIDATION_MIN = 64
 
 
+# the summary's fields that hold an object of numbers (tracks/store.py ANALYSIS_OWNED)
+_NESTED = ("beatgrid", "loudness")
+
+
 def summary_size(summary: dict, marks_json: str) -> int:
     """Bytes a decoded summary holds (tracks/store.py), `marks_json` being the JSON its cue
-    marks were decoded from. Strings, genres and sources are measured; the marks (up to 512)
-    are counted from their number and their JSON's length when it is ASCII (a name takes one
-    byte a character, the JSON at least that), else measured."""
+    marks were decoded from. Strings, genres, sources and the analysis's objects (beat grid,
+    loudness) are measured; the marks (up to 512) are counted from their number and their
+    JSON's length when it is ASCII (a name takes one byte a character, the JSON at least
+    that), else measured."""
     size = _getsizeof(summary)
     for value in summary.values():
         if value is not None:
@@ -294,6 +299,11 @@ def summary_size(summary: dict, marks_json: str) -> int:
     size += sum(map(_getsizeof, summary["genres"]))
     for name, url in summary["sources"].items():
         size += _getsizeof(name) + _getsizeof(url)
+    for name in _NESTED:  # an applied analysis's objects: their keys and numbers
+        nested = summary.get(name)
+        if nested:
+            size += sum(_getsizeof(key) + (_getsizeof(value) if value is not None else 0)
+                        for key, value in nested.items())
     marks = summary["cues"]
     if marks:
         size += _MARK_KEYS + len(marks) * _MARK

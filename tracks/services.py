@@ -116,6 +116,20 @@ def track_waveform_copy(*, track_id: str, analysis_job_id: str) -> bool:
     return store.track_waveform_put(track_id=track_id, analysis_job_id=analysis_job_id, blob=blob)
 
 
+def track_waveform_blob(*, track_id: str, analysis_job_id: str) -> bytes | None:
+    """The stored waveform a track answers for the analysis `analysis_job_id` (the one it
+    names): its copy, or while that copy is on its way (or was never made) the job's, as the
+    copy keeps it (coarser when long), so one ETag is one answer. None when there is none."""
+    copied_from, blob = store.track_waveform_get(track_id=track_id)
+    if copied_from == analysis_job_id:
+        return blob
+    blob = job_waveform(analysis_job_id)
+    try:
+        return waveform.coarsened(blob, TRACK_WAVEFORM_MAX_PIXELS) if blob else None
+    except waveform.WaveformError:
+        return None
+
+
 def title_and_artist(path: Path) -> tuple[str, str]:
     """An audio file's title and artist: its tags', else an "Artist - Title" file name's, else
     the file name and "Unknown artist"; each at most 300 characters."""

@@ -247,3 +247,17 @@ def test_if_none_match_answers_304_only_for_a_waveform_there_is(api, anon):
 
 def track_analysis(track: dict) -> str:
     return json.loads(get_redis().hget(keys.track(track["id"]), "analysis"))
+
+
+def test_a_copy_on_its_way_is_answered_as_the_copy_will_be(api, anon):
+    """Between an apply and its copy the track's answer comes from the job: the same tag must
+    mean the same bytes, so it is the job's waveform as the copy keeps it (coarser when long)."""
+    job = done_job(waveform=waveform_blob(seconds=3 * 60))  # 124k pixels at 64: the copy is coarser
+    track = add(api, analysis=job)
+    url = f"/api/tracks/{track['id']}/waveform.json?samples_per_pixel=64"
+    with_copy = anon.get(url)
+    get_redis().hset(keys.track_waveform(track["id"]), "analysis", "00000000-0000-4000-8000-000000000000")
+    on_its_way = anon.get(url)
+    assert on_its_way.status_code == with_copy.status_code == 200
+    assert on_its_way["ETag"] == with_copy["ETag"]
+    assert on_its_way.content == with_copy.content

@@ -14,6 +14,7 @@ take the prefix as an argument and then read no setting.
 | key | type | what |
 | --- | --- | --- |
 | `{p}:track:<uuid>` | hash | one track; every field JSON-encoded but `version`, `created`, `updated` |
+| `{p}:track:<uuid>:waveform` | hash | the track's copy of the waveform of the analysis it names: `analysis` (that job's id), `data` (analysis/waveform.py's bytes, at most 2^16 pixels); written only while the track names that analysis, deleted with the track (tracks/lua.py) |
 | `{p}:playlist` | sorted set | track ids; the score orders the playlist, the rank is `position` |
 | `{p}:gen` | string (int) | global generation: +1 on every track write, with an invalidation |
 | `{p}:epoch` | string | random id of this Redis's data set; changes if the data is lost |

@@ -78,7 +78,9 @@ def audio_location(path: Path) -> str | None:
 def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool,
                          expected_version: int | None = None) -> dict:
     """Fills a track from the finished analysis job `analysis_job_id`: every field the analysis
-    gives with `overwrite`, else only the fields the track has no value for.
+    gives with `overwrite`, else only the fields the track has no value for. The job becomes
+    the track's analysis (whose waveform it serves) unless it filled nothing of a track that
+    has one.
     store.TrackNotFound when there is no such track, AnalysisUnusable (with a clear message)
     when the job cannot fill a track; the store's VersionMismatch and LockTimeout as any
     write."""
@@ -89,7 +91,11 @@ def track_apply_analysis(*, track_id: str, analysis_job_id: str, overwrite: bool
     def fill(current: dict) -> dict:
         if overwrite:
             return found
-        return {name: value for name, value in found.items() if current[name] in (None, [])}
+        filled = {name: value for name, value in found.items()
+                  if name != "analysis" and current[name] in (None, [])}
+        if filled or current["analysis"] is None:  # it contributed: the track's analysis now
+            filled["analysis"] = found["analysis"]
+        return filled
 
     track = store.track_apply(track_id=track_id, fill=fill, expected_version=expected_version)
     if track["analysis"] == found["analysis"]:  # the job's canonical id

@@ -200,6 +200,19 @@ def test_tempo_at_the_first_downbeat_when_the_track_has_a_beat_grid():
     assert tempo.attrib == {"Inizio": "0.480", "Bpm": "124.00", "Metro": "4/4", "Battito": "1"}
 
 
+def test_the_tempo_follows_a_bpm_the_dj_corrected_after_the_analysis():
+    """`AverageBpm` and the grid's `Bpm` must agree: a track whose BPM was set by hand (a
+    halved tempo doubled) keeps the analysed grid's first downbeat at the BPM it shows."""
+    track = {"id": "t1", "title": "T", "artist": "A", "bpm": 174.0, "key": None, "duration": 300,
+             "genres": [], "location": "t.mp3", "sources": {}, "cues": [],
+             "beatgrid": {"bpm": 87.0, "first_beat": 0.2, "first_downbeat": 0.2, "beats_per_bar": 4}}
+
+    element = ET.fromstring(b"".join(export.rekordbox([track], root="/m", playlist_name=None).stream()))
+
+    assert element.find("COLLECTION/TRACK").get("AverageBpm") == "174.00"
+    assert element.find("COLLECTION/TRACK/TEMPO").get("Bpm") == "174.00"
+
+
 @pytest.mark.slow
 def test_a_large_export_is_written_with_bounded_memory():
     def tracks():

@@ -261,3 +261,25 @@ def test_a_copy_on_its_way_is_answered_as_the_copy_will_be(api, anon):
     assert on_its_way.status_code == with_copy.status_code == 200
     assert on_its_way["ETag"] == with_copy["ETag"]
     assert on_its_way.content == with_copy.content
+
+
+def test_without_overwrite_an_analysis_that_filled_something_becomes_the_tracks(api, anon):
+    """The waveform is that of the analysis last applied: one that filled a field (here the
+    grid and loudness an earlier analyser did not give) is applied, one that filled nothing
+    is not."""
+    older = {name: value for name, value in RESULT.items()
+             if name not in ("downbeats", "beatgrid", "mix_in", "mix_out", "loudness", "open_key")}
+    first = done_job(older)
+    track = apply(api, add(api), first)
+    tag = anon.get(f"/api/tracks/{track['id']}/waveform.json")["ETag"]
+    assert tag.startswith(f'"{first}.')
+
+    second = done_job(waveform=waveform_blob(amplitude=0.25))
+    filled = apply(api, track, second)  # fills beatgrid, mix points, loudness only
+    assert filled["bpm"] == RESULT["bpm"] and filled["loudness"] == LOUD
+    assert anon.get(f"/api/tracks/{track['id']}/waveform.json")["ETag"].startswith(f'"{second}.')
+
+    third = done_job({**RESULT, "bpm": 90.0}, waveform=waveform_blob(amplitude=0.125))
+    unchanged = apply(api, track, third)  # nothing left to fill
+    assert unchanged["bpm"] == RESULT["bpm"]
+    assert anon.get(f"/api/tracks/{track['id']}/waveform.json")["ETag"].startswith(f'"{second}.')

@@ -112,21 +112,32 @@ def parse(blob: bytes) -> tuple[int, int, int, np.ndarray, np.ndarray]:
 def pixels(blob: bytes, samples_per_pixel: int) -> tuple[int, np.ndarray]:
     """(sample rate, the interleaved min/max pairs as int8) at ``samples_per_pixel``."""
     rate, base, samples, mins, maxs = parse(blob)
-    n = int(samples_per_pixel)
-    length = math.ceil(samples / n)
-    out = np.empty(2 * length, np.int8)
-    if length and n % base == 0:  # whole stored pixels: a reshape
+    length = math.ceil(samples / int(samples_per_pixel))
+    return rate, _pairs(mins, maxs, base, int(samples_per_pixel), 0, length)
+
+
+def _pairs(mins: np.ndarray, maxs: np.ndarray, base: int, n: int, first: int, stop: int) -> np.ndarray:
+    """The interleaved min/max pairs of output pixels ``first`` to ``stop`` (exclusive) at
+    ``n`` samples per pixel, from stored pixels of ``base`` samples."""
+    count = stop - first
+    out = np.empty(2 * count, np.int8)
+    if count <= 0:
+        return out
+    if n % base == 0:  # whole stored pixels: a reshape
         k = n // base
-        padded = length * k - len(mins)
-        out[0::2] = np.pad(mins, (0, padded), constant_values=127).reshape(length, k).min(axis=1)
-        out[1::2] = np.pad(maxs, (0, padded), constant_values=-128).reshape(length, k).max(axis=1)
-    elif length:
-        p = np.arange(length, dtype=np.int64)
+        low, high = mins[first * k:stop * k], maxs[first * k:stop * k]
+        padded = count * k - len(low)
+        out[0::2] = np.pad(low, (0, padded), constant_values=127).reshape(count, k).min(axis=1)
+        out[1::2] = np.pad(high, (0, padded), constant_values=-128).reshape(count, k).max(axis=1)
+    else:
+        p = np.arange(first, stop, dtype=np.int64)
         starts = p * n // base
         ends = np.minimum(-(-(p + 1) * n // base), len(mins))  # exclusive; >= starts + 1
-        out[0::2] = np.minimum(np.minimum.reduceat(mins, starts), mins[ends - 1])
-        out[1::2] = np.maximum(np.maximum.reduceat(maxs, starts), maxs[ends - 1])
-    return rate, out
+        # reduceat over the span these pixels cover: its last pixel ends at ends[-1]
+        low, high = mins[starts[0]:ends[-1]], maxs[starts[0]:ends[-1]]
+        out[0::2] = np.minimum(np.minimum.reduceat(low, starts - starts[0]), mins[ends - 1])
+        out[1::2] = np.maximum(np.maximum.reduceat(high, starts - starts[0]), maxs[ends - 1])
+    return out
 
 
 def _number_table() -> np.ndarray:
@@ -141,14 +152,38 @@ def _number_table() -> np.ndarray:
 _NUMBERS = _number_table()
 
 
-def waveform_json(blob: bytes, samples_per_pixel: int) -> bytes:
-    """audiowaveform's JSON (version 2, one channel, 8 bits) at ``samples_per_pixel``, as
-    UTF-8 bytes. The numbers are written by table lookup (numpy), not by ``json.dumps`` of a
-    list: 2.5 million of them (30 minutes at 64) take milliseconds, not seconds."""
-    rate, data = pixels(blob, samples_per_pixel)
-    head = json.dumps({"version": 2, "channels": 1, "sample_rate": rate,
-                       "samples_per_pixel": int(samples_per_pixel), "bits": 8,
-                       "length": len(data) // 2}, separators=(",", ":"))
+#: Pixels' worth of text written at a time by :func:`waveform_json_parts` (about 1.3 MB).
+PART_PIXELS = 1 << 17
+
+
+def _numbers(data: np.ndarray) -> bytes:
+    """The int8 values as comma-separated decimal text (no trailing comma)."""
     text = _NUMBERS[data.view(np.uint8) ^ np.uint8(0x80)].ravel()  # row v + 128
-    numbers = text[text != 0].tobytes()[:-1]  # without the last comma
-    return head[:-1].encode() + b',"data":[' + numbers + b"]}"
+    return text[text != 0].tobytes()[:-1]  # without the last comma
+
+
+def waveform_json_parts(blob: bytes, samples_per_pixel: int):
+    """audiowaveform's JSON (version 2, one channel, 8 bits) at ``samples_per_pixel``, as an
+    iterator of UTF-8 parts of :data:`PART_PIXELS` pixels each (WaveformError is raised here,
+    before any part), so a long answer (tens of MB at 64 samples per pixel) is never held
+    whole: memory stays that of one part. The numbers are written by table lookup (numpy),
+    not by ``json.dumps`` of a list: millions of them take milliseconds."""
+    rate, base, samples, mins, maxs = parse(blob)
+    n = int(samples_per_pixel)
+    length = math.ceil(samples / n)
+    head = json.dumps({"version": 2, "channels": 1, "sample_rate": rate, "samples_per_pixel": n, "bits": 8,
+                       "length": length}, separators=(",", ":"))
+
+    def parts():
+        yield head[:-1].encode() + b',"data":['
+        for first in range(0, length, PART_PIXELS):
+            data = _pairs(mins, maxs, base, n, first, min(first + PART_PIXELS, length))
+            yield (b"," if first else b"") + _numbers(data)
+        yield b"]}"
+
+    return parts()
+
+
+def waveform_json(blob: bytes, samples_per_pixel: int) -> bytes:
+    """:func:`waveform_json_parts` joined."""
+    return b"".join(waveform_json_parts(blob, samples_per_pixel))

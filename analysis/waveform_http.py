@@ -1,7 +1,9 @@
 """The waveform answers of the API (an analysis job's, a track's): the `samples_per_pixel`
 parameter, `If-None-Match` against the answer's tag, the JSON body with its headers."""
 
-from django.http import HttpResponse
+import itertools
+
+from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 
@@ -48,10 +50,15 @@ def waveform_response(blob: bytes | None, samples_per_pixel: int, *, tag: str, c
     if blob is None:
         raise NotFound(missing)
     try:
-        body = waveform.waveform_json(blob, samples_per_pixel)
+        parts = waveform.waveform_json_parts(blob, samples_per_pixel)
     except waveform.WaveformError:
         raise NotFound(missing) from None
-    return _headed(HttpResponse(body, content_type="application/json"), tag, cache_control)
+    opening = list(itertools.islice(parts, 4))  # head, numbers, end: at most 3 for a short one
+    if len(opening) < 4:
+        response = HttpResponse(b"".join(opening), content_type="application/json")
+    else:  # long: written part by part, never held whole (analysis/waveform.py)
+        response = StreamingHttpResponse(itertools.chain(opening, parts), content_type="application/json")
+    return _headed(response, tag, cache_control)
 
 
 def _headed(response: HttpResponse, tag: str, cache_control: str) -> HttpResponse:

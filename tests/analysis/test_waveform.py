@@ -115,3 +115,31 @@ def test_a_decoded_stereo_file_gives_the_waveform_of_its_channels_mean_at_its_ow
     answer = json.loads(waveform_json(decoded.waveform, 48000))
     assert answer["sample_rate"] == rate and answer["length"] == 2
     assert answer["data"] == [-52, 51, -52, 51]  # the mean: 0.4 of full scale
+
+
+def test_a_long_answer_is_written_in_parts_with_memory_bounded_by_a_part():
+    """A waveform answer at fine resolution of a long, high-rate file is tens of MB of JSON:
+    it is produced part by part (the pixels and their text, PART_PIXELS at a time), never as one
+    text, and the parts joined are exactly the whole answer."""
+    import tracemalloc
+
+    from analysis import waveform
+
+    samples = 1800 * 96_000  # 30 minutes at 96 kHz, stored at 256 samples per pixel
+    base = 256
+    count = -(-samples // base)
+    pairs = np.random.default_rng(1).integers(-128, 128, size=2 * count).astype(np.int8)
+    blob = waveform._HEADER.pack(waveform._MAGIC, 96_000, base, samples) + pairs.tobytes()
+
+    whole = waveform.waveform_json(blob, 64)
+    tracemalloc.start()
+    try:
+        size = 0
+        for part in waveform.waveform_json_parts(blob, 64):
+            size += len(part)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size == len(whole) and len(whole) > 16 * 2**20
+    assert peak < 8 * 2**20, peak  # about 6 MB: one part's pixels, indices and text
+    assert b"".join(waveform.waveform_json_parts(blob, 64)) == whole

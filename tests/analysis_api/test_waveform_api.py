@@ -116,9 +116,11 @@ def test_the_answer_for_a_30_minute_track_at_64_samples_per_pixel_is_bounded(ano
     assert len(blob) <= 2 * 2**20 + 32
     job_id = done_job(waveform=blob)
     response = anon.get(url(job_id, "?samples_per_pixel=64"))
-    assert response.status_code == 200
-    body = json.loads(response.content)
-    assert body["length"] == math.ceil(1800 * 44100 / 64) and len(response.content) < 12 * 2**20
+    assert response.status_code == 200 and response.streaming  # written part by part
+    content = b"".join(response.streaming_content)
+    body = json.loads(content)
+    assert body["length"] == math.ceil(1800 * 44100 / 64) and len(content) < 12 * 2**20
+    assert response["ETag"] == f'"{job_id}.64"' and response["Content-Type"] == "application/json"
 
 
 @pytest.mark.usefixtures("analysis_worker")

@@ -152,3 +152,22 @@ def test_a_fast_gm_waltz_is_counted_in_beats_not_in_two_thirds_of_them():
     y, truth = corpus.render_gm(spec, 0.005)
     r = _analyse(y.mean(axis=1), corpus.SR)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+@pytest.mark.parametrize(("seed", "bpm", "key"), [(201, 114.6, "D minor"), (202, 112.6, "Ab minor")])
+def test_a_gm_funk_groove_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_off_beat(seed, bpm, key):
+    """GM funk: the syncopated bass, chord stabs and sixteenth hats outweigh the kick on 1
+    and the snare on 2 and 4 in every band; the bars' chord changes put the beats back.
+    Rendered by FluidSynth (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-funk", "family": "gm", "style": "funk", "variant": "plain", "part": "test",
+            "seed": seed, "metre": "4/4", "nominal_bpm": bpm, "key": key, "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9

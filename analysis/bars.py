@@ -32,6 +32,7 @@ _CHROMA_BAND = (300.0, 3000.0)  # Hz: chords above the bass and its partials (a 
 _LOW_WEIGHT = 0.5  # the low end's share against the harmonic change (syncopated kicks mislead it)
 _OFFBEAT_GAIN = 1.1  # a half-way grid whose bars stand out this much more...
 _OFFBEAT_RATIO = 2.0  # ... and this many times as much: the beats were on the off-beat
+_OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 
 
@@ -127,9 +128,11 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER
     splits each bar line between two of its beats, so one phase of four stands out less
     than on the half-way points between its beats. Those are taken when their best phase
     stands out :data:`_OFFBEAT_GAIN` more (standardised units) and
-    :data:`_OFFBEAT_RATIO` times as much as the grid's own."""
+    :data:`_OFFBEAT_RATIO` times as much as the grid's own. Not above
+    :data:`_OFFBEAT_MAX_BPM`: a grid that fast may be a slow groove's eighth notes (reggae
+    at 75 counted at 150), whose half-way points are sixteenths."""
     beats = np.asarray(beats, dtype=float)
-    if len(beats) < 4 * beats_per_bar:
+    if len(beats) < 4 * beats_per_bar or 60.0 / float(np.median(np.diff(beats))) > _OFFBEAT_MAX_BPM:
         return beats, downbeat_indices(y, sr, beats, beats_per_bar)
     signals = _bar_signals(y, sr)
     phases = _phase_scores(y, sr, beats, beats_per_bar, signals)

@@ -171,3 +171,19 @@ def test_a_gm_funk_groove_gets_its_beats_on_the_beat_where_its_bars_change_not_o
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
     assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+def test_a_gm_reggae_counted_in_eighths_keeps_its_grid_on_the_beats():
+    """Reggae at 73.7 read at 147 (its eighths): four of those beats are half a bar, so the
+    bar check must not move them half a beat onto the sixteenths. Rendered by FluidSynth
+    (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-reggae", "family": "gm", "style": "reggae", "variant": "plain", "part": "test",
+            "seed": 303, "metre": "4/4", "nominal_bpm": 73.7, "key": "Bb major", "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9

@@ -31,8 +31,10 @@ _CHROMA_BAND = (300.0, 3000.0)  # Hz: chords above the bass and its partials (a 
 # bass moves on every beat)
 _LOW_WEIGHT = 0.5  # the low end's share against the harmonic change (syncopated kicks mislead it)
 _OFFBEAT_GAIN = 1.1  # a half-way grid whose bars stand out this much more...
-_OFFBEAT_RATIO = 2.0  # ... and this many times as much: the beats were on the off-beat
+_OFFBEAT_RATIO = 2.0  # ... and this many times as much: the beats were on the off-beat...
+_OFFBEAT_PART = 0.25  # ... if the harmony and the low end, each alone, agree by this much
 _OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
+_HALVE_GAIN = 0.7  # ... and are halved when every other beat's bars stand out this much more
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 
 
@@ -95,11 +97,14 @@ def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray, signals=None) -> t
     return low_feature, change
 
 
-def _phase_scores(y, sr, beats, beats_per_bar, signals=None) -> np.ndarray:
-    """Mean bar-start score of the beats of each of the ``beats_per_bar`` phases."""
+def _phase_scores(y, sr, beats, beats_per_bar, signals=None, *, parts: bool = False) -> np.ndarray:
+    """Mean bar-start score of the beats of each of the ``beats_per_bar`` phases; with
+    ``parts``, (3, beats_per_bar): the score, then its harmonic change and low end alone."""
     low, change = _beat_features(y, sr, beats, signals)
-    score = _LOW_WEIGHT * _standardised(low) + _standardised(change)
-    return np.array([float(np.mean(score[p::beats_per_bar])) for p in range(beats_per_bar)])
+    low, change = _standardised(low), _standardised(change)
+    scores = [_LOW_WEIGHT * low + change, change, low] if parts else [_LOW_WEIGHT * low + change]
+    table = np.array([[float(np.mean(x[p::beats_per_bar])) for p in range(beats_per_bar)] for x in scores])
+    return table if parts else table[0]
 
 
 def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR) -> np.ndarray:
@@ -118,33 +123,52 @@ def _contrast(phases: np.ndarray) -> float:
     return float(phases[best] - np.mean(np.delete(phases, best)))
 
 
-def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(beats, downbeat indices): the beats moved half a beat when the bars say they are on
-    the off-beat, then the downbeats (:func:`downbeat_indices`) on them.
+def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR, *,
+                   min_bpm: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(beats, downbeat indices, halved): the beats checked against the bars, then the
+    downbeats (:func:`downbeat_indices`) on them; ``halved`` when every other beat was kept.
 
     Bars start where the harmony changes and the kick and bass hit: on a beat. A grid on the
     off-beat (funk or bossa, whose syncopated bass, chords and hats outweigh the beats)
     splits each bar line between two of its beats, so one phase of four stands out less
     than on the half-way points between its beats. Those are taken when their best phase
     stands out :data:`_OFFBEAT_GAIN` more (standardised units) and
-    :data:`_OFFBEAT_RATIO` times as much as the grid's own. Not above
-    :data:`_OFFBEAT_MAX_BPM`: a grid that fast may be a slow groove's eighth notes (reggae
-    at 75 counted at 150), whose half-way points are sixteenths."""
+    :data:`_OFFBEAT_RATIO` times as much as the grid's own, and the harmonic change and the
+    low end each alone :data:`_OFFBEAT_PART` more (a one drop's chords change on the
+    skank, half a beat after its bar line, while its low end marks the beats).
+
+    Above :data:`_OFFBEAT_MAX_BPM` the grid may count a slow groove's eighth notes (a one
+    drop at 77 read at 155: its skank is as strong as its beats), and four of its beats
+    are half a bar. Every other beat is kept when those bars stand out
+    :data:`_HALVE_GAIN` more than the grid's (drum & bass, whose bars are four of its fast
+    beats, stands out less at half its tempo), if half the tempo is at least ``min_bpm``;
+    which half is the beat is left to the caller. A fast grid is not checked for the
+    off-beat (its half-way points may be sixteenths)."""
     beats = np.asarray(beats, dtype=float)
-    if len(beats) < 4 * beats_per_bar or 60.0 / float(np.median(np.diff(beats))) > _OFFBEAT_MAX_BPM:
-        return beats, downbeat_indices(y, sr, beats, beats_per_bar)
+    if len(beats) < 4 * beats_per_bar:
+        return beats, downbeat_indices(y, sr, beats, beats_per_bar), False
     signals = _bar_signals(y, sr)
-    phases = _phase_scores(y, sr, beats, beats_per_bar, signals)
+    table = _phase_scores(y, sr, beats, beats_per_bar, signals, parts=True)
+    phases = table[0]
+    bpm = 60.0 / float(np.median(np.diff(beats)))
+    if bpm > _OFFBEAT_MAX_BPM:
+        if bpm / 2 >= min_bpm and len(beats) >= 8 * beats_per_bar:
+            halves = [beats[p::2] for p in (0, 1)]
+            scored = [_phase_scores(y, sr, h, beats_per_bar, signals) for h in halves]
+            best = int(np.argmax([_contrast(sc) for sc in scored]))
+            if _contrast(scored[best]) >= _contrast(phases) + _HALVE_GAIN:
+                return halves[best], np.arange(int(np.argmax(scored[best])), len(halves[best]), beats_per_bar), True
+        return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), False
     half = (beats[:-1] + beats[1:]) / 2
     after = beats[-1] + (beats[-1] - beats[-2]) / 2
     if after < len(y) / sr:
         half = np.append(half, after)
-    moved = _phase_scores(y, sr, half, beats_per_bar, signals)
-    here, there = _contrast(phases), _contrast(moved)
-    if there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here:
-        beats, phases = half, moved
-    return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar)
+    moved = _phase_scores(y, sr, half, beats_per_bar, signals, parts=True)
+    here, there = _contrast(phases), _contrast(moved[0])
+    agree = all(_contrast(moved[k]) >= _contrast(table[k]) + _OFFBEAT_PART for k in (1, 2))
+    if there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here and agree:
+        beats, phases = half, moved[0]
+    return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), False
 
 
 def beatgrid(*, bpm: float, beats, downbeat_indices) -> dict | None:

@@ -143,13 +143,15 @@ def _chords_and_kicks(bpm=110.0, n_beats=64, offset=0.3, sr=SR):
 def test_beats_on_the_off_beat_are_moved_half_a_beat_onto_the_bar_lines_where_the_chords_change():
     y, beats = _chords_and_kicks()
     period = beats[1] - beats[0]
-    moved, down = bars.bars_and_beats(y, SR, beats[:-1] + period / 2)
+    moved, down, halved = bars.bars_and_beats(y, SR, beats[:-1] + period / 2)
+    assert not halved
     assert np.median(nearest_error(moved, beats[2:-2])) < 0.01
     assert np.median(nearest_error(moved[down], beats[4:-4:4])) < 0.01
 
 
 def test_beats_on_the_bar_lines_stay_where_they_are():
     y, beats = _chords_and_kicks()
-    kept, down = bars.bars_and_beats(y, SR, beats)
+    kept, down, halved = bars.bars_and_beats(y, SR, beats)
+    assert not halved
     assert np.array_equal(kept, beats)
     assert np.median(nearest_error(kept[down], beats[4:-4:4])) < 0.01

@@ -187,3 +187,24 @@ def test_a_gm_reggae_counted_in_eighths_keeps_its_grid_on_the_beats():
     y, truth = corpus.render_gm(spec, 0.005)
     r = _analyse(y.mean(axis=1), corpus.SR)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [11, 22])
+def test_a_one_drop_read_in_eighths_is_halved_onto_its_beats(seed):
+    """A one drop at 77 whose skank is as strong as its beats was read at 154: four of
+    those beats are half a bar, and its bars stand out at half the tempo, on the beats."""
+    y, sr, truth = _render("reggae-onedrop", 77.0, seed=seed, key="G minor")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(77.0, rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [18, 24])
+def test_a_one_drop_whose_chords_change_on_the_skank_keeps_its_beats(seed):
+    """The one drop's chords change on the skank, half a beat after the bar line, so the
+    harmony alone likes the off-beat grid; its low end does not, and the beats stay."""
+    y, sr, truth = _render("reggae-onedrop", 77.0, seed=seed, key="G minor")
+    r = _analyse(y, sr)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9

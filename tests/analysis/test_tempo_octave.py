@@ -208,3 +208,20 @@ def test_a_one_drop_whose_chords_change_on_the_skank_keeps_its_beats(seed):
     r = _analyse(y, sr)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
     assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+@pytest.mark.parametrize(("seed", "bpm", "key"), [(304, 136.2, "Eb major"), (401, 142.3, "Bb minor")])
+def test_a_gm_bossa_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_off_beat(seed, bpm, key):
+    """Bossa nova: kick and bass on the "and" of 2 and 4 and a clave-like rim pattern pull
+    the grid half a beat early; the harmony and the low end of its bars, each alone, put
+    it back. Rendered by FluidSynth (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-bossa", "family": "gm", "style": "bossa", "variant": "plain", "part": "test",
+            "seed": seed, "metre": "4/4", "nominal_bpm": bpm, "key": key, "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9

@@ -8,7 +8,9 @@ there (chords change on bar lines: measured above 300 Hz, since a walking or reg
 line moves on every beat; it counts twice the low end). For each beat we measure the low band's energy just
 after it and how much the pitch-class profile changes across it; the bar's phase is the one
 of the four whose beats score highest on both, each feature standardised over the track.
-One phase for the whole track: a 4/4 track does not skip beats.
+One phase for the whole track: a 4/4 track does not skip beats. The same score checks the
+beats' phase (:func:`bars_and_beats`): a grid on the off-beat splits every bar line between
+two beats, so its bars stand out much less than those of the grid half a beat away.
 
 **Mix points.** A beat "plays rhythm" by the onset strength on it; a bar plays rhythm when
 its beats reach half the median bar's. `mix_in` is the first downbeat of a playing bar that
@@ -28,6 +30,11 @@ _LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
 _CHROMA_BAND = (300.0, 3000.0)  # Hz: chords above the bass and its partials (a walking or reggae
 # bass moves on every beat)
 _LOW_WEIGHT = 0.5  # the low end's share against the harmonic change (syncopated kicks mislead it)
+_OFFBEAT_GAIN = 0.5  # a half-way grid whose bars stand out this much more...
+_OFFBEAT_RATIO = 1.3  # ... and this many times as much: the beats were on the off-beat...
+_OFFBEAT_PART = 0.25  # ... if the harmony and the low end, each alone, agree by this much
+_OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
+_HALVE_GAIN = 0.7  # ... and are halved when every other beat's bars stand out this much more
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 
 
@@ -53,9 +60,8 @@ def _standardised(x: np.ndarray) -> np.ndarray:
     return (x - float(np.mean(x))) / spread if spread > 1e-12 else np.zeros_like(x)
 
 
-def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(low-band energy in the first quarter beat after each beat (log), pitch-class change
-    across each beat (1 - cosine of the profiles of the beat before and the beat after))."""
+def _bar_signals(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(low-band energy per frame, pitch-class profile per frame (frames, 12), frames per second)."""
     hop = int(2 ** round(math.log2(sr * 1024 / 22050)))
     n_fft = 2 * hop  # ~93 ms windows, half overlapping
     power = _spectrogram(y, sr, n_fft, hop)
@@ -66,9 +72,14 @@ def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray) -> tuple[np.ndarra
     chroma = np.zeros((len(power), 12), np.float32)
     for pc in range(12):
         chroma[:, pc] = np.sqrt(power[:, np.flatnonzero(ok)[pitch == pc]]).sum(axis=1)
+    return low, chroma, sr / hop
 
-    fps = sr / hop
-    n = len(power)
+
+def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray, signals=None) -> tuple[np.ndarray, np.ndarray]:
+    """(low-band energy in the first quarter beat after each beat (log), pitch-class change
+    across each beat (1 - cosine of the profiles of the beat before and the beat after))."""
+    low, chroma, fps = _bar_signals(y, sr) if signals is None else signals
+    n = len(low)
     edges = np.clip(np.round(beats * fps).astype(int), 0, n - 1)
     period = float(np.median(np.diff(beats))) if len(beats) > 1 else 0.5
     quarter = max(1, int(round(period * fps / 4)))
@@ -86,6 +97,16 @@ def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray) -> tuple[np.ndarra
     return low_feature, change
 
 
+def _phase_scores(y, sr, beats, beats_per_bar, signals=None, *, parts: bool = False) -> np.ndarray:
+    """Mean bar-start score of the beats of each of the ``beats_per_bar`` phases; with
+    ``parts``, (3, beats_per_bar): the score, then its harmonic change and low end alone."""
+    low, change = _beat_features(y, sr, beats, signals)
+    low, change = _standardised(low), _standardised(change)
+    scores = [_LOW_WEIGHT * low + change, change, low] if parts else [_LOW_WEIGHT * low + change]
+    table = np.array([[float(np.mean(x[p::beats_per_bar])) for p in range(beats_per_bar)] for x in scores])
+    return table if parts else table[0]
+
+
 def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR) -> np.ndarray:
     """Indices into `beats` (seconds, increasing) of the first beats of the bars."""
     beats = np.asarray(beats, dtype=float)
@@ -93,10 +114,61 @@ def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_P
         return np.zeros(0, dtype=int)
     if len(beats) < 2 * beats_per_bar:
         return np.arange(0, len(beats), beats_per_bar)
-    low, change = _beat_features(y, sr, beats)
-    score = _LOW_WEIGHT * _standardised(low) + _standardised(change)
-    phases = [float(np.mean(score[p::beats_per_bar])) for p in range(beats_per_bar)]
+    phases = _phase_scores(y, sr, beats, beats_per_bar)
     return np.arange(int(np.argmax(phases)), len(beats), beats_per_bar)
+
+
+def _contrast(phases: np.ndarray) -> float:
+    best = int(np.argmax(phases))
+    return float(phases[best] - np.mean(np.delete(phases, best)))
+
+
+def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR, *,
+                   min_bpm: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(beats, downbeat indices, halved): the beats checked against the bars, then the
+    downbeats (:func:`downbeat_indices`) on them; ``halved`` when every other beat was kept.
+
+    Bars start where the harmony changes and the kick and bass hit: on a beat. A grid on the
+    off-beat (funk or bossa, whose syncopated bass, chords and hats outweigh the beats)
+    splits each bar line between two of its beats, so one phase of four stands out less
+    than on the half-way points between its beats. Those are taken when their best phase
+    stands out :data:`_OFFBEAT_GAIN` more (standardised units) and
+    :data:`_OFFBEAT_RATIO` times as much as the grid's own, and the harmonic change and the
+    low end each alone :data:`_OFFBEAT_PART` more (a one drop's chords change on the
+    skank, half a beat after its bar line, while its low end marks the beats).
+
+    Above :data:`_OFFBEAT_MAX_BPM` the grid may count a slow groove's eighth notes (a one
+    drop at 77 read at 155: its skank is as strong as its beats), and four of its beats
+    are half a bar. Every other beat is kept when those bars stand out
+    :data:`_HALVE_GAIN` more than the grid's (drum & bass, whose bars are four of its fast
+    beats, stands out less at half its tempo), if half the tempo is at least ``min_bpm``;
+    which half is the beat is left to the caller. A fast grid is not checked for the
+    off-beat (its half-way points may be sixteenths)."""
+    beats = np.asarray(beats, dtype=float)
+    if len(beats) < 4 * beats_per_bar:
+        return beats, downbeat_indices(y, sr, beats, beats_per_bar), False
+    signals = _bar_signals(y, sr)
+    table = _phase_scores(y, sr, beats, beats_per_bar, signals, parts=True)
+    phases = table[0]
+    bpm = 60.0 / float(np.median(np.diff(beats)))
+    if bpm > _OFFBEAT_MAX_BPM:
+        if bpm / 2 >= min_bpm and len(beats) >= 8 * beats_per_bar:
+            halves = [beats[p::2] for p in (0, 1)]
+            scored = [_phase_scores(y, sr, h, beats_per_bar, signals) for h in halves]
+            best = int(np.argmax([_contrast(sc) for sc in scored]))
+            if _contrast(scored[best]) >= _contrast(phases) + _HALVE_GAIN:
+                return halves[best], np.arange(int(np.argmax(scored[best])), len(halves[best]), beats_per_bar), True
+        return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), False
+    half = (beats[:-1] + beats[1:]) / 2
+    after = beats[-1] + (beats[-1] - beats[-2]) / 2
+    if after < len(y) / sr:
+        half = np.append(half, after)
+    moved = _phase_scores(y, sr, half, beats_per_bar, signals, parts=True)
+    here, there = _contrast(phases), _contrast(moved[0])
+    agree = all(_contrast(moved[k]) >= _contrast(table[k]) + _OFFBEAT_PART for k in (1, 2))
+    if there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here and agree:
+        beats, phases = half, moved[0]
+    return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), False
 
 
 def beatgrid(*, bpm: float, beats, downbeat_indices) -> dict | None:

@@ -118,3 +118,40 @@ def test_audio_without_beats_has_no_downbeats():
     assert (result["downbeats"], result["beatgrid"], result["mix_in"], result["mix_out"]) == ([], None, None, None) \
         or result["downbeats"]  # a tone may still get beats; then they are a subset
     assert set(result["downbeats"]) <= set(result["beats"])
+
+
+def _chords_and_kicks(bpm=110.0, n_beats=64, offset=0.3, sr=SR):
+    """Triads changing with every bar (C, A minor, F, G), a kick on every beat, loudest on the one."""
+    period = 60 / bpm
+    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+    bar_len = int(4 * period * sr)
+    tb = np.arange(bar_len) / sr
+    for bar in range(n_beats // 4):
+        start = int((offset + 4 * bar * period) * sr)
+        tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((n + 12 - 69) / 12) * tb) for n in chords[bar % 4])
+        seg = y[start:start + bar_len]
+        seg += 0.2 * tone[:len(seg)].astype(np.float32)
+    for i in range(n_beats):
+        start = int((offset + i * period) * sr)
+        y[start:start + len(kick)] += (0.8 if i % 4 == 0 else 0.5) * kick
+    return y / np.max(np.abs(y)), offset + np.arange(n_beats) * period
+
+
+def test_beats_on_the_off_beat_are_moved_half_a_beat_onto_the_bar_lines_where_the_chords_change():
+    y, beats = _chords_and_kicks()
+    period = beats[1] - beats[0]
+    moved, down, halved = bars.bars_and_beats(y, SR, beats[:-1] + period / 2)
+    assert not halved
+    assert np.median(nearest_error(moved, beats[2:-2])) < 0.01
+    assert np.median(nearest_error(moved[down], beats[4:-4:4])) < 0.01
+
+
+def test_beats_on_the_bar_lines_stay_where_they_are():
+    y, beats = _chords_and_kicks()
+    kept, down, halved = bars.bars_and_beats(y, SR, beats)
+    assert not halved
+    assert np.array_equal(kept, beats)
+    assert np.median(nearest_error(kept[down], beats[4:-4:4])) < 0.01

@@ -152,3 +152,76 @@ def test_a_fast_gm_waltz_is_counted_in_beats_not_in_two_thirds_of_them():
     y, truth = corpus.render_gm(spec, 0.005)
     r = _analyse(y.mean(axis=1), corpus.SR)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+@pytest.mark.parametrize(("seed", "bpm", "key"), [(201, 114.6, "D minor"), (202, 112.6, "Ab minor")])
+def test_a_gm_funk_groove_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_off_beat(seed, bpm, key):
+    """GM funk: the syncopated bass, chord stabs and sixteenth hats outweigh the kick on 1
+    and the snare on 2 and 4 in every band; the bars' chord changes put the beats back.
+    Rendered by FluidSynth (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-funk", "family": "gm", "style": "funk", "variant": "plain", "part": "test",
+            "seed": seed, "metre": "4/4", "nominal_bpm": bpm, "key": key, "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+def test_a_gm_reggae_counted_in_eighths_keeps_its_grid_on_the_beats():
+    """Reggae at 73.7 read at 147 (its eighths): four of those beats are half a bar, so the
+    bar check must not move them half a beat onto the sixteenths. Rendered by FluidSynth
+    (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-reggae", "family": "gm", "style": "reggae", "variant": "plain", "part": "test",
+            "seed": 303, "metre": "4/4", "nominal_bpm": 73.7, "key": "Bb major", "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [11, 22])
+def test_a_one_drop_read_in_eighths_is_halved_onto_its_beats(seed):
+    """A one drop at 77 whose skank is as strong as its beats was read at 154: four of
+    those beats are half a bar, and its bars stand out at half the tempo, on the beats."""
+    y, sr, truth = _render("reggae-onedrop", 77.0, seed=seed, key="G minor")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(77.0, rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+@pytest.mark.parametrize("seed", [18, 24])
+def test_a_one_drop_whose_chords_change_on_the_skank_keeps_its_beats(seed):
+    """The one drop's chords change on the skank, half a beat after the bar line, so the
+    harmony alone likes the off-beat grid; its low end does not, and the beats stay."""
+    y, sr, truth = _render("reggae-onedrop", 77.0, seed=seed, key="G minor")
+    r = _analyse(y, sr)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+    assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
+
+
+@pytest.mark.parametrize(("seed", "bpm", "key"), [(304, 136.2, "Eb major"), (401, 142.3, "Bb minor")])
+def test_a_gm_bossa_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_off_beat(seed, bpm, key):
+    """Bossa nova: kick and bass on the "and" of 2 and 4 and a clave-like rim pattern pull
+    the grid half a beat early; the harmony and the low end of its bars, each alone, put
+    it back. Rendered by FluidSynth (skipped without it)."""
+    corpus = _corpus()
+    why = corpus.fluidsynth_available()
+    if why:
+        pytest.skip(why)
+    spec = {"name": "test-bossa", "family": "gm", "style": "bossa", "variant": "plain", "part": "test",
+            "seed": seed, "metre": "4/4", "nominal_bpm": bpm, "key": key, "seconds": 30.0,
+            "drift": 0.0, "intro_beats": 0}
+    y, truth = corpus.render_gm(spec, 0.005)
+    r = _analyse(y.mean(axis=1), corpus.SR)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9

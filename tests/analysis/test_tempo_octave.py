@@ -139,18 +139,25 @@ def test_hip_hop_with_straight_sixteenths_stays_at_its_tempo(seed):
     assert r["bpm"] == pytest.approx(e.bpm, rel=0.01)
 
 
-def test_a_fast_gm_waltz_is_counted_in_beats_not_in_two_thirds_of_them():
-    """A 3/4 waltz at 146 whose strongest periodicity is the bar (48.7 BPM): the beats are
-    three to the bar (146), not two (97.4). Rendered by FluidSynth (skipped without it)."""
+def _gm_render(style: str, *, seed: int, metre: str, bpm: float, key: str):
+    """A General MIDI arrangement of the corpus's `style`, rendered by FluidSynth (the test is
+    skipped without it), 30 s, with a seed outside the evaluation set: (mono, truth)."""
     corpus = _corpus()
     why = corpus.fluidsynth_available()
     if why:
         pytest.skip(why)
-    spec = {"name": "test-waltz", "family": "gm", "style": "waltz", "variant": "plain", "part": "test",
-            "seed": 201, "metre": "3/4", "nominal_bpm": 146.2, "key": "F major", "seconds": 30.0,
+    spec = {"name": f"test-{style}", "family": "gm", "style": style, "variant": "plain", "part": "test",
+            "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0,
             "drift": 0.0, "intro_beats": 0}
     y, truth = corpus.render_gm(spec, 0.005)
-    r = _analyse(y.mean(axis=1), corpus.SR)
+    return y.mean(axis=1), truth
+
+
+def test_a_fast_gm_waltz_is_counted_in_beats_not_in_two_thirds_of_them():
+    """A 3/4 waltz at 146 whose strongest periodicity is the bar (48.7 BPM): the beats are
+    three to the bar (146), not two (97.4). Rendered by FluidSynth (skipped without it)."""
+    y, truth = _gm_render("waltz", seed=201, metre="3/4", bpm=146.2, key="F major")
+    r = _analyse(y, _corpus().SR)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
 
 
@@ -159,15 +166,8 @@ def test_a_gm_funk_groove_gets_its_beats_on_the_beat_where_its_bars_change_not_o
     """GM funk: the syncopated bass, chord stabs and sixteenth hats outweigh the kick on 1
     and the snare on 2 and 4 in every band; the bars' chord changes put the beats back.
     Rendered by FluidSynth (skipped without it)."""
-    corpus = _corpus()
-    why = corpus.fluidsynth_available()
-    if why:
-        pytest.skip(why)
-    spec = {"name": "test-funk", "family": "gm", "style": "funk", "variant": "plain", "part": "test",
-            "seed": seed, "metre": "4/4", "nominal_bpm": bpm, "key": key, "seconds": 30.0,
-            "drift": 0.0, "intro_beats": 0}
-    y, truth = corpus.render_gm(spec, 0.005)
-    r = _analyse(y.mean(axis=1), corpus.SR)
+    y, truth = _gm_render("funk", seed=seed, metre="4/4", bpm=bpm, key=key)
+    r = _analyse(y, _corpus().SR)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
     assert _beats_hit(r["downbeats"], truth["downbeats"]) >= 0.9
@@ -177,15 +177,8 @@ def test_a_gm_reggae_counted_in_eighths_keeps_its_grid_on_the_beats():
     """Reggae at 73.7 read at 147 (its eighths): four of those beats are half a bar, so the
     bar check must not move them half a beat onto the sixteenths. Rendered by FluidSynth
     (skipped without it)."""
-    corpus = _corpus()
-    why = corpus.fluidsynth_available()
-    if why:
-        pytest.skip(why)
-    spec = {"name": "test-reggae", "family": "gm", "style": "reggae", "variant": "plain", "part": "test",
-            "seed": 303, "metre": "4/4", "nominal_bpm": 73.7, "key": "Bb major", "seconds": 30.0,
-            "drift": 0.0, "intro_beats": 0}
-    y, truth = corpus.render_gm(spec, 0.005)
-    r = _analyse(y.mean(axis=1), corpus.SR)
+    y, truth = _gm_render("reggae", seed=303, metre="4/4", bpm=73.7, key="Bb major")
+    r = _analyse(y, _corpus().SR)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
 
 
@@ -215,13 +208,6 @@ def test_a_gm_bossa_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_
     """Bossa nova: kick and bass on the "and" of 2 and 4 and a clave-like rim pattern pull
     the grid half a beat early; the harmony and the low end of its bars, each alone, put
     it back. Rendered by FluidSynth (skipped without it)."""
-    corpus = _corpus()
-    why = corpus.fluidsynth_available()
-    if why:
-        pytest.skip(why)
-    spec = {"name": "test-bossa", "family": "gm", "style": "bossa", "variant": "plain", "part": "test",
-            "seed": seed, "metre": "4/4", "nominal_bpm": bpm, "key": key, "seconds": 30.0,
-            "drift": 0.0, "intro_beats": 0}
-    y, truth = corpus.render_gm(spec, 0.005)
-    r = _analyse(y.mean(axis=1), corpus.SR)
+    y, truth = _gm_render("bossa", seed=seed, metre="4/4", bpm=bpm, key=key)
+    r = _analyse(y, _corpus().SR)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9

@@ -114,12 +114,8 @@ def track_waveform_copy(*, track_id: str, analysis_job_id: str) -> bool:
     after the job has expired (coarser when long: TRACK_WAVEFORM_MAX_PIXELS); a job without
     one removes the track's. Lands only while the job is the analysis last applied to the
     track (of two applies at once, the later one's waveform stays): whether it landed."""
-    blob = job_waveform(analysis_job_id)
-    try:
-        blob = waveform.coarsened(blob, TRACK_WAVEFORM_MAX_PIXELS) if blob else b""
-    except waveform.WaveformError:
-        blob = b""
-    return store.track_waveform_put(track_id=track_id, analysis_job_id=analysis_job_id, blob=blob)
+    blob = _job_waveform_as_copy(analysis_job_id)
+    return store.track_waveform_put(track_id=track_id, analysis_job_id=analysis_job_id, blob=blob or b"")
 
 
 def track_waveform_blob(*, track_id: str, analysis_job_id: str) -> bytes | None:
@@ -129,6 +125,12 @@ def track_waveform_blob(*, track_id: str, analysis_job_id: str) -> bytes | None:
     copied_from, blob = store.track_waveform_get(track_id=track_id)
     if copied_from == analysis_job_id:
         return blob
+    return _job_waveform_as_copy(analysis_job_id)
+
+
+def _job_waveform_as_copy(analysis_job_id: str) -> bytes | None:
+    """The job's waveform as a track's copy keeps it (coarser when long); None when the job has
+    none (or not a stored waveform)."""
     blob = job_waveform(analysis_job_id)
     try:
         return waveform.coarsened(blob, TRACK_WAVEFORM_MAX_PIXELS) if blob else None

@@ -172,8 +172,9 @@ def _track_xml(track: dict, track_id: int, root: str) -> str:
     if isinstance(grid, dict) and grid.get("bpm") and grid.get("first_downbeat") is not None:
         # the track's BPM when it has one (a DJ may have corrected it): AverageBpm agrees
         grid_bpm = float(bpm if bpm is not None else grid["bpm"])
+        metre = f'{int(grid.get("beats_per_bar") or 4)}/4'  # 4/4, or a waltz's 3/4
         children.append(f'      <TEMPO Inizio="{float(grid["first_downbeat"]):.3f}" '
-                        f'Bpm="{grid_bpm:.2f}" Metro="4/4" Battito="1"/>')
+                        f'Bpm="{grid_bpm:.2f}" Metro="{metre}" Battito="1"/>')
     for cue in track.get("cues") or []:
         children.append(f'      <POSITION_MARK Name="{xml_attribute(cue["name"])}" Type="0" '
                         f'Start="{float(cue["start"]):.3f}" Num="-1"/>')

@@ -200,6 +200,18 @@ def test_tempo_at_the_first_downbeat_when_the_track_has_a_beat_grid():
     assert tempo.attrib == {"Inizio": "0.480", "Bpm": "124.00", "Metro": "4/4", "Battito": "1"}
 
 
+def test_a_waltz_grid_is_written_with_its_own_metre():
+    """A grid of three beats to the bar (the analyser's waltz) is a 3/4 TEMPO, as rekordbox
+    writes one; every other grid is 4/4."""
+    track = {"id": "t1", "title": "T", "artist": "A", "bpm": 96.0, "key": None, "duration": 300,
+             "genres": [], "location": "t.mp3", "sources": {}, "cues": [],
+             "beatgrid": {"bpm": 96.0, "first_beat": 0.3, "first_downbeat": 0.3, "beats_per_bar": 3}}
+
+    tempo = ET.fromstring(b"".join(export.rekordbox([track], root="/m", playlist_name=None).stream()))
+
+    assert tempo.find("COLLECTION/TRACK/TEMPO").get("Metro") == "3/4"
+
+
 def test_the_tempo_follows_a_bpm_the_dj_corrected_after_the_analysis():
     """`AverageBpm` and the grid's `Bpm` must agree: a track whose BPM was set by hand (a
     halved tempo doubled) keeps the analysed grid's first downbeat at the BPM it shows."""

@@ -347,18 +347,25 @@ def main() -> None:
     ap.add_argument("--part", choices=("tuning", "heldout", "all"), default="all")
     ap.add_argument("--limit", type=int, default=None, help="only N excerpts, spread over the styles")
     ap.add_argument("--style", action="append", default=None, help="only this style (repeatable)")
+    ap.add_argument("--family", choices=("syn", "gm"), default=None, help="only this family")
+    ap.add_argument("--seed", type=int, default=None, help="the set's seed (default: the cache's "
+                    "manifest's, else the evaluation set's): excerpts of another seed are rendered again")
     ap.add_argument("--jobs", type=int, default=1, help="processes for rendering missing excerpts")
     ap.add_argument("--out", default=None, help="results file (default: bench/RESULTS-evalset.md for a "
                     "whole run, else .bench-cache/evalset/RESULTS-<part>.md)")
     args = ap.parse_args()
 
-    entries = eval_corpus.build(args.cache, jobs=args.jobs, limit=args.limit, styles=args.style,
-                                part=None if args.part == "all" else args.part)
     manifest = args.cache / "manifest.json"
     info = json.loads(manifest.read_text()) if manifest.exists() else {}
     info.pop("excerpts", None)
+    if args.seed is not None:
+        info["seed"] = args.seed
     info.setdefault("generator_version", eval_corpus.GENERATOR_VERSION)
     info.setdefault("seed", eval_corpus.DEFAULT_SEED)
+    families = (args.family,) if args.family else ("syn", "gm")
+    entries = eval_corpus.build(args.cache, seed=info["seed"], jobs=args.jobs, limit=args.limit,
+                                styles=args.style, families=families,
+                                part=None if args.part == "all" else args.part)
     if info.get("fluidsynth_offset") is None and (args.cache / "fluidsynth-offset.json").exists():
         info["fluidsynth_offset"] = json.loads((args.cache / "fluidsynth-offset.json").read_text())["offset"]
 
@@ -366,7 +373,7 @@ def main() -> None:
     warm_up(str(args.cache / entries[0]["file"]))
     rows = evaluate(entries, args.cache)
     text = report(rows, args=args, started=started, manifest_info=info)
-    whole = args.part == "all" and not args.limit and not args.style
+    whole = args.part == "all" and not args.limit and not args.style and not args.family
     out = Path(args.out) if args.out else (ROOT / "bench" / "RESULTS-evalset.md" if whole
                                            else args.cache / f"RESULTS-{args.part}.md")
     out.write_text(text)

@@ -833,7 +833,9 @@ def render_one(spec: dict, out: str, offset: float | None) -> dict:
     return entry
 
 
-def _existing(out_dir: Path, name: str) -> dict | None:
+def _existing(out_dir: Path, name: str, seed: int | None = None) -> dict | None:
+    """The excerpt's sidecar when it and its audio are there, of this generator and (when
+    ``seed``, the excerpt's own, is given) of that seed: another seed's render is missing."""
     side, wav = out_dir / f"{name}.json", out_dir / f"{name}.wav"
     if not (side.exists() and wav.exists()):
         return None
@@ -841,7 +843,9 @@ def _existing(out_dir: Path, name: str) -> dict | None:
         entry = json.loads(side.read_text())
     except ValueError:
         return None
-    return entry if entry.get("generator_version") == GENERATOR_VERSION else None
+    if entry.get("generator_version") != GENERATOR_VERSION:
+        return None
+    return entry if seed is None or entry.get("seed") == seed else None
 
 
 def build(out: Path, *, seed: int = DEFAULT_SEED, jobs: int = 1, limit: int | None = None,
@@ -862,7 +866,7 @@ def build(out: Path, *, seed: int = DEFAULT_SEED, jobs: int = 1, limit: int | No
     entries = {}
     todo = []
     for s in specs:
-        e = _existing(out, s["name"])
+        e = _existing(out, s["name"], s["seed"])
         if e is None:
             todo.append(s)
         else:

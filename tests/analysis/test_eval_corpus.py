@@ -133,6 +133,18 @@ def test_build_writes_a_sidecar_per_excerpt_and_skips_what_exists(tmp_path):
     assert set(entry) >= {"name", "family", "style", "bpm", "beats", "downbeats", "key", "metre", "seed"}
 
 
+@pytest.mark.slow  # renders audio
+def test_an_excerpt_of_another_seed_is_rendered_again_not_taken(tmp_path):
+    """A folder of other-seed renders must not pass for the evaluation set (nor be filled up
+    with the evaluation set's own excerpts under their names)."""
+    name = "syn-swing-00"
+    (other,) = ec.build(tmp_path, names=[name], seed=5301, progress=False)
+    (entry,) = ec.build(tmp_path, names=[name], progress=False)
+    assert other["seed"] != entry["seed"]
+    assert ec._existing(tmp_path, name) == entry
+    assert ec._existing(tmp_path, name, other["seed"]) is None
+
+
 def _load_eval():
     spec = importlib.util.spec_from_file_location("analysis_eval", ROOT / "bench" / "analysis_eval.py")
     module = importlib.util.module_from_spec(spec)

@@ -177,7 +177,6 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER
     return _in_metre(y, sr, beats, phases, beats_per_bar, signals, halved=False)
 
 
-
 def _metre(y, sr, beats, phases, beats_per_bar, signals) -> tuple[int, np.ndarray]:
     """(beats per bar, phase scores in those bars): 3 where the music is clearly in 3, else
     ``beats_per_bar`` with its ``phases`` (:func:`_phase_scores`) as they were.

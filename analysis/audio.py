@@ -1073,7 +1073,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     bpm, beats = tempo_and_beats(env, fps, bpm_range=(lo, hi), groups=groups)
     beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3)
     key = estimate_key(chroma_vector(y, sr))
-    beats, down, halved = bars.bars_and_beats(y, sr, beats, min_bpm=lo)
+    beats, down, halved, beats_per_bar = bars.bars_and_beats(y, sr, beats, min_bpm=lo)
     if halved:  # a slow groove's eighths: which half is the beat, the off-beat model says
         bpm /= 2
         frames = (beats - 1.0 / fps) * fps
@@ -1081,10 +1081,11 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         if moved is not frames:
             beats = np.round(moved / fps + 1.0 / fps, 3)
             beats = beats[beats < duration]
-            down = bars.downbeat_indices(y, sr, beats)
+            down = bars.downbeat_indices(y, sr, beats, beats_per_bar)
     beats = np.round(beats, 3).tolist()
     bpm = round(float(bpm), 2)
-    mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue))
+    mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue),
+                                      beats_per_bar=beats_per_bar)
 
     spans, names = _cue_spans(beats=beats, duration=round(duration, 3), beats_per_cue=int(beats_per_cue),
                               intervals=spans_given, auto_cues=auto_cues,
@@ -1100,7 +1101,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         "sample_rate": int(sr),
         "beats": beats,
         "downbeats": [beats[i] for i in down],
-        "beatgrid": bars.beatgrid(bpm=bpm, beats=beats, downbeat_indices=down),
+        "beatgrid": bars.beatgrid(bpm=bpm, beats=beats, downbeat_indices=down, beats_per_bar=beats_per_bar),
         "mix_in": mix_in,
         "mix_out": mix_out,
         "waveform": overview,

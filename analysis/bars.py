@@ -2,7 +2,7 @@
 
 Plain functions on arrays, like analysis/audio.py (which calls them after tracking beats).
 
-**Downbeats** (4/4). Two things mark the first beat of a bar in the music a DJ plays: the
+**Downbeats** (4/4, or 3/4). Two things mark the first beat of a bar in the music a DJ plays: the
 low end hits hardest there (the kick and bass of the bar's "one"), and the harmony changes
 there (chords change on bar lines: measured above 300 Hz, since a walking or reggae bass
 line moves on every beat; it counts twice the low end). For each beat we measure the low band's energy just
@@ -11,6 +11,9 @@ of the four whose beats score highest on both, each feature standardised over th
 One phase for the whole track: a 4/4 track does not skip beats. The same score checks the
 beats' phase (:func:`bars_and_beats`): a grid on the off-beat splits every bar line between
 two beats, so its bars stand out much less than those of the grid half a beat away.
+A waltz's bars are three beats: its bars of three then stand out far more than bars of four
+(:func:`_metre`), and its grid says ``beats_per_bar`` 3. Everything else, 12/8 counted in
+dotted quarters and 2/4 included, is told in bars of four.
 
 **Mix points.** A beat "plays rhythm" by the onset strength on it; a bar plays rhythm when
 its beats reach half the median bar's. `mix_in` is the first downbeat of a playing bar that
@@ -36,6 +39,8 @@ _OFFBEAT_PART = 0.25  # ... if the harmony and the low end, each alone, agree by
 _OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
 _HALVE_GAIN = 0.7  # ... and are halved when every other beat's bars stand out this much more
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
+_TRIPLE_GAIN = 0.8  # bars of three stand out this much more than bars of four (standardised)...
+_TRIPLE_RATIO = 2.0  # ... and this many times as much, the harmony and the low end each more: 3/4
 
 
 def _spectrogram(y: np.ndarray, sr: int, n_fft: int, hop: int) -> np.ndarray:
@@ -124,9 +129,10 @@ def _contrast(phases: np.ndarray) -> float:
 
 
 def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR, *,
-                   min_bpm: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(beats, downbeat indices, halved): the beats checked against the bars, then the
-    downbeats (:func:`downbeat_indices`) on them; ``halved`` when every other beat was kept.
+                   min_bpm: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool, int]:
+    """(beats, downbeat indices, halved, beats per bar): the beats checked against the bars
+    (in bars of ``beats_per_bar``), then the metre (:func:`_metre`: 3 or 4 beats a bar) and
+    the downbeats on them; ``halved`` when every other beat was kept.
 
     Bars start where the harmony changes and the kick and bass hit: on a beat. A grid on the
     off-beat (funk or bossa, whose syncopated bass, chords and hats outweigh the beats)
@@ -146,7 +152,7 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER
     off-beat (its half-way points may be sixteenths)."""
     beats = np.asarray(beats, dtype=float)
     if len(beats) < 4 * beats_per_bar:
-        return beats, downbeat_indices(y, sr, beats, beats_per_bar), False
+        return beats, downbeat_indices(y, sr, beats, beats_per_bar), False, beats_per_bar
     signals = _bar_signals(y, sr)
     table = _phase_scores(y, sr, beats, beats_per_bar, signals, parts=True)
     phases = table[0]
@@ -157,8 +163,8 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER
             scored = [_phase_scores(y, sr, h, beats_per_bar, signals) for h in halves]
             best = int(np.argmax([_contrast(sc) for sc in scored]))
             if _contrast(scored[best]) >= _contrast(phases) + _HALVE_GAIN:
-                return halves[best], np.arange(int(np.argmax(scored[best])), len(halves[best]), beats_per_bar), True
-        return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), False
+                return _in_metre(y, sr, halves[best], scored[best], beats_per_bar, signals, halved=True)
+        return _in_metre(y, sr, beats, phases, beats_per_bar, signals, halved=False)
     half = (beats[:-1] + beats[1:]) / 2
     after = beats[-1] + (beats[-1] - beats[-2]) / 2
     if after < len(y) / sr:
@@ -168,22 +174,54 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER
     agree = all(_contrast(moved[k]) >= _contrast(table[k]) + _OFFBEAT_PART for k in (1, 2))
     if there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here and agree:
         beats, phases = half, moved[0]
-    return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), False
+    return _in_metre(y, sr, beats, phases, beats_per_bar, signals, halved=False)
 
 
-def beatgrid(*, bpm: float, beats, downbeat_indices) -> dict | None:
+def _metre(y, sr, beats, phases, beats_per_bar, signals) -> tuple[int, np.ndarray]:
+    """(beats per bar, phase scores in those bars): 3 where the music is clearly in 3, else
+    ``beats_per_bar`` with its ``phases`` (:func:`_phase_scores`) as they were.
+
+    Three and four share no beats but the twelfth: in 4/4 (and 12/8 at the dotted quarter,
+    and swing) the bar-start score hardly differs between the three phases of bars of three,
+    and in 3/4 between the four phases of bars of four. A waltz is taken when its bars of
+    three stand out :data:`_TRIPLE_GAIN` more and :data:`_TRIPLE_RATIO` times as much as
+    bars of four, and the harmonic change and the low end, each alone, stand out more in
+    three too (a chord change every third beat, or a kick on it, is not yet a waltz).
+    Bars of two (2/4) are not told from 4/4: the marches' bars of four, whose beats 1 and 3
+    are both bar lines, look like those of a 4/4 whose chords or kick go every two beats.
+    """
+    if beats_per_bar != 4 or len(beats) < 8 * beats_per_bar:
+        return beats_per_bar, phases
+    table = _phase_scores(y, sr, beats, 3, signals, parts=True)
+    four = _phase_scores(y, sr, beats, 4, signals, parts=True)
+    three, here = _contrast(table[0]), _contrast(four[0])
+    parts = all(_contrast(table[k]) > _contrast(four[k]) for k in (1, 2))
+    if three >= here + _TRIPLE_GAIN and three >= _TRIPLE_RATIO * here and parts:
+        return 3, table[0]
+    return beats_per_bar, phases
+
+
+def _in_metre(y, sr, beats, phases, beats_per_bar, signals, *, halved: bool):
+    """:func:`bars_and_beats`'s answer for the checked ``beats``: the metre chosen
+    (:func:`_metre`), the downbeats on the best phase of its bars."""
+    beats_per_bar, phases = _metre(y, sr, beats, phases, beats_per_bar, signals)
+    return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), halved, beats_per_bar
+
+
+def beatgrid(*, bpm: float, beats, downbeat_indices, beats_per_bar: int = BEATS_PER_BAR) -> dict | None:
     """The grid a DJ program needs: tempo, first beat, first downbeat, beats per bar."""
     beats = list(beats)
     if not beats:
         return None
     first_downbeat = beats[int(downbeat_indices[0])] if len(downbeat_indices) else beats[0]
     return {"bpm": bpm, "first_beat": beats[0], "first_downbeat": first_downbeat,
-            "beats_per_bar": BEATS_PER_BAR}
+            "beats_per_bar": int(beats_per_bar)}
 
 
-def mix_points(env: np.ndarray, fps: float, beats, downbeat_indices, *, beats_per_cue: int
-               ) -> tuple[float | None, float | None]:
-    """(mix_in, mix_out) in seconds, each a downbeat; (None, None) without downbeats."""
+def mix_points(env: np.ndarray, fps: float, beats, downbeat_indices, *, beats_per_cue: int,
+               beats_per_bar: int = BEATS_PER_BAR) -> tuple[float | None, float | None]:
+    """(mix_in, mix_out) in seconds, each a downbeat of bars of ``beats_per_bar``; (None,
+    None) without downbeats."""
     beats = np.asarray(beats, dtype=float)
     down = np.asarray(downbeat_indices, dtype=int)
     if len(down) == 0 or len(env) == 0:
@@ -191,13 +229,13 @@ def mix_points(env: np.ndarray, fps: float, beats, downbeat_indices, *, beats_pe
     frames = np.round(beats * fps).astype(int)
     last = len(env) - 1
     strength = np.maximum.reduce([env[np.clip(frames + d, 0, last)] for d in range(-2, 3)])
-    bar_strength = np.array([float(np.mean(strength[d:d + BEATS_PER_BAR])) for d in down])
+    bar_strength = np.array([float(np.mean(strength[d:d + beats_per_bar])) for d in down])
     threshold = _PLAYING * float(np.median(bar_strength))
     playing = bar_strength >= threshold
     starts = [i for i in range(len(down)) if playing[i] and (i + 1 == len(down) or playing[i + 1])]
     first = starts[0] if starts else 0
     last_bar = int(np.flatnonzero(playing)[-1]) if playing.any() else len(down) - 1
-    last_beat = min(int(down[last_bar]) + BEATS_PER_BAR - 1, len(beats) - 1)
+    last_beat = min(int(down[last_bar]) + beats_per_bar - 1, len(beats) - 1)
     target = last_beat - int(beats_per_cue) + 1
     before = down[(down <= target) & (down >= down[first])]
     out_index = int(before[-1]) if len(before) else int(down[first])

@@ -143,7 +143,7 @@ def _chords_and_kicks(bpm=110.0, n_beats=64, offset=0.3, sr=SR):
 def test_beats_on_the_off_beat_are_moved_half_a_beat_onto_the_bar_lines_where_the_chords_change():
     y, beats = _chords_and_kicks()
     period = beats[1] - beats[0]
-    moved, down, halved = bars.bars_and_beats(y, SR, beats[:-1] + period / 2)
+    moved, down, halved, beats_per_bar = bars.bars_and_beats(y, SR, beats[:-1] + period / 2)
     assert not halved
     assert np.median(nearest_error(moved, beats[2:-2])) < 0.01
     assert np.median(nearest_error(moved[down], beats[4:-4:4])) < 0.01
@@ -151,7 +151,112 @@ def test_beats_on_the_off_beat_are_moved_half_a_beat_onto_the_bar_lines_where_th
 
 def test_beats_on_the_bar_lines_stay_where_they_are():
     y, beats = _chords_and_kicks()
-    kept, down, halved = bars.bars_and_beats(y, SR, beats)
+    kept, down, halved, beats_per_bar = bars.bars_and_beats(y, SR, beats)
     assert not halved
     assert np.array_equal(kept, beats)
     assert np.median(nearest_error(kept[down], beats[4:-4:4])) < 0.01
+
+
+def _tone(notes, seconds, sr=SR, decay=None):
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 69) / 12) * t) for n in notes)
+    return (y * (np.exp(-t / decay) if decay else 1.0)).astype(np.float32)
+
+
+def _waltz(bpm=132.0, n_beats=90, offset=0.4, sr=SR):
+    """Oom-pah-pah: kick and bass on the one, a chord on two and on three, the harmony
+    changing with every bar (C, A minor, F, G); the beats and the bar lines."""
+    period = 60 / bpm
+    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+    for i in range(n_beats):
+        start = int((offset + i * period) * sr)
+        chord = chords[(i // 3) % 4]
+        if i % 3 == 0:
+            sound = kick + 0.3 * _tone([chord[0] - 24], 0.15, decay=0.3)
+            sound = np.concatenate([sound, 0.15 * _tone([n + 12 for n in chord], period - 0.15, decay=0.4)])
+        else:
+            sound = 0.2 * _tone([n + 12 for n in chord], period * 0.8, decay=0.3)
+        y[start:start + len(sound)] += sound
+    beats = offset + np.arange(n_beats) * period
+    return y / np.max(np.abs(y)), beats
+
+
+def _ballad_12_8(bpm=72.0, n_beats=48, offset=0.3, sr=SR):
+    """A 12/8 ballad at the dotted quarter: kick on one, snare on two and four, the eighths
+    (three a beat) in hats and an arpeggio of the bar's chord, bass on one and three."""
+    period = 60 / bpm
+    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    snare = (rng.standard_normal(int(0.1 * sr)) * np.exp(-np.arange(int(0.1 * sr)) / sr / 0.03)).astype(np.float32)
+    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+    order = [0, 1, 2, 1, 2, 1]
+    for i in range(n_beats):
+        bar, beat = divmod(i, 4)
+        chord = chords[bar % 4]
+        start = int((offset + i * period) * sr)
+        hits = [kick] if beat == 0 else [0.5 * snare] if beat in (1, 3) else []
+        if beat in (0, 2):
+            hits.append(0.4 * _tone([chord[0 if beat == 0 else 2] - 24], 1.9 * period, decay=0.6))
+        for sound in hits:
+            y[start:start + len(sound)] += sound
+        for k in range(3):
+            at = int((offset + (i + k / 3) * period) * sr)
+            note = 0.12 * _tone([chord[order[(3 * beat + k) % 6]] + 12], period / 3, decay=0.2)
+            y[at:at + len(note)] += note
+            y[at:at + len(snare) // 3] += 0.1 * snare[:len(snare) // 3]
+    return y / np.max(np.abs(y)), offset + np.arange(n_beats) * period
+
+
+def test_a_waltz_has_three_beats_a_bar_and_its_downbeats_on_the_bar_lines():
+    y, beats = _waltz()
+    kept, down, halved, beats_per_bar = bars.bars_and_beats(y, SR, beats)
+    assert (beats_per_bar, halved) == (3, False)
+    assert np.array_equal(kept, beats)
+    assert np.array_equal(down, np.arange(0, len(beats), 3))
+
+
+def test_a_waltz_analysed_has_a_grid_of_three_beats_a_bar():
+    y, beats = _waltz()
+    result = audio.analyse(y, SR, beats_per_cue=16)
+    assert result["beatgrid"]["beats_per_bar"] == 3
+    found = np.asarray(result["downbeats"])
+    inner = beats[::3][(beats[::3] > found[0] - 0.1) & (beats[::3] < found[-1] + 0.1)]
+    assert np.median(nearest_error(found, inner)) < 0.05
+    assert len(found) >= len(inner) - 1
+    assert result["mix_in"] in result["downbeats"] and result["mix_out"] in result["downbeats"]
+
+
+@pytest.mark.parametrize("signal", [_chords_and_kicks, _ballad_12_8])
+def test_four_four_and_a_12_8_ballad_keep_four_beats_a_bar(signal):
+    y, beats = signal()
+    kept, down, halved, beats_per_bar = bars.bars_and_beats(y, SR, beats)
+    assert beats_per_bar == 4
+    assert np.median(nearest_error(kept[down], beats[4:-4:4])) < 0.01
+
+
+def test_a_kick_on_every_beat_with_a_bar_accent_keeps_four_beats_a_bar():
+    sr, bpm, n_beats = SR, 124.0, 96
+    period = 60 / bpm
+    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
+    t = np.arange(int(0.15 * sr)) / sr
+    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    for i in range(n_beats):
+        start = int((0.2 + i * period) * sr)
+        y[start:start + len(kick)] += (1.0 if i % 4 == 0 else 0.45) * kick
+    beats = 0.2 + np.arange(n_beats) * period
+    assert bars.bars_and_beats(y, sr, beats)[3] == 4
+
+
+def test_the_grid_and_mix_points_take_the_beats_per_bar():
+    beats = np.arange(40) * 0.5
+    assert bars.beatgrid(bpm=120.0, beats=beats, downbeat_indices=[1, 4], beats_per_bar=3)["beats_per_bar"] == 3
+    env = np.ones(2000, np.float32)
+    down = np.arange(1, 40, 3)
+    mix_in, mix_out = bars.mix_points(env, 100.0, beats, down, beats_per_cue=6, beats_per_bar=3)
+    assert mix_in == beats[1]
+    assert mix_out == beats[34]  # the last bar (37-39) ends on beat 39; six beats before it: 34

@@ -67,12 +67,13 @@ class LoudnessSerializer(serializers.Serializer):
 
 
 class BeatgridSerializer(serializers.Serializer):
-    """The grid a DJ program sets: tempo, first beat, first downbeat, 4/4."""
+    """The grid a DJ program sets: tempo, first beat, first downbeat, beats to the bar (4, or
+    3 for music in triple metre)."""
 
     bpm = serializers.FloatField()
     first_beat = serializers.FloatField(help_text="Seconds.")
     first_downbeat = serializers.FloatField(help_text="Seconds: the first bar's first beat.")
-    beats_per_bar = serializers.ChoiceField(choices=[4])
+    beats_per_bar = serializers.ChoiceField(choices=[3, 4])
 
     class Meta:
         ref_name = "Beatgrid"
@@ -89,7 +90,8 @@ class AnalysisResultSerializer(serializers.Serializer):
     sample_rate = serializers.IntegerField()
     beats = serializers.ListField(child=serializers.FloatField(), help_text="Beat times, seconds.")
     downbeats = serializers.ListField(child=serializers.FloatField(), required=False, help_text=(
-        "The first beat of each bar (4/4), a subset of `beats`. Results of analyser version 3 on."))
+        "The first beat of each bar (4/4; 3/4 when `beatgrid.beats_per_bar` is 3), a subset of "
+        "`beats`. Results of analyser version 3 on."))
     beatgrid = BeatgridSerializer(allow_null=True, required=False, help_text="Null without beats.")
     mix_in = serializers.FloatField(allow_null=True, required=False, help_text=(
         "The first downbeat at which the rhythm plays (after a beatless intro), seconds."))

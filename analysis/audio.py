@@ -526,6 +526,7 @@ _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this stro
 # it), whose beats are this much stronger than the chosen level's, is the dotted-quarter beat.
 _COMPOUND_ON = 1.1
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
+# (their mean; each of them until analyser 5, and a 12/8 ballad at 74 with a faint first one was 111)
 _COMPOUND_BAND = (60.0, 180.0)
 _COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular
 # The half-beat phase (see _offbeat_phase): per band group (below 100 Hz, 100-250, 250-900,
@@ -727,24 +728,29 @@ def _choose_level(levels: list[_Level]) -> _Level:
     return max(levels, key=lambda level: level.on)
 
 
-def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level) -> _Level:
+def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
+                    levels: Sequence[_Level] = ()) -> _Level:
     """The dotted-quarter beat of a 12/8 groove, when that is what the beats are, else
     ``chosen``. In 12/8 the strongest periodicity is often the triplet eighths (or two of
     them), whose octaves in the beat band are 1.5 times the beat (a 76 BPM ballad read at
     114). The candidates are the octaves of a third of the family's tempo; one is taken when
     the onsets on its beats are :data:`_COMPOUND_ON` times as strong as on the chosen
-    level's and the triplet eighths between its beats sound (:data:`_COMPOUND_THIRDS`)."""
+    level's and on every octave level's in ``levels`` (a half-time groove at 150 has weak
+    beats between its kick and snare, so its beats at 100 can outweigh them, but not its
+    kick and snare at 75), and the triplet eighths between its beats sound
+    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them)."""
     if chosen.regular < _COMPOUND_BUSY:
         return chosen  # read at 3/2 of a compound beat, half-way between beats is a triplet eighth
     best = chosen
+    straight = max([chosen.on, *(level.on for level in levels)])  # the strongest octave level's beats
     for bpm in _octaves_within(base / 3, *_COMPOUND_BAND):
         beats = _track(env, fps, bpm)
         if len(beats) < 4:
             continue
         on = _strengths(env, beats[1:-1])
         step = np.diff(beats)
-        thirds = np.minimum(_strengths(env, beats[:-1] + step / 3).mean(), _strengths(env, beats[:-1] + 2 * step / 3).mean())
-        if on.mean() >= _COMPOUND_ON * max(best.on, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
+        thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
+        if on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
             half = _strengths(env, beats[:-1] + step / 2)
             best = _Level(bpm, beats, float(on.mean()), float(half.mean()),
                           float(np.median(half) / max(float(np.median(on)), 1e-12)))
@@ -770,7 +776,7 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _compound_level(env, fps, base, _choose_level(levels))
+    chosen = _compound_level(env, fps, base, _choose_level(levels), levels)
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)

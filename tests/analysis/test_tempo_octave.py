@@ -26,10 +26,11 @@ def _corpus():
     return module
 
 
-def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0):
-    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": "plain", "part": "test",
-            "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0, "drift": drift,
-            "intro_beats": 0}
+def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0,
+            intro_beats: int = 0):
+    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": "intro" if intro_beats else "plain",
+            "part": "test", "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0,
+            "drift": drift, "intro_beats": intro_beats}
     y, truth = _corpus().render_syn(spec)
     return y, _corpus().SR, truth
 
@@ -67,6 +68,26 @@ def test_a_halftime_groove_at_146_stays_146():
     y, sr, truth = _render("halftime", 146.0)
     r = _analyse(y, sr)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+def test_a_halftime_groove_whose_half_tempo_beats_are_strong_is_not_read_at_two_thirds():
+    """A half-time groove at 150 (kick on one, snare on three of the slow bar) with an intro:
+    the beats at 100, every one and a half of its own, hit its onsets more strongly on
+    average than its own beats (every other one is weak), but not than its half-tempo
+    beats (kick and snare): no 12/8 beat. Seed 438722219 was read at 101."""
+    y, sr, truth = _render("halftime", 149.7, seed=438722219, key="Eb minor", intro_beats=32)
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+def test_a_12_8_ballad_whose_first_triplet_eighth_is_weak_is_74_not_111():
+    """A 12/8 ballad at 74 whose strongest family is its triplet eighths (read as 111, two of
+    them): its dotted-quarter beats are much stronger, and the triplet eighths between
+    them sound, if the first of the two only faintly. Seed 979556641 was read at 111."""
+    y, sr, truth = _render("ballad-12-8", 74.0, metre="12/8", seed=979556641, key="A major")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
 
 
 def _shuffle(bpm: float = 112.0, seconds: float = 20.0, sr: int = 22050, seed: int = 5):

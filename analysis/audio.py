@@ -517,7 +517,9 @@ _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folde
 # Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:
 _SUBDIVISION = 0.2  # mean half-way onsets this strong: the level has a subdivision...
 _REGULAR = 0.09  # ... if the median half-way onset is at least this strong too
-_EVEN = 0.85  # this strong: the level is too slow (its off-beats are beats)
+_EVEN = 0.85  # this strong: the level is too slow (its off-beats are beats)...
+_EVEN_BANDS = 2.0  # ... if in every band group its half-way onsets are within this factor of those
+# on its beats (a reggae skank as strong as the beats, but in the chords' bands, is an off-beat)
 _STRONG_SUBDIVISION = 0.58  # this strong: the off-beats are real eighth notes (drum & bass)...
 _BACKBEAT = 0.45  # ... or this strong, with the level below's half-way (the snare) this strong too
 _HALF_TIME_BELOW = 81.0  # a subdivided groove slower than this is counted double (dubstep)...
@@ -693,13 +695,31 @@ def _fit_period(beats: np.ndarray, period: float) -> float | None:
     return float(slope) if abs(slope / period - 1) < 0.05 else None
 
 
-def _choose_level(levels: list[_Level]) -> _Level:
+def _even_in_bands(level: _Level, groups: np.ndarray | None) -> bool:
+    """The onsets half-way between ``level``'s beats are as strong as on them in every band
+    group (:func:`onset_envelopes`), within a factor :data:`_EVEN_BANDS`: a pulse of like
+    beats (a waltz's quarter notes heard at half their tempo), not an off-beat of another
+    sound (reggae's skank chords between the kick and bass on its beats). True without
+    ``groups``."""
+    if groups is None or len(level.beats) < 4:
+        return True
+    on_beat, half_way = level.beats[1:-1], (level.beats[:-1] + level.beats[1:]) / 2
+    for g in range(groups.shape[1]):
+        on = float(_strengths(groups[:, g], on_beat).mean())
+        half = float(_strengths(groups[:, g], half_way).mean())
+        if not on / _EVEN_BANDS <= half <= on * _EVEN_BANDS:
+            return False
+    return True
+
+
+def _choose_level(levels: list[_Level], groups: np.ndarray | None = None) -> _Level:
     """Pick the beat level among octave-related candidates (ascending tempo).
 
     A level qualifies when its beats carry a subdivision (onsets half-way between them, as
     the eighth-note hats of drum & bass or dubstep) or form a bare pulse (the level below
     hears them as equally strong on- and off-beats); a level with nothing between its
-    beats (a 70 BPM ballad read at 140) is too fast. The fastest qualifying level wins,
+    beats (a 70 BPM ballad read at 140) is too fast. A bare pulse is even in every band
+    (:func:`_even_in_bands`, with ``groups``). The fastest qualifying level wins,
     except that a subdivided groove of 81 BPM or more keeps its own tempo when its double
     has only a weak subdivision (hip-hop with sixteenth-note hats is 90, not 180; drum &
     bass, with kicks and hats between its beats, is 174, and so it is when its eighths are
@@ -712,7 +732,7 @@ def _choose_level(levels: list[_Level]) -> _Level:
         level = levels[i]
         below = levels[i - 1] if i > 0 else None
         subdivided = level.subdivided(_SUBDIVISION)
-        bare_pulse = below is not None and below.subdivided(_EVEN)
+        bare_pulse = below is not None and below.subdivided(_EVEN) and _even_in_bands(below, groups)
         if not (subdivided or bare_pulse):
             continue
         if (not bare_pulse and below is not None and below.bpm < _HALF_TIME_BELOW
@@ -776,7 +796,7 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _compound_level(env, fps, base, _choose_level(levels), levels)
+    chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels)
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)

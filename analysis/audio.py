@@ -718,21 +718,24 @@ def _choose_level(levels: list[_Level], groups: np.ndarray | None = None) -> _Le
     A level qualifies when its beats carry a subdivision (onsets half-way between them, as
     the eighth-note hats of drum & bass or dubstep) or form a bare pulse (the level below
     hears them as equally strong on- and off-beats); a level with nothing between its
-    beats (a 70 BPM ballad read at 140) is too fast. A bare pulse is even in every band
-    (:func:`_even_in_bands`, with ``groups``). The fastest qualifying level wins,
-    except that a subdivided groove of 81 BPM or more keeps its own tempo when its double
-    has only a weak subdivision (hip-hop with sixteenth-note hats is 90, not 180; drum &
-    bass, with kicks and hats between its beats, is 174, and so it is when its eighths are
-    weaker but the level below hears its snare half-way between its beats; a half-time
-    dubstep groove at 70 is counted 140). A ballad at 70-80 whose double has only weak
-    sixteenths between its beats keeps its tempo. Failing all, the level with the
-    strongest onsets on its beats.
+    beats (a 70 BPM ballad read at 140) is too fast. A bare pulse with nothing between its
+    beats must be even in every band (:func:`_even_in_bands`, with ``groups``: reggae's
+    skank is no beat), not so one with a subdivision (drum & bass's snare, half-way between
+    the kicks at 87, is another sound, and its hats subdivide the beats at 174). The
+    fastest qualifying level wins, except that a subdivided groove of 81 BPM or more keeps
+    its own tempo when its double has only a weak subdivision (hip-hop with sixteenth-note
+    hats is 90, not 180; drum & bass, with kicks and hats between its beats, is 174, and
+    so it is when its eighths are weaker but the level below hears its snare half-way
+    between its beats; a half-time dubstep groove at 70 is counted 140). A ballad at 70-80
+    whose double has only weak sixteenths between its beats keeps its tempo. Failing all,
+    the level with the strongest onsets on its beats.
     """
     for i in range(len(levels) - 1, -1, -1):
         level = levels[i]
         below = levels[i - 1] if i > 0 else None
         subdivided = level.subdivided(_SUBDIVISION)
-        bare_pulse = below is not None and below.subdivided(_EVEN) and _even_in_bands(below, groups)
+        bare_pulse = (below is not None and below.subdivided(_EVEN)
+                      and (subdivided or _even_in_bands(below, groups)))
         if not (subdivided or bare_pulse):
             continue
         if (not bare_pulse and below is not None and below.bpm < _HALF_TIME_BELOW

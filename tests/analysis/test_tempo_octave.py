@@ -27,8 +27,9 @@ def _corpus():
 
 
 def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0,
-            intro_beats: int = 0):
-    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": "intro" if intro_beats else "plain",
+            intro_beats: int = 0, variant: str | None = None):
+    variant = variant or ("intro" if intro_beats else "plain")
+    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": variant,
             "part": "test", "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0,
             "drift": drift, "intro_beats": intro_beats}
     y, truth = _corpus().render_syn(spec)
@@ -54,6 +55,17 @@ def test_drum_and_bass_at_172_is_172_not_86(seed):
     r = _analyse(y, sr)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+def test_loud_jungle_at_174_whose_snare_is_its_slow_off_beat_is_174_not_87():
+    """Jungle at 174, mastered loud: at 87 the snare half-way between the kicks is as strong
+    as they are, in other bands than the kick. That is no bare pulse, but the hats between
+    the beats at 174 subdivide them, and the snare half-way at 87 still makes 174 the beat
+    (the band check of a bare pulse is for a level with nothing between its beats). Seed
+    1513350532 was read at 87 when the band check applied to it too."""
+    y, sr, truth = _render("jungle", 174.0, seed=1513350532, key="F# minor", variant="loud")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

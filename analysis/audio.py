@@ -517,7 +517,9 @@ _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folde
 # Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:
 _SUBDIVISION = 0.2  # mean half-way onsets this strong: the level has a subdivision...
 _REGULAR = 0.09  # ... if the median half-way onset is at least this strong too
-_EVEN = 0.85  # this strong: the level is too slow (its off-beats are beats)
+_EVEN = 0.85  # this strong: the level is too slow (its off-beats are beats)...
+_EVEN_BANDS = 2.0  # ... if in every band group its half-way onsets are within this factor of those
+# on its beats (a reggae skank as strong as the beats, but in the chords' bands, is an off-beat)
 _STRONG_SUBDIVISION = 0.58  # this strong: the off-beats are real eighth notes (drum & bass)...
 _BACKBEAT = 0.45  # ... or this strong, with the level below's half-way (the snare) this strong too
 _HALF_TIME_BELOW = 81.0  # a subdivided groove slower than this is counted double (dubstep)...
@@ -526,6 +528,7 @@ _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this stro
 # it), whose beats are this much stronger than the chosen level's, is the dotted-quarter beat.
 _COMPOUND_ON = 1.1
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
+# (their mean; each of them until analyser 5, and a 12/8 ballad at 74 with a faint first one was 111)
 _COMPOUND_BAND = (60.0, 180.0)
 _COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular
 # The half-beat phase (see _offbeat_phase): per band group (below 100 Hz, 100-250, 250-900,
@@ -697,26 +700,47 @@ def _fit_period(beats: np.ndarray, period: float) -> float | None:
     return float(slope) if abs(slope / period - 1) < 0.05 else None
 
 
-def _choose_level(levels: list[_Level]) -> _Level:
+def _even_in_bands(level: _Level, groups: np.ndarray | None) -> bool:
+    """The onsets half-way between ``level``'s beats are as strong as on them in every band
+    group (:func:`onset_envelopes`), within a factor :data:`_EVEN_BANDS`: a pulse of like
+    beats (a waltz's quarter notes heard at half their tempo), not an off-beat of another
+    sound (reggae's skank chords between the kick and bass on its beats). True without
+    ``groups``."""
+    if groups is None or len(level.beats) < 4:
+        return True
+    on_beat, half_way = level.beats[1:-1], (level.beats[:-1] + level.beats[1:]) / 2
+    for g in range(groups.shape[1]):
+        on = float(_strengths(groups[:, g], on_beat).mean())
+        half = float(_strengths(groups[:, g], half_way).mean())
+        if not on / _EVEN_BANDS <= half <= on * _EVEN_BANDS:
+            return False
+    return True
+
+
+def _choose_level(levels: list[_Level], groups: np.ndarray | None = None) -> _Level:
     """Pick the beat level among octave-related candidates (ascending tempo).
 
     A level qualifies when its beats carry a subdivision (onsets half-way between them, as
     the eighth-note hats of drum & bass or dubstep) or form a bare pulse (the level below
     hears them as equally strong on- and off-beats); a level with nothing between its
-    beats (a 70 BPM ballad read at 140) is too fast. The fastest qualifying level wins,
-    except that a subdivided groove of 81 BPM or more keeps its own tempo when its double
-    has only a weak subdivision (hip-hop with sixteenth-note hats is 90, not 180; drum &
-    bass, with kicks and hats between its beats, is 174, and so it is when its eighths are
-    weaker but the level below hears its snare half-way between its beats; a half-time
-    dubstep groove at 70 is counted 140). A ballad at 70-80 whose double has only weak
-    sixteenths between its beats keeps its tempo. Failing all, the level with the
-    strongest onsets on its beats.
+    beats (a 70 BPM ballad read at 140) is too fast. A bare pulse with nothing between its
+    beats must be even in every band (:func:`_even_in_bands`, with ``groups``: reggae's
+    skank is no beat), not so one with a subdivision (drum & bass's snare, half-way between
+    the kicks at 87, is another sound, and its hats subdivide the beats at 174). The
+    fastest qualifying level wins, except that a subdivided groove of 81 BPM or more keeps
+    its own tempo when its double has only a weak subdivision (hip-hop with sixteenth-note
+    hats is 90, not 180; drum & bass, with kicks and hats between its beats, is 174, and
+    so it is when its eighths are weaker but the level below hears its snare half-way
+    between its beats; a half-time dubstep groove at 70 is counted 140). A ballad at 70-80
+    whose double has only weak sixteenths between its beats keeps its tempo. Failing all,
+    the level with the strongest onsets on its beats.
     """
     for i in range(len(levels) - 1, -1, -1):
         level = levels[i]
         below = levels[i - 1] if i > 0 else None
         subdivided = level.subdivided(_SUBDIVISION)
-        bare_pulse = below is not None and below.subdivided(_EVEN)
+        bare_pulse = (below is not None and below.subdivided(_EVEN)
+                      and (subdivided or _even_in_bands(below, groups)))
         if not (subdivided or bare_pulse):
             continue
         if (not bare_pulse and below is not None and below.bpm < _HALF_TIME_BELOW
@@ -732,24 +756,29 @@ def _choose_level(levels: list[_Level]) -> _Level:
     return max(levels, key=lambda level: level.on)
 
 
-def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level) -> _Level:
+def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
+                    levels: Sequence[_Level] = ()) -> _Level:
     """The dotted-quarter beat of a 12/8 groove, when that is what the beats are, else
     ``chosen``. In 12/8 the strongest periodicity is often the triplet eighths (or two of
     them), whose octaves in the beat band are 1.5 times the beat (a 76 BPM ballad read at
     114). The candidates are the octaves of a third of the family's tempo; one is taken when
     the onsets on its beats are :data:`_COMPOUND_ON` times as strong as on the chosen
-    level's and the triplet eighths between its beats sound (:data:`_COMPOUND_THIRDS`)."""
+    level's and on every octave level's in ``levels`` (a half-time groove at 150 has weak
+    beats between its kick and snare, so its beats at 100 can outweigh them, but not its
+    kick and snare at 75), and the triplet eighths between its beats sound
+    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them)."""
     if chosen.regular < _COMPOUND_BUSY:
         return chosen  # read at 3/2 of a compound beat, half-way between beats is a triplet eighth
     best = chosen
+    straight = max([chosen.on, *(level.on for level in levels)])  # the strongest octave level's beats
     for bpm in _octaves_within(base / 3, *_COMPOUND_BAND):
         beats = _track(env, fps, bpm)
         if len(beats) < 4:
             continue
         on = _strengths(env, beats[1:-1])
         step = np.diff(beats)
-        thirds = np.minimum(_strengths(env, beats[:-1] + step / 3).mean(), _strengths(env, beats[:-1] + 2 * step / 3).mean())
-        if on.mean() >= _COMPOUND_ON * max(best.on, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
+        thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
+        if on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
             half = _strengths(env, beats[:-1] + step / 2)
             best = _Level(bpm, beats, float(on.mean()), float(half.mean()),
                           float(np.median(half) / max(float(np.median(on)), 1e-12)))
@@ -775,7 +804,7 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _compound_level(env, fps, base, _choose_level(levels))
+    chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels)
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)

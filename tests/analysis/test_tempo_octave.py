@@ -26,10 +26,12 @@ def _corpus():
     return module
 
 
-def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0):
-    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": "plain", "part": "test",
-            "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0, "drift": drift,
-            "intro_beats": 0}
+def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0,
+            intro_beats: int = 0, variant: str | None = None):
+    variant = variant or ("intro" if intro_beats else "plain")
+    spec = {"name": f"test-{style}", "family": "syn", "style": style, "variant": variant,
+            "part": "test", "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0,
+            "drift": drift, "intro_beats": intro_beats}
     y, truth = _corpus().render_syn(spec)
     return y, _corpus().SR, truth
 
@@ -55,6 +57,17 @@ def test_drum_and_bass_at_172_is_172_not_86(seed):
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
 
 
+def test_loud_jungle_at_174_whose_snare_is_its_slow_off_beat_is_174_not_87():
+    """Jungle at 174, mastered loud: at 87 the snare half-way between the kicks is as strong
+    as they are, in other bands than the kick. That is no bare pulse, but the hats between
+    the beats at 174 subdivide them, and the snare half-way at 87 still makes 174 the beat
+    (the band check of a bare pulse is for a level with nothing between its beats). Seed
+    1513350532 was read at 87 when the band check applied to it too."""
+    y, sr, truth = _render("jungle", 174.0, seed=1513350532, key="F# minor", variant="loud")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_drifting_12_8_ballad_at_78_is_78_not_117(seed):
     y, sr, truth = _render("ballad-12-8", 79.0, metre="12/8", seed=seed, drift=0.04)
@@ -67,6 +80,26 @@ def test_a_halftime_groove_at_146_stays_146():
     y, sr, truth = _render("halftime", 146.0)
     r = _analyse(y, sr)
     assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+def test_a_halftime_groove_whose_half_tempo_beats_are_strong_is_not_read_at_two_thirds():
+    """A half-time groove at 150 (kick on one, snare on three of the slow bar) with an intro:
+    the beats at 100, every one and a half of its own, hit its onsets more strongly on
+    average than its own beats (every other one is weak), but not than its half-tempo
+    beats (kick and snare): no 12/8 beat. Seed 438722219 was read at 101."""
+    y, sr, truth = _render("halftime", 149.7, seed=438722219, key="Eb minor", intro_beats=32)
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+
+
+def test_a_12_8_ballad_whose_first_triplet_eighth_is_weak_is_74_not_111():
+    """A 12/8 ballad at 74 whose strongest family is its triplet eighths (read as 111, two of
+    them): its dotted-quarter beats are much stronger, and the triplet eighths between
+    them sound, if the first of the two only faintly. Seed 979556641 was read at 111."""
+    y, sr, truth = _render("ballad-12-8", 74.0, metre="12/8", seed=979556641, key="A major")
+    r = _analyse(y, sr)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
+    assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
 
 
 def _shuffle(bpm: float = 112.0, seconds: float = 20.0, sr: int = 22050, seed: int = 5):
@@ -183,7 +216,7 @@ def test_hip_hop_with_straight_sixteenths_stays_at_its_tempo(seed):
     assert r["bpm"] == pytest.approx(e.bpm, rel=0.01)
 
 
-def _gm_render(style: str, *, seed: int, metre: str, bpm: float, key: str):
+def _gm_render(style: str, *, seed: int, metre: str, bpm: float, key: str, drift: float = 0.0):
     """A General MIDI arrangement of the corpus's `style`, rendered by FluidSynth (the test is
     skipped without it), 30 s, with a seed outside the evaluation set: (mono, truth)."""
     corpus = _corpus()
@@ -192,7 +225,7 @@ def _gm_render(style: str, *, seed: int, metre: str, bpm: float, key: str):
         pytest.skip(why)
     spec = {"name": f"test-{style}", "family": "gm", "style": style, "variant": "plain", "part": "test",
             "seed": seed, "metre": metre, "nominal_bpm": bpm, "key": key, "seconds": 30.0,
-            "drift": 0.0, "intro_beats": 0}
+            "drift": drift, "intro_beats": 0}
     y, truth = corpus.render_gm(spec, 0.005)
     return y.mean(axis=1), truth
 
@@ -224,6 +257,16 @@ def test_a_gm_reggae_counted_in_eighths_keeps_its_grid_on_the_beats():
     y, truth = _gm_render("reggae", seed=303, metre="4/4", bpm=73.7, key="Bb major")
     r = _analyse(y, _corpus().SR)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+def test_a_gm_reggae_whose_skank_is_as_strong_as_its_beats_is_not_counted_in_eighths():
+    """GM reggae at 72 (drifting): the off-beat skank is as strong as the kick and bass on
+    the beats, but in other bands (chords above, bass below), so the eighths at 145 are no
+    bare pulse. Seed 866035430 was read at 145 and its bars did not halve it. Rendered by
+    FluidSynth (skipped without it)."""
+    y, truth = _gm_render("reggae", seed=866035430, metre="4/4", bpm=72.0, key="Bb major", drift=-0.049)
+    r = _analyse(y, _corpus().SR)
+    assert r["bpm"] == pytest.approx(truth["bpm"], rel=0.01)
 
 
 @pytest.mark.parametrize("seed", [11, 22])

@@ -7,8 +7,11 @@ low end hits hardest there (the kick and bass of the bar's "one"), and the harmo
 there (chords change on bar lines: measured above 300 Hz, since a walking or reggae bass
 line moves on every beat; it counts twice the low end). For each beat we measure the low band's energy just
 after it and how much the pitch-class profile changes across it; the bar's phase is the one
-of the four whose beats score highest on both, each feature standardised over the track.
-One phase for the whole track: a 4/4 track does not skip beats. The same score checks the
+of the four whose beats score highest on both, each feature standardised over the track, and
+on the change of the harmony from a whole bar before each beat to a whole bar after it
+(swing comps off the one and walks into the next bar on beat four: the change across one
+beat is largest elsewhere, the change from bar to bar is not; :func:`_downbeat_phase`).
+One phase for the whole track: a 4/4 track does not skip beats. The first two alone check the
 beats' phase (:func:`bars_and_beats`): a grid on the off-beat splits every bar line between
 two beats, so its bars stand out much less than those of the grid half a beat away.
 A waltz's bars are three beats: its bars of three then stand out far more than bars of four
@@ -38,6 +41,8 @@ _OFFBEAT_RATIO = 1.3  # ... and this many times as much: the beats were on the o
 _OFFBEAT_PART = 0.25  # ... if the harmony and the low end, each alone, agree by this much
 _OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
 _HALVE_GAIN = 0.7  # ... and are halved when every other beat's bars stand out this much more
+_BAR_WEIGHT = 2.0  # the harmonic change from bar to bar (four beats of profile each side, the
+# steadier measure) against the change across one beat
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 _TRIPLE_GAIN = 0.8  # bars of three stand out this much more than bars of four (standardised)...
 _TRIPLE_RATIO = 2.0  # ... and this many times as much, the harmony and the low end each more: 3/4
@@ -134,11 +139,12 @@ def _bar_change(chroma: np.ndarray, fps: float, beats: np.ndarray, beats_per_bar
 def _downbeat_phase(y, sr, beats, beats_per_bar, signals=None) -> int:
     """The phase of the bar lines among the ``beats_per_bar`` phases of the beats: the
     bar-start score of :func:`_phase_scores` plus the harmonic change from a whole bar
-    before each beat to a whole bar after it (:func:`_bar_change`), standardised alike.
+    before each beat to a whole bar after it (:func:`_bar_change`), standardised alike and
+    counted :data:`_BAR_WEIGHT` times.
 
     The change across one beat is misled where the chords do not arrive on the one: swing's
-    comping enters on the "and" of two or anticipates on the "and" of four, and its walking
-    bass leads into the next bar by a half step on beat four. Bars of the harmony as a
+    piano comps on the "and" of two or of four, and its walking bass leads into the next
+    bar by a half step on beat four. Bars of the harmony as a
     whole still change most from bar line to bar line: a bar's window one beat early holds
     one beat of the bar before. The checks on the grid (:func:`bars_and_beats`,
     :func:`_metre`) keep the score of :func:`_phase_scores` alone."""
@@ -147,7 +153,7 @@ def _downbeat_phase(y, sr, beats, beats_per_bar, signals=None) -> int:
     score = _LOW_WEIGHT * _standardised(low) + _standardised(change)
     bar = _bar_change(signals[1], signals[2], beats, beats_per_bar)
     ok = ~np.isnan(bar)
-    score[ok] += _standardised(bar[ok])
+    score[ok] += _BAR_WEIGHT * _standardised(bar[ok])
     return int(np.argmax([float(np.mean(score[p::beats_per_bar])) for p in range(beats_per_bar)]))
 
 

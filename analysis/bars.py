@@ -7,8 +7,11 @@ low end hits hardest there (the kick and bass of the bar's "one"), and the harmo
 there (chords change on bar lines: measured above 300 Hz, since a walking or reggae bass
 line moves on every beat; it counts twice the low end). For each beat we measure the low band's energy just
 after it and how much the pitch-class profile changes across it; the bar's phase is the one
-of the four whose beats score highest on both, each feature standardised over the track.
-One phase for the whole track: a 4/4 track does not skip beats. The same score checks the
+of the four whose beats score highest on both, each feature standardised over the track, and
+on the change of the harmony from a whole bar before each beat to a whole bar after it
+(swing comps off the one and walks into the next bar on beat four: the change across one
+beat is largest elsewhere, the change from bar to bar is not; :func:`_downbeat_phase`).
+One phase for the whole track: a 4/4 track does not skip beats. The first two alone check the
 beats' phase (:func:`bars_and_beats`): a grid on the off-beat splits every bar line between
 two beats, so its bars stand out much less than those of the grid half a beat away.
 A waltz's bars are three beats: its bars of three then stand out far more than bars of four
@@ -38,6 +41,8 @@ _OFFBEAT_RATIO = 1.3  # ... and this many times as much: the beats were on the o
 _OFFBEAT_PART = 0.25  # ... if the harmony and the low end, each alone, agree by this much
 _OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
 _HALVE_GAIN = 0.7  # ... and are halved when every other beat's bars stand out this much more
+_BAR_WEIGHT = 2.0  # the harmonic change from bar to bar (four beats of profile each side, the
+# steadier measure) against the change across one beat
 _PLAYING = 0.5  # a bar plays rhythm at this fraction of the median bar's onset strength
 _TRIPLE_GAIN = 0.8  # bars of three stand out this much more than bars of four (standardised)...
 _TRIPLE_RATIO = 2.0  # ... and this many times as much, the harmony and the low end each more: 3/4
@@ -112,6 +117,46 @@ def _phase_scores(y, sr, beats, beats_per_bar, signals=None, *, parts: bool = Fa
     return table if parts else table[0]
 
 
+def _bar_change(chroma: np.ndarray, fps: float, beats: np.ndarray, beats_per_bar: int) -> np.ndarray:
+    """Pitch-class change across each beat between the bar before it and the bar after it
+    (1 - cosine of the profiles of the ``beats_per_bar`` beats on either side); NaN where
+    either side runs past the beats."""
+    n = len(chroma)
+    edges = np.clip(np.round(beats * fps).astype(int), 0, n)
+    period = float(np.median(np.diff(beats)))
+    bounds = np.append(edges, min(n, edges[-1] + int(round(period * fps))))
+    frames = np.concatenate([np.zeros((1, 12)), np.cumsum(chroma, axis=0, dtype=np.float64)])
+    per_beat = frames[bounds[1:]] - frames[bounds[:-1]]  # the beat after each beat
+    cum = np.concatenate([np.zeros((1, 12)), np.cumsum(per_beat, axis=0)])
+    out = np.full(len(beats), np.nan)
+    at = np.arange(beats_per_bar, len(beats) - beats_per_bar + 1)
+    before, after = cum[at] - cum[at - beats_per_bar], cum[at + beats_per_bar] - cum[at]
+    norms = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+    out[at] = 1.0 - np.sum(before * after, axis=1) / np.maximum(norms, 1e-12)
+    return out
+
+
+def _downbeat_phase(y, sr, beats, beats_per_bar, signals=None) -> int:
+    """The phase of the bar lines among the ``beats_per_bar`` phases of the beats: the
+    bar-start score of :func:`_phase_scores` plus the harmonic change from a whole bar
+    before each beat to a whole bar after it (:func:`_bar_change`), standardised alike and
+    counted :data:`_BAR_WEIGHT` times.
+
+    The change across one beat is misled where the chords do not arrive on the one: swing's
+    piano comps on the "and" of two or of four, and its walking bass leads into the next
+    bar by a half step on beat four. Bars of the harmony as a
+    whole still change most from bar line to bar line: a bar's window one beat early holds
+    one beat of the bar before. The checks on the grid (:func:`bars_and_beats`,
+    :func:`_metre`) keep the score of :func:`_phase_scores` alone."""
+    signals = _bar_signals(y, sr) if signals is None else signals
+    low, change = _beat_features(y, sr, beats, signals)
+    score = _LOW_WEIGHT * _standardised(low) + _standardised(change)
+    bar = _bar_change(signals[1], signals[2], beats, beats_per_bar)
+    ok = ~np.isnan(bar)
+    score[ok] += _BAR_WEIGHT * _standardised(bar[ok])
+    return int(np.argmax([float(np.mean(score[p::beats_per_bar])) for p in range(beats_per_bar)]))
+
+
 def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR) -> np.ndarray:
     """Indices into `beats` (seconds, increasing) of the first beats of the bars."""
     beats = np.asarray(beats, dtype=float)
@@ -119,8 +164,7 @@ def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_P
         return np.zeros(0, dtype=int)
     if len(beats) < 2 * beats_per_bar:
         return np.arange(0, len(beats), beats_per_bar)
-    phases = _phase_scores(y, sr, beats, beats_per_bar)
-    return np.arange(int(np.argmax(phases)), len(beats), beats_per_bar)
+    return np.arange(_downbeat_phase(y, sr, beats, beats_per_bar), len(beats), beats_per_bar)
 
 
 def _contrast(phases: np.ndarray) -> float:
@@ -203,9 +247,10 @@ def _metre(y, sr, beats, phases, beats_per_bar, signals) -> tuple[int, np.ndarra
 
 def _in_metre(y, sr, beats, phases, beats_per_bar, signals, *, halved: bool):
     """:func:`bars_and_beats`'s answer for the checked ``beats``: the metre chosen
-    (:func:`_metre`), the downbeats on the best phase of its bars."""
-    beats_per_bar, phases = _metre(y, sr, beats, phases, beats_per_bar, signals)
-    return beats, np.arange(int(np.argmax(phases)), len(beats), beats_per_bar), halved, beats_per_bar
+    (:func:`_metre`), the downbeats on the phase of its bars :func:`_downbeat_phase` picks."""
+    beats_per_bar, _ = _metre(y, sr, beats, phases, beats_per_bar, signals)
+    phase = _downbeat_phase(y, sr, beats, beats_per_bar, signals)
+    return beats, np.arange(phase, len(beats), beats_per_bar), halved, beats_per_bar
 
 
 def beatgrid(*, bpm: float, beats, downbeat_indices, beats_per_bar: int = BEATS_PER_BAR) -> dict | None:

@@ -260,3 +260,33 @@ def test_the_grid_and_mix_points_take_the_beats_per_bar():
     mix_in, mix_out = bars.mix_points(env, 100.0, beats, down, beats_per_cue=6, beats_per_bar=3)
     assert mix_in == beats[1]
     assert mix_out == beats[34]  # the last bar (37-39) ends on beat 39; six beats before it: 34
+
+
+def _eval_corpus():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "eval_corpus.py"
+    spec = importlib.util.spec_from_file_location("eval_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("eval_corpus", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("seed", "name"), [(4244, "syn-swing-00"), (4242, "syn-swing-03")])
+def test_swing_with_a_walking_bass_and_late_comping_has_its_downbeats_on_the_bar_lines(seed, name):
+    """Jazz swing from the evaluation set's generator, with another seed than the set's: a
+    walking bass on every beat leading into the next bar by a half step, the hi-hat foot on
+    two and four, the piano comping on the "and"s. The change across one beat is largest
+    elsewhere than on the one; the change from bar to bar is not."""
+    ec = _eval_corpus()
+    spec = next(s for s in ec.plan(seed) if s["name"] == name)
+    y, truth = ec.render_syn(spec)
+    beats, downbeats = np.asarray(truth["beats"]), np.asarray(truth["downbeats"])
+    found = bars.downbeat_indices(y, ec.SR, beats)
+    assert np.median(nearest_error(beats[found], downbeats[1:-1])) < 0.01
+    kept, down, halved, beats_per_bar = bars.bars_and_beats(y, ec.SR, beats)
+    assert (beats_per_bar, halved) == (4, False)
+    assert np.median(nearest_error(kept[down], downbeats[1:-1])) < 0.01

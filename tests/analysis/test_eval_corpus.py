@@ -169,6 +169,26 @@ def test_scoring_counts_downbeats_when_the_analyser_gives_them():
     assert absent["downbeat_f"] is None and ae.summary([{"seconds": 40, "seed": absent}], "seed")["downbeat_f"] is None
 
 
+def test_a_slow_song_reported_doubled_has_its_bars_at_the_doubled_tempo():
+    """The DJ octave convention, as for beats: a 65 BPM song counted at 130 has bars of four
+    beats at 130, half its written bars; its downbeat F is the better of the strict score and
+    the score against the written bar lines with the mid-bar points added (the strict one is
+    kept beside it)."""
+    ae = _load_eval()
+    slow = _entry(65.0)
+    doubled = ae.with_half_beats(np.asarray(slow["beats"]))
+    felt_bars = doubled[::4]
+    got = ae.score(slow, "ours", {"bpm": 130.0, "beats": doubled, "downbeats": felt_bars, "key": "A minor"}, 0.1)
+    assert got["downbeat_f"] > 0.95 and 0.6 < got["downbeat_f_strict"] < 0.7
+    off = ae.score(slow, "ours", {"bpm": 130.0, "beats": doubled, "downbeats": doubled[1::4], "key": "A minor"}, 0.1)
+    assert off["downbeat_f"] == 0.0
+    fast = _entry(120.0)  # not slow: no convention, a half-bar grid is half wrong
+    halves = ae.with_half_beats(np.asarray(fast["downbeats"]))
+    got = ae.score(fast, "ours", {"bpm": 120.0, "beats": fast["beats"], "downbeats": halves, "key": "A minor"}, 0.1)
+    assert got["downbeat_f"] == got["downbeat_f_strict"] < 0.7
+    assert ae.summary([{"seconds": 40, "ours": got}], "ours")["downbeat_f_strict"] == got["downbeat_f_strict"]
+
+
 def test_scoring_names_the_kinds_of_failure_with_the_dj_octave_convention():
     ae = _load_eval()
     slow, ballad, dnb = _entry(65.0), _entry(72.0), _entry(174.0)

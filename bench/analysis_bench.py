@@ -1,6 +1,14 @@
 """Accuracy and cost of the audio analysis, side by side with the seed's method.
 
+    .venv/bin/python bench/analysis_bench.py --evalset [bench/analysis_eval.py's options]
     .venv/bin/python bench/analysis_bench.py [--seconds 30] [--seed 1234] [--out PATH]
+
+With ``--evalset``: the evaluation set of issue 16 (bench/eval_corpus.py: synthesized
+styles and General MIDI arrangements rendered by FluidSynth), tuning and held-out halves
+reported apart, ours beside the seed's method and librosa's ``beat_track`` in one run, per
+style and per kind of failure: bench/analysis_eval.py does it and writes
+bench/RESULTS-analysis.md. Without it, the synthesized corpus below, into
+bench/RESULTS-analysis-synth.md:
 
 Synthesizes a corpus (tests/analysis/synth.py: 66 excerpts of house, techno, afrohouse,
 drum & bass, half-time dubstep, swung hip-hop, dembow, pop, ballads, tempo drift and
@@ -17,7 +25,7 @@ CPU seconds per minute of audio (time.process_time, numba kernels compiled befor
 decode alone as the floor, and for one 5-minute track the CPU time and the peak of traced
 memory (tracemalloc). Then, for accuracy only, the same recipe with another seed (held
 out: not used while tuning) and 26 harder variants (STRESS_SPEC, no targets). Writes the
-tables to bench/RESULTS-analysis.md (or --out).
+tables to bench/RESULTS-analysis-synth.md (or --out).
 """
 
 from __future__ import annotations
@@ -116,10 +124,16 @@ def run_set(specs: list[dict], tmp: str, cpu: dict | None) -> tuple[list[dict], 
 
 
 def main() -> None:
+    if "--evalset" in sys.argv[1:]:
+        import analysis_eval  # bench/: imports this module's scoring, so not at the top
+
+        analysis_eval.main([a for a in sys.argv[1:] if a != "--evalset"])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--evalset", action="store_true", help="the evaluation set instead (bench/analysis_eval.py)")
     ap.add_argument("--seconds", type=float, default=30.0, help="excerpt length (default 30)")
     ap.add_argument("--seed", type=int, default=1234, help="corpus seed (default 1234)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-analysis.md"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-analysis-synth.md"))
     ap.add_argument("--heldout-seed", type=int, default=99,
                     help="seed of a second corpus of the same styles, not used while tuning (default 99; -1 skips)")
     ap.add_argument("--no-stress", action="store_true", help="skip the harder variants (no targets)")

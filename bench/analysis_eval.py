@@ -30,7 +30,8 @@ F is reported beside it).
 Tuning may only look at the tuning part: ``--part tuning`` analyses and reports it alone
 (written to ``.bench-cache/evalset/RESULTS-tuning.md`` unless --out says otherwise). The
 held-out part is for reporting; the per-excerpt table of misses is printed for the tuning
-part only. A run of the whole set writes bench/RESULTS-evalset.md; every run also leaves
+part only. A run of the whole set writes bench/RESULTS-analysis.md (``bench/analysis_bench.py
+--evalset`` runs this too); every run also leaves
 its per-excerpt scores in ``.bench-cache/evalset/results-<part>.json``.
 """
 
@@ -259,9 +260,11 @@ def report(rows: list[dict], *, args, started: float, manifest_info: dict) -> st
     parts = [p for p in ("tuning", "heldout") if any(r["part"] == p for r in rows)]
     minutes = sum(r["seconds"] for r in rows) / 60
     by_style = Counter(f"{r['family']}-{r['style']}" for r in rows)
-    cmd = "bench/analysis_eval.py" + "".join(
+    cmd = "bench/analysis_bench.py --evalset" + "".join(
         f" {flag}" for flag in (f"--part {args.part}" if args.part != "all" else "",
                                 f"--limit {args.limit}" if args.limit else "",
+                                f"--family {args.family}" if args.family else "",
+                                f"--seed {args.seed}" if args.seed is not None else "",
                                 *(f"--style {s}" for s in args.style or [])) if flag)
     lines = [
         "# Audio analysis on the evaluation set",
@@ -356,7 +359,7 @@ def report(rows: list[dict], *, args, started: float, manifest_info: dict) -> st
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=eval_corpus.DEFAULT_OUT)
     ap.add_argument("--part", choices=("tuning", "heldout", "all"), default="all")
@@ -366,9 +369,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="the set's seed (default: the cache's "
                     "manifest's, else the evaluation set's): excerpts of another seed are rendered again")
     ap.add_argument("--jobs", type=int, default=1, help="processes for rendering missing excerpts")
-    ap.add_argument("--out", default=None, help="results file (default: bench/RESULTS-evalset.md for a "
+    ap.add_argument("--out", default=None, help="results file (default: bench/RESULTS-analysis.md for a "
                     "whole run, else .bench-cache/evalset/RESULTS-<part>.md)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     manifest = args.cache / "manifest.json"
     info = json.loads(manifest.read_text()) if manifest.exists() else {}
@@ -389,7 +392,7 @@ def main() -> None:
     rows = evaluate(entries, args.cache)
     text = report(rows, args=args, started=started, manifest_info=info)
     whole = args.part == "all" and not args.limit and not args.style and not args.family
-    out = Path(args.out) if args.out else (ROOT / "bench" / "RESULTS-evalset.md" if whole
+    out = Path(args.out) if args.out else (ROOT / "bench" / "RESULTS-analysis.md" if whole
                                            else args.cache / f"RESULTS-{args.part}.md")
     out.write_text(text)
     for part in ("tuning", "heldout"):

@@ -140,50 +140,6 @@ def test_a_shuffle_gets_its_beats_on_the_beat_not_on_the_swung_let():
     assert r["bpm"] == pytest.approx(112.0, rel=0.01)
     assert _beats_hit(r["beats"], beats) >= 0.9
 
-def _off_beat_band(bpm: float = 76.0, seconds: float = 24.0, sr: int = 22050, seed: int = 1):
-    """A one drop whose band sits on the off-beats: short closed hats on every beat and a
-    kick and rim on beat 3 (the drums mark the beats), while a loud bass note and a short
-    chord (the skank) sound half-way between every two beats."""
-    from tests.analysis import synth as S
-
-    rng = np.random.default_rng(seed)
-    period = 60.0 / bpm
-    n_beats = int(seconds / period) - 1
-    y = np.zeros(int(seconds * sr) + sr)
-    t0 = 0.3
-
-    def place(sound, t, gain):
-        i = int(round(t * sr))
-        seg = sound[: len(y) - i]
-        y[i:i + len(seg)] += gain * seg
-
-    kick, rim, hat = S.kick(sr, rng), S.rim(sr, rng), S.hat(sr, rng)
-    roots = (43, 48, 41, 46)  # one chord a bar
-    beats = []
-    for b in range(n_beats):
-        t = t0 + b * period
-        beats.append(t)
-        place(hat, t, 0.15)
-        if b % 4 == 2:
-            place(kick, t, 0.5)
-            place(rim, t, 0.3)
-        root = roots[(b // 4) % 4]
-        place(S.tone(sr, S.midi_hz(root - 12), 0.45 * period, release=0.03), t + period / 2, 1.0)
-        for note in (root + 12, root + 16, root + 19):
-            place(S.tone(sr, S.midi_hz(note), 0.2 * period, decay=0.08), t + period / 2, 0.5)
-    return y[: int(seconds * sr)].astype(np.float32), sr, np.array(beats)
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_band_on_the_off_beats_over_drums_on_the_beats_gets_its_beats_on_the_drums(seed):
-    """The bass and the skank, on every off-beat, are the loudest onsets in every band but
-    the hats'; the tracker follows them. The beats are where the drums are: the hats on
-    every beat, the kick and rim on the third."""
-    y, sr, beats = _off_beat_band(seed=seed)
-    r = audio.analyse(y, sr, auto_cues=False)
-    assert r["bpm"] == pytest.approx(76.0, rel=0.01)
-    assert _beats_hit(r["beats"], beats) >= 0.9
-
 
 @pytest.mark.parametrize("seed", [2, 8])
 def test_a_one_drop_reggae_bar_starts_on_the_chord_change_not_on_the_kick_of_beat_3(seed):

@@ -982,17 +982,16 @@ def bass_votes(y: np.ndarray, sr: int, downbeats: Sequence[float], period: float
     if len(downbeats) == 0 or len(y) < n_fft:
         return None
     centres = (np.arange((len(y) - n_fft) // hop + 1) * hop + n_fft / 2) / sr
-    near = np.zeros(len(centres), bool)
-    for t in downbeats:
-        near |= (centres >= t - 0.1) & (centres < t + period)
+    before = np.searchsorted(downbeats, centres + 0.1, side="right") - 1  # the last bar line 0.1 s on
+    near = (before >= 0) & (centres < downbeats[np.maximum(before, 0)] + period)
     idx = np.flatnonzero(near)
     if len(idx) == 0:
         return None
     bins = int(2 * _BASS_BAND[1] * n_fft / sr) + 2  # room for the whitening's median around the band
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop][idx]
-    magnitude = np.concatenate([np.abs(scipy.fft.rfft(frames[i:i + 64] * window, axis=1)[:, :bins])
-                                for i in range(0, len(frames), 64)])
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]  # a view: copied 64 at a time
+    magnitude = np.concatenate([np.abs(scipy.fft.rfft(frames[idx[i:i + 64]] * window, axis=1)[:, :bins])
+                                for i in range(0, len(idx), 64)])
     floor = median_filter(magnitude, size=(1, _WHITEN_BINS), mode="nearest")
     bass = np.maximum(magnitude - floor, 0.0) @ _chroma_map(sr, n_fft, *_BASS_BAND)[:bins]
     energy = bass.sum(axis=1)

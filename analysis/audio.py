@@ -28,9 +28,7 @@ corpora of bench/analysis_bench.py.
 
 Key: the long-window spectrum, whitened (its running median subtracted: the drums' floor),
 folded onto 12 pitch classes and correlated with two sets of major/minor profiles (Albrecht &
-Shanahan's, "edma") in all 24 keys. A key and its relative share their notes, so the profiles
-barely tell them apart; the bass on the bar lines (:func:`bass_votes`, after the downbeats)
-decides between the best key and its relative: music sits on its tonic at the bar's "one".
+Shanahan's, "edma") in all 24 keys.
 """
 
 from __future__ import annotations
@@ -59,6 +57,9 @@ __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decod
 #:    (bench/analysis_eval.py, issue 16).
 #: 5: beats on the off-beat moved onto the bar lines, and fast grids on a slow groove's
 #:    eighths halved, where the bars' harmony and low end stand out more (bars.bars_and_beats).
+#: 6: bars of three (a waltz: beatgrid.beats_per_bar 3), the downbeat phase by the
+#:    bar-to-bar harmonic change, a 12/8 beat that must outweigh every octave level, a bare
+#:    pulse even in every band (a reggae skank is no beat).
 ANALYSER_VERSION = "6"
 
 WAVEFORM_POINTS = 2000
@@ -898,14 +899,6 @@ _PROFILES = (
 #: notes, and most of the music a DJ plays is minor.
 _MINOR_PRIOR = 0.03
 _WHITEN_BINS = 31  # ~84 Hz of the 8192-point spectrum at 22.05 kHz: the drums' smooth floor
-#: The bass's pitch class on the bar lines (:func:`bass_votes`) decides between the profiles'
-#: best key and its relative (the same seven notes, tonics a minor third apart): each key
-#: gets this times the share of the bar lines whose bass is its tonic. Music dwells on its
-#: tonic at the bar's "one" (Am-F-C-G with A under it is A minor; C-Am-F-G with C, C major);
-#: the rest of the ranking (fifths apart, where a root-and-fifth bass line would mislead) is
-#: left to the profiles. Between 0.2 and 0.5 on the evaluation set's tuning part alike.
-_BASS_WEIGHT = 0.3
-_BASS_BAND = (40.0, 160.0)  # Hz: bass fundamentals (E1 to Eb3; a bass line climbs to ~150 Hz)
 
 
 @functools.lru_cache(maxsize=8)
@@ -962,63 +955,15 @@ def _profile_rotations() -> np.ndarray:
     return rows
 
 
-def bass_votes(y: np.ndarray, sr: int, downbeats: Sequence[float], period: float) -> np.ndarray | None:
-    """Share of the bar lines (12 values, C first) whose bass is each pitch class; None
-    without bar lines or bass.
-
-    Spectra of 16384 points (~1.3 Hz bins at 22.05 kHz: the lowest semitones are 2.5 Hz
-    apart) every 4096 samples, whitened like :func:`chroma_vector` and folded onto pitch
-    classes in :data:`_BASS_BAND`; each frame centred from just before a downbeat to a beat
-    (``period`` seconds) after it votes for its strongest pitch class (a vote, not its
-    energy: a loud low note does not outweigh a softer tonic). Frames under 5 % of the loud
-    ones' bass (rests, a beatless intro) do not vote.
-    """
-    import scipy.fft
-    from scipy.ndimage import median_filter
-
-    downbeats = np.asarray(downbeats, dtype=float)
-    n_fft = 4 * int(2 ** round(math.log2(sr * 0.185)))  # 16384 at 22.05 kHz
-    hop = n_fft // 4
-    if len(downbeats) == 0 or len(y) < n_fft:
-        return None
-    centres = (np.arange((len(y) - n_fft) // hop + 1) * hop + n_fft / 2) / sr
-    before = np.searchsorted(downbeats, centres + 0.1, side="right") - 1  # the last bar line 0.1 s on
-    near = (before >= 0) & (centres < downbeats[np.maximum(before, 0)] + period)
-    idx = np.flatnonzero(near)
-    if len(idx) == 0:
-        return None
-    bins = int(2 * _BASS_BAND[1] * n_fft / sr) + 2  # room for the whitening's median around the band
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]  # a view: copied 64 at a time
-    magnitude = np.concatenate([np.abs(scipy.fft.rfft(frames[idx[i:i + 64]] * window, axis=1)[:, :bins])
-                                for i in range(0, len(idx), 64)])
-    floor = median_filter(magnitude, size=(1, _WHITEN_BINS), mode="nearest")
-    bass = np.maximum(magnitude - floor, 0.0) @ _chroma_map(sr, n_fft, *_BASS_BAND)[:bins]
-    energy = bass.sum(axis=1)
-    voting = energy > 0.05 * np.percentile(energy, 95)
-    if not voting.any():
-        return None
-    return np.bincount(bass[voting].argmax(axis=1), minlength=12) / voting.sum()
-
-
-def estimate_key(chroma: np.ndarray, bass: np.ndarray | None = None) -> str | None:
+def estimate_key(chroma: np.ndarray) -> str | None:
     """Best of the 24 major/minor keys by correlation of the chroma vector with the key
-    profiles rotated to each tonic; None for a flat (toneless) chroma. With ``bass`` (the
-    bar lines' bass, :func:`bass_votes`), the best key and its relative each gain
-    :data:`_BASS_WEIGHT` times their tonic's share and the higher wins."""
+    profiles rotated to each tonic; None for a flat (toneless) chroma."""
     chroma = np.asarray(chroma, dtype=float)
     if np.ptp(chroma) <= 1e-9 * max(1e-30, float(np.abs(chroma).max())):
         return None
     scores = _profile_rotations() @ ((chroma - chroma.mean()) / np.linalg.norm(chroma - chroma.mean()))
     scores[12:] += _MINOR_PRIOR
-    best = int(np.nanargmax(scores))
-    if bass is not None:
-        minor, tonic = divmod(best, 12)
-        relative = (tonic + 3) % 12 if minor else 12 + (tonic + 9) % 12
-        pick = [best, relative]
-        tonics = [tonic, relative % 12]
-        best = pick[int(np.argmax(scores[pick] + _BASS_WEIGHT * np.asarray(bass, float)[tonics]))]
-    minor, tonic = divmod(best, 12)
+    minor, tonic = np.unravel_index(int(np.nanargmax(scores)), (2, 12))
     return key_from_index(tonic=int(tonic), minor=bool(minor))
 
 
@@ -1169,7 +1114,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
             beats = beats[beats < duration]
             down = bars.downbeat_indices(y, sr, beats, beats_per_bar)
     beats = np.round(beats, 3)
-    key = estimate_key(chroma_vector(y, sr), bass_votes(y, sr, beats[down], 60.0 / bpm))
+    key = estimate_key(chroma_vector(y, sr))
     beats = beats.tolist()
     bpm = round(float(bpm), 2)
     mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue),

@@ -175,21 +175,6 @@ def _loop(chords: list[tuple[int, bool]], *, bar_bass: int, bpm: float = 120.0, 
     return (0.9 * out / np.abs(out).max()).astype(np.float32)
 
 
-@pytest.mark.parametrize("minor, tonic", [
-    pytest.param(True, 0, marks=pytest.mark.xfail(reason="this C minor loop's chroma favours Eb major by more "
-                                                          "than the bass's weight", strict=True)),
-    (True, 1), (True, 3), (True, 9), (False, 0), (False, 1), (False, 3), (False, 9)])
-def test_the_bass_on_the_bar_lines_tells_a_key_from_its_relative(tonic, minor):
-    """i-VI-III-VII (Am F C G) and I-vi-IV-V (C Am F G) use the same seven notes with the
-    tonics a minor third apart: the tonic in the bass on every bar's first beat decides."""
-    if minor:  # i VI III VII
-        chords = [(tonic, True), ((tonic + 8) % 12, False), ((tonic + 3) % 12, False), ((tonic + 10) % 12, False)]
-    else:  # I vi IV V
-        chords = [(tonic, False), ((tonic + 9) % 12, True), ((tonic + 5) % 12, False), ((tonic + 7) % 12, False)]
-    r = analyse(_loop(chords, bar_bass=tonic), SR)
-    assert r["key"] == audio.key_from_index(tonic=tonic, minor=minor)
-
-
 @pytest.mark.parametrize("tonic", [0, 1, 6, 9])
 def test_a_plain_loop_keeps_its_beats_on_the_kicks_not_on_the_hats(tonic):
     """Kick and bass on every beat, hats on the off-beats, a triad a bar: the simplest house
@@ -200,17 +185,6 @@ def test_a_plain_loop_keeps_its_beats_on_the_kicks_not_on_the_hats(tonic):
     beats = np.asarray(r["beats"])
     assert r["bpm"] == pytest.approx(120.0, rel=0.01)
     assert np.all(np.abs((beats - 0.05 + 0.25) % 0.5 - 0.25) < 0.03)
-
-
-def test_estimate_key_weighs_the_bass_between_relative_keys():
-    """The C major scale's chroma leaves C major and A minor close; the bass's tonic votes
-    tip it either way, and a flat vote (or none) leaves the profiles' choice."""
-    chroma = np.array([1.0, 0, 0.6, 0, 0.7, 0.6, 0, 0.8, 0, 0.8, 0, 0.4])  # C D E F G A B
-    on_a, on_c = np.zeros(12), np.zeros(12)
-    on_a[9], on_c[0] = 1.0, 1.0
-    assert audio.estimate_key(chroma, bass=on_a) == "A minor"
-    assert audio.estimate_key(chroma, bass=on_c) == "C major"
-    assert audio.estimate_key(chroma, bass=np.full(12, 1 / 12)) == audio.estimate_key(chroma)
 
 
 # --------------------------------------------------------------------------- cues

@@ -548,6 +548,8 @@ _PHASE_WEIGHTS = np.array([[0.35, 1.49, 3.99],
                            [2.63, 0.71, 2.75],
                            [0.18, 1.49, 2.52]])
 _PHASE_BIAS = -0.04
+_FLOOR_KICK = 0.9  # a kick (below 250 Hz) on this share of the beats, louder than half-way...
+_FLOOR_RATIO = 2.0  # ... by this much (medians): four on the floor, the grid is on the beat
 # Swing (see _swing_phase): beats on the short note of a long-short pair are a third early.
 _SWING_SHORT = 0.3  # onsets a third of a beat after the beats at least this strong...
 _SWING_LONG = 0.35  # ... and, relative to those, at most this strong at two thirds and half-way
@@ -755,7 +757,7 @@ def _choose_level(levels: list[_Level], groups: np.ndarray | None = None) -> _Le
 
 
 def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
-                    levels: Sequence[_Level] = ()) -> _Level:
+                    levels: Sequence[_Level] = (), low: np.ndarray | None = None) -> _Level:
     """The dotted-quarter beat of a 12/8 groove, when that is what the beats are, else
     ``chosen``. In 12/8 the strongest periodicity is often the triplet eighths (or two of
     them), whose octaves in the beat band are 1.5 times the beat (a 76 BPM ballad read at
@@ -764,7 +766,10 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
     level's and on every octave level's in ``levels`` (a half-time groove at 150 has weak
     beats between its kick and snare, so its beats at 100 can outweigh them, but not its
     kick and snare at 75), and the triplet eighths between its beats sound
-    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them)."""
+    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them).
+    With ``low`` (the onsets below 250 Hz), the kick must sit on its beats at least as
+    strongly as on the chosen level's: a straight groove's eighths (kick, hat, kick...) are
+    also a third of 1.5 of its beats, but its kicks fall on every other of those beats."""
     if chosen.regular < _COMPOUND_BUSY:
         return chosen  # read at 3/2 of a compound beat, half-way between beats is a triplet eighth
     best = chosen
@@ -776,6 +781,9 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
         on = _strengths(env, beats[1:-1])
         step = np.diff(beats)
         thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
+        if low is not None and (_strengths(low, beats[1:-1]).mean()
+                                < _strengths(low, chosen.beats[1:-1]).mean()):
+            continue
         if on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
             half = _strengths(env, beats[:-1] + step / 2)
             best = _Level(bpm, beats, float(on.mean()), float(half.mean()),
@@ -802,7 +810,8 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels)
+    chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels,
+                             None if groups is None else groups[:, 0] + groups[:, 1])
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)
@@ -831,10 +840,17 @@ def _offbeat_phase(groups: np.ndarray, beats: np.ndarray) -> np.ndarray:
     (:func:`onset_envelopes`), the onsets half-way between the beats are compared with
     those on them by their medians and their means, (half - on) / (half + on), and by how
     often half-way is the stronger (less one half); the weighted sum of the fifteen
-    (:data:`_PHASE_WEIGHTS`, :data:`_PHASE_BIAS`) above zero takes the half-way points."""
+    (:data:`_PHASE_WEIGHTS`, :data:`_PHASE_BIAS`) above zero takes the half-way points.
+    A grid with a kick on nearly every beat (:data:`_FLOOR_KICK`, :data:`_FLOOR_RATIO`: four
+    on the floor) stays: however loud its off-beat hats, bass or chords, its kicks are the beat."""
     if len(beats) < 8:
         return beats
     on_beat, half_way = beats[1:-1], (beats[:-1] + beats[1:]) / 2
+    kick = groups[:, 0] + groups[:, 1]  # below 250 Hz: a kick's thump and body
+    kick_on, kick_half = _strengths(kick, on_beat), _strengths(kick, half_way)
+    if (np.mean(kick_on > kick_half[:len(kick_on)]) >= _FLOOR_KICK
+            and np.median(kick_on) >= _FLOOR_RATIO * np.median(kick_half)):
+        return beats
     evidence = np.zeros(_PHASE_WEIGHTS.shape)
     for g in range(groups.shape[1]):
         on = _strengths(groups[:, g], on_beat)

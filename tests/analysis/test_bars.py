@@ -31,19 +31,22 @@ def nearest_error(found, truth):
     return np.array([np.min(np.abs(np.asarray(found) - t)) for t in truth])
 
 
-def test_a_kick_on_every_beat_with_an_accent_on_the_one_gives_the_bar_lines():
-    sr, bpm, n_beats = SR, 120.0, 64
+def _accented_kicks(bpm: float, n_beats: int, offset: float, first_accent: int) -> tuple[np.ndarray, np.ndarray]:
+    """(audio, beat times): a 55 Hz kick on every beat, louder on every fourth from
+    ``first_accent`` (the bar's "one")."""
     period = 60 / bpm
-    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    t = np.arange(int(0.15 * sr)) / sr
+    y = np.zeros(int(SR * (n_beats * period + 1)), np.float32)
+    t = np.arange(int(0.15 * SR)) / SR
     kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
-    offset = 0.25
     for i in range(n_beats):
-        start = int((offset + i * period) * sr)
-        gain = 1.0 if i % 4 == 1 else 0.45  # the bar starts on the second beat heard
-        y[start:start + len(kick)] += gain * kick
-    beats = offset + np.arange(n_beats) * period
-    found = bars.downbeat_indices(y, sr, beats)
+        start = int((offset + i * period) * SR)
+        y[start:start + len(kick)] += (1.0 if i % 4 == first_accent else 0.45) * kick
+    return y, offset + np.arange(n_beats) * period
+
+
+def test_a_kick_on_every_beat_with_an_accent_on_the_one_gives_the_bar_lines():
+    y, beats = _accented_kicks(120.0, 64, 0.25, first_accent=1)  # the bar starts on the second beat heard
+    found = bars.downbeat_indices(y, SR, beats)
     assert found[0] == 1
     assert np.all(np.diff(found) == 4)
 
@@ -240,16 +243,8 @@ def test_four_four_and_a_12_8_ballad_keep_four_beats_a_bar(signal):
 
 
 def test_a_kick_on_every_beat_with_a_bar_accent_keeps_four_beats_a_bar():
-    sr, bpm, n_beats = SR, 124.0, 96
-    period = 60 / bpm
-    y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    t = np.arange(int(0.15 * sr)) / sr
-    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
-    for i in range(n_beats):
-        start = int((0.2 + i * period) * sr)
-        y[start:start + len(kick)] += (1.0 if i % 4 == 0 else 0.45) * kick
-    beats = 0.2 + np.arange(n_beats) * period
-    assert bars.bars_and_beats(y, sr, beats)[3] == 4
+    y, beats = _accented_kicks(124.0, 96, 0.2, first_accent=0)
+    assert bars.bars_and_beats(y, SR, beats)[3] == 4
 
 
 def test_the_grid_and_mix_points_take_the_beats_per_bar():

@@ -22,8 +22,8 @@ double, half, 3:2 (x3, /3, x1.5, /1.5), other tempo, off-beat (tempo right but b
 other key, no key.
 
 DJ octave convention (issue 16): a true tempo below 70 BPM is also right when reported
-doubled; its beat F is then the better of the score against the true beats and against
-the beats with the half-beats added, and its downbeat F likewise with the mid-bar points
+doubled; its beat F, when it is reported doubled, is then the better of the score against
+the true beats and against the beats with the half-beats added, and its downbeat F likewise with the mid-bar points
 added to the bar lines (its bars of four doubled beats are half bars; the strict downbeat
 F is reported beside it).
 
@@ -127,20 +127,29 @@ def with_half_beats(beats: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([beats, beats[:-1] + np.diff(beats) / 2]))
 
 
-def beat_score(truth_beats: np.ndarray, est_beats: np.ndarray, truth_bpm: float) -> float:
+def dj_doubled(est_bpm: float, truth_bpm: float) -> bool:
+    """A slow song (below :data:`DJ_DOUBLE_BELOW`) reported at twice its tempo, as DJs count it."""
+    return truth_bpm < DJ_DOUBLE_BELOW and _near(est_bpm, 2 * truth_bpm, 0.04)
+
+
+def beat_score(truth_beats: np.ndarray, est_beats: np.ndarray, truth_bpm: float, est_bpm: float) -> float:
+    """Beat F; for a slow song reported doubled, against the beats with the half-beats added
+    (only then: a grid at the true tempo on the off-beat earns nothing)."""
     f = beat_f(truth_beats, est_beats)
-    if truth_bpm < DJ_DOUBLE_BELOW:
+    if dj_doubled(est_bpm, truth_bpm):
         f = max(f, beat_f(with_half_beats(truth_beats), est_beats))
     return float(f)
 
 
-def downbeat_scores(truth_downbeats: np.ndarray, est_downbeats: np.ndarray, truth_bpm: float) -> tuple[float, float]:
+def downbeat_scores(truth_downbeats: np.ndarray, est_downbeats: np.ndarray, truth_bpm: float,
+                    est_bpm: float) -> tuple[float, float]:
     """(downbeat F with the DJ octave convention, strict downbeat F). A slow song reported
     doubled has bars of four doubled beats, half its written bars: like its beats, its
-    downbeats are also scored against the bar lines with the mid-bar points added."""
+    downbeats are then also scored against the bar lines with the mid-bar points added (a
+    song reported at its own tempo with its bars on beat 3 earns nothing)."""
     strict = float(beat_f(truth_downbeats, est_downbeats))
     f = strict
-    if truth_bpm < DJ_DOUBLE_BELOW:
+    if dj_doubled(est_bpm, truth_bpm):
         f = max(f, float(beat_f(with_half_beats(truth_downbeats), est_downbeats)))
     return round(f, 4), round(strict, 4)
 
@@ -169,12 +178,13 @@ def score(entry: dict, method: str, out: dict, cpu: float) -> dict:
     truth_beats = np.asarray(entry["beats"], dtype=float)
     est_beats = np.asarray(out["beats"], dtype=float)
     t = tempo_scores(float(out["bpm"]), truth_bpm)
-    f = beat_score(truth_beats, est_beats, truth_bpm)
+    f = beat_score(truth_beats, est_beats, truth_bpm, float(out["bpm"]))
     res = {"bpm": round(float(out["bpm"]), 2), **t, "beat_f": round(f, 4), "cpu": cpu,
            "downbeat_f": None, "key": out["key"], "key_score": None, "fail": []}
     if out.get("downbeats") is not None:
         res["downbeat_f"], res["downbeat_f_strict"] = downbeat_scores(
-            np.asarray(entry["downbeats"], dtype=float), np.asarray(out["downbeats"], dtype=float), truth_bpm)
+            np.asarray(entry["downbeats"], dtype=float), np.asarray(out["downbeats"], dtype=float), truth_bpm,
+            float(out["bpm"]))
     kind = tempo_failure(float(out["bpm"]), truth_bpm, t["acc1"])
     if kind:
         res["fail"].append(kind)
@@ -373,6 +383,10 @@ def main(argv: list[str] | None = None) -> None:
                     "whole run, else .bench-cache/evalset/RESULTS-<part>.md)")
     args = ap.parse_args(argv)
 
+    default_cache = args.cache.resolve() == eval_corpus.DEFAULT_OUT.resolve()
+    if default_cache and args.seed not in (None, eval_corpus.DEFAULT_SEED):
+        sys.exit(f"the evaluation set's cache holds seed {eval_corpus.DEFAULT_SEED}: render another "
+                 "seed into a folder of its own and pass it with --cache")
     manifest = args.cache / "manifest.json"
     info = json.loads(manifest.read_text()) if manifest.exists() else {}
     info.pop("excerpts", None)
@@ -387,11 +401,13 @@ def main(argv: list[str] | None = None) -> None:
     if info.get("fluidsynth_offset") is None and (args.cache / "fluidsynth-offset.json").exists():
         info["fluidsynth_offset"] = json.loads((args.cache / "fluidsynth-offset.json").read_text())["offset"]
 
+    if not entries:
+        sys.exit("no excerpts to analyse (FluidSynth missing for the GM family?)")
     started = time.time()
     warm_up(str(args.cache / entries[0]["file"]))
     rows = evaluate(entries, args.cache)
     text = report(rows, args=args, started=started, manifest_info=info)
-    whole = args.part == "all" and not args.limit and not args.style and not args.family
+    whole = (args.part == "all" and not args.limit and not args.style and not args.family and default_cache)
     out = Path(args.out) if args.out else (ROOT / "bench" / "RESULTS-analysis.md" if whole
                                            else args.cache / f"RESULTS-{args.part}.md")
     out.write_text(text)

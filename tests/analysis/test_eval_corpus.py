@@ -182,6 +182,10 @@ def test_a_slow_song_reported_doubled_has_its_bars_at_the_doubled_tempo():
     assert got["downbeat_f"] > 0.95 and 0.6 < got["downbeat_f_strict"] < 0.7
     off = ae.score(slow, "ours", {"bpm": 130.0, "beats": doubled, "downbeats": doubled[1::4], "key": "A minor"}, 0.1)
     assert off["downbeat_f"] == 0.0
+    beats, down = np.asarray(slow["beats"]), np.asarray(slow["downbeats"])
+    own_tempo = ae.score(slow, "ours", {"bpm": 65.0, "beats": beats[1:] - (beats[1] - beats[0]) / 2,
+                                        "downbeats": beats[2::4], "key": "A minor"}, 0.1)
+    assert own_tempo["downbeat_f"] == 0.0 and own_tempo["beat_f"] == 0.0  # bars on beat 3, beats off: no credit
     fast = _entry(120.0)  # not slow: no convention, a half-bar grid is half wrong
     halves = ae.with_half_beats(np.asarray(fast["downbeats"]))
     got = ae.score(fast, "ours", {"bpm": 120.0, "beats": fast["beats"], "downbeats": halves, "key": "A minor"}, 0.1)

@@ -369,6 +369,17 @@ def report(rows: list[dict], *, args, started: float, manifest_info: dict) -> st
     return "\n".join(lines)
 
 
+def with_notes_of(path: Path, text: str) -> str:
+    """``text`` with the hand-written "## Notes" sections of the report at ``path`` (what
+    was changed and why, before the generated tables) kept in their place."""
+    old = path.read_text() if path.exists() else ""
+    start, end = old.find("\n## Notes"), old.find("\n## ", old.rfind("\n## Notes") + 1)
+    place = text.find("\n## ")
+    if start < 0 or end < 0 or place < 0:
+        return text
+    return text[:place] + old[start:end] + text[place:]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=eval_corpus.DEFAULT_OUT)
@@ -410,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     whole = (args.part == "all" and not args.limit and not args.style and not args.family and default_cache)
     out = Path(args.out) if args.out else (ROOT / "bench" / "RESULTS-analysis.md" if whole
                                            else args.cache / f"RESULTS-{args.part}.md")
-    out.write_text(text)
+    out.write_text(with_notes_of(out, text))
     for part in ("tuning", "heldout"):
         part_rows = [r for r in rows if r["part"] == part]
         if part_rows:

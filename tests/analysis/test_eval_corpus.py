@@ -204,3 +204,13 @@ def test_scoring_names_the_kinds_of_failure_with_the_dj_octave_convention():
     assert ae.score(dnb, "ours", {"bpm": 87.0, "beats": [], "key": "D minor"}, 0.1)["fail"] == ["half", "fifth"]
     off = np.asarray(dnb["beats"]) + 30 / 174
     assert ae.score(dnb, "ours", {"bpm": 174.0, "beats": off, "key": "A major"}, 0.1)["fail"] == ["off-beat", "parallel"]
+
+
+def test_a_new_report_keeps_the_hand_written_notes_of_the_last(tmp_path):
+    ae = _load_eval()
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# T\n\nold header\n\n## Notes (v2)\n\nwhy v2\n\n## Notes (v1)\n\nwhy v1\n\n## Tuning part\n\nold\n")
+    new = "# T\n\nnew header\n\n## Tuning part\n\nnew\n"
+    assert ae.with_notes_of(path, new) == ("# T\n\nnew header\n\n## Notes (v2)\n\nwhy v2\n\n## Notes (v1)\n\n"
+                                          "why v1\n\n## Tuning part\n\nnew\n")
+    assert ae.with_notes_of(tmp_path / "absent.md", new) == new

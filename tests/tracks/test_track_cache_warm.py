@@ -36,6 +36,45 @@ def test_a_warm_start_loads_the_library_before_any_read():
         assert (found.position, found.entry.summary["title"]) == (position, track["title"])
 
 
+def test_a_warm_start_waits_for_the_invalidations_in_flight(monkeypatch):
+    """Invalidations published before the warm start's first read but not yet delivered (a
+    loaded machine) would evict what it loads when they arrive: it applies them first."""
+    import threading
+
+    from tracks.cache import subscriber
+
+    tracks = [store.track_create(values={**VALUES, "title": f"t{n}"}) for n in range(60)]
+    cache = process_cache()
+    target = int(get_redis().get(keys.generation()))
+    wait_until(lambda: cache.status().subscribed and cache.status().applied_generation >= target,
+               timeout=10, what="caught up")
+    held = threading.Event()
+    real_read_messages = subscriber.Subscription.read_messages
+
+    real_caught_up = subscriber.Subscriber._caught_up
+
+    def in_flight(self, limit=None):  # what Redis sent stays in the socket while held
+        return [] if held.is_set() else real_read_messages(self, limit)
+
+    def checked_before_the_writes(self, commands):  # (its last check, up to a second old)
+        return True if held.is_set() else real_caught_up(self, commands)
+
+    monkeypatch.setattr(subscriber.Subscription, "read_messages", in_flight)
+    monkeypatch.setattr(subscriber.Subscriber, "_caught_up", checked_before_the_writes)
+    held.set()
+    for track in tracks[:10]:
+        store.track_update(track_id=track["id"], values={"notes": "new"})
+    store.track_cache_warm()
+    time.sleep(0.5)  # (the subscriber starts over after 2 s without progress)
+    held.clear()
+    target = int(get_redis().get(keys.generation()))
+    wait_until(lambda: not cache.status().warming and cache.status().applied_generation >= target,
+               timeout=20, what="warm and caught up")
+    assert cache.status().entries == 60
+    found = store.track_entry(track_id=tracks[0]["id"])
+    assert (found.source, found.entry.summary["notes"]) in (("hit", "new"), ("checked", "new"))
+
+
 def test_a_warm_start_stays_within_the_budget(settings):
     settings.QL_TRACK_CACHE_MB = 1
     for n in range(120):  # ~40 KB each as counted: far more than 1 MB

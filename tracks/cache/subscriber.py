@@ -298,8 +298,8 @@ class Subscriber:
                         self.vouch = (self.session, checked)
                 if self.stopping.is_set():
                     break
-                if warming and behind_since is None:
-                    self._warm_step(commands)
+                if warming and behind_since is None and not self._warm_step(commands):
+                    next_check = 0.0  # behind the warm start's read: wait for what is in flight
                 now = time.monotonic()
                 if now >= next_decision or policy.wake.is_set() or policy.choice_contradicted():
                     policy.decide(period_ended=now >= next_decision)
@@ -434,19 +434,22 @@ class Subscriber:
         return taken
 
     # --- the warm start -----------------------------------------------------------------------
-    def _warm_step(self, commands) -> None:
+    def _warm_step(self, commands) -> bool:
         """One batch of the bulk fill: the order first, then WARM_BATCH tracks at a time;
-        ends when every track is loaded or the budget is used."""
+        ends when every track is loaded or the budget is used. False if this process is
+        behind what it read (nothing is stored: the step is taken again once caught up)."""
         load_order, load_batch = self.warm_loaders
         storage = self.storage
         if self.warm_queue is None:
             stamp, order = load_order(commands)
+            if not self.caught_up_to(stamp):
+                return False  # invalidations in flight would evict what is loaded: apply them first
             storage.put_order(order, stamp)
             self.warm_queue = list(reversed(order))  # (popped from the end)
             self.warm_order_stamp = stamp.generation
             self.warm_positions = {track_id: position for position, track_id in enumerate(order)}
             self.warm_started = time.monotonic()
-            return
+            return True
         started, reads = time.monotonic(), self.policy.reads
         batch = [self.warm_queue.pop() for _ in range(min(WARM_BATCH, len(self.warm_queue)))]
         try:
@@ -457,6 +460,9 @@ class Subscriber:
             # a track that does not decode fails its own reads, not the cache: its batch is left out
             log.exception("track cache warm start: a batch of %s tracks left out", len(batch))
             stamp, entries = None, {}
+        if entries and not self.caught_up_to(stamp):
+            self.warm_queue.extend(reversed(batch))
+            return False
         for track_id, entry in entries.items():
             entry.position, entry.position_stamp = self.warm_positions[track_id], self.warm_order_stamp
             if not storage.put(track_id, entry, stamp, evict=False) and not storage.has_room(entry.size):
@@ -468,3 +474,4 @@ class Subscriber:
                      time.monotonic() - self.warm_started, os.getpid())
         if self.policy.reads != reads:
             self.stopping.wait((time.monotonic() - started) * (1 - WARM_SHARE) / WARM_SHARE)
+        return True

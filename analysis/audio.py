@@ -1129,9 +1129,8 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
             beats = np.round(moved / fps + 1.0 / fps, 3)
             beats = beats[beats < duration]
             down = bars.downbeat_indices(y, sr, beats, beats_per_bar)
-    beats = np.round(beats, 3)
+    beats = np.round(beats, 3).tolist()
     key = estimate_key(chroma_vector(y, sr))
-    beats = beats.tolist()
     bpm = round(float(bpm), 2)
     mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue),
                                       beats_per_bar=beats_per_bar)

@@ -48,6 +48,7 @@ def test_a_warm_start_waits_for_the_invalidations_in_flight(monkeypatch):
     target = int(get_redis().get(keys.generation()))
     wait_until(lambda: cache.status().subscribed and cache.status().applied_generation >= target,
                timeout=10, what="caught up")
+    session = cache.status().session
     held = threading.Event()
     real_read_messages = subscriber.Subscription.read_messages
 
@@ -70,7 +71,8 @@ def test_a_warm_start_waits_for_the_invalidations_in_flight(monkeypatch):
     target = int(get_redis().get(keys.generation()))
     wait_until(lambda: not cache.status().warming and cache.status().applied_generation >= target,
                timeout=20, what="warm and caught up")
-    assert cache.status().entries == 60
+    status = cache.status()
+    assert (status.session, status.entries) == (session, 60), status
     found = store.track_entry(track_id=tracks[0]["id"])
     assert (found.source, found.entry.summary["notes"]) in (("hit", "new"), ("checked", "new"))
 

@@ -1,6 +1,6 @@
 # QuantumLive: `make run` sets up everything and serves; `make test` sets up and tests;
-# `make test-fast` leaves out the system tier (real processes) and the slow tests, while you edit,
-# and runs the rest in one process per core (pytest-xdist).
+# `make test-fast` leaves out the system tier (real processes) and the slow tests, while you edit.
+# Both run the in-process tests in one process per core (pytest-xdist).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -31,9 +31,15 @@ run: setup
 serve:
 	exec $(PY) scripts/serve.py
 
+# The in-process tests run one process per core; the system tier (real gunicorn, workers,
+# nginx, timed faults) runs after them on its own, so no other test competes with its timings.
+# Both parts run whatever the first gives; pytest's 5 is "nothing selected" (a path in PYTEST_ARGS).
 test: setup
 	@$(PY) scripts/ensure_chromium.py >/dev/null && $(TEST_SERVICES) && \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	{ $(PY) -m pytest -m "not system" -n auto $(PYTEST_ARGS); in_process=$$?; \
+	  $(PY) -m pytest -m system $(PYTEST_ARGS); system=$$?; \
+	  for status in $$in_process $$system; do test $$status -eq 0 -o $$status -eq 5 || exit 1; done; \
+	  test $$in_process -eq 0 -o $$system -eq 0; }
 
 test-fast: setup
 	@$(TEST_SERVICES) && \

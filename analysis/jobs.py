@@ -74,13 +74,20 @@ def digest_of(*, audio_sha256: str, options: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def canonical_job_id(job_id: str) -> str | None:
+    """The job id as the job's keys spell it (a UUID's canonical form); None if not a UUID."""
+    try:
+        return str(uuid.UUID(job_id))
+    except ValueError:
+        return None
+
+
 def job_record(job_id: str) -> dict | None:
     """The job's public record, or None for an unknown (or malformed) id. A job that can no
     longer finish is failed here, by whoever reads it first: running with no heartbeat left
     (its work-horse died), or queued and lost by RQ (see lost_reason)."""
-    try:
-        job_id = str(uuid.UUID(job_id))
-    except ValueError:
+    job_id = canonical_job_id(job_id)
+    if job_id is None:
         return None
     redis = get_redis()
     raw = redis.hgetall(keys.analysis_job(job_id))
@@ -377,18 +384,16 @@ def job_waveform(job_id: str) -> bytes | None:
     """The stored waveform of a done job (analysis/waveform.py's bytes); None for an unknown
     or malformed id, a job not done, or one analysed without a waveform (an earlier analyser
     version, a restored backup)."""
-    try:
-        job_id = str(uuid.UUID(job_id))
-    except ValueError:
+    job_id = canonical_job_id(job_id)
+    if job_id is None:
         return None
     return get_binary_redis().get(keys.analysis_waveform(job_id))
 
 
 def job_waveform_exists(job_id: str) -> bool:
     """Whether :func:`job_waveform` has bytes for this job (without reading them)."""
-    try:
-        job_id = str(uuid.UUID(job_id))
-    except ValueError:
+    job_id = canonical_job_id(job_id)
+    if job_id is None:
         return False
     return bool(get_redis().exists(keys.analysis_waveform(job_id)))
 

@@ -1,9 +1,8 @@
 """What a finished analysis contributes to a track (bpm, key, duration, cues, and the
 server-owned beatgrid, mix_in, mix_out, loudness of analyser version 3 on)."""
 
-import uuid
 
-from analysis.jobs import finished_result
+from analysis.jobs import canonical_job_id, finished_result
 from tracks.serializers import AnalysisFieldsSerializer, TrackFieldsSerializer
 
 
@@ -43,10 +42,9 @@ def analysis_values(job_id: str) -> dict:
     message) when the job is unknown, failed or not finished, or its result does not fit a
     track. `analysis` is the job's canonical id whatever spelling of its UUID `job_id` is (the
     track keeps it: its waveform copy is named by it, a backup takes no other spelling)."""
-    try:
-        job_id = str(uuid.UUID(job_id))
-    except ValueError:
-        raise AnalysisUnusable("Unknown analysis job.") from None
+    job_id = canonical_job_id(job_id)
+    if job_id is None:
+        raise AnalysisUnusable("Unknown analysis job.")
     try:
         result = finished_result(job_id)
     except ValueError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 
 from analysis import waveform
-from analysis.jobs import job_waveform
+from analysis.jobs import job_waveform, job_waveform_exists
 from tracks import store
 from tracks.analysis_values import analysis_values, values_from_result
 from tracks.serializers import MAX_LOCATION, TrackCreateSerializer
@@ -126,6 +126,13 @@ def track_waveform_blob(*, track_id: str, analysis_job_id: str) -> bytes | None:
     if copied_from == analysis_job_id:
         return blob
     return _job_waveform_as_copy(analysis_job_id)
+
+
+def track_waveform_exists(*, track_id: str, analysis_job_id: str) -> bool:
+    """Whether :func:`track_waveform_blob` has a waveform for this analysis, without reading it
+    (what a conditional GET needs to answer 304)."""
+    return (store.track_waveform_source(track_id=track_id) == analysis_job_id
+            or job_waveform_exists(analysis_job_id))
 
 
 def _job_waveform_as_copy(analysis_job_id: str) -> bytes | None:

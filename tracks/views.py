@@ -12,7 +12,6 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from analysis import openapi as analysis_docs
-from analysis.jobs import job_waveform_exists
 from analysis.waveform_http import REVALIDATE, none_match, not_modified, samples_per_pixel_param, waveform_response
 from quantumlive import etags, metrics
 from quantumlive.auth import known_token_user
@@ -33,7 +32,7 @@ from tracks.serializers import (
     track_body,
     wheel_codes,
 )
-from tracks.services import track_add, track_apply_analysis, track_waveform_blob
+from tracks.services import track_add, track_apply_analysis, track_waveform_blob, track_waveform_exists
 
 def _valid_id(track_id: str) -> str:
     try:
@@ -243,8 +242,7 @@ class TrackWaveformView(StoreErrorsMixin, APIView):
         if analysis is None:
             raise NotFound("No analysis with a waveform has been applied to this track.")
         tag = f'"{analysis}.{samples_per_pixel}"'
-        if none_match(request, tag) and (store.track_waveform_source(track_id=track_id) == analysis
-                                         or job_waveform_exists(analysis)):
+        if none_match(request, tag) and track_waveform_exists(track_id=track_id, analysis_job_id=analysis):
             return not_modified(tag, REVALIDATE)
         blob = track_waveform_blob(track_id=track_id, analysis_job_id=analysis)
         return waveform_response(blob, samples_per_pixel, tag=tag, cache_control=REVALIDATE,

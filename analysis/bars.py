@@ -2,21 +2,21 @@
 
 Plain functions on arrays, like analysis/audio.py (which calls them after tracking beats).
 
-**Downbeats** (4/4, or 3/4). Two things mark the first beat of a bar in the music a DJ plays: the
-low end hits hardest there (the kick and bass of the bar's "one"), and the harmony changes
-there (chords change on bar lines: measured above 300 Hz, since a walking or reggae bass
-line moves on every beat; it counts twice the low end). For each beat we measure the low band's energy just
-after it and how much the pitch-class profile changes across it; the bar's phase is the one
-of the four whose beats score highest on both, each feature standardised over the track, and
-on the change of the harmony from a whole bar before each beat to a whole bar after it
-(swing comps off the one and walks into the next bar on beat four: the change across one
-beat is largest elsewhere, the change from bar to bar is not; :func:`_downbeat_phase`).
-One phase for the whole track: a 4/4 track does not skip beats. The first two alone check the
-beats' phase (:func:`bars_and_beats`): a grid on the off-beat splits every bar line between
-two beats, so its bars stand out much less than those of the grid half a beat away.
-A waltz's bars are three beats: its bars of three then stand out far more than bars of four
-(:func:`_metre`), and its grid says ``beats_per_bar`` 3. Everything else, 12/8 counted in
-dotted quarters and 2/4 included, is told in bars of four.
+**Downbeats** (4/4, or 3/4). Two things mark the first beat of a bar in the music a DJ plays:
+the low end hits hardest there (the kick and bass of the bar's "one"), and the harmony changes
+there (chords change on bar lines: measured above 300 Hz, since a walking or reggae bass line
+moves on every beat; it counts twice the low end). For each beat we measure the low band's
+energy just after it and how much the pitch-class profile changes across it, each standardised
+over the track (:func:`_beat_features`, once per grid); the bar's phase is the one of the
+three or four whose beats score highest on both, and on the change of the harmony from a whole
+bar before each beat to a whole bar after it (swing comps off the one and walks into the next
+bar on beat four: the change across one beat is largest elsewhere, the change from bar to bar
+is not; :func:`_downbeat_phase`). One phase for the whole track: a 4/4 track does not skip
+beats. The first two alone check the beats' phase (:func:`bars_and_beats`): a grid on the
+off-beat splits every bar line between two beats, so its bars stand out much less than those
+of the grid half a beat away. A waltz's bars are three beats: its bars of three then stand out
+far more than bars of four (:func:`_metre`), and its grid says ``beats_per_bar`` 3. Everything
+else, 12/8 counted in dotted quarters and 2/4 included, is told in bars of four.
 
 **Mix points.** A beat "plays rhythm" by the onset strength on it; a bar plays rhythm when
 its beats reach half the median bar's. `mix_in` is the first downbeat of a playing bar that
@@ -85,10 +85,11 @@ def _bar_signals(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]
     return low, chroma, sr / hop
 
 
-def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray, signals=None) -> tuple[np.ndarray, np.ndarray]:
-    """(low-band energy in the first quarter beat after each beat (log), pitch-class change
-    across each beat (1 - cosine of the profiles of the beat before and the beat after))."""
-    low, chroma, fps = _bar_signals(y, sr) if signals is None else signals
+def _beat_features(signals, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low-band energy in the first quarter beat after each beat, pitch-class change across
+    each beat (1 - cosine of the profiles of the beat before and the beat after)), each
+    standardised over the track: what marks a bar's first beat (:func:`_phase_table`)."""
+    low, chroma, fps = signals
     n = len(low)
     edges = np.clip(np.round(beats * fps).astype(int), 0, n - 1)
     period = float(np.median(np.diff(beats))) if len(beats) > 1 else 0.5
@@ -104,17 +105,22 @@ def _beat_features(y: np.ndarray, sr: int, beats: np.ndarray, signals=None) -> t
     norms = np.linalg.norm(sums, axis=1)
     unit = sums / np.maximum(norms, 1e-12)[:, None]
     change = 1.0 - np.sum(unit[:-1] * unit[1:], axis=1)  # across beat i: interval before vs after
-    return low_feature, change
+    return _standardised(low_feature), _standardised(change)
 
 
-def _phase_scores(y, sr, beats, beats_per_bar, signals=None, *, parts: bool = False) -> np.ndarray:
-    """Mean bar-start score of the beats of each of the ``beats_per_bar`` phases; with
-    ``parts``, (3, beats_per_bar): the score, then its harmonic change and low end alone."""
-    low, change = _beat_features(y, sr, beats, signals)
-    low, change = _standardised(low), _standardised(change)
-    scores = [_LOW_WEIGHT * low + change, change, low] if parts else [_LOW_WEIGHT * low + change]
-    table = np.array([[float(np.mean(x[p::beats_per_bar])) for p in range(beats_per_bar)] for x in scores])
-    return table if parts else table[0]
+def _bar_start_score(features: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per beat: how much it looks like a bar's first beat (the harmony changing, the low end
+    hitting, :data:`_LOW_WEIGHT` of it)."""
+    low, change = features
+    return _LOW_WEIGHT * low + change
+
+
+def _phase_table(features: tuple[np.ndarray, np.ndarray], beats_per_bar: int) -> np.ndarray:
+    """(3, beats_per_bar): the mean bar-start score of the beats of each phase, then the same
+    of the harmonic change alone and of the low end alone."""
+    low, change = features
+    return np.array([[float(np.mean(x[p::beats_per_bar])) for p in range(beats_per_bar)]
+                     for x in (_bar_start_score(features), change, low)])
 
 
 def _bar_change(chroma: np.ndarray, fps: float, beats: np.ndarray, beats_per_bar: int) -> np.ndarray:
@@ -136,9 +142,9 @@ def _bar_change(chroma: np.ndarray, fps: float, beats: np.ndarray, beats_per_bar
     return out
 
 
-def _downbeat_phase(y, sr, beats, beats_per_bar, signals=None) -> int:
+def _downbeat_phase(signals, beats, features, beats_per_bar) -> int:
     """The phase of the bar lines among the ``beats_per_bar`` phases of the beats: the
-    bar-start score of :func:`_phase_scores` plus the harmonic change from a whole bar
+    bar-start score (:func:`_bar_start_score`) plus the harmonic change from a whole bar
     before each beat to a whole bar after it (:func:`_bar_change`), standardised alike and
     counted :data:`_BAR_WEIGHT` times.
 
@@ -147,10 +153,8 @@ def _downbeat_phase(y, sr, beats, beats_per_bar, signals=None) -> int:
     bar by a half step on beat four. Bars of the harmony as a
     whole still change most from bar line to bar line: a bar's window one beat early holds
     one beat of the bar before. The checks on the grid (:func:`bars_and_beats`,
-    :func:`_metre`) keep the score of :func:`_phase_scores` alone."""
-    signals = _bar_signals(y, sr) if signals is None else signals
-    low, change = _beat_features(y, sr, beats, signals)
-    score = _LOW_WEIGHT * _standardised(low) + _standardised(change)
+    :func:`_metre`) keep the bar-start score alone."""
+    score = _bar_start_score(features)
     bar = _bar_change(signals[1], signals[2], beats, beats_per_bar)
     ok = ~np.isnan(bar)
     score[ok] += _BAR_WEIGHT * _standardised(bar[ok])
@@ -164,7 +168,9 @@ def downbeat_indices(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_P
         return np.zeros(0, dtype=int)
     if len(beats) < 2 * beats_per_bar:
         return np.arange(0, len(beats), beats_per_bar)
-    return np.arange(_downbeat_phase(y, sr, beats, beats_per_bar), len(beats), beats_per_bar)
+    signals = _bar_signals(y, sr)
+    phase = _downbeat_phase(signals, beats, _beat_features(signals, beats), beats_per_bar)
+    return np.arange(phase, len(beats), beats_per_bar)
 
 
 def _contrast(phases: np.ndarray) -> float:
@@ -172,11 +178,11 @@ def _contrast(phases: np.ndarray) -> float:
     return float(phases[best] - np.mean(np.delete(phases, best)))
 
 
-def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER_BAR, *,
+def bars_and_beats(y: np.ndarray, sr: int, beats, *,
                    min_bpm: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool, int]:
-    """(beats, downbeat indices, halved, beats per bar): the beats checked against the bars
-    (in bars of ``beats_per_bar``), then the metre (:func:`_metre`: 3 or 4 beats a bar) and
-    the downbeats on them; ``halved`` when every other beat was kept.
+    """(beats, downbeat indices, halved, beats per bar): the beats checked against bars of
+    four, then the metre (:func:`_metre`: 3 or 4 beats a bar) and the downbeats on them;
+    ``halved`` when every other beat was kept.
 
     Bars start where the harmony changes and the kick and bass hit: on a beat. A grid on the
     off-beat (funk or bossa, whose syncopated bass, chords and hats outweigh the beats)
@@ -191,39 +197,43 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, beats_per_bar: int = BEATS_PER
     drop at 77 read at 155: its skank is as strong as its beats), and four of its beats
     are half a bar. Every other beat is kept when those bars stand out
     :data:`_HALVE_GAIN` more than the grid's (drum & bass, whose bars are four of its fast
-    beats, stands out less at half its tempo), if half the tempo is at least ``min_bpm``;
-    which half is the beat is left to the caller. A fast grid is not checked for the
-    off-beat (its half-way points may be sixteenths)."""
+    beats, stands out less at half its tempo), if half the tempo is at least ``min_bpm``:
+    the half whose bars stand out more, which the caller may still move half a beat (its
+    off-beat model knows a slow groove's beat from its skank better). A fast grid is not
+    checked for the off-beat (its half-way points may be sixteenths)."""
     beats = np.asarray(beats, dtype=float)
-    if len(beats) < 4 * beats_per_bar:
-        return beats, downbeat_indices(y, sr, beats, beats_per_bar), False, beats_per_bar
+    if len(beats) < 4 * BEATS_PER_BAR:
+        return beats, downbeat_indices(y, sr, beats), False, BEATS_PER_BAR
     signals = _bar_signals(y, sr)
-    table = _phase_scores(y, sr, beats, beats_per_bar, signals, parts=True)
-    phases = table[0]
+    features = _beat_features(signals, beats)
+    table = _phase_table(features, BEATS_PER_BAR)
+    here = _contrast(table[0])
     bpm = 60.0 / float(np.median(np.diff(beats)))
     if bpm > _OFFBEAT_MAX_BPM:
-        if bpm / 2 >= min_bpm and len(beats) >= 8 * beats_per_bar:
+        if bpm / 2 >= min_bpm and len(beats) >= 8 * BEATS_PER_BAR:
             halves = [beats[p::2] for p in (0, 1)]
-            scored = [_phase_scores(y, sr, h, beats_per_bar, signals) for h in halves]
-            best = int(np.argmax([_contrast(sc) for sc in scored]))
-            if _contrast(scored[best]) >= _contrast(phases) + _HALVE_GAIN:
-                return _in_metre(y, sr, halves[best], scored[best], beats_per_bar, signals, halved=True)
-        return _in_metre(y, sr, beats, phases, beats_per_bar, signals, halved=False)
+            kept = [_beat_features(signals, h) for h in halves]
+            tables = [_phase_table(f, BEATS_PER_BAR) for f in kept]
+            best = int(np.argmax([_contrast(t[0]) for t in tables]))
+            if _contrast(tables[best][0]) >= here + _HALVE_GAIN:
+                return _in_metre(signals, halves[best], kept[best], tables[best], halved=True)
+        return _in_metre(signals, beats, features, table, halved=False)
     half = (beats[:-1] + beats[1:]) / 2
     after = beats[-1] + (beats[-1] - beats[-2]) / 2
     if after < len(y) / sr:
         half = np.append(half, after)
-    moved = _phase_scores(y, sr, half, beats_per_bar, signals, parts=True)
-    here, there = _contrast(phases), _contrast(moved[0])
+    half_features = _beat_features(signals, half)
+    moved = _phase_table(half_features, BEATS_PER_BAR)
+    there = _contrast(moved[0])
     agree = all(_contrast(moved[k]) >= _contrast(table[k]) + _OFFBEAT_PART for k in (1, 2))
     if there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here and agree:
-        beats, phases = half, moved[0]
-    return _in_metre(y, sr, beats, phases, beats_per_bar, signals, halved=False)
+        return _in_metre(signals, half, half_features, moved, halved=False)
+    return _in_metre(signals, beats, features, table, halved=False)
 
 
-def _metre(y, sr, beats, phases, beats_per_bar, signals) -> tuple[int, np.ndarray]:
-    """(beats per bar, phase scores in those bars): 3 where the music is clearly in 3, else
-    ``beats_per_bar`` with its ``phases`` (:func:`_phase_scores`) as they were.
+def _metre(features, four: np.ndarray) -> int:
+    """Beats per bar: 3 where the music is clearly in 3, else 4 (``four`` is the
+    :func:`_phase_table` of bars of four).
 
     Three and four share no beats but the twelfth: in 4/4 (and 12/8 at the dotted quarter,
     and swing) the bar-start score hardly differs between the three phases of bars of three,
@@ -234,22 +244,21 @@ def _metre(y, sr, beats, phases, beats_per_bar, signals) -> tuple[int, np.ndarra
     Bars of two (2/4) are not told from 4/4: the marches' bars of four, whose beats 1 and 3
     are both bar lines, look like those of a 4/4 whose chords or kick go every two beats.
     """
-    if beats_per_bar != 4 or len(beats) < 8 * beats_per_bar:
-        return beats_per_bar, phases
-    table = _phase_scores(y, sr, beats, 3, signals, parts=True)
-    four = _phase_scores(y, sr, beats, 4, signals, parts=True)
+    if len(features[0]) < 8 * BEATS_PER_BAR:
+        return BEATS_PER_BAR
+    table = _phase_table(features, 3)
     three, here = _contrast(table[0]), _contrast(four[0])
     parts = all(_contrast(table[k]) > _contrast(four[k]) for k in (1, 2))
     if three >= here + _TRIPLE_GAIN and three >= _TRIPLE_RATIO * here and parts:
-        return 3, table[0]
-    return beats_per_bar, phases
+        return 3
+    return BEATS_PER_BAR
 
 
-def _in_metre(y, sr, beats, phases, beats_per_bar, signals, *, halved: bool):
+def _in_metre(signals, beats, features, four, *, halved: bool):
     """:func:`bars_and_beats`'s answer for the checked ``beats``: the metre chosen
     (:func:`_metre`), the downbeats on the phase of its bars :func:`_downbeat_phase` picks."""
-    beats_per_bar, _ = _metre(y, sr, beats, phases, beats_per_bar, signals)
-    phase = _downbeat_phase(y, sr, beats, beats_per_bar, signals)
+    beats_per_bar = _metre(features, four)
+    phase = _downbeat_phase(signals, beats, features, beats_per_bar)
     return beats, np.arange(phase, len(beats), beats_per_bar), halved, beats_per_bar
 
 

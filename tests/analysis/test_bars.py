@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from analysis import audio, bars
+from tests.analysis.bench_scripts import bench_module
 from tests.analysis.synth import make_excerpt
 
 SR = 22050
@@ -31,13 +32,28 @@ def nearest_error(found, truth):
     return np.array([np.min(np.abs(np.asarray(found) - t)) for t in truth])
 
 
+# C, A minor, F, G: one chord a bar
+_CHORDS = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+
+
+def _kick(sr: int) -> np.ndarray:
+    """A 55 Hz kick of 150 ms."""
+    t = np.arange(int(0.15 * sr)) / sr
+    return (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+
+
+def _tone(notes, seconds, sr=SR, decay=None):
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 69) / 12) * t) for n in notes)
+    return (y * (np.exp(-t / decay) if decay else 1.0)).astype(np.float32)
+
+
 def _accented_kicks(bpm: float, n_beats: int, offset: float, first_accent: int) -> tuple[np.ndarray, np.ndarray]:
     """(audio, beat times): a 55 Hz kick on every beat, louder on every fourth from
     ``first_accent`` (the bar's "one")."""
     period = 60 / bpm
     y = np.zeros(int(SR * (n_beats * period + 1)), np.float32)
-    t = np.arange(int(0.15 * SR)) / SR
-    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    kick = _kick(SR)
     for i in range(n_beats):
         start = int((offset + i * period) * SR)
         y[start:start + len(kick)] += (1.0 if i % 4 == first_accent else 0.45) * kick
@@ -127,16 +143,13 @@ def _chords_and_kicks(bpm=110.0, n_beats=64, offset=0.3, sr=SR):
     """Triads changing with every bar (C, A minor, F, G), a kick on every beat, loudest on the one."""
     period = 60 / bpm
     y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    t = np.arange(int(0.15 * sr)) / sr
-    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
-    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+    kick = _kick(sr)
     bar_len = int(4 * period * sr)
-    tb = np.arange(bar_len) / sr
     for bar in range(n_beats // 4):
         start = int((offset + 4 * bar * period) * sr)
-        tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((n + 12 - 69) / 12) * tb) for n in chords[bar % 4])
+        tone = _tone([n + 12 for n in _CHORDS[bar % 4]], 4 * period, sr)
         seg = y[start:start + bar_len]
-        seg += 0.2 * tone[:len(seg)].astype(np.float32)
+        seg += 0.2 * tone[:len(seg)]
     for i in range(n_beats):
         start = int((offset + i * period) * sr)
         y[start:start + len(kick)] += (0.8 if i % 4 == 0 else 0.5) * kick
@@ -160,23 +173,15 @@ def test_beats_on_the_bar_lines_stay_where_they_are():
     assert np.median(nearest_error(kept[down], beats[4:-4:4])) < 0.01
 
 
-def _tone(notes, seconds, sr=SR, decay=None):
-    t = np.arange(int(seconds * sr)) / sr
-    y = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 69) / 12) * t) for n in notes)
-    return (y * (np.exp(-t / decay) if decay else 1.0)).astype(np.float32)
-
-
 def _waltz(bpm=132.0, n_beats=90, offset=0.4, sr=SR):
     """Oom-pah-pah: kick and bass on the one, a chord on two and on three, the harmony
     changing with every bar (C, A minor, F, G); the beats and the bar lines."""
     period = 60 / bpm
     y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    t = np.arange(int(0.15 * sr)) / sr
-    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
-    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+    kick = _kick(sr)
     for i in range(n_beats):
         start = int((offset + i * period) * sr)
-        chord = chords[(i // 3) % 4]
+        chord = _CHORDS[(i // 3) % 4]
         if i % 3 == 0:
             sound = kick + 0.3 * _tone([chord[0] - 24], 0.15, decay=0.3)
             sound = np.concatenate([sound, 0.15 * _tone([n + 12 for n in chord], period - 0.15, decay=0.4)])
@@ -192,15 +197,13 @@ def _ballad_12_8(bpm=72.0, n_beats=48, offset=0.3, sr=SR):
     (three a beat) in hats and an arpeggio of the bar's chord, bass on one and three."""
     period = 60 / bpm
     y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    t = np.arange(int(0.15 * sr)) / sr
-    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    kick = _kick(sr)
     rng = np.random.default_rng(3)
     snare = (rng.standard_normal(int(0.1 * sr)) * np.exp(-np.arange(int(0.1 * sr)) / sr / 0.03)).astype(np.float32)
-    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
     order = [0, 1, 2, 1, 2, 1]
     for i in range(n_beats):
         bar, beat = divmod(i, 4)
-        chord = chords[bar % 4]
+        chord = _CHORDS[bar % 4]
         start = int((offset + i * period) * sr)
         hits = [kick] if beat == 0 else [0.5 * snare] if beat in (1, 3) else []
         if beat in (0, 2):
@@ -257,26 +260,13 @@ def test_the_grid_and_mix_points_take_the_beats_per_bar():
     assert mix_out == beats[34]  # the last bar (37-39) ends on beat 39; six beats before it: 34
 
 
-def _eval_corpus():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "bench" / "eval_corpus.py"
-    spec = importlib.util.spec_from_file_location("eval_corpus", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("eval_corpus", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(("seed", "name"), [(4244, "syn-swing-00"), (4242, "syn-swing-03")])
 def test_swing_with_a_walking_bass_and_late_comping_has_its_downbeats_on_the_bar_lines(seed, name):
     """Jazz swing from the evaluation set's generator, with another seed than the set's: a
     walking bass on every beat leading into the next bar by a half step, the hi-hat foot on
     two and four, the piano comping on the "and"s. The change across one beat is largest
     elsewhere than on the one; the change from bar to bar is not."""
-    ec = _eval_corpus()
+    ec = bench_module("eval_corpus")
     spec = next(s for s in ec.plan(seed) if s["name"] == name)
     y, truth = ec.render_syn(spec)
     beats, downbeats = np.asarray(truth["beats"]), np.asarray(truth["downbeats"])

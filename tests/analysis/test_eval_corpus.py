@@ -11,27 +11,15 @@ checked on made-up results.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import signal
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.analysis.bench_scripts import bench_module
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("eval_corpus", ROOT / "bench" / "eval_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("eval_corpus", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-ec = _load()
+ec = bench_module("eval_corpus")
 
 
 def _spec(name: str, seconds: float = 14.0) -> dict:
@@ -146,10 +134,7 @@ def test_an_excerpt_of_another_seed_is_rendered_again_not_taken(tmp_path):
 
 
 def _load_eval():
-    spec = importlib.util.spec_from_file_location("analysis_eval", ROOT / "bench" / "analysis_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("analysis_eval")
 
 
 def _entry(bpm: float, seconds: float = 40.0) -> dict:

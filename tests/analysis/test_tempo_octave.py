@@ -4,26 +4,15 @@ set): the DJ convention (issue 16) for drum & bass, slow ballads and 12/8 feel."
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from analysis import audio
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.analysis.bench_scripts import bench_module
 
 
 def _corpus():
-    if "eval_corpus" in sys.modules:
-        return sys.modules["eval_corpus"]
-    spec = importlib.util.spec_from_file_location("eval_corpus", ROOT / "bench" / "eval_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("eval_corpus")
 
 
 def _render(style: str, bpm: float, *, metre: str = "4/4", seed: int = 7, key: str = "D minor", drift: float = 0.0,

@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import struct
 import sys
 from contextlib import contextmanager
 
@@ -11,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from analysis import jobs
+from analysis import jobs, waveform
 from quantumlive import keys
 from quantumlive.redis_conn import get_binary_redis, get_redis
 from tests.conftest import delete_own_keys
@@ -295,7 +294,7 @@ def test_the_largest_copy_a_track_keeps_loads_under_the_smallest_body_limit(tmp_
     order, _ = make_library(api, count=2)
     document, _ = export(tmp_path)
     pixels = TRACK_WAVEFORM_MAX_PIXELS
-    largest = struct.pack("<4sIIQ", b"QLW1", 44100, 64, 64 * pixels) + bytes(range(256)) * (2 * pixels // 256)
+    largest = stored_waveform(pixels=pixels, pairs=bytes(range(256)) * (2 * pixels // 256))
     document["tracks"][0]["waveform"] = base64.b64encode(largest).decode()
     (tmp_path / "largest.json").write_text(json.dumps(document, indent=4), encoding="utf-8")
     settings.QL_MAX_BODY_MB = 1
@@ -587,12 +586,20 @@ def malformed_documents(good: dict) -> dict:
     }
 
 
+def stored_waveform(*, pixels: int, rate: int = 44100, base: int = 64, samples: int | None = None,
+                    pairs: bytes | None = None) -> bytes:
+    """A stored waveform as analysis/waveform.py writes it: its header (`samples` claimed,
+    `base` samples per pixel by default), then `pairs` (min/max bytes; zeros by default)."""
+    samples = base * pixels if samples is None else samples
+    return waveform._HEADER.pack(waveform._MAGIC, rate, base, samples) + (bytes(2 * pixels) if pairs is None else pairs)
+
+
 def too_many_pixels() -> bytes:
     """A well-formed stored waveform of 2^16 + 1 pixels (a track keeps at most 2^16)."""
     from tracks.services import TRACK_WAVEFORM_MAX_PIXELS
 
     pixels = TRACK_WAVEFORM_MAX_PIXELS + 1
-    return struct.pack("<4sIIQ", b"QLW1", 44100, 64, 64 * pixels) + bytes(2 * pixels)
+    return stored_waveform(pixels=pixels)
 
 
 def test_malformed_files_change_nothing(tmp_path, api, anon):
@@ -1014,7 +1021,7 @@ def test_a_waveform_spanning_more_than_the_server_analyses_is_refused(tmp_path, 
     make_library(api, count=2)
     good, _ = export(tmp_path, "good.json")
     pixels = -(-samples // base)
-    blob = struct.pack("<4sIIQ", b"QLW1", rate, base, samples) + bytes(2 * pixels)
+    blob = stored_waveform(pixels=pixels, rate=rate, base=base, samples=samples)
     good["tracks"][0]["waveform"] = base64.b64encode(blob).decode()
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(good))

@@ -130,7 +130,8 @@ def main() -> None:
         analysis_eval.main([a for a in sys.argv[1:] if a != "--evalset"])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--evalset", action="store_true", help="the evaluation set instead (bench/analysis_eval.py)")
+    ap.add_argument("--evalset", action="store_true",  # (taken above; here for --help)
+                    help="the evaluation set instead (bench/analysis_eval.py)")
     ap.add_argument("--seconds", type=float, default=30.0, help="excerpt length (default 30)")
     ap.add_argument("--seed", type=int, default=1234, help="corpus seed (default 1234)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-analysis-synth.md"))

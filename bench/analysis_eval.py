@@ -132,25 +132,27 @@ def dj_doubled(est_bpm: float, truth_bpm: float) -> bool:
     return truth_bpm < DJ_DOUBLE_BELOW and _near(est_bpm, 2 * truth_bpm, 0.04)
 
 
-def beat_score(truth_beats: np.ndarray, est_beats: np.ndarray, truth_bpm: float, est_bpm: float) -> float:
-    """Beat F; for a slow song reported doubled, against the beats with the half-beats added
-    (only then: a grid at the true tempo on the off-beat earns nothing)."""
-    f = beat_f(truth_beats, est_beats)
+def _dj_f(truth: np.ndarray, est: np.ndarray, truth_bpm: float, est_bpm: float) -> tuple[float, float]:
+    """(F with the DJ octave convention, strict F): for a slow song reported doubled, also
+    against the truth with its half-way points added (only then: a grid at the true tempo on
+    the off-beat, or bars on beat 3, earns nothing)."""
+    strict = float(beat_f(truth, est))
     if dj_doubled(est_bpm, truth_bpm):
-        f = max(f, beat_f(with_half_beats(truth_beats), est_beats))
-    return float(f)
+        return max(strict, float(beat_f(with_half_beats(truth), est))), strict
+    return strict, strict
+
+
+def beat_score(truth_beats: np.ndarray, est_beats: np.ndarray, truth_bpm: float, est_bpm: float) -> float:
+    """Beat F; for a slow song reported doubled, against the beats with the half-beats added."""
+    return _dj_f(truth_beats, est_beats, truth_bpm, est_bpm)[0]
 
 
 def downbeat_scores(truth_downbeats: np.ndarray, est_downbeats: np.ndarray, truth_bpm: float,
                     est_bpm: float) -> tuple[float, float]:
     """(downbeat F with the DJ octave convention, strict downbeat F). A slow song reported
     doubled has bars of four doubled beats, half its written bars: like its beats, its
-    downbeats are then also scored against the bar lines with the mid-bar points added (a
-    song reported at its own tempo with its bars on beat 3 earns nothing)."""
-    strict = float(beat_f(truth_downbeats, est_downbeats))
-    f = strict
-    if dj_doubled(est_bpm, truth_bpm):
-        f = max(f, float(beat_f(with_half_beats(truth_downbeats), est_downbeats)))
+    downbeats are then also scored against the bar lines with the mid-bar points added."""
+    f, strict = _dj_f(truth_downbeats, est_downbeats, truth_bpm, est_bpm)
     return round(f, 4), round(strict, 4)
 
 

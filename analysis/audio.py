@@ -20,7 +20,13 @@ and from the same spectra the flux of five band groups, and uses them for tempo 
    (sub-frame precision), and the tempo is folded by octaves into ``bpm_range``;
 4. the beats' phase: a shuffle's grid on its swung "let" moves a third of a beat
    (:func:`_swing_phase`), a grid on the off-beat half a beat (:func:`_offbeat_phase`, from
-   the band groups: open hats, skanks and off-beat bass lines outweigh the kick and snare).
+   the band groups: open hats, skanks and off-beat bass lines outweigh the kick and snare),
+   unless a kick below 250 Hz sits on nearly all its beats (four on the floor: its hats are
+   the off-beat);
+5. the bars (analysis/bars.py): the grid is checked against bar lines (where the harmony
+   changes and the low end hits), moved half a beat when the half-way points make far
+   better bars, or halved when a fast grid counts a slow groove's eighths (then the off-beat
+   model says which half is the beat); the metre (3 or 4 beats a bar) and the downbeats.
 
 The constants were tuned on the tuning part of bench/eval_corpus.py's evaluation set
 (bench/analysis_eval.py) and checked on renders with other seeds and on the synthesized
@@ -58,8 +64,9 @@ __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decod
 #: 5: beats on the off-beat moved onto the bar lines, and fast grids on a slow groove's
 #:    eighths halved, where the bars' harmony and low end stand out more (bars.bars_and_beats).
 #: 6: bars of three (a waltz: beatgrid.beats_per_bar 3), the downbeat phase by the
-#:    bar-to-bar harmonic change, a 12/8 beat that must outweigh every octave level, a bare
-#:    pulse even in every band (a reggae skank is no beat).
+#:    bar-to-bar harmonic change, a 12/8 beat that must outweigh every octave level and carry
+#:    the kick as the straight level does, a bare pulse even in every band (a reggae skank is
+#:    no beat), and no off-beat move of a four-on-the-floor grid.
 ANALYSER_VERSION = "6"
 
 WAVEFORM_POINTS = 2000
@@ -1083,9 +1090,10 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     """Analyse mono audio: tempo, beats, key, waveform overview and cues.
 
     Returns the API's result: ``{"bpm", "key", "camelot", "duration", "sample_rate",
-    "beats", "waveform", "cues": [{"name", "start", "end", "waveform"}]}`` (``key`` and
-    ``camelot`` are None for audio without pitch). Raises :class:`AudioError` for empty or
-    silent audio and ``ValueError`` for bad options.
+    "beats", "downbeats", "beatgrid", "mix_in", "mix_out", "waveform", "cues": [{"name",
+    "start", "end", "waveform"}]}`` (``key`` and ``camelot`` are None for audio without
+    pitch; a job's result adds ``open_key`` and ``loudness``, :func:`job_result`). Raises
+    :class:`AudioError` for empty or silent audio and ``ValueError`` for bad options.
 
     The result is bounded by construction: at most :data:`MAX_CUES` cues (automatic cues
     every ``beats_per_cue`` beats that would be more are merged by whole groups,

@@ -334,15 +334,16 @@ def beat(job_id: str) -> None:
 # Ends a job that is in one of the expected states (space-separated); a finished job never
 # changes again: done with `result` (JSON) when it is not empty, else failed with `error`.
 # Answers the job's source (JSON) when it ended it, else false.
-# A done job's waveform (bytes; '' for none) is stored beside it, expiring with its record.
+# A done job's waveform (bytes; '' for none) is stored beside it, expiring when its record does
+# (the same instant: a TTL copied in milliseconds could outlive it by one).
 _FINISH = Script(keys=("job", "alive", "waveform_key"), args=("result", "error", "finished", "expected", "waveform"),
                  source=r"""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or not string.find(' ' .. ARGV[4] .. ' ', ' ' .. status .. ' ', 1, true) then return false end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'status', 'done', 'result', ARGV[1], 'finished', ARGV[3])
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ARGV[5] ~= '' and ttl > 0 then redis.call('SET', KEYS[3], ARGV[5], 'PX', ttl) end
+  local at = redis.call('PEXPIRETIME', KEYS[1])
+  if ARGV[5] ~= '' and at > 0 then redis.call('SET', KEYS[3], ARGV[5], 'PXAT', at) end
 else
   redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[2], 'finished', ARGV[3])
 end

@@ -34,7 +34,8 @@ corpora of bench/analysis_bench.py.
 
 Key: the long-window spectrum, whitened (its running median subtracted: the drums' floor),
 folded onto 12 pitch classes and correlated with two sets of major/minor profiles (Albrecht &
-Shanahan's, "edma") in all 24 keys.
+Shanahan's, "edma") in all 24 keys; the relative key instead when the first bar of pitched
+sound plays its tonic triad (a minor loop's i VI III VII has the notes of the major's I V vi IV).
 """
 
 from __future__ import annotations
@@ -922,6 +923,13 @@ _PROFILES = (
 #: notes, and most of the music a DJ plays is minor.
 _MINOR_PRIOR = 0.03
 _WHITEN_BINS = 31  # ~84 Hz of the 8192-point spectrum at 22.05 kHz: the drums' smooth floor
+#: The relative key's tonic triad must hold this much more of the opening bar's pitch-class
+#: energy than the key's own to win (:func:`estimate_key`).
+_OPENING_MARGIN = 0.1
+#: The first frame with this share of the median frame's (whitened) energy starts the music;
+#: the median is taken over this many frames spread over the track.
+_OPENING_LEVEL = 0.25
+_OPENING_SAMPLES = 16
 
 
 @functools.lru_cache(maxsize=8)
@@ -941,7 +949,17 @@ def _chroma_map(sr: int, n_fft: int, fmin: float = 55.0, fmax: float = 2000.0) -
 
 def chroma_vector(y: np.ndarray, sr: int) -> np.ndarray:
     """Average pitch-class energy (12 values, C first) from a long-window spectrum."""
+    return key_chromas(y, sr)[0]
+
+
+def key_chromas(y: np.ndarray, sr: int, bar: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The track's pitch-class energy (:func:`chroma_vector`) and, given ``bar`` (seconds),
+    that of its opening: the first ``bar`` seconds of pitched sound, from the first frame
+    whose whitened chroma holds :data:`_OPENING_LEVEL` of a typical frame's (the median of
+    :data:`_OPENING_SAMPLES` frames spread over the track; a drums-only intro has little
+    once whitened). The opening is None without ``bar`` or without pitched frames."""
     import scipy.fft
+    from scipy.ndimage import median_filter
 
     n_fft = int(2 ** round(math.log2(sr * 0.37)))  # 8192 at 22.05 kHz: ~2.7 Hz bins
     n = len(y) // n_fft
@@ -950,17 +968,45 @@ def chroma_vector(y: np.ndarray, sr: int) -> np.ndarray:
     else:
         frames = y[: n * n_fft].reshape(n, n_fft)
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    chroma_map = _chroma_map(sr, n_fft)
+    top = int(np.flatnonzero(chroma_map.any(axis=1))[-1]) + _WHITEN_BINS  # the notes' bins and a margin
     power = np.zeros(n_fft // 2 + 1)
+    low = []  # each frame's magnitudes up to ``top``
     for i in range(0, len(frames), 64):
         spec = scipy.fft.rfft(frames[i:i + 64] * window, axis=1)
-        power += (spec.real ** 2 + spec.imag ** 2).sum(axis=0)
+        spec_power = spec.real ** 2 + spec.imag ** 2
+        power += spec_power.sum(axis=0)
+        if bar is not None:
+            low.append(np.sqrt(spec_power[:, :top]))
     magnitude = np.sqrt(power)
     # Whitening: what rises above the spectrum's running median is a partial of a note;
     # the broadband floor under it (drums, noise) would otherwise fold onto every pitch class.
-    from scipy.ndimage import median_filter
-
     floor = median_filter(magnitude, size=_WHITEN_BINS, mode="nearest")
-    return np.maximum(magnitude - floor, 0.0) @ _chroma_map(sr, n_fft)
+    chroma = np.maximum(magnitude - floor, 0.0) @ chroma_map
+    if bar is None:
+        return chroma, None
+
+    low = np.concatenate(low)
+
+    def whitened(rows: np.ndarray) -> np.ndarray:  # as above, frame by frame
+        half = _WHITEN_BINS // 2  # the running median by partition: ndimage's is 5x slower here
+        padded = np.pad(rows, ((0, 0), (half, half)), mode="edge")
+        floor = np.partition(np.lib.stride_tricks.sliding_window_view(padded, _WHITEN_BINS, axis=1),
+                             half, axis=-1)[..., half]
+        return np.maximum(rows - floor, 0.0) @ chroma_map[:top]
+
+    hop = n_fft / sr
+    typical = float(np.median(whitened(low[np.linspace(0, len(low) - 1, min(len(low), _OPENING_SAMPLES))
+                                            .astype(int)]).sum(axis=1)))
+    if typical <= 0:
+        return chroma, None
+    span = max(1, math.ceil(bar / hop - 1e-9))
+    for i in range(0, len(low), 8):  # scan from the start, a few frames at a time
+        pitched = np.flatnonzero(whitened(low[i:i + 8]).sum(axis=1) > _OPENING_LEVEL * typical)
+        if len(pitched):
+            first = i + int(pitched[0])
+            return chroma, whitened(low[first: first + span]).sum(axis=0)
+    return chroma, None
 
 
 @functools.lru_cache(maxsize=1)
@@ -978,16 +1024,37 @@ def _profile_rotations() -> np.ndarray:
     return rows
 
 
-def estimate_key(chroma: np.ndarray) -> str | None:
+def estimate_key(chroma: np.ndarray, opening: np.ndarray | None = None) -> str | None:
     """Best of the 24 major/minor keys by correlation of the chroma vector with the key
-    profiles rotated to each tonic; None for a flat (toneless) chroma."""
+    profiles rotated to each tonic; None for a flat (toneless) chroma.
+
+    A key and its relative (A minor, C major) share their notes, and a loop such as
+    i VI III VII has the chords of the relative major's I V vi IV: the whole track's chroma
+    hardly tells them apart. With ``opening``, the chroma of the track's first bar
+    (:func:`key_chromas`, four beats), the relative key wins when the opening chord is its
+    tonic triad: no major or minor triad holds more of the opening's energy, and it holds
+    :data:`_OPENING_MARGIN` more than the key's own tonic triad. Music most often opens on
+    its tonic chord; one opening on ii (ii V I vi) or on another chord keeps the profiles'
+    key."""
     chroma = np.asarray(chroma, dtype=float)
     if np.ptp(chroma) <= 1e-9 * max(1e-30, float(np.abs(chroma).max())):
         return None
     scores = _profile_rotations() @ ((chroma - chroma.mean()) / np.linalg.norm(chroma - chroma.mean()))
     scores[12:] += _MINOR_PRIOR
     minor, tonic = np.unravel_index(int(np.nanargmax(scores)), (2, 12))
-    return key_from_index(tonic=int(tonic), minor=bool(minor))
+    minor, tonic = bool(minor), int(tonic)
+    if opening is not None and np.sum(opening) > 0:
+        share = np.asarray(opening, dtype=float) / np.sum(opening)
+        rel_minor, rel_tonic = (not minor), (tonic + (3 if minor else 9)) % 12
+
+        def triad(t: int, m: bool) -> float:
+            return float(share[[t, (t + (3 if m else 4)) % 12, (t + 7) % 12]].sum())
+
+        best = max(triad(t, m) for m in (False, True) for t in range(12))
+        rel = triad(rel_tonic, rel_minor)
+        if rel >= best and rel - triad(tonic, minor) > _OPENING_MARGIN:
+            minor, tonic = rel_minor, rel_tonic
+    return key_from_index(tonic=tonic, minor=minor)
 
 
 # --------------------------------------------------------------------------- overview
@@ -1138,7 +1205,8 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
             beats = beats[beats < duration]
             down = bars.downbeat_indices(y, sr, beats, beats_per_bar)
     beats = np.round(beats, 3).tolist()
-    key = estimate_key(chroma_vector(y, sr))
+    beat = float(np.median(np.diff(beats))) if len(beats) > 2 else 0.5
+    key = estimate_key(*key_chromas(y, sr, bar=4 * beat))
     bpm = round(float(bpm), 2)
     mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue),
                                       beats_per_bar=beats_per_bar)

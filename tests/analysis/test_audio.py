@@ -143,6 +143,18 @@ def test_it_finds_the_key(key):
     assert r["camelot"] == {"A minor": "8A", "C major": "8B", "F# minor": "11A", "Eb major": "5B"}[key]
 
 
+@pytest.mark.parametrize("style, key", [("house", "F# minor"), ("house", "D minor"), ("dnb", "F# minor"),
+                                        ("house", "C major"), ("pop", "C major")])
+def test_a_loop_whose_notes_fit_its_relative_key_too_is_read_in_the_key_it_opens_on(style, key):
+    """i VI III VII (F#m D A E) has the notes and chords of I V vi IV in the relative major
+    (A D F#m E): over the whole track the two keys fit alike, and the minor key's third, the
+    major key's tonic, is even its loudest note. The opening chord tells them apart: the old
+    estimate read these minor loops in the relative major and the major loops in the relative
+    minor."""
+    e = make_excerpt(style, 172.0 if style == "dnb" else 124.0, key=key, seconds=16, sr=SR, seed=5, progression=0)
+    assert analyse(e.y, e.sr)["key"] == key
+
+
 def _loop(chords: list[tuple[int, bool]], *, bar_bass: int, bpm: float = 120.0, bars: int = 12,
           sr: int = SR, seed: int = 0, hat_gain: float = 0.25, bass: bool = True) -> np.ndarray:
     """A 4/4 loop of triads (root pitch class, minor?) a bar each, a kick on every beat and

@@ -854,10 +854,7 @@ def _offbeat_phase(groups: np.ndarray, beats: np.ndarray) -> np.ndarray:
     on_beat, half_way = beats[1:-1], (beats[:-1] + beats[1:]) / 2
     if _swung_offbeat(groups[:, -1], beats):
         return _half_way(beats, half_way, len(groups))
-    kick = groups[:, 0] + groups[:, 1]  # below 250 Hz: a kick's thump and body
-    kick_on, kick_half = _strengths(kick, on_beat), _strengths(kick, half_way)
-    if (np.mean(kick_on > kick_half[:len(kick_on)]) >= _FLOOR_KICK
-            and np.median(kick_on) >= _FLOOR_RATIO * np.median(kick_half)):
+    if _four_on_the_floor(groups, beats):
         return beats
     evidence = np.zeros(_PHASE_WEIGHTS.shape)
     for g in range(groups.shape[1]):
@@ -869,6 +866,16 @@ def _offbeat_phase(groups: np.ndarray, beats: np.ndarray) -> np.ndarray:
     if float(np.sum(evidence * _PHASE_WEIGHTS)) + _PHASE_BIAS <= 0:
         return beats
     return _half_way(beats, half_way, len(groups))
+
+
+def _four_on_the_floor(groups: np.ndarray, beats: np.ndarray) -> bool:
+    """A kick (below 250 Hz) on :data:`_FLOOR_KICK` of the beats, louder than half-way, by
+    :data:`_FLOOR_RATIO` (medians)."""
+    on_beat, half_way = beats[1:-1], (beats[:-1] + beats[1:]) / 2
+    kick = groups[:, 0] + groups[:, 1]  # below 250 Hz: a kick's thump and body
+    kick_on, kick_half = _strengths(kick, on_beat), _strengths(kick, half_way)
+    return bool(np.mean(kick_on > kick_half[:len(kick_on)]) >= _FLOOR_KICK
+                and np.median(kick_on) >= _FLOOR_RATIO * np.median(kick_half))
 
 
 def _half_way(beats: np.ndarray, half_way: np.ndarray, frames: int) -> np.ndarray:
@@ -1153,7 +1160,11 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     env, groups, fps = onset_envelopes(y, sr)
     bpm, beats = tempo_and_beats(env, fps, bpm_range=(lo, hi), groups=groups)
     beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3)
-    beats, down, halved, beats_per_bar = bars.bars_and_beats(y, sr, beats, min_bpm=lo)
+    frames = (beats - 1.0 / fps) * fps
+    # The bars' harmony may move the grid half a beat, not where its kicks or swung hats hold it.
+    keep = len(frames) >= 9 and (_swung_offbeat(groups[:, -1], (frames[:-1] + frames[1:]) / 2)
+                                 or _four_on_the_floor(groups, frames))
+    beats, down, halved, beats_per_bar = bars.bars_and_beats(y, sr, beats, min_bpm=lo, keep_phase=keep)
     if halved:  # a slow groove's eighths: which half is the beat, the off-beat model says
         bpm /= 2
         frames = (beats - 1.0 / fps) * fps

@@ -558,6 +558,10 @@ _PHASE_WEIGHTS = np.array([[0.35, 1.49, 3.99],
 _PHASE_BIAS = -0.04
 _FLOOR_KICK = 0.9  # a kick (below 250 Hz) on this share of the beats, louder than half-way...
 _FLOOR_RATIO = 2.0  # ... by this much (medians): four on the floor, the grid is on the beat
+# Swung eighths (see _swung_offbeat): the swung "and" comes two thirds of a beat after its beat,
+# so on a grid half a beat off it comes a sixth of a beat after the grid's points.
+_SWUNG_SIXTH = 0.25  # high-band onsets a sixth of a beat after the points at least this strong...
+_SWUNG_ALONE = 0.35  # ... and, relative to those, at most this strong a third and two thirds after
 # Swing (see _swing_phase): beats on the short note of a long-short pair are a third early.
 _SWING_SHORT = 0.3  # onsets a third of a beat after the beats at least this strong...
 _SWING_LONG = 0.35  # ... and, relative to those, at most this strong at two thirds and half-way
@@ -850,14 +854,15 @@ def _offbeat_phase(groups: np.ndarray, beats: np.ndarray) -> np.ndarray:
     often half-way is the stronger (less one half); the weighted sum of the fifteen
     (:data:`_PHASE_WEIGHTS`, :data:`_PHASE_BIAS`) above zero takes the half-way points.
     A grid with a kick on nearly every beat (:data:`_FLOOR_KICK`, :data:`_FLOOR_RATIO`: four
-    on the floor) stays: however loud its off-beat hats, bass or chords, its kicks are the beat."""
+    on the floor) stays: however loud its off-beat hats, bass or chords, its kicks are the beat.
+    Before both, swung hats a sixth of a beat after the grid's points (:func:`_swung_offbeat`)
+    move it: the skank and a bass line on every off-beat can pass for four on the floor."""
     if len(beats) < 8:
         return beats
     on_beat, half_way = beats[1:-1], (beats[:-1] + beats[1:]) / 2
-    kick = groups[:, 0] + groups[:, 1]  # below 250 Hz: a kick's thump and body
-    kick_on, kick_half = _strengths(kick, on_beat), _strengths(kick, half_way)
-    if (np.mean(kick_on > kick_half[:len(kick_on)]) >= _FLOOR_KICK
-            and np.median(kick_on) >= _FLOOR_RATIO * np.median(kick_half)):
+    if _swung_offbeat(groups[:, -1], beats):
+        return _half_way(beats, half_way, len(groups))
+    if _four_on_the_floor(groups, beats):
         return beats
     evidence = np.zeros(_PHASE_WEIGHTS.shape)
     for g in range(groups.shape[1]):
@@ -868,8 +873,43 @@ def _offbeat_phase(groups: np.ndarray, beats: np.ndarray) -> np.ndarray:
         evidence[g, 2] = float(np.mean(half[:len(on)] > on)) - 0.5
     if float(np.sum(evidence * _PHASE_WEIGHTS)) + _PHASE_BIAS <= 0:
         return beats
+    return _half_way(beats, half_way, len(groups))
+
+
+def _four_on_the_floor(groups: np.ndarray, beats: np.ndarray) -> bool:
+    """A kick (below 250 Hz) on :data:`_FLOOR_KICK` of the beats, louder than half-way, by
+    :data:`_FLOOR_RATIO` (medians)."""
+    on_beat, half_way = beats[1:-1], (beats[:-1] + beats[1:]) / 2
+    kick = groups[:, 0] + groups[:, 1]  # below 250 Hz: a kick's thump and body
+    kick_on, kick_half = _strengths(kick, on_beat), _strengths(kick, half_way)
+    return bool(np.mean(kick_on > kick_half[:len(kick_on)]) >= _FLOOR_KICK
+                and np.median(kick_on) >= _FLOOR_RATIO * np.median(kick_half))
+
+
+def _half_way(beats: np.ndarray, half_way: np.ndarray, frames: int) -> np.ndarray:
+    """The grid moved half a beat: the half-way points and one after the last beat if it fits."""
     after = beats[-1] + (beats[-1] - beats[-2]) / 2
-    return np.concatenate([half_way, [after]]) if after < len(groups) else half_way
+    return np.concatenate([half_way, [after]]) if after < frames else half_way
+
+
+def _swung_offbeat(high: np.ndarray, beats: np.ndarray) -> bool:
+    """Whether the grid sits half a beat off a swung groove, by its hats (``high``: the band
+    group above 3400 Hz).
+
+    Swing plays a beat's eighths long-short: the off-beat hat comes two thirds of a beat after
+    the beat's, never a sixth. On a grid half a beat off (a reggae grid on its skank and bass,
+    whose hats keep the beat), the swung hats come a sixth of a beat after the grid's points,
+    about as strong as the hats on the beat (:data:`_SWUNG_SIXTH` of the stronger of the
+    points and the half-way points), and as a note of their own: hardly anything a third or
+    two thirds of a beat after the points (:data:`_SWUNG_ALONE` of them; a straight groove's
+    kick leaves a faint tail there). A swing of sixteenths (UK garage) looks the same from
+    both phases and says nothing."""
+    inner = beats[1:-1]
+    step = np.diff(beats)[1:]
+    at = [float(_strengths(high, inner + f * step).mean()) for f in (0.0, 1 / 6, 1 / 3, 1 / 2, 2 / 3)]
+    on, sixth, third, half, two_thirds = at
+    return (sixth > 0 and sixth >= _SWUNG_SIXTH * max(on, half)
+            and max(third, two_thirds) <= _SWUNG_ALONE * sixth)
 
 
 def _swing_phase(env: np.ndarray, beats: np.ndarray) -> np.ndarray:
@@ -1195,7 +1235,11 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     env, groups, fps = onset_envelopes(y, sr)
     bpm, beats = tempo_and_beats(env, fps, bpm_range=(lo, hi), groups=groups)
     beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3)
-    beats, down, halved, beats_per_bar = bars.bars_and_beats(y, sr, beats, min_bpm=lo)
+    frames = (beats - 1.0 / fps) * fps
+    # The bars' harmony may move the grid half a beat, not where its kicks or swung hats hold it.
+    keep = len(frames) >= 9 and (_swung_offbeat(groups[:, -1], (frames[:-1] + frames[1:]) / 2)
+                                 or _four_on_the_floor(groups, frames))
+    beats, down, halved, beats_per_bar = bars.bars_and_beats(y, sr, beats, min_bpm=lo, keep_phase=keep)
     if halved:  # a slow groove's eighths: which half is the beat, the off-beat model says
         bpm /= 2
         frames = (beats - 1.0 / fps) * fps

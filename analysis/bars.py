@@ -39,6 +39,8 @@ _LOW_WEIGHT = 0.5  # the low end's share against the harmonic change (syncopated
 _OFFBEAT_GAIN = 0.5  # a half-way grid whose bars stand out this much more...
 _OFFBEAT_RATIO = 1.3  # ... and this many times as much: the beats were on the off-beat...
 _OFFBEAT_PART = 0.25  # ... if the harmony and the low end, each alone, agree by this much
+_BAR_CHANGE_RATIO = 1.1  # the harmony's bar-to-bar change this many times as large half a beat away...
+_BAR_CHANGE_MIN = 0.1  # ... and at least this (1 - cosine): the grid was on the off-beat
 _OFFBEAT_MAX_BPM = 145.0  # faster grids may count a slow groove's eighths: four of them are no bar
 _HALVE_GAIN = 0.7  # ... and are halved when every other beat's bars stand out this much more
 _BAR_WEIGHT = 2.0  # the harmonic change from bar to bar (four beats of profile each side, the
@@ -178,8 +180,8 @@ def _contrast(phases: np.ndarray) -> float:
     return float(phases[best] - np.mean(np.delete(phases, best)))
 
 
-def bars_and_beats(y: np.ndarray, sr: int, beats, *,
-                   min_bpm: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool, int]:
+def bars_and_beats(y: np.ndarray, sr: int, beats, *, min_bpm: float = 0.0,
+                   keep_phase: bool = False) -> tuple[np.ndarray, np.ndarray, bool, int]:
     """(beats, downbeat indices, halved, beats per bar): the beats checked against bars of
     four, then the metre (:func:`_metre`: 3 or 4 beats a bar) and the downbeats on them;
     ``halved`` when every other beat was kept.
@@ -200,7 +202,13 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, *,
     beats, stands out less at half its tempo), if half the tempo is at least ``min_bpm``:
     the half whose bars stand out more, which the caller may still move half a beat (its
     off-beat model knows a slow groove's beat from its skank better). A fast grid is not
-    checked for the off-beat (its half-way points may be sixteenths)."""
+    checked for the off-beat (its half-way points may be sixteenths).
+
+    The half-way points are also taken when whole bars of harmony change more from bar to
+    bar on them (:func:`_bars_change_half_way`): a bossa's syncopated chords and bass
+    outweigh its beats, but its bars still change at the bar line. Not with ``keep_phase``,
+    the caller's evidence that the grid is on the beat (a kick on every beat, or swung hats
+    two thirds of a beat after its beats: a one drop's chords change on the skank)."""
     beats = np.asarray(beats, dtype=float)
     if len(beats) < 4 * BEATS_PER_BAR:
         return beats, downbeat_indices(y, sr, beats), False, BEATS_PER_BAR
@@ -226,9 +234,30 @@ def bars_and_beats(y: np.ndarray, sr: int, beats, *,
     moved = _phase_table(half_features, BEATS_PER_BAR)
     there = _contrast(moved[0])
     agree = all(_contrast(moved[k]) >= _contrast(table[k]) + _OFFBEAT_PART for k in (1, 2))
-    if there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here and agree:
+    if (there >= here + _OFFBEAT_GAIN and there >= _OFFBEAT_RATIO * here and agree) or (
+            not keep_phase and _bars_change_half_way(signals, beats, half)):
         return _in_metre(signals, half, half_features, moved, halved=False)
     return _in_metre(signals, beats, features, table, halved=False)
+
+
+def _bars_change_half_way(signals, beats: np.ndarray, half: np.ndarray) -> bool:
+    """Whether the harmony changes from bar to bar on the half-way points rather than on the
+    beats: the best phase's mean :func:`_bar_change` on the half-way grid at least
+    :data:`_BAR_CHANGE_RATIO` times the beats' (and at least :data:`_BAR_CHANGE_MIN`).
+
+    A bar's window on a grid half a beat off holds half a beat of the bar before or after,
+    so its harmony changes less across the grid's bar lines."""
+    chroma, fps = signals[1], signals[2]
+    if len(beats) < 4 * BEATS_PER_BAR or len(half) < 4 * BEATS_PER_BAR:
+        return False
+
+    def best(points):
+        change = _bar_change(chroma, fps, points, BEATS_PER_BAR)
+        return max((float(np.nanmean(change[p::BEATS_PER_BAR])) for p in range(BEATS_PER_BAR)
+                    if np.any(~np.isnan(change[p::BEATS_PER_BAR]))), default=0.0)
+
+    on, off = best(beats), best(half)
+    return off >= _BAR_CHANGE_MIN and off >= _BAR_CHANGE_RATIO * on
 
 
 def _metre(features, four: np.ndarray) -> int:

@@ -68,7 +68,10 @@ __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decod
 #:    bar-to-bar harmonic change, a 12/8 beat that must outweigh every octave level and carry
 #:    the kick as the straight level does, a bare pulse even in every band (a reggae skank is
 #:    no beat), and no off-beat move of a four-on-the-floor grid.
-ANALYSER_VERSION = "6"
+#: 7: the relative key when the music opens on its tonic triad; a grid whose hats come a
+#:    sixth of a beat after it (swung eighths seen from the off-beat) or whose bars of
+#:    harmony change half a beat away moves half a beat.
+ANALYSER_VERSION = "7"
 
 WAVEFORM_POINTS = 2000
 SILENCE_RMS = 1e-4

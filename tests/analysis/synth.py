@@ -152,6 +152,28 @@ def tone(sr: int, hz: float, seconds: float, *, partials: int = 6, decay: float 
 # A pattern: instrument -> list of (16th step within the bar, velocity).
 
 
+def place_at(buf: np.ndarray, snd: np.ndarray, t: float, gain: float, sr: int) -> None:
+    """Adds ``gain`` times ``snd`` into ``buf`` from ``t`` seconds on (cut at its end)."""
+    i = int(round(t * sr))
+    if i < 0 or i >= len(buf):
+        return
+    m = min(len(snd), len(buf) - i)
+    buf[i:i + m] += gain * snd[:m]
+
+
+class Mix:
+    """A mono buffer of ``seconds`` at ``sr`` that a test's groove places its sounds on."""
+
+    def __init__(self, seconds: float, sr: int):
+        self.sr, self.out = sr, np.zeros(int(seconds * sr))
+
+    def place(self, snd: np.ndarray, t: float, gain: float) -> None:
+        place_at(self.out, snd, t, gain, self.sr)
+
+    def normalised(self, peak: float = 0.9) -> np.ndarray:
+        return (peak * self.out / np.abs(self.out).max()).astype(np.float32)
+
+
 def _steps(steps, vel=1.0):
     return [(s, vel) for s in steps]
 
@@ -279,11 +301,7 @@ def make_excerpt(style: str, bpm: float, *, key: str = "A minor", seconds: float
              "tom": 0.45, "rim": 0.25, **(gains or {})}
 
     def place(buf, snd, t, g):
-        i = int(round(t * sr))
-        if i < 0 or i >= len(buf):
-            return
-        m = min(len(snd), len(buf) - i)
-        buf[i:i + m] += g * snd[:m]
+        place_at(buf, snd, t, g, sr)
 
     def step_time(bar: int, step: float) -> float:
         if swing and int(step) % 2 == 1:

@@ -164,13 +164,8 @@ def _loop(chords: list[tuple[int, bool]], *, bar_bass: int, bpm: float = 120.0, 
 
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
-    n = int((bars * 4 * beat + 1) * sr)
-    out = np.zeros(n)
-
-    def place(snd, t, gain):
-        i = int(round(t * sr))
-        m = min(len(snd), n - i)
-        out[i:i + m] += gain * snd[:m]
+    mix = S.Mix(bars * 4 * beat + 1, sr)
+    place = mix.place
 
     kick, hat = S.kick(sr, rng), S.hat(sr, rng)
     for bar in range(bars):
@@ -186,7 +181,7 @@ def _loop(chords: list[tuple[int, bool]], *, bar_bass: int, bpm: float = 120.0, 
             pc = bar_bass if b == 0 else root
             place(S.tone(sr, S.midi_hz(36 + (pc - 36) % 12), 0.9 * beat, partials=4, attack=0.01, release=0.03),
                   t0 + b * beat, 0.35)
-    return (0.9 * out / np.abs(out).max()).astype(np.float32)
+    return mix.normalised()
 
 
 @pytest.mark.parametrize("tonic", [0, 1, 6, 9])
@@ -229,13 +224,8 @@ def _reggae(*, bpm: float, tonic: int, seed: int, skank_gain: float = 0.5, hat_g
 
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
-    n = int((bars * 4 * beat + 1) * SR)
-    out = np.zeros(n)
-
-    def place(snd, t, gain):
-        i = int(round(t * SR))
-        m = min(len(snd), n - i)
-        out[i:i + m] += gain * snd[:m]
+    mix = S.Mix(bars * 4 * beat + 1, SR)
+    place = mix.place
 
     kick, hat, rim = S.kick(SR, rng), S.hat(SR, rng), S.rim(SR, rng)
     progression = [(tonic, True), ((tonic + 5) % 12, True), ((tonic + 7) % 12, False), ((tonic + 5) % 12, True)]
@@ -253,7 +243,7 @@ def _reggae(*, bpm: float, tonic: int, seed: int, skank_gain: float = 0.5, hat_g
         for p, pc in ((0.5, root), (1.5, root + 7), (2.5, root + 3), (3.0, root), (3.5, root + 7)):
             place(S.tone(SR, S.midi_hz(28 + (pc - 28) % 12), 0.45 * beat, partials=4, attack=0.01, release=0.03),
                   t0 + p * beat, 0.6)
-    return (0.9 * out / np.abs(out).max()).astype(np.float32)
+    return mix.normalised()
 
 
 @pytest.mark.parametrize("bpm, tonic, seed, skank_gain, hat_gain", [

@@ -286,13 +286,8 @@ def _bossa(bpm: float, seed: int, tonic: int, bars_: int = 16) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
-    n = int((bars_ * 4 * beat + 1) * SR)
-    out = np.zeros(n)
-
-    def place(snd, t, gain):
-        i = int(round(t * SR))
-        m = min(len(snd), n - i)
-        out[i:i + m] += gain * snd[:m]
+    mix = S.Mix(bars_ * 4 * beat + 1, SR)
+    place = mix.place
 
     kick, hat, shaker, rim = S.kick(SR, rng), S.hat(SR, rng), S.shaker(SR, rng), S.rim(SR, rng)
     progression = [(tonic, True), ((tonic + 5) % 12, True), ((tonic + 10) % 12, False), ((tonic + 3) % 12, False)]
@@ -320,7 +315,7 @@ def _bossa(bpm: float, seed: int, tonic: int, bars_: int = 16) -> np.ndarray:
             place(S.tone(SR, S.midi_hz(69 + (pc - 69) % 12), 0.9 * length * beat, partials=3, attack=0.01,
                          release=0.05), t0 + pos * beat, 0.1)
             pos += length
-    return (0.9 * out / np.abs(out).max()).astype(np.float32)
+    return mix.normalised()
 
 
 @pytest.mark.parametrize(("bpm", "seed", "tonic"), [(140.0, 2, 5), (128.0, 3, 0)])

@@ -826,7 +826,7 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
     chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels,
-                             None if groups is None else groups[:, 0] + groups[:, 1])
+                             None if groups is None else _kick(groups))
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)
@@ -883,10 +883,15 @@ def _four_on_the_floor(groups: np.ndarray, beats: np.ndarray) -> bool:
     """A kick (below 250 Hz) on :data:`_FLOOR_KICK` of the beats, louder than half-way, by
     :data:`_FLOOR_RATIO` (medians)."""
     on_beat, half_way = beats[1:-1], (beats[:-1] + beats[1:]) / 2
-    kick = groups[:, 0] + groups[:, 1]  # below 250 Hz: a kick's thump and body
+    kick = _kick(groups)
     kick_on, kick_half = _strengths(kick, on_beat), _strengths(kick, half_way)
     return bool(np.mean(kick_on > kick_half[:len(kick_on)]) >= _FLOOR_KICK
                 and np.median(kick_on) >= _FLOOR_RATIO * np.median(kick_half))
+
+
+def _kick(groups: np.ndarray) -> np.ndarray:
+    """The onset strength below 250 Hz (the first two band groups): a kick's thump and body."""
+    return groups[:, 0] + groups[:, 1]
 
 
 def _half_way(beats: np.ndarray, half_way: np.ndarray, frames: int) -> np.ndarray:
@@ -902,11 +907,13 @@ def _swung_offbeat(high: np.ndarray, beats: np.ndarray) -> bool:
     Swing plays a beat's eighths long-short: the off-beat hat comes two thirds of a beat after
     the beat's, never a sixth. On a grid half a beat off (a reggae grid on its skank and bass,
     whose hats keep the beat), the swung hats come a sixth of a beat after the grid's points,
-    about as strong as the hats on the beat (:data:`_SWUNG_SIXTH` of the stronger of the
-    points and the half-way points), and as a note of their own: hardly anything a third or
+    at least :data:`_SWUNG_SIXTH` as strong as the stronger of the points and the half-way
+    points, and as a note of their own: hardly anything a third or
     two thirds of a beat after the points (:data:`_SWUNG_ALONE` of them; a straight groove's
     kick leaves a faint tail there). A swing of sixteenths (UK garage) looks the same from
     both phases and says nothing."""
+    if len(beats) < 3:
+        return False
     inner = beats[1:-1]
     step = np.diff(beats)[1:]
     at = [float(_strengths(high, inner + f * step).mean()) for f in (0.0, 1 / 6, 1 / 3, 1 / 2, 2 / 3)]
@@ -1000,7 +1007,10 @@ def key_chromas(y: np.ndarray, sr: int, bar: float | None = None) -> tuple[np.nd
     that of its opening: the first ``bar`` seconds of pitched sound, from the first frame
     whose whitened chroma holds :data:`_OPENING_LEVEL` of a typical frame's (the median of
     :data:`_OPENING_SAMPLES` frames spread over the track; a drums-only intro has little
-    once whitened). The opening is None without ``bar`` or without pitched frames."""
+    once whitened, where pitched music fills most of the track: where silence or drums fill
+    more, the opening may be None or drums, which :func:`estimate_key`'s triad checks
+    ignore). The opening is None without ``bar`` or without pitched frames. Only the
+    sampled and opening frames are transformed again: memory stays one block of frames."""
     import scipy.fft
     from scipy.ndimage import median_filter
 
@@ -1014,13 +1024,9 @@ def key_chromas(y: np.ndarray, sr: int, bar: float | None = None) -> tuple[np.nd
     chroma_map = _chroma_map(sr, n_fft)
     top = int(np.flatnonzero(chroma_map.any(axis=1))[-1]) + _WHITEN_BINS  # the notes' bins and a margin
     power = np.zeros(n_fft // 2 + 1)
-    low = []  # each frame's magnitudes up to ``top``
     for i in range(0, len(frames), 64):
         spec = scipy.fft.rfft(frames[i:i + 64] * window, axis=1)
-        spec_power = spec.real ** 2 + spec.imag ** 2
-        power += spec_power.sum(axis=0)
-        if bar is not None:
-            low.append(np.sqrt(spec_power[:, :top]))
+        power += (spec.real ** 2 + spec.imag ** 2).sum(axis=0)
     magnitude = np.sqrt(power)
     # Whitening: what rises above the spectrum's running median is a partial of a note;
     # the broadband floor under it (drums, noise) would otherwise fold onto every pitch class.
@@ -1029,26 +1035,26 @@ def key_chromas(y: np.ndarray, sr: int, bar: float | None = None) -> tuple[np.nd
     if bar is None:
         return chroma, None
 
-    low = np.concatenate(low)
-
-    def whitened(rows: np.ndarray) -> np.ndarray:  # as above, frame by frame
+    def whitened(rows) -> np.ndarray:  # as above, for these frames alone (transformed again)
+        spec = scipy.fft.rfft(frames[rows] * window, axis=1)[:, :top]
+        low = np.sqrt(spec.real ** 2 + spec.imag ** 2)
         half = _WHITEN_BINS // 2  # the running median by partition: ndimage's is 5x slower here
-        padded = np.pad(rows, ((0, 0), (half, half)), mode="edge")
+        padded = np.pad(low, ((0, 0), (half, _WHITEN_BINS - 1 - half)), mode="edge")
         floor = np.partition(np.lib.stride_tricks.sliding_window_view(padded, _WHITEN_BINS, axis=1),
                              half, axis=-1)[..., half]
-        return np.maximum(rows - floor, 0.0) @ chroma_map[:top]
+        return np.maximum(low - floor, 0.0) @ chroma_map[:top]
 
     hop = n_fft / sr
-    typical = float(np.median(whitened(low[np.linspace(0, len(low) - 1, min(len(low), _OPENING_SAMPLES))
-                                            .astype(int)]).sum(axis=1)))
+    typical = float(np.median(whitened(np.linspace(0, len(frames) - 1, min(len(frames), _OPENING_SAMPLES))
+                                       .astype(int)).sum(axis=1)))
     if typical <= 0:
         return chroma, None
     span = max(1, math.ceil(bar / hop - 1e-9))
-    for i in range(0, len(low), 8):  # scan from the start, a few frames at a time
-        pitched = np.flatnonzero(whitened(low[i:i + 8]).sum(axis=1) > _OPENING_LEVEL * typical)
+    for i in range(0, len(frames), 8):  # scan from the start, a few frames at a time
+        pitched = np.flatnonzero(whitened(slice(i, i + 8)).sum(axis=1) > _OPENING_LEVEL * typical)
         if len(pitched):
             first = i + int(pitched[0])
-            return chroma, whitened(low[first: first + span]).sum(axis=0)
+            return chroma, whitened(slice(first, first + span)).sum(axis=0)
     return chroma, None
 
 
@@ -1252,7 +1258,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
             beats = beats[beats < duration]
             down = bars.downbeat_indices(y, sr, beats, beats_per_bar)
     beats = np.round(beats, 3).tolist()
-    beat = float(np.median(np.diff(beats))) if len(beats) > 2 else 0.5
+    beat = float(np.median(np.diff(beats))) if len(beats) >= 2 else 0.5
     key = estimate_key(*key_chromas(y, sr, bar=4 * beat))
     bpm = round(float(bpm), 2)
     mix_in, mix_out = bars.mix_points(env, fps, beats, down, beats_per_cue=int(beats_per_cue),

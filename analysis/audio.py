@@ -789,6 +789,7 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
         return chosen  # read at 3/2 of a compound beat, half-way between beats is a triplet eighth
     best = chosen
     straight = max([chosen.on, *(level.on for level in levels)])  # the strongest octave level's beats
+    chosen_kick = _strengths(low, chosen.beats[1:-1]).mean() if low is not None else None
     for bpm in _octaves_within(base / 3, *_COMPOUND_BAND):
         beats = _track(env, fps, bpm)
         if len(beats) < 4:
@@ -796,8 +797,7 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
         on = _strengths(env, beats[1:-1])
         step = np.diff(beats)
         thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
-        if low is not None and (_strengths(low, beats[1:-1]).mean()
-                                < _strengths(low, chosen.beats[1:-1]).mean()):
+        if chosen_kick is not None and _strengths(low, beats[1:-1]).mean() < chosen_kick:
             continue
         if on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
             half = _strengths(env, beats[:-1] + step / 2)
@@ -844,7 +844,26 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     beats = _swing_phase(env, beats)
     if groups is not None:
         beats = _offbeat_phase(groups, beats)
-    return bpm, beats / fps + 1.0 / fps  # onsets lie about one hop after their flux frame
+    return bpm, _beat_seconds(beats, fps)
+
+
+def _beat_seconds(frames: np.ndarray, fps: float) -> np.ndarray:
+    """Beat times of envelope frames: onsets lie about one hop after their flux frame."""
+    return frames / fps + 1.0 / fps
+
+
+def _beat_frames(seconds: np.ndarray, fps: float) -> np.ndarray:
+    """The envelope frames of beat times (:func:`_beat_seconds` undone)."""
+    return (seconds - 1.0 / fps) * fps
+
+
+def _phase_held(groups: np.ndarray, beats: np.ndarray) -> bool:
+    """Whether the grid's own onsets hold it on the beat, whatever the bars' harmony says:
+    a kick on nearly every beat (:func:`_four_on_the_floor`), or hats swung on it (the grid
+    half a beat away is the one off a swung groove, :func:`_swung_offbeat`: a one drop's
+    chords change on its skank)."""
+    return len(beats) >= 9 and (_swung_offbeat(groups[:, -1], (beats[:-1] + beats[1:]) / 2)
+                                or _four_on_the_floor(groups, beats))
 
 
 def _offbeat_phase(groups: np.ndarray, beats: np.ndarray) -> np.ndarray:
@@ -1244,17 +1263,14 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
     env, groups, fps = onset_envelopes(y, sr)
     bpm, beats = tempo_and_beats(env, fps, bpm_range=(lo, hi), groups=groups)
     beats = np.round(beats[(beats >= 0) & (beats < duration)].astype(np.float64), 3)
-    frames = (beats - 1.0 / fps) * fps
-    # The bars' harmony may move the grid half a beat, not where its kicks or swung hats hold it.
-    keep = len(frames) >= 9 and (_swung_offbeat(groups[:, -1], (frames[:-1] + frames[1:]) / 2)
-                                 or _four_on_the_floor(groups, frames))
-    beats, down, halved, beats_per_bar = bars.bars_and_beats(y, sr, beats, min_bpm=lo, keep_phase=keep)
+    beats, down, halved, beats_per_bar = bars.bars_and_beats(
+        y, sr, beats, min_bpm=lo, keep_phase=_phase_held(groups, _beat_frames(beats, fps)))
     if halved:  # a slow groove's eighths: which half is the beat, the off-beat model says
         bpm /= 2
-        frames = (beats - 1.0 / fps) * fps
+        frames = _beat_frames(beats, fps)
         moved = _offbeat_phase(groups, frames)
         if moved is not frames:
-            beats = np.round(moved / fps + 1.0 / fps, 3)
+            beats = np.round(_beat_seconds(moved, fps), 3)
             beats = beats[beats < duration]
             down = bars.downbeat_indices(y, sr, beats, beats_per_bar)
     beats = np.round(beats, 3).tolist()

@@ -248,7 +248,7 @@ def _bars_change_half_way(signals, beats: np.ndarray, half: np.ndarray) -> bool:
     A bar's window on a grid half a beat off holds half a beat of the bar before or after,
     so its harmony changes less across the grid's bar lines."""
     chroma, fps = signals[1], signals[2]
-    if len(beats) < 4 * BEATS_PER_BAR or len(half) < 4 * BEATS_PER_BAR:
+    if len(half) < 4 * BEATS_PER_BAR:  # (the beats are at least that many: bars_and_beats)
         return False
 
     def best(points):

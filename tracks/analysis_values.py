@@ -1,7 +1,6 @@
 """What a finished analysis contributes to a track (bpm, key, duration, cues, and the
 server-owned beatgrid, mix_in, mix_out, loudness of analyser version 3 on)."""
 
-
 from analysis.jobs import canonical_job_id, finished_result
 from tracks.serializers import AnalysisFieldsSerializer, TrackFieldsSerializer
 

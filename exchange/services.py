@@ -9,10 +9,19 @@ with the reason). A matched track is left as it is. Each playlist of the file be
 playlist of the caller: one of theirs with the same name has its entries replaced, unless they
 already are the file's (then nothing is written: a second import of the same file changes
 nothing).
+
+Two imports at once (two workers, or a job and a web request) may both check a file before
+either writes, and both find its tracks missing. A track an import creates therefore has an
+id derived from what it is matched by (`_import_id`: its location, else its artist and
+title), and the store creates a track only under an id no track has: the later import finds
+the track there, and matches it when it is the same by the rule above (a radio edit and an
+extended mix of one title, two minutes apart, are two tracks: the later one gets an id of
+its own).
 """
 
 import bisect
 import math
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -30,6 +39,7 @@ from exchange.text import clean_name
 DURATION_SLACK = 2.0
 MAX_CUE_NAME = 64
 _PAGE = 500
+_IMPORTED = uuid.UUID("6f1d3b0e-2c53-4a8e-9d55-1f3b8c2a7e41")  # the namespace of imported tracks' ids
 
 
 @dataclass
@@ -172,12 +182,45 @@ class _Library:
     def match(self, values: dict) -> str | None:
         if values.get("location") and values["location"] in self.by_location:
             return self.by_location[values["location"]]
-        duration = values.get("duration")
         for track_id, other in self.by_name.get((values["artist"].casefold(), values["title"].casefold()), []):
-            if (duration is None and other is None) or (
-                    duration is not None and other is not None and abs(duration - other) <= DURATION_SLACK):
+            if _same_length(values.get("duration"), other):
                 return track_id
         return None
+
+
+def _same_length(one: float | None, other: float | None) -> bool:
+    return (one is None and other is None) or (
+        one is not None and other is not None and abs(one - other) <= DURATION_SLACK)
+
+
+def _same_track(values: dict, track: dict) -> bool:
+    """Whether the library's `track` is the one `values` describe, by the matching rule."""
+    if values.get("location") and values["location"] == track.get("location"):
+        return True
+    return (values["artist"].casefold(), values["title"].casefold()) == (
+        track["artist"].casefold(), track["title"].casefold()) and _same_length(values.get("duration"),
+                                                                                  track.get("duration"))
+
+
+def _import_id(values: dict) -> str:
+    """The id an import gives the track `values` describe: the same for every import of it."""
+    what = (f"location\0{values['location']}" if values.get("location")
+            else f"name\0{values['artist'].casefold()}\0{values['title'].casefold()}")
+    return str(uuid.uuid5(_IMPORTED, what))
+
+
+def _create(values: dict) -> tuple[str, bool]:
+    """(the track's id, whether this import created it): created under its import id, unless
+    another import created it there first (then matched), or a track that is not this one
+    holds that id (then created under an id of its own)."""
+    track_id = _import_id(values)
+    try:
+        return library.track_create(values=values, track_id=track_id)["id"], True
+    except library.TrackExists:
+        there = library.track_summaries([track_id]).get(track_id)
+        if there is not None and _same_track(values, there):
+            return track_id, False
+    return library.track_create(values=values)["id"], True
 
 
 def import_check(dj_file: DJFile, *, root: str | None) -> Checked:
@@ -286,9 +329,10 @@ def import_apply(checked: Checked, *, owner_id: int, owner: str) -> dict:
         if track_id is None:
             track_id = index.match(values)  # (one made by this import, from the same file)
         if track_id is None:
-            track_id = library.track_create(values=values)["id"]
+            track_id, new = _create(values)
             index.add(track_id, values)
-            created += 1
+            created += new
+            matched += not new
         else:
             matched += 1
         library_ids[ref] = track_id

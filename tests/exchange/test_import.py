@@ -1,5 +1,6 @@
 """API.md, "Export, import, and DJ tools": POST /api/imports/ with rekordbox XML and M3U/M3U8."""
 
+import io
 import time
 import xml.etree.ElementTree as ET
 
@@ -323,3 +324,40 @@ def test_a_playlist_locked_by_another_writer_is_skipped_not_a_500(api):
     assert {"playlist": "Warm-up", "reason": "The playlist stayed busy (other writers); import again."} in \
         report["skipped"]
     assert _entry_titles(api, mine["id"]) == ["Old one"]
+
+
+def test_two_imports_of_one_file_at_once_create_each_track_once(api, user):
+    """Two imports (two workers) both check the file before either writes: each finds the
+    tracks missing, and both create them. The library must still hold each track once."""
+    from exchange.parse import read
+    from exchange.services import import_apply, import_check
+
+    content = REKORDBOX.encode()
+    first = import_check(read(io.BytesIO(content), file_name="a.xml"), root="/Users/dj/Music")
+    second = import_check(read(io.BytesIO(content), file_name="a.xml"), root="/Users/dj/Music")
+
+    one = import_apply(first, owner_id=user.pk, owner=user.username)
+    two = import_apply(second, owner_id=user.pk, owner=user.username)
+
+    assert (one["tracks_created"], one["tracks_matched"]) == (2, 0)
+    assert (two["tracks_created"], two["tracks_matched"]) == (0, 2)
+    assert sorted(_library(api)) == ["Häppy Tüne #1", "Night Drive"]
+    friday = _playlists(api)["Sets / Friday"]
+    assert _entry_titles(api, friday["id"]) == ["Night Drive", "Häppy Tüne #1", "Night Drive"]
+
+
+def test_tracks_of_the_same_name_but_another_length_imported_at_once_stay_two(api, user):
+    """Matching by name needs the durations within 2 s: a radio edit and an extended mix of
+    one title, in two imports checked at once, are two tracks, each created once."""
+    from exchange.parse import read
+    from exchange.services import import_apply, import_check
+
+    radio = "#EXTM3U\n#EXTINF:180,Same Artist - Same Title\nhttp://example.com/radio.mp3\n"
+    extended = "#EXTM3U\n#EXTINF:420,Same Artist - Same Title\nhttp://example.com/extended.mp3\n"
+    checked = [import_check(read(io.BytesIO(text.encode()), file_name="set.m3u8"), root=None)
+               for text in (radio, extended, radio)]
+
+    reports = [import_apply(c, owner_id=user.pk, owner=user.username) for c in checked]
+
+    assert [(r["tracks_created"], r["tracks_matched"]) for r in reports] == [(1, 0), (1, 0), (0, 1)]
+    assert sorted(t["duration"] for t in api.get("/api/tracks/").json()["results"]) == [180.0, 420.0]

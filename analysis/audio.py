@@ -44,6 +44,7 @@ import functools
 import json
 import math
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
@@ -1217,7 +1218,59 @@ def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, 
 
 # --------------------------------------------------------------------------- analyse
 
+#: BLAS threads while analysing. Its matrix products are small (a few thousand frames by
+#: ~1,000 bins by 40 bands: a few ms on one core), and OpenBLAS's threads, one per core by
+#: default, busy-wait ~0.1 s after each product before they sleep: two threads on two cores
+#: charged ~130 ms of CPU to a 30 s file whose analysis takes ~25 ms on one, and were no
+#: faster (bench/analysis_bench.py's CPU is process time, all threads). Analyses run one per
+#: process (an RQ worker's runner, analysis/batch.py's pool: more workers are more
+#: processes), so one thread each is also what keeps the cores for the other jobs.
+_BLAS_THREADS = 1
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit: Any = None  # threadpoolctl's limit while any analysis runs
 
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (numpy's and scipy's OpenBLAS), or
+    None without threadpoolctl. Taken once, after librosa (which loads scipy's) is imported."""
+    try:
+        import librosa  # noqa: F401  (loads scipy.linalg's BLAS)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def _blas_single_threaded(fn):
+    """``fn`` run with :data:`_BLAS_THREADS` BLAS threads, the libraries' own setting restored
+    when the last concurrent call ends (the limit is process-wide)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        global _blas_users, _blas_limit
+        controller = _blas_controller()
+        if controller is None:
+            return fn(*args, **kwargs)
+        with _blas_lock:
+            if _blas_users == 0:
+                _blas_limit = controller.limit(limits=_BLAS_THREADS, user_api="blas")
+            _blas_users += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with _blas_lock:
+                _blas_users -= 1
+                if _blas_users == 0:
+                    _blas_limit.restore_original_limits()
+                    _blas_limit = None
+
+    return wrapper
+
+
+
+@_blas_single_threaded
 def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: int = 16,
             intervals: Iterable[Mapping[str, float] | Sequence[float]] | None = None,
             max_cue_samples: int = 2048, bpm_range: tuple[float, float] = (70, 180),

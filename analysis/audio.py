@@ -302,6 +302,10 @@ def _mean_of_channels(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
+#: Frames soundfile reads at a time (256 KB of mono float32): small blocks stay in cache.
+_READ_BLOCK = 1 << 16
+
+
 def _decode_soundfile(src, target_sr: int, max_seconds: float | None, measure: bool = False) -> _Mono:
     import soundfile as sf
 
@@ -317,7 +321,7 @@ def _decode_soundfile(src, target_sr: int, max_seconds: float | None, measure: b
             raise _too_long(f.frames / f.samplerate, max_seconds)
         mono = _Mono(f.samplerate, target_sr, max_seconds, measure=measure, channels=f.channels)
         try:
-            for block in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+            for block in f.blocks(blocksize=_READ_BLOCK, dtype="float32", always_2d=True):
                 mono.add(block)
         except AudioError:
             raise
@@ -478,6 +482,12 @@ def _group_matrix(sr: int, n_fft: int) -> np.ndarray:
     return m
 
 
+#: Frames transformed at a time: a block's spectra (~1 MB) stay in cache and are reused by the
+#: allocator; blocks of 4,096 frames (16 MB) were fresh pages each call, whose faults cost
+#: ~20 % of the analysis (system time, counted in process time).
+_ONSET_BLOCK = 256
+
+
 def onset_envelope(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     """Band-weighted log spectral flux, one value per hop (~11.6 ms).
 
@@ -504,7 +514,7 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, flo
     env = np.empty(len(frames), np.float32)
     grouped = np.empty((len(frames), groups.shape[1]), np.float32)
     prev = None
-    block = 4096  # frames per block: keeps the spectrogram small on long tracks
+    block = _ONSET_BLOCK
     for i in range(0, len(frames), block):
         spec = scipy.fft.rfft(frames[i:i + block] * window, axis=1, overwrite_x=True)
         parts = spec.view(np.float32)

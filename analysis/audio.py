@@ -51,6 +51,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 from analysis import bars
+from analysis.framing import frame_blocks, frame_count
 from quantumlive.musical_keys import camelot, key_from_index, open_key
 
 __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decode", "decode_native", "analyse",
@@ -436,15 +437,6 @@ def _band_basis(sr: int, n_fft: int, n_bands: int = 40, fmin: float = 30.0, fmax
     return basis
 
 
-def _frames(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Centered, zero-padded frames (view), frame i centred on sample i * hop."""
-    pad = n_fft // 2
-    yp = np.pad(y, (pad, pad))
-    if len(yp) < n_fft:
-        yp = np.pad(yp, (0, n_fft - len(yp)))
-    return np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop]
-
-
 @functools.lru_cache(maxsize=8)
 def _band_weights(sr: int, n_fft: int) -> np.ndarray:
     """Per-band weights giving the lows (< 200 Hz: kick, bass), mids (< 2 kHz: snare body,
@@ -510,13 +502,12 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, flo
     basis = np.repeat(_band_basis(sr, n_fft).T, 2, axis=0)
     weights = _band_weights(sr, n_fft)
     groups = _group_matrix(sr, n_fft)
-    frames = _frames(y, n_fft, hop)
-    env = np.empty(len(frames), np.float32)
-    grouped = np.empty((len(frames), groups.shape[1]), np.float32)
+    n_frames = frame_count(len(y), n_fft, hop)
+    env = np.empty(n_frames, np.float32)
+    grouped = np.empty((n_frames, groups.shape[1]), np.float32)
     prev = None
-    block = _ONSET_BLOCK
-    for i in range(0, len(frames), block):
-        spec = scipy.fft.rfft(frames[i:i + block] * window, axis=1, overwrite_x=True)
+    for i, frames in frame_blocks(y, n_fft, hop, _ONSET_BLOCK):
+        spec = scipy.fft.rfft(frames * window, axis=1, overwrite_x=True)
         parts = spec.view(np.float32)
         np.square(parts, out=parts)
         bands = parts @ basis  # band powers
@@ -1145,9 +1136,15 @@ def _peaks(y: np.ndarray, points: int) -> list[float]:
         return []
     block = math.ceil(len(y) / points)
     n = math.ceil(len(y) / block)
-    padded = np.zeros(n * block, np.float32)
-    padded[: len(y)] = np.abs(y)
-    peaks = np.clip(padded.reshape(n, block).max(axis=1), 0.0, 1.0)
+    whole = len(y) // block
+    peaks = np.zeros(n, np.float32)
+    if whole:  # max |x| as max(max x, -min x): no copy of |y|
+        rows = y[:whole * block].reshape(whole, block)
+        np.maximum(rows.max(axis=1), -rows.min(axis=1), out=peaks[:whole])
+    if whole < n:
+        rest = y[whole * block:]
+        peaks[whole] = max(float(rest.max()), -float(rest.min()), 0.0)
+    peaks = np.clip(peaks, 0.0, 1.0)
     return np.round(peaks.astype(np.float64), 4).tolist()
 
 
@@ -1243,10 +1240,11 @@ _blas_limit: Any = None  # threadpoolctl's limit while any analysis runs
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
-    """threadpoolctl's view of the loaded BLAS libraries (numpy's and scipy's OpenBLAS), or
-    None without threadpoolctl. Taken once, after librosa (which loads scipy's) is imported."""
+    """threadpoolctl's view of the BLAS libraries (numpy's and scipy's OpenBLAS: librosa's
+    beat tracking loads scipy.linalg), or None without threadpoolctl. Taken once, with both
+    loaded."""
     try:
-        import librosa  # noqa: F401  (loads scipy.linalg's BLAS)
+        import scipy.linalg  # noqa: F401  (loads scipy's BLAS)
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
@@ -1318,7 +1316,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     duration = len(y) / sr
     y = y - np.float32(y.mean())  # a DC offset is not sound
-    peak = float(np.max(np.abs(y)))
+    peak = max(float(y.max()), -float(y.min()))  # max |y|, without a copy of |y|
     if peak < SILENCE_RMS or _max_rms(y, sr) < SILENCE_RMS:
         raise AudioError("audio is silent")
     y /= np.float32(peak)

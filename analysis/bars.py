@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from analysis.framing import frame_blocks, frame_count
+
 BEATS_PER_BAR = 4
 _LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
 _CHROMA_BAND = (300.0, 3000.0)  # Hz: chords above the bass and its partials (a walking or reggae
@@ -60,14 +62,9 @@ def _power_blocks(y: np.ndarray, n_fft: int, hop: int, bins: int):
     :data:`_BLOCK` frames: yields (first frame, (frames, bins) float32)."""
     import scipy.fft
 
-    pad = n_fft // 2
-    yp = np.pad(np.asarray(y, np.float32), (pad, pad))
-    if len(yp) < n_fft:
-        yp = np.pad(yp, (0, n_fft - len(yp)))
-    frames = np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop]
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    for i in range(0, len(frames), _BLOCK):
-        spec = scipy.fft.rfft(frames[i:i + _BLOCK] * window, axis=1)[:, :bins]
+    for i, frames in frame_blocks(np.asarray(y, np.float32), n_fft, hop, _BLOCK):
+        spec = scipy.fft.rfft(frames * window, axis=1)[:, :bins]
         yield i, spec.real ** 2 + spec.imag ** 2
 
 
@@ -86,7 +83,7 @@ def _bar_signals(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]
     pitch = np.round(12 * np.log2(freqs[ok] / 440.0) + 69).astype(int) % 12
     by_class = [ok[pitch == pc] - ok[0] for pc in range(12)]  # into the band's columns
     bins = int(max(ok[-1] if len(ok) else 0, low_bins[-1] if len(low_bins) else 0)) + 1
-    n_frames = 1 + len(y) // hop
+    n_frames = frame_count(len(y), n_fft, hop)
     low = np.empty(n_frames, np.float32)
     chroma = np.zeros((n_frames, 12), np.float32)
     for i, power in _power_blocks(y, n_fft, hop, bins):

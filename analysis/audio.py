@@ -1228,8 +1228,9 @@ def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, 
 #: BLAS threads while analysing. Its matrix products are small (a few thousand frames by
 #: ~1,000 bins by 40 bands: a few ms on one core), and OpenBLAS's threads, one per core by
 #: default, busy-wait ~0.1 s after each product before they sleep: two threads on two cores
-#: charged ~130 ms of CPU to a 30 s file whose analysis takes ~25 ms on one, and were no
-#: faster (bench/analysis_bench.py's CPU is process time, all threads). Analyses run one per
+#: cost 85-130 ms of CPU (the spin after the analysis included) for a 30 s file whose
+#: analysis takes ~25 ms on one, and were no faster in wall time (bench/analysis_bench.py's
+#: CPU is process time, all threads). Analyses run one per
 #: process (an RQ worker's runner, analysis/batch.py's pool: more workers are more
 #: processes), so one thread each is also what keeps the cores for the other jobs.
 _BLAS_THREADS = 1
@@ -1240,9 +1241,8 @@ _blas_limit: Any = None  # threadpoolctl's limit while any analysis runs
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
-    """threadpoolctl's view of the BLAS libraries (numpy's and scipy's OpenBLAS: librosa's
-    beat tracking loads scipy.linalg), or None without threadpoolctl. Taken once, with both
-    loaded."""
+    """threadpoolctl's view of the BLAS libraries (numpy's and scipy's OpenBLAS; librosa
+    loads scipy.linalg lazily), or None without threadpoolctl. Taken once, with both loaded."""
     try:
         import scipy.linalg  # noqa: F401  (loads scipy's BLAS)
         from threadpoolctl import ThreadpoolController

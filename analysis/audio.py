@@ -44,12 +44,14 @@ import functools
 import json
 import math
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from analysis import bars
+from analysis.framing import frame_blocks, frame_count
 from quantumlive.musical_keys import camelot, key_from_index, open_key
 
 __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decode", "decode_native", "analyse",
@@ -301,6 +303,10 @@ def _mean_of_channels(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
+#: Frames soundfile reads at a time (256 KB of mono float32): small blocks stay in cache.
+_READ_BLOCK = 1 << 16
+
+
 def _decode_soundfile(src, target_sr: int, max_seconds: float | None, measure: bool = False) -> _Mono:
     import soundfile as sf
 
@@ -316,7 +322,7 @@ def _decode_soundfile(src, target_sr: int, max_seconds: float | None, measure: b
             raise _too_long(f.frames / f.samplerate, max_seconds)
         mono = _Mono(f.samplerate, target_sr, max_seconds, measure=measure, channels=f.channels)
         try:
-            for block in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+            for block in f.blocks(blocksize=_READ_BLOCK, dtype="float32", always_2d=True):
                 mono.add(block)
         except AudioError:
             raise
@@ -431,15 +437,6 @@ def _band_basis(sr: int, n_fft: int, n_bands: int = 40, fmin: float = 30.0, fmax
     return basis
 
 
-def _frames(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Centered, zero-padded frames (view), frame i centred on sample i * hop."""
-    pad = n_fft // 2
-    yp = np.pad(y, (pad, pad))
-    if len(yp) < n_fft:
-        yp = np.pad(yp, (0, n_fft - len(yp)))
-    return np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop]
-
-
 @functools.lru_cache(maxsize=8)
 def _band_weights(sr: int, n_fft: int) -> np.ndarray:
     """Per-band weights giving the lows (< 200 Hz: kick, bass), mids (< 2 kHz: snare body,
@@ -477,6 +474,12 @@ def _group_matrix(sr: int, n_fft: int) -> np.ndarray:
     return m
 
 
+#: Frames transformed at a time: a block's spectra (~1 MB) stay in cache and are reused by the
+#: allocator; blocks of 4,096 frames (16 MB) were fresh pages each call, whose faults cost
+#: ~20 % of the analysis (system time, counted in process time).
+_ONSET_BLOCK = 256
+
+
 def onset_envelope(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     """Band-weighted log spectral flux, one value per hop (~11.6 ms).
 
@@ -499,13 +502,12 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, flo
     basis = np.repeat(_band_basis(sr, n_fft).T, 2, axis=0)
     weights = _band_weights(sr, n_fft)
     groups = _group_matrix(sr, n_fft)
-    frames = _frames(y, n_fft, hop)
-    env = np.empty(len(frames), np.float32)
-    grouped = np.empty((len(frames), groups.shape[1]), np.float32)
+    n_frames = frame_count(len(y), n_fft, hop)
+    env = np.empty(n_frames, np.float32)
+    grouped = np.empty((n_frames, groups.shape[1]), np.float32)
     prev = None
-    block = 4096  # frames per block: keeps the spectrogram small on long tracks
-    for i in range(0, len(frames), block):
-        spec = scipy.fft.rfft(frames[i:i + block] * window, axis=1, overwrite_x=True)
+    for i, frames in frame_blocks(y, n_fft, hop, _ONSET_BLOCK):
+        spec = scipy.fft.rfft(frames * window, axis=1, overwrite_x=True)
         parts = spec.view(np.float32)
         np.square(parts, out=parts)
         bands = parts @ basis  # band powers
@@ -1134,9 +1136,15 @@ def _peaks(y: np.ndarray, points: int) -> list[float]:
         return []
     block = math.ceil(len(y) / points)
     n = math.ceil(len(y) / block)
-    padded = np.zeros(n * block, np.float32)
-    padded[: len(y)] = np.abs(y)
-    peaks = np.clip(padded.reshape(n, block).max(axis=1), 0.0, 1.0)
+    whole = len(y) // block
+    peaks = np.zeros(n, np.float32)
+    if whole:  # max |x| as max(max x, -min x): no copy of |y|
+        rows = y[:whole * block].reshape(whole, block)
+        np.maximum(rows.max(axis=1), -rows.min(axis=1), out=peaks[:whole])
+    if whole < n:
+        rest = y[whole * block:]
+        peaks[whole] = max(float(rest.max()), -float(rest.min()), 0.0)
+    peaks = np.clip(peaks, 0.0, 1.0)
     return np.round(peaks.astype(np.float64), 4).tolist()
 
 
@@ -1217,7 +1225,60 @@ def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, 
 
 # --------------------------------------------------------------------------- analyse
 
+#: BLAS threads while analysing. Its matrix products are small (a few thousand frames by
+#: ~1,000 bins by 40 bands: a few ms on one core), and OpenBLAS's threads, one per core by
+#: default, busy-wait ~0.1 s after each product before they sleep: two threads on two cores
+#: cost 85-130 ms of CPU (the spin after the analysis included) for a 30 s file whose
+#: analysis takes ~25 ms on one, and were no faster in wall time (bench/analysis_bench.py's
+#: CPU is process time, all threads). Analyses run one per
+#: process (an RQ worker's runner, analysis/batch.py's pool: more workers are more
+#: processes), so one thread each is also what keeps the cores for the other jobs.
+_BLAS_THREADS = 1
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit: Any = None  # threadpoolctl's limit while any analysis runs
 
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the BLAS libraries (numpy's and scipy's OpenBLAS; librosa
+    loads scipy.linalg lazily), or None without threadpoolctl. Taken once, with both loaded."""
+    try:
+        import scipy.linalg  # noqa: F401  (loads scipy's BLAS)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def _blas_single_threaded(fn):
+    """``fn`` run with :data:`_BLAS_THREADS` BLAS threads, the libraries' own setting restored
+    when the last concurrent call ends (the limit is process-wide)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        global _blas_users, _blas_limit
+        controller = _blas_controller()
+        if controller is None:
+            return fn(*args, **kwargs)
+        with _blas_lock:
+            if _blas_users == 0:
+                _blas_limit = controller.limit(limits=_BLAS_THREADS, user_api="blas")
+            _blas_users += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with _blas_lock:
+                _blas_users -= 1
+                if _blas_users == 0:
+                    _blas_limit.restore_original_limits()
+                    _blas_limit = None
+
+    return wrapper
+
+
+
+@_blas_single_threaded
 def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: int = 16,
             intervals: Iterable[Mapping[str, float] | Sequence[float]] | None = None,
             max_cue_samples: int = 2048, bpm_range: tuple[float, float] = (70, 180),
@@ -1255,7 +1316,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     duration = len(y) / sr
     y = y - np.float32(y.mean())  # a DC offset is not sound
-    peak = float(np.max(np.abs(y)))
+    peak = max(float(y.max()), -float(y.min()))  # max |y|, without a copy of |y|
     if peak < SILENCE_RMS or _max_rms(y, sr) < SILENCE_RMS:
         raise AudioError("audio is silent")
     y /= np.float32(peak)

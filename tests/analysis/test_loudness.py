@@ -194,4 +194,4 @@ def test_the_jobs_result_adds_loudness_and_open_key_to_the_analysis(tmp_path):
                       "open_key": "1m", "loudness": decoded.loudness}
     assert result["key"] == "A minor" and list(result)[:4] == ["bpm", "key", "camelot", "open_key"]
     assert set(result["loudness"]) == {"integrated_lufs", "range_lu", "true_peak_dbtp", "replay_gain_db"}
-    assert audio.ANALYSER_VERSION == "7"
+    assert audio.ANALYSER_VERSION == "8"

@@ -306,3 +306,40 @@ def test_a_gm_bossa_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_
     y, truth = _gm_render("bossa", seed=seed, metre="4/4", bpm=bpm, key=key)
     r = _analyse(y, _corpus().SR)
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
+
+
+def _eighths_envelope(bpm: float, accent_every: int, accent: float, seconds: float = 30.0):
+    """An onset envelope of even eighth notes at ``bpm`` (strength 1), every
+    ``accent_every``-th of them ``accent`` strong; (envelope, frames per second)."""
+    fps = 22050 / 256
+    env = np.zeros(int(seconds * fps), np.float32)
+    step = 60.0 / bpm / 2
+    for k in range(int(seconds / step)):
+        at = int(round(k * step * fps))
+        if at < len(env):
+            env[at] = accent if k % accent_every == 0 else 1.0
+    return env, fps
+
+
+def test_even_eighths_accented_every_third_are_no_12_8_beat(monkeypatch):
+    """A straight groove at 120 whose eighths are all as strong, every third one accented
+    (a hemiola, a 3-3-2 figure's first notes): the accents, at 80, outweigh the beats, and
+    eighths sound between them, a 12/8 groove's figures but one: a 12/8 beat stands out from
+    its eighths, and these are as strong as it is. The beat stays at 120."""
+    env, fps = _eighths_envelope(120.0, accent_every=3, accent=1.3)
+    chosen = audio._Level.track(env, fps, 120.0)
+    levels = [audio._Level.track(env, fps, bpm) for bpm in (60.0, 120.0)]
+
+    assert audio._compound_level(env, fps, 120.0, chosen, levels).bpm == pytest.approx(120.0)
+    monkeypatch.setattr(audio, "_COMPOUND_ACCENT", float("inf"))  # without the rule: read at 80
+    assert audio._compound_level(env, fps, 120.0, chosen, levels).bpm == pytest.approx(80.0)
+
+
+def test_a_12_8_beat_that_stands_out_from_its_eighths_is_taken():
+    """The same envelope with the accents twice as strong as the eighths: a 12/8 groove's
+    dotted quarters at 80, its triplet eighths between them."""
+    env, fps = _eighths_envelope(120.0, accent_every=3, accent=2.0)
+    chosen = audio._Level.track(env, fps, 120.0)
+    levels = [audio._Level.track(env, fps, bpm) for bpm in (60.0, 120.0)]
+
+    assert audio._compound_level(env, fps, 120.0, chosen, levels).bpm == pytest.approx(80.0)

@@ -42,17 +42,19 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from analysis import bars
-from analysis.framing import frame_blocks, frame_count
+from analysis.framing import BLOCK, frame_blocks, frame_count
 from quantumlive.musical_keys import camelot, key_from_index, open_key
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ANALYSER_VERSION", "AudioError", "ResultTooLarge", "Decoded", "decode", "decode_native", "analyse",
            "job_result", "result_json", "warm_up"]
@@ -208,9 +210,6 @@ def _check_decoded(y: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(y)):
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     return y
-
-
-
 
 
 #: Native-rate frames gathered before they go to the loudness meter and the waveform (fewer,
@@ -477,12 +476,6 @@ def _group_matrix(sr: int, n_fft: int) -> np.ndarray:
     return m
 
 
-#: Frames transformed at a time: a block's spectra (~1 MB) stay in cache and are reused by the
-#: allocator; blocks of 4,096 frames (16 MB) were fresh pages each call, whose faults cost
-#: ~20 % of the analysis (system time, counted in process time).
-_ONSET_BLOCK = 256
-
-
 def onset_envelope(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     """Band-weighted log spectral flux, one value per hop (~11.6 ms).
 
@@ -509,7 +502,7 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, flo
     env = np.empty(n_frames, np.float32)
     grouped = np.empty((n_frames, groups.shape[1]), np.float32)
     prev = None
-    for i, frames in frame_blocks(y, n_fft, hop, _ONSET_BLOCK):
+    for i, frames in frame_blocks(y, n_fft, hop, BLOCK):
         spec = scipy.fft.rfft(frames * window, axis=1, overwrite_x=True)
         parts = spec.view(np.float32)
         np.square(parts, out=parts)
@@ -820,8 +813,8 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
     beats between its kick and snare, so its beats at 100 can outweigh them, but not its
     kick and snare at 75), and the triplet eighths between its beats sound
     (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them), and
-    every other of its beats is nearly as strong as the others (:func:`_alike_in_pairs`: a
-    12/8 groove's kick and snare; a waltz counted two to the bar, 2/3 of its tempo, has the
+    every other of its beats is at least :data:`_COMPOUND_EVEN` as strong as the others
+    (:func:`_alike_in_pairs`: a 12/8 groove's kick and snare; a waltz counted two to the bar, 2/3 of its tempo, has the
     bar's one and the eighth note on the "and" of two, and its soft beats two and three
     can make those outweigh its own beats), and its triplet eighths are weaker than its beats
     (:data:`_COMPOUND_ACCENT`): a straight groove's even eighths, kick, hats and bass on each,
@@ -1199,8 +1192,8 @@ def _peaks(y: np.ndarray, points: int) -> list[float]:
         np.maximum(rows.max(axis=1), -rows.min(axis=1), out=peaks[:whole])
     if whole < n:
         rest = y[whole * block:]
-        peaks[whole] = max(float(rest.max()), -float(rest.min()), 0.0)
-    peaks = np.clip(peaks, 0.0, 1.0)
+        peaks[whole] = max(0.0, float(rest.max()), -float(rest.min()))
+    peaks = np.clip(peaks, 0.0, 1.0) + np.float32(0.0)  # (+ 0: no -0.0 from a block of -0.0)
     return np.round(peaks.astype(np.float64), 4).tolist()
 
 
@@ -1290,48 +1283,40 @@ def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, 
 #: process (an RQ worker's runner, analysis/batch.py's pool: more workers are more
 #: processes), so one thread each is also what keeps the cores for the other jobs.
 _BLAS_THREADS = 1
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limit: Any = None  # threadpoolctl's limit while any analysis runs
 
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
     """threadpoolctl's view of the BLAS libraries (numpy's and scipy's OpenBLAS; librosa
-    loads scipy.linalg lazily), or None without threadpoolctl. Taken once, with both loaded."""
+    loads scipy.linalg lazily), or None when it cannot be had (analyses then run on the
+    libraries' own threads). Taken once, with both loaded."""
     try:
         import scipy.linalg  # noqa: F401  (loads scipy's BLAS)
         from threadpoolctl import ThreadpoolController
-    except ImportError:
+
+        return ThreadpoolController()
+    except Exception:  # noqa: BLE001 - a missing or broken threadpoolctl costs CPU, not results
+        log.warning("BLAS threads cannot be limited (threadpoolctl unavailable); analysing on the "
+                    "libraries' own threads", exc_info=True)
         return None
-    return ThreadpoolController()
 
 
 def _blas_single_threaded(fn):
     """``fn`` run with :data:`_BLAS_THREADS` BLAS threads, the libraries' own setting restored
-    when the last concurrent call ends (the limit is process-wide)."""
+    when it returns or raises, by the thread that set it. OpenBLAS (pthreads) takes the
+    setting from one controlling thread only, so an analysis on another thread of a process
+    whose first limit came from elsewhere runs on the libraries' threads: analyses run on
+    their process's main thread (an analysis worker's runner, analysis/batch.py's pool)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        global _blas_users, _blas_limit
         controller = _blas_controller()
         if controller is None:
             return fn(*args, **kwargs)
-        with _blas_lock:
-            if _blas_users == 0:
-                _blas_limit = controller.limit(limits=_BLAS_THREADS, user_api="blas")
-            _blas_users += 1
-        try:
+        with controller.limit(limits=_BLAS_THREADS, user_api="blas"):
             return fn(*args, **kwargs)
-        finally:
-            with _blas_lock:
-                _blas_users -= 1
-                if _blas_users == 0:
-                    _blas_limit.restore_original_limits()
-                    _blas_limit = None
 
     return wrapper
-
 
 
 @_blas_single_threaded

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from analysis.framing import frame_blocks, frame_count
+from analysis.framing import BLOCK, frame_blocks, frame_count
 
 BEATS_PER_BAR = 4
 _LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
@@ -52,18 +52,13 @@ _TRIPLE_GAIN = 0.8  # bars of three stand out this much more than bars of four (
 _TRIPLE_RATIO = 2.0  # ... and this many times as much, the harmony and the low end each more: 3/4
 
 
-#: Frames transformed at a time: the spectra of a block stay small (~1 MB, cache-sized, and
-#: reused by the allocator instead of fresh pages each call, which cost ~20 % of the analysis).
-_BLOCK = 256
-
-
 def _power_blocks(y: np.ndarray, n_fft: int, hop: int, bins: int):
     """Power spectra of bins ``[0, bins)``, frame i centred on sample i * hop, in blocks of
-    :data:`_BLOCK` frames: yields (first frame, (frames, bins) float32)."""
+    ``framing.BLOCK`` frames: yields (first frame, (frames, bins) float32)."""
     import scipy.fft
 
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    for i, frames in frame_blocks(np.asarray(y, np.float32), n_fft, hop, _BLOCK):
+    for i, frames in frame_blocks(np.asarray(y, np.float32), n_fft, hop, BLOCK):
         spec = scipy.fft.rfft(frames * window, axis=1)[:, :bins]
         yield i, spec.real ** 2 + spec.imag ** 2
 

@@ -12,6 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+#: Frames transformed at a time: a block's spectra (~1 MB) stay in cache and are reused by the
+#: allocator; blocks of 4,096 frames (16 MB) were fresh pages each call, whose faults cost
+#: ~20 % of the analysis (system time, counted in process time).
+BLOCK = 256
+
 
 def frame_count(n: int, n_fft: int, hop: int) -> int:
     """The number of frames of a signal of ``n`` samples."""

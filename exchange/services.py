@@ -12,14 +12,16 @@ nothing).
 
 Two imports at once (two workers, or a job and a web request) may both check a file before
 either writes, and both find its tracks missing. A track an import creates therefore has an
-id derived from what it is matched by (`_import_id`: its location, else its artist and
+id derived from what it is matched by (`_import_ids`: its location, else its artist and
 title), and the store creates a track only under an id no track has: the later import finds
-the track there, and matches it when it is the same by the rule above (a radio edit and an
-extended mix of one title, two minutes apart, are two tracks: the later one gets an id of
-its own).
+the track there, and matches it when it is the same by the rule above. A radio edit and an
+extended mix of one title, two minutes apart, are two tracks: the later one takes the next id
+of the series (eight; past them an id of its own, which two imports at once may both
+create).
 """
 
 import bisect
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ DURATION_SLACK = 2.0
 MAX_CUE_NAME = 64
 _PAGE = 500
 _IMPORTED = uuid.UUID("6f1d3b0e-2c53-4a8e-9d55-1f3b8c2a7e41")  # the namespace of imported tracks' ids
+_IMPORT_IDS = 8  # ids of an imported track's series tried before one of its own (_create)
 
 
 @dataclass
@@ -176,16 +179,19 @@ class _Library:
     def add(self, track_id: str, values: dict) -> None:
         if values.get("location"):
             self.by_location.setdefault(values["location"], track_id)
-        name = (values["artist"].casefold(), values["title"].casefold())
-        self.by_name.setdefault(name, []).append((track_id, values.get("duration")))
+        self.by_name.setdefault(_name_key(values), []).append((track_id, values.get("duration")))
 
     def match(self, values: dict) -> str | None:
         if values.get("location") and values["location"] in self.by_location:
             return self.by_location[values["location"]]
-        for track_id, other in self.by_name.get((values["artist"].casefold(), values["title"].casefold()), []):
+        for track_id, other in self.by_name.get(_name_key(values), []):
             if _same_length(values.get("duration"), other):
                 return track_id
         return None
+
+
+def _name_key(values: dict) -> tuple[str, str]:
+    return values["artist"].casefold(), values["title"].casefold()
 
 
 def _same_length(one: float | None, other: float | None) -> bool:
@@ -194,32 +200,36 @@ def _same_length(one: float | None, other: float | None) -> bool:
 
 
 def _same_track(values: dict, track: dict) -> bool:
-    """Whether the library's `track` is the one `values` describe, by the matching rule."""
+    """Whether the library's `track` is the one `values` describe, by the matching rule
+    (`_Library.match`'s, for one track)."""
     if values.get("location") and values["location"] == track.get("location"):
         return True
-    return (values["artist"].casefold(), values["title"].casefold()) == (
-        track["artist"].casefold(), track["title"].casefold()) and _same_length(values.get("duration"),
-                                                                                  track.get("duration"))
+    return _name_key(values) == _name_key(track) and _same_length(values.get("duration"), track.get("duration"))
 
 
-def _import_id(values: dict) -> str:
-    """The id an import gives the track `values` describe: the same for every import of it."""
-    what = (f"location\0{values['location']}" if values.get("location")
-            else f"name\0{values['artist'].casefold()}\0{values['title'].casefold()}")
-    return str(uuid.uuid5(_IMPORTED, what))
+def _import_ids(values: dict) -> list[str]:
+    """The ids an import tries, in order, for the track `values` describe: the same series for
+    every import of it (UUID 5s of its location, else its artist and title, and a count)."""
+    what = ["location", values["location"]] if values.get("location") else ["name", *_name_key(values)]
+    return [str(uuid.uuid5(_IMPORTED, json.dumps([*what, k]))) for k in range(_IMPORT_IDS)]
 
 
 def _create(values: dict) -> tuple[str, bool]:
-    """(the track's id, whether this import created it): created under its import id, unless
-    another import created it there first (then matched), or a track that is not this one
-    holds that id (then created under an id of its own)."""
-    track_id = _import_id(values)
-    try:
-        return library.track_create(values=values, track_id=track_id)["id"], True
-    except library.TrackExists:
-        there = library.track_summaries([track_id]).get(track_id)
-        if there is not None and _same_track(values, there):
-            return track_id, False
+    """(the track's id, whether this import created it). Tried under each of its import ids
+    in turn: created there, or matched when another import created it there first; an id a
+    track that is not this one holds (another length of the same title, a track whose
+    location has changed since) passes to the next. Past them, an id of its own."""
+    for track_id in _import_ids(values):
+        for _attempt in range(2):  # once more when the track there is deleted meanwhile
+            try:
+                library.track_create(values=values, track_id=track_id)
+                return track_id, True
+            except library.TrackExists:
+                there = library.track_summaries([track_id]).get(track_id)
+            if there is not None:
+                if _same_track(values, there):
+                    return track_id, False
+                break
     return library.track_create(values=values)["id"], True
 
 

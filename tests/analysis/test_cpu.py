@@ -4,15 +4,11 @@ The cost itself is measured by bench/analysis_bench.py."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 from analysis import audio
 from analysis.framing import frame_blocks, frame_count
-
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 def _padded_frames(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -54,16 +50,20 @@ def test_peaks_are_the_blocks_maxima_of_abs(n):
         assert audio._peaks(y, points) == expected.tolist()
 
 
-@pytest.fixture(autouse=True)
-def _libraries_loaded():
-    import scipy.linalg  # noqa: F401  (scipy's BLAS beside numpy's, as in analyse)
-
-
 def _blas_threads() -> list[int]:
+    import scipy.linalg  # noqa: F401  (scipy's BLAS beside numpy's, as in analyse)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
     return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
 
 
+def _clicks(sr: int = 22050, seconds: float = 4.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (np.sin(2 * np.pi * 880 * t) * np.exp(-(t % 0.5) * 40)).astype(np.float32)
+
+
 def test_analyse_runs_on_one_blas_thread_and_restores_the_setting(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     seen = []
     envelopes = audio.onset_envelopes
 
@@ -72,25 +72,19 @@ def test_analyse_runs_on_one_blas_thread_and_restores_the_setting(monkeypatch):
         return envelopes(y, sr)
 
     monkeypatch.setattr(audio, "onset_envelopes", spy)
-    sr = 22050
-    t = np.arange(4 * sr) / sr
-    clicks = (np.sin(2 * np.pi * 880 * t) * np.exp(-(t % 0.5) * 40)).astype(np.float32)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
-        audio.analyse(clicks, sr)
-        assert _blas_threads() == before
-    assert seen and all(n == audio._BLAS_THREADS for n in seen[0])
+        audio.analyse(_clicks(), 22050)
+        after = _blas_threads()
+    assert before and all(n == 2 for n in before)
+    assert seen and seen[0] == [audio._BLAS_THREADS] * len(before)
+    assert after == before
 
 
-def test_concurrent_analyses_restore_the_setting_once_the_last_ends():
-    sr = 22050
-    t = np.arange(3 * sr) / sr
-    clicks = (np.sin(2 * np.pi * 660 * t) * np.exp(-(t % 0.5) * 40)).astype(np.float32)
+def test_an_analysis_that_fails_restores_the_setting():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
-        threads = [threading.Thread(target=audio.analyse, args=(clicks, sr)) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with pytest.raises(audio.AudioError):
+            audio.analyse(np.zeros(22050, np.float32), 22050)  # silent
         assert _blas_threads() == before

@@ -355,9 +355,9 @@ def test_tracks_of_the_same_name_but_another_length_imported_at_once_stay_two(ap
     radio = "#EXTM3U\n#EXTINF:180,Same Artist - Same Title\nhttp://example.com/radio.mp3\n"
     extended = "#EXTM3U\n#EXTINF:420,Same Artist - Same Title\nhttp://example.com/extended.mp3\n"
     checked = [import_check(read(io.BytesIO(text.encode()), file_name="set.m3u8"), root=None)
-               for text in (radio, extended, radio)]
+               for text in (radio, extended, radio, extended)]
 
     reports = [import_apply(c, owner_id=user.pk, owner=user.username) for c in checked]
 
-    assert [(r["tracks_created"], r["tracks_matched"]) for r in reports] == [(1, 0), (1, 0), (0, 1)]
+    assert [(r["tracks_created"], r["tracks_matched"]) for r in reports] == [(1, 0), (1, 0), (0, 1), (0, 1)]
     assert sorted(t["duration"] for t in api.get("/api/tracks/").json()["results"]) == [180.0, 420.0]

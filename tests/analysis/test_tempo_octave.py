@@ -343,3 +343,22 @@ def test_a_12_8_beat_that_stands_out_from_its_eighths_is_taken():
     levels = [audio._Level.track(env, fps, bpm) for bpm in (60.0, 120.0)]
 
     assert audio._compound_level(env, fps, 120.0, chosen, levels).bpm == pytest.approx(80.0)
+
+
+def test_a_waltz_counted_two_to_the_bar_is_no_12_8_beat(monkeypatch):
+    """A waltz at 112 whose one is loud and whose beats two and three are soft, eighths
+    between them: at 74.7 (dotted quarters, two to the bar) the beats hit its ones and
+    eighths sound between them, a 12/8 groove's figures; but every other of those beats is
+    the "and" of two, a fifth as strong as the ones: a bar's halves, not beats."""
+    fps = 22050 / 256
+    env = np.zeros(int(30 * fps), np.float32)
+    eighth = 60.0 / 112.0 / 2
+    strength = {0: 2.0, 2: 0.3, 4: 0.3}  # per eighth of the bar: its one, beats two and three
+    for k in range(int(30 / eighth)):
+        env[min(int(round(k * eighth * fps)), len(env) - 1)] = strength.get(k % 6, 0.4)
+    chosen = audio._Level.track(env, fps, 112.0)
+    levels = [audio._Level.track(env, fps, bpm) for bpm in (56.0, 112.0)]
+
+    assert audio._compound_level(env, fps, 112.0, chosen, levels).bpm == pytest.approx(112.0)
+    monkeypatch.setattr(audio, "_COMPOUND_EVEN", 0.0)  # without the rule: two to the bar
+    assert audio._compound_level(env, fps, 112.0, chosen, levels).bpm == pytest.approx(112.0 * 2 / 3, rel=0.01)

@@ -51,7 +51,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 from analysis import bars
-from analysis.framing import BLOCK, frame_blocks, frame_count
+from analysis.framing import BLOCK, frame_blocks, frame_count, hann
 from quantumlive.musical_keys import camelot, key_from_index, open_key
 
 log = logging.getLogger(__name__)
@@ -493,7 +493,7 @@ def onset_envelopes(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, flo
 
     hop = _hop_for(sr)
     n_fft = 4 * hop
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window = hann(n_fft)
     # The band matrix with each row doubled, to apply to the interleaved (re, im) squares.
     basis = np.repeat(_band_basis(sr, n_fft).T, 2, axis=0)
     weights = _band_weights(sr, n_fft)
@@ -814,9 +814,10 @@ def _compound_level(env: np.ndarray, fps: float, base: float, chosen: _Level,
     kick and snare at 75), and the triplet eighths between its beats sound
     (:data:`_COMPOUND_THIRDS`, their mean: a ballad may barely touch the first of them), and
     every other of its beats is at least :data:`_COMPOUND_EVEN` as strong as the others
-    (:func:`_alike_in_pairs`: a 12/8 groove's kick and snare; a waltz counted two to the bar, 2/3 of its tempo, has the
-    bar's one and the eighth note on the "and" of two, and its soft beats two and three
-    can make those outweigh its own beats), and its triplet eighths are weaker than its beats
+    (:func:`_alike_in_pairs`: a 12/8 groove's kick and snare; a waltz counted two to the
+    bar, 2/3 of its tempo, has the bar's one and the eighth note on the "and" of two, and its
+    soft beats two and three can make those outweigh its own beats), and its triplet eighths
+    are weaker than its beats
     (:data:`_COMPOUND_ACCENT`): a straight groove's even eighths, kick, hats and bass on each,
     are as strong on every third of them as between, and at 2/3 of its tempo they can pass
     for a 12/8 beat by their onsets alone.
@@ -1090,7 +1091,7 @@ def key_chromas(y: np.ndarray, sr: int, bar: float | None = None) -> tuple[np.nd
         frames = np.pad(y, (0, n_fft - len(y)))[None, :]
     else:
         frames = y[: n * n_fft].reshape(n, n_fft)
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window = hann(n_fft)
     chroma_map = _chroma_map(sr, n_fft)
     top = int(np.flatnonzero(chroma_map.any(axis=1))[-1]) + _WHITEN_BINS  # the notes' bins and a margin
     power = np.zeros(n_fft // 2 + 1)
@@ -1179,6 +1180,11 @@ def estimate_key(chroma: np.ndarray, opening: np.ndarray | None = None) -> str |
 # --------------------------------------------------------------------------- overview
 
 
+def _abs_peak(y: np.ndarray) -> float:
+    """max |y| (0.0 for silence, never -0.0), without a copy of |y|."""
+    return max(0.0, float(y.max()), -float(y.min()))
+
+
 def _peaks(y: np.ndarray, points: int) -> list[float]:
     """Peak of |y| per block, at most ``points`` blocks (y is already scaled to 0..1)."""
     if len(y) == 0 or points <= 0:
@@ -1192,7 +1198,7 @@ def _peaks(y: np.ndarray, points: int) -> list[float]:
         np.maximum(rows.max(axis=1), -rows.min(axis=1), out=peaks[:whole])
     if whole < n:
         rest = y[whole * block:]
-        peaks[whole] = max(0.0, float(rest.max()), -float(rest.min()))
+        peaks[whole] = _abs_peak(rest)
     peaks = np.clip(peaks, 0.0, 1.0) + np.float32(0.0)  # (+ 0: no -0.0 from a block of -0.0)
     return np.round(peaks.astype(np.float64), 4).tolist()
 
@@ -1279,9 +1285,9 @@ def build_cues(y: np.ndarray, sr: int, spans: Sequence[tuple[float, float]], *, 
 #: default, busy-wait ~0.1 s after each product before they sleep: two threads on two cores
 #: cost 85-130 ms of CPU (the spin after the analysis included) for a 30 s file whose
 #: analysis takes ~25 ms on one, and were no faster in wall time (bench/analysis_bench.py's
-#: CPU is process time, all threads). Analyses run one per
-#: process (an RQ worker's runner, analysis/batch.py's pool: more workers are more
-#: processes), so one thread each is also what keeps the cores for the other jobs.
+#: CPU is process time, all threads). Analyses run one per process (an RQ worker's runner,
+#: analysis/batch.py's pool: more workers are more processes), so one thread each is also
+#: what keeps the cores for the other jobs.
 _BLAS_THREADS = 1
 
 
@@ -1357,7 +1363,7 @@ def analyse(y: np.ndarray, sr: int, *, auto_cues: bool = True, beats_per_cue: in
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     duration = len(y) / sr
     y = y - np.float32(y.mean())  # a DC offset is not sound
-    peak = max(float(y.max()), -float(y.min()))  # max |y|, without a copy of |y|
+    peak = _abs_peak(y)
     if peak < SILENCE_RMS or _max_rms(y, sr) < SILENCE_RMS:
         raise AudioError("audio is silent")
     y /= np.float32(peak)

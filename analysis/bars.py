@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from analysis.framing import BLOCK, frame_blocks, frame_count
+from analysis.framing import BLOCK, frame_blocks, frame_count, hann
 
 BEATS_PER_BAR = 4
 _LOW_BAND = (30.0, 160.0)  # Hz: kick and bass
@@ -57,7 +57,7 @@ def _power_blocks(y: np.ndarray, n_fft: int, hop: int, bins: int):
     ``framing.BLOCK`` frames: yields (first frame, (frames, bins) float32)."""
     import scipy.fft
 
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window = hann(n_fft)
     for i, frames in frame_blocks(np.asarray(y, np.float32), n_fft, hop, BLOCK):
         spec = scipy.fft.rfft(frames * window, axis=1)[:, :bins]
         yield i, spec.real ** 2 + spec.imag ** 2

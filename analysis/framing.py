@@ -8,6 +8,7 @@ per transform (page faults, system time); here only the first and last blocks ar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,6 +17,14 @@ import numpy as np
 #: allocator; blocks of 4,096 frames (16 MB) were fresh pages each call, whose faults cost
 #: ~20 % of the analysis (system time, counted in process time).
 BLOCK = 256
+
+
+@functools.lru_cache(maxsize=8)
+def hann(n_fft: int) -> np.ndarray:
+    """The periodic Hann window of ``n_fft`` samples (float32, read-only: shared by every call)."""
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window.setflags(write=False)
+    return window
 
 
 def frame_count(n: int, n_fft: int, hop: int) -> int:

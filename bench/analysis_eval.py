@@ -24,8 +24,8 @@ other key, no key.
 DJ octave convention (issue 16): a true tempo below 70 BPM is also right when reported
 doubled; its beat F, when it is reported doubled, is then the better of the score against
 the true beats and against the beats with the half-beats added, and its downbeat F likewise
-with the mid-bar points added to the bar lines (its bars of four doubled beats are half bars; the strict downbeat
-F is reported beside it).
+with the mid-bar points added to the bar lines (its bars of four doubled beats are half bars;
+the strict downbeat F is reported beside it).
 
 Tuning may only look at the tuning part: ``--part tuning`` analyses and reports it alone
 (written to ``.bench-cache/evalset/RESULTS-tuning.md`` unless --out says otherwise). The

@@ -152,6 +152,28 @@ def tone(sr: int, hz: float, seconds: float, *, partials: int = 6, decay: float 
 # A pattern: instrument -> list of (16th step within the bar, velocity).
 
 
+#: C, A minor, F, G (MIDI notes): the tests' progression of plain chords, one a bar.
+CHORDS = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
+
+
+def sine_kick(sr: int) -> np.ndarray:
+    """A 55 Hz kick of 150 ms: a decaying sine, no click."""
+    t = np.arange(int(0.15 * sr)) / sr
+    return (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+
+
+def sine_chord(notes, seconds: float, sr: int, *, decay: float | None = None, attack: float = 0.0) -> np.ndarray:
+    """The MIDI ``notes`` as plain sines for ``seconds``, decaying with time constant
+    ``decay`` and rising over ``attack`` seconds when given."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 69) / 12) * t) for n in notes)
+    if decay:
+        y = y * np.exp(-t / decay)
+    if attack:
+        y = y * np.minimum(1.0, t / attack)
+    return y.astype(np.float32)
+
+
 def place_at(buf: np.ndarray, snd: np.ndarray, t: float, gain: float, sr: int) -> None:
     """Adds ``gain`` times ``snd`` into ``buf`` from ``t`` seconds on (cut at its end)."""
     i = int(round(t * sr))

@@ -5,7 +5,7 @@ import pytest
 
 from analysis import audio, bars
 from tests.analysis.bench_scripts import bench_module
-from tests.analysis.synth import make_excerpt
+from tests.analysis.synth import CHORDS, make_excerpt, sine_chord, sine_kick
 
 SR = 22050
 
@@ -32,28 +32,12 @@ def nearest_error(found, truth):
     return np.array([np.min(np.abs(np.asarray(found) - t)) for t in truth])
 
 
-# C, A minor, F, G: one chord a bar
-_CHORDS = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]
-
-
-def _kick(sr: int) -> np.ndarray:
-    """A 55 Hz kick of 150 ms."""
-    t = np.arange(int(0.15 * sr)) / sr
-    return (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
-
-
-def _tone(notes, seconds, sr=SR, decay=None):
-    t = np.arange(int(seconds * sr)) / sr
-    y = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 69) / 12) * t) for n in notes)
-    return (y * (np.exp(-t / decay) if decay else 1.0)).astype(np.float32)
-
-
 def _accented_kicks(bpm: float, n_beats: int, offset: float, first_accent: int) -> tuple[np.ndarray, np.ndarray]:
     """(audio, beat times): a 55 Hz kick on every beat, louder on every fourth from
     ``first_accent`` (the bar's "one")."""
     period = 60 / bpm
     y = np.zeros(int(SR * (n_beats * period + 1)), np.float32)
-    kick = _kick(SR)
+    kick = sine_kick(SR)
     for i in range(n_beats):
         start = int((offset + i * period) * SR)
         y[start:start + len(kick)] += (1.0 if i % 4 == first_accent else 0.45) * kick
@@ -143,11 +127,11 @@ def _chords_and_kicks(bpm=110.0, n_beats=64, offset=0.3, sr=SR):
     """Triads changing with every bar (C, A minor, F, G), a kick on every beat, loudest on the one."""
     period = 60 / bpm
     y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    kick = _kick(sr)
+    kick = sine_kick(sr)
     bar_len = int(4 * period * sr)
     for bar in range(n_beats // 4):
         start = int((offset + 4 * bar * period) * sr)
-        tone = _tone([n + 12 for n in _CHORDS[bar % 4]], 4 * period, sr)
+        tone = sine_chord([n + 12 for n in CHORDS[bar % 4]], 4 * period, sr)
         seg = y[start:start + bar_len]
         seg += 0.2 * tone[:len(seg)]
     for i in range(n_beats):
@@ -178,15 +162,15 @@ def _waltz(bpm=132.0, n_beats=90, offset=0.4, sr=SR):
     changing with every bar (C, A minor, F, G); the beats and the bar lines."""
     period = 60 / bpm
     y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    kick = _kick(sr)
+    kick = sine_kick(sr)
     for i in range(n_beats):
         start = int((offset + i * period) * sr)
-        chord = _CHORDS[(i // 3) % 4]
+        chord = CHORDS[(i // 3) % 4]
         if i % 3 == 0:
-            sound = kick + 0.3 * _tone([chord[0] - 24], 0.15, decay=0.3)
-            sound = np.concatenate([sound, 0.15 * _tone([n + 12 for n in chord], period - 0.15, decay=0.4)])
+            sound = kick + 0.3 * sine_chord([chord[0] - 24], 0.15, SR, decay=0.3)
+            sound = np.concatenate([sound, 0.15 * sine_chord([n + 12 for n in chord], period - 0.15, SR, decay=0.4)])
         else:
-            sound = 0.2 * _tone([n + 12 for n in chord], period * 0.8, decay=0.3)
+            sound = 0.2 * sine_chord([n + 12 for n in chord], period * 0.8, SR, decay=0.3)
         y[start:start + len(sound)] += sound
     beats = offset + np.arange(n_beats) * period
     return y / np.max(np.abs(y)), beats
@@ -197,22 +181,22 @@ def _ballad_12_8(bpm=72.0, n_beats=48, offset=0.3, sr=SR):
     (three a beat) in hats and an arpeggio of the bar's chord, bass on one and three."""
     period = 60 / bpm
     y = np.zeros(int(sr * (n_beats * period + 1)), np.float32)
-    kick = _kick(sr)
+    kick = sine_kick(sr)
     rng = np.random.default_rng(3)
     snare = (rng.standard_normal(int(0.1 * sr)) * np.exp(-np.arange(int(0.1 * sr)) / sr / 0.03)).astype(np.float32)
     order = [0, 1, 2, 1, 2, 1]
     for i in range(n_beats):
         bar, beat = divmod(i, 4)
-        chord = _CHORDS[bar % 4]
+        chord = CHORDS[bar % 4]
         start = int((offset + i * period) * sr)
         hits = [kick] if beat == 0 else [0.5 * snare] if beat in (1, 3) else []
         if beat in (0, 2):
-            hits.append(0.4 * _tone([chord[0 if beat == 0 else 2] - 24], 1.9 * period, decay=0.6))
+            hits.append(0.4 * sine_chord([chord[0 if beat == 0 else 2] - 24], 1.9 * period, SR, decay=0.6))
         for sound in hits:
             y[start:start + len(sound)] += sound
         for k in range(3):
             at = int((offset + (i + k / 3) * period) * sr)
-            note = 0.12 * _tone([chord[order[(3 * beat + k) % 6]] + 12], period / 3, decay=0.2)
+            note = 0.12 * sine_chord([chord[order[(3 * beat + k) % 6]] + 12], period / 3, SR, decay=0.2)
             y[at:at + len(note)] += note
             y[at:at + len(snare) // 3] += 0.1 * snare[:len(snare) // 3]
     return y / np.max(np.abs(y)), offset + np.arange(n_beats) * period

@@ -135,34 +135,31 @@ def _fast_waltz(bpm: float, seed: int, seconds: float = 42.0, sr: int = 22050):
     (root and fifth in turn), under a pad held for the bar; soft accordion-like chords (a
     slow attack) on two and three; a melody in quarters and eighths, drawn afresh for
     every bar. (mono, beat times)"""
+    from tests.analysis.synth import CHORDS, place_at, sine_chord, sine_kick
+
     rng = np.random.default_rng(seed)
     period = 60.0 / bpm
     y = np.zeros(int(seconds * sr) + sr, np.float32)
-    t = np.arange(int(0.15 * sr)) / sr
-    kick = np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)
-    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]  # C, A minor, F, G
-
-    def tone(notes, length, decay, attack=0.0):
-        t = np.arange(int(length * sr)) / sr
-        out = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 69) / 12) * t) for n in notes) * np.exp(-t / decay)
-        return out * np.minimum(1.0, t / attack) if attack else out
+    kick = sine_kick(sr)
 
     def place(at, sound, gain):
-        i = int(at * sr)
-        y[i:i + len(sound)] += gain * sound[:len(y) - i]
+        place_at(y, sound, at, gain, sr)
 
     t0, bars = 0.4, int((seconds - 1) / (3 * period))
     for bar in range(bars):
-        chord, one = chords[bar % 4], t0 + 3 * bar * period
+        chord, one = CHORDS[bar % 4], t0 + 3 * bar * period
         place(one, kick, 1.0)
-        place(one, tone([chord[0 if bar % 2 == 0 else 2] - 24], 0.9 * period, 0.3), 0.6)
-        place(one, tone(chord, 3 * period, 1.0), 0.1)
+        place(one, sine_chord([chord[0 if bar % 2 == 0 else 2] - 24], 0.9 * period, sr, decay=0.3), 0.6)
+        place(one, sine_chord(chord, 3 * period, sr, decay=1.0), 0.1)
         for beat in (1, 2):
-            place(one + beat * period, tone([n + 12 for n in chord], 0.6 * period, 0.2, attack=0.05), 0.1)
+            place(one + beat * period, sine_chord([n + 12 for n in chord], 0.6 * period, sr, decay=0.2, attack=0.05),
+                  0.1)
         pos = 0.0
         while pos < 3:
             length = 0.5 * int(rng.choice([1, 2]))
-            place(one + pos * period, tone([chord[int(rng.integers(3))] + 24], 0.9 * min(length, 3 - pos) * period, 0.15), 0.3)
+            place(one + pos * period,
+                  sine_chord([chord[int(rng.integers(3))] + 24], 0.9 * min(length, 3 - pos) * period, sr, decay=0.15),
+                  0.3)
             pos += length
     y = y[: int(seconds * sr)]
     return (y / np.max(np.abs(y))).astype(np.float32), sr, t0 + np.arange(3 * bars) * period
@@ -308,17 +305,22 @@ def test_a_gm_bossa_gets_its_beats_on_the_beat_where_its_bars_change_not_on_the_
     assert _beats_hit(r["beats"], truth["beats"]) >= 0.9
 
 
-def _eighths_envelope(bpm: float, accent_every: int, accent: float, seconds: float = 30.0):
-    """An onset envelope of even eighth notes at ``bpm`` (strength 1), every
-    ``accent_every``-th of them ``accent`` strong; (envelope, frames per second)."""
+def _eighths_envelope(bpm: float, strength, seconds: float = 30.0):
+    """An onset envelope of eighth notes at ``bpm``, the ``k``-th ``strength(k)`` strong;
+    (envelope, frames per second)."""
     fps = 22050 / 256
     env = np.zeros(int(seconds * fps), np.float32)
     step = 60.0 / bpm / 2
     for k in range(int(seconds / step)):
         at = int(round(k * step * fps))
         if at < len(env):
-            env[at] = accent if k % accent_every == 0 else 1.0
+            env[at] = strength(k)
     return env, fps
+
+
+def _accented_every_third(accent: float):
+    """Even eighths (strength 1), every third one ``accent`` strong."""
+    return lambda k: accent if k % 3 == 0 else 1.0
 
 
 def test_even_eighths_accented_every_third_are_no_12_8_beat(monkeypatch):
@@ -326,7 +328,7 @@ def test_even_eighths_accented_every_third_are_no_12_8_beat(monkeypatch):
     (a hemiola, a 3-3-2 figure's first notes): the accents, at 80, outweigh the beats, and
     eighths sound between them, a 12/8 groove's figures but one: a 12/8 beat stands out from
     its eighths, and these are as strong as it is. The beat stays at 120."""
-    env, fps = _eighths_envelope(120.0, accent_every=3, accent=1.3)
+    env, fps = _eighths_envelope(120.0, _accented_every_third(1.3))
     chosen = audio._Level.track(env, fps, 120.0)
     levels = [audio._Level.track(env, fps, bpm) for bpm in (60.0, 120.0)]
 
@@ -338,7 +340,7 @@ def test_even_eighths_accented_every_third_are_no_12_8_beat(monkeypatch):
 def test_a_12_8_beat_that_stands_out_from_its_eighths_is_taken():
     """The same envelope with the accents twice as strong as the eighths: a 12/8 groove's
     dotted quarters at 80, its triplet eighths between them."""
-    env, fps = _eighths_envelope(120.0, accent_every=3, accent=2.0)
+    env, fps = _eighths_envelope(120.0, _accented_every_third(2.0))
     chosen = audio._Level.track(env, fps, 120.0)
     levels = [audio._Level.track(env, fps, bpm) for bpm in (60.0, 120.0)]
 
@@ -350,12 +352,8 @@ def test_a_waltz_counted_two_to_the_bar_is_no_12_8_beat(monkeypatch):
     between them: at 74.7 (dotted quarters, two to the bar) the beats hit its ones and
     eighths sound between them, a 12/8 groove's figures; but every other of those beats is
     the "and" of two, a fifth as strong as the ones: a bar's halves, not beats."""
-    fps = 22050 / 256
-    env = np.zeros(int(30 * fps), np.float32)
-    eighth = 60.0 / 112.0 / 2
     strength = {0: 2.0, 2: 0.3, 4: 0.3}  # per eighth of the bar: its one, beats two and three
-    for k in range(int(30 / eighth)):
-        env[min(int(round(k * eighth * fps)), len(env) - 1)] = strength.get(k % 6, 0.4)
+    env, fps = _eighths_envelope(112.0, lambda k: strength.get(k % 6, 0.4))
     chosen = audio._Level.track(env, fps, 112.0)
     levels = [audio._Level.track(env, fps, bpm) for bpm in (56.0, 112.0)]
 
